@@ -1,0 +1,43 @@
+# Two commands on a fresh machine:
+#   make demo   install, then print the bundled example ward's downtime pack
+#   make test   install, then run the whole test suite (what CI runs)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= out
+
+.PHONY: demo test lint system-deps clean
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# libzbar0 is the native half of pyzbar (the second QR reader).
+system-deps:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0'; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzbar0 >/dev/null; \
+		else \
+			echo "libzbar0 is missing: run 'sudo apt-get install libzbar0' and try again" >&2; exit 1; \
+		fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/downtime pack --example --all-wards -o $(OUT)
+
+test: $(STAMP)
+	$(BIN)/ruff check downtime tests
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check downtime tests
+	$(BIN)/ruff format --check downtime tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) $(OUT)

@@ -1,0 +1,162 @@
+"""One frozen settings object, resolved once: defaults ← site config ← command-line flags.
+
+The data folder (``DOWNTIME_HOME``, default: the user's data directory) holds::
+
+    ledger.sqlite3      the ledger (SQLite, WAL)
+    keys/               Ed25519 keys: private on the print host only, public everywhere
+    site.toml           site options (this module's SiteConfig)
+    forms/              the site's own form definitions, replacing built-ins with the same id
+
+Nothing inside records its own absolute path, so a restored backup works anywhere.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from downtime.errors import ConfigError
+
+HOME_ENV = "DOWNTIME_HOME"
+USER_ENV = "DOWNTIME_USER"
+LEDGER_FILE = "ledger.sqlite3"
+SITE_FILE = "site.toml"
+
+DEFAULT_PATIENT_FORMS = ("journal", "medication-orders", "mar", "prescription", "referral")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """Options a site sets once in ``site.toml``; every one has a safe default."""
+
+    site: str = "Exempelsjukhuset"
+    lang: str = "sv"  # sv | en: the language forms are printed in
+    timezone: str = "Europe/Stockholm"  # times on paper are local wall-clock times
+    admission_forms: int = 4  # blank admission forms (with reserve numbers) per ward pack
+    validity_hours: int = 12  # a pack is valid this long after it is issued
+    mar_hours: int = 24  # the administration record covers this many hours from issue
+    patient_forms: tuple[str, ...] = DEFAULT_PATIENT_FORMS  # printed for every patient, in order
+    qr_encoder: str = "auto"  # auto | zxing-cpp | qrcode
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    config: SiteConfig = field(default_factory=SiteConfig)
+    operator: str = "unknown"  # who runs the command (audit trail)
+    station: str = "unknown"  # which machine (audit trail)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.home / LEDGER_FILE
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def forms_dir(self) -> Path:
+        return self.home / "forms"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+
+def default_home() -> Path:
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("downtime", appauthor=False))
+
+
+def resolve(home: Path | None = None, **overrides: Any) -> Settings:
+    """Settings for a command: the data folder's site.toml, then ``overrides`` (flags)."""
+    home = (home or default_home()).expanduser().resolve()
+    config = load_site_config(home / SITE_FILE)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        config = _validated(replace(config, **given), "command line")
+    operator = os.environ.get(USER_ENV) or _login_name()
+    return Settings(home=home, config=config, operator=operator, station=socket.gethostname())
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "unknown"
+
+
+def load_site_config(path: Path) -> SiteConfig:
+    if not path.exists():
+        return SiteConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(
+            f"site config {path.name} cannot be read: {e}",
+            hint=f"fix or remove {path} (defaults apply without it)",
+        ) from e
+    return _validated(_from_mapping(data, path.name), path.name)
+
+
+def _from_mapping(data: Mapping[str, Any], where: str) -> SiteConfig:
+    known = {f.name: f for f in fields(SiteConfig)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown option(s) {', '.join(unknown)}",
+            hint=f"known options: {', '.join(known)}",
+        )
+    values = dict(data)
+    if "patient_forms" in values:
+        if not isinstance(values["patient_forms"], list):
+            raise ConfigError(f"{where}: patient_forms must be a list of form ids")
+        values["patient_forms"] = tuple(values["patient_forms"])
+    return SiteConfig(**values)
+
+
+def _validated(config: SiteConfig, where: str) -> SiteConfig:
+    defaults = SiteConfig()
+    for f in fields(SiteConfig):
+        value, default = getattr(config, f.name), getattr(defaults, f.name)
+        if type(value) is not type(default):
+            raise ConfigError(f"{where}: {f.name} must be a {type(default).__name__}")
+    if config.lang not in ("sv", "en"):
+        raise ConfigError(f"{where}: lang must be 'sv' or 'en'")
+    if not 0 <= config.admission_forms <= 50:
+        raise ConfigError(f"{where}: admission_forms must be between 0 and 50")
+    if not 1 <= config.validity_hours <= 168:
+        raise ConfigError(f"{where}: validity_hours must be between 1 and 168")
+    if not 1 <= config.mar_hours <= 24:
+        raise ConfigError(f"{where}: mar_hours must be between 1 and 24")
+    try:
+        ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ConfigError(f"{where}: unknown timezone '{config.timezone}'") from e
+    return config
+
+
+def site_config_text(config: SiteConfig) -> str:
+    """A commented site.toml with the given values, written by ``downtime init``."""
+    forms = ", ".join(f'"{f}"' for f in config.patient_forms)
+    return f"""# downtime site options. Delete a line to get the default back.
+site = "{config.site}"              # printed on every cover sheet
+lang = "{config.lang}"                         # sv | en: language of the printed forms
+timezone = "{config.timezone}"  # times on paper are local wall-clock times
+admission_forms = {config.admission_forms}               # blank admission forms per ward pack
+validity_hours = {config.validity_hours}               # a pack is valid this long after issue
+mar_hours = {config.mar_hours}                    # hours the administration record covers
+patient_forms = [{forms}]
+qr_encoder = "{config.qr_encoder}"                # auto | zxing-cpp | qrcode
+"""
