@@ -24,11 +24,8 @@ the keyring is an error, never silently used. The store is not meant for concurr
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -49,6 +46,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from downtime.codes import key_id_of
 from downtime.errors import KeyStoreError
+from downtime.files import FOLDER_MODE, write_atomic, write_new
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -56,8 +54,6 @@ if TYPE_CHECKING:
 
 KEYRING = "keyring.json"
 KEYRING_SCHEMA = "downtime.keyring/1"
-FOLDER_MODE = 0o700
-FILE_MODE = 0o600
 
 KeyStatus = Literal["active", "retired", "verify-only"]
 STATUSES: tuple[KeyStatus, ...] = ("active", "retired", "verify-only")
@@ -66,7 +62,6 @@ _KEY_ID = re.compile(r"[0-9a-f]{8}")
 _PEM_BLOCK = re.compile(
     r"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----", re.DOTALL
 )
-_O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _NO_SIGNING_KEY = "this station holds public keys only; print packs on the print host"
 
 
@@ -262,7 +257,7 @@ class KeyStore:
         public_key = private_key.public_key()
         key_id = key_id_of(public_key)
         pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        _write_new(self.folder / f"{key_id}.key", pem)
+        write_new(self.folder / f"{key_id}.key", pem)
         _write_public(self.folder, key_id, public_key)
         return KeyInfo(key_id, now, "active", None, public_key)
 
@@ -280,7 +275,7 @@ class KeyStore:
             ],
         }
         text = json.dumps(document, indent=2) + "\n"
-        _write_atomic(self.folder / KEYRING, text.encode("utf-8"))
+        write_atomic(self.folder / KEYRING, text.encode("utf-8"))
 
 
 # --- keyring.json -------------------------------------------------------------------------------
@@ -394,7 +389,7 @@ def _write_public(folder: Path, key_id: str, public_key: Ed25519PublicKey) -> No
     path = folder / f"{key_id}.pub"
     pem = _public_pem(public_key)
     try:
-        _write_new(path, pem)
+        write_new(path, pem)
     except FileExistsError:
         # Left over from an interrupted import: fine if it is the same key.
         if path.read_bytes() != pem:
@@ -402,47 +397,6 @@ def _write_public(folder: Path, key_id: str, public_key: Ed25519PublicKey) -> No
                 f"{path.name} already exists with different contents",
                 hint="move the file away and try again",
             ) from None
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """Create ``path`` (which must not exist) with mode 0600 from the start, and fsync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, FILE_MODE)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically: a 0600 temporary file, fsync, :func:`os.replace`."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        _write_new(temp, data)
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename durable (POSIX); folders cannot be opened this way on Windows."""
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- importing ----------------------------------------------------------------------------------

@@ -69,10 +69,13 @@ def labels(lang: str) -> Mapping[str, str]:
 # Time slots (MAR columns)
 
 
-def slot_times(orders: Sequence[MedicationOrder], start: datetime) -> tuple[datetime, ...]:
-    """Every scheduled administration time in the 24 hours from ``start``, in order."""
-    times = sorted({t for o in orders if not o.prn for t in o.times})
-    return tuple(sorted(next_at(t, start) for t in times))
+def slot_times(
+    orders: Sequence[MedicationOrder], start: datetime, hours: int = 24
+) -> tuple[datetime, ...]:
+    """Every scheduled administration time in the ``hours`` from ``start``, in order."""
+    end = start + timedelta(hours=hours)
+    times = {t for o in orders if not o.prn for t in o.times}
+    return tuple(sorted(at for at in (next_at(t, start) for t in times) if at < end))
 
 
 def next_at(t: time, start: datetime) -> datetime:
@@ -105,7 +108,10 @@ def _rows_for(group: Group, orders: Sequence[MedicationOrder]) -> tuple[Medicati
 
 
 def _chunks(
-    group: Group, orders: Sequence[MedicationOrder], window_start: datetime | None
+    group: Group,
+    orders: Sequence[MedicationOrder],
+    window_start: datetime | None,
+    window_hours: int,
 ) -> list[_Chunk]:
     """A data-bound group's pages: rows in chunks, and slot columns in chunks per row chunk."""
     rows = _rows_for(group, orders)
@@ -116,7 +122,7 @@ def _chunks(
         if slot_cells is None or window_start is None:
             out.append(_Chunk(chunk_rows, ()))
             continue
-        slots = slot_times(chunk_rows, window_start)
+        slots = slot_times(chunk_rows, window_start, window_hours)
         per = slot_cells.max_per_page
         for c in range(0, max(len(slots), 1), per):
             out.append(_Chunk(chunk_rows, slots[c : c + per]))
@@ -130,11 +136,16 @@ def layout_form(
     orders: Sequence[MedicationOrder] = (),
     allergies: Sequence[str] = (),
     window_start: datetime | None = None,
+    window_hours: int = 24,
 ) -> list[PageLayout]:
-    """Lay out every page this form needs for one patient (or one blank form)."""
+    """Lay out every page this form needs for one patient (or one blank form).
+
+    ``window_start``: local wall-clock time the administration record starts at; its time
+    slots are the orders' times of day in the ``window_hours`` from then.
+    """
     words = labels(lang)
     data_groups = [g for g in form.groups if g.source]
-    chunks = {g.id: _chunks(g, orders, window_start) for g in data_groups}
+    chunks = {g.id: _chunks(g, orders, window_start, window_hours) for g in data_groups}
     count = max([form.min_pages, *(len(c) for c in chunks.values())])
     pages = []
     for n in range(1, count + 1):

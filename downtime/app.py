@@ -1,0 +1,270 @@
+"""Use cases behind the CLI: each opens the data folder, does one job, and returns data.
+
+This is the edge where settings, the key store and the ledger meet; the modules it calls
+(census, pack, forms, layout, render) stay free of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from downtime import files
+from downtime.errors import ConfigError, DowntimeError
+from downtime.forms import FormDef, load_form, load_forms
+from downtime.keys import KEYRING, KeyStore
+from downtime.ledger import AuditEvent, Ledger
+from downtime.pack import PackResult, make_pack
+from downtime.settings import SITE_FILE, Settings, resolve, site_config_text
+
+Log = Callable[[str], None]
+
+
+@contextmanager
+def workspace(
+    home: Path | None, *, keys: str = "sign", **overrides: Any
+) -> Iterator[tuple[Settings, KeyStore, Ledger]]:
+    """The data folder, created on first use: settings, key store and ledger.
+
+    ``keys``: ``sign`` makes a signing key on first use (the print host); ``station`` makes an
+    empty key store (a scan station, which imports public keys); ``read`` only reads what is
+    there. An existing key store is never given a signing key implicitly, so a scan station
+    does not quietly become a signer.
+    """
+    settings = resolve(home, **overrides)
+    files.private_folder(settings.home)
+    store = _key_store(settings.keys_dir, keys)
+    ledger = Ledger.open(settings.ledger_path)
+    try:
+        yield settings, store, ledger
+    finally:
+        ledger.close()
+
+
+def _key_store(folder: Path, mode: str) -> KeyStore:
+    if (folder / KEYRING).exists():
+        return KeyStore.open(folder)
+    if mode == "read":
+        return KeyStore(folder, [])  # nothing on disk until a key is made or imported
+    return KeyStore.create(folder, with_signing_key=mode == "sign")
+
+
+# --------------------------------------------------------------------------------------------
+# init
+
+
+def initialise(
+    home: Path | None, *, site: str | None, lang: str | None, signing: bool = True
+) -> list[str]:
+    settings = resolve(home)
+    config_path = settings.home / SITE_FILE
+    with workspace(home, keys="sign" if signing else "station") as (settings, keys, ledger):
+        config = settings.config
+        changes: dict[str, Any] = {"site": site, "lang": lang}
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if changes or not config_path.exists():
+            config = resolve(home, **changes).config  # validated
+            files.write_atomic(config_path, site_config_text(config).encode("utf-8"))
+        ledger.audit(
+            [AuditEvent("init", f"site={config.site} lang={config.lang}")],
+            actor=settings.operator,
+            station=settings.station,
+        )
+        active = [k.key_id for k in keys.public_keys() if k.status == "active"]
+        return [
+            f"data folder\t{settings.home}",
+            f"ledger\t{settings.ledger_path}",
+            f"site config\t{config_path}",
+            f"signing key\t{active[0] if active else 'none (scan station)'}",
+        ]
+
+
+# --------------------------------------------------------------------------------------------
+# pack
+
+
+@dataclass(frozen=True)
+class PackRequest:
+    census: Path
+    medications: Path | None
+    ward: str | None  # None: every ward, output is a folder
+    output: Path
+    skip_invalid: bool
+    issued_at: datetime
+    today: date
+
+
+def run_pack(
+    request: PackRequest,
+    *,
+    home: Path | None,
+    lang: str | None = None,
+    admission_forms: int | None = None,
+    log: Log = lambda _: None,
+) -> list[PackResult]:
+    from downtime.census import load_census
+
+    census = load_census(
+        request.census,
+        request.medications,
+        skip_invalid=request.skip_invalid,
+        today=request.today,
+    )
+    for row in census.skipped:
+        log(f"skipped line {row.line}: {row.what}")
+    with workspace(home, lang=lang, admission_forms=admission_forms) as (settings, keys, ledger):
+        forms = site_forms_for(settings)
+        if request.ward is not None:
+            if request.ward not in census.wards():
+                raise DowntimeError(
+                    f"ward '{request.ward}' is not in the census",
+                    hint=f"wards in {Path(census.source).name}: {', '.join(census.wards())}",
+                )
+            targets = [(request.ward, request.output)]
+        else:
+            targets = [(w, request.output / f"{safe_name(w)}.pdf") for w in census.wards()]
+        results = []
+        for ward, pdf in targets:
+            result = make_pack(
+                census,
+                ward,
+                pdf,
+                settings=settings,
+                forms=forms,
+                keys=keys,
+                ledger=ledger,
+                issued_at=request.issued_at,
+                skip_invalid=request.skip_invalid,
+            )
+            for row in result.skipped[len(census.skipped) :]:
+                log(f"skipped line {row.line}: {row.what}")
+            results.append(result)
+        return results
+
+
+def safe_name(ward: str) -> str:
+    """A file name for a ward code: letters, digits, '-', '_' and '.' kept, others '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", ward) or "ward"
+
+
+# --------------------------------------------------------------------------------------------
+# forms
+
+
+def site_forms_for(settings: Settings) -> dict[str, FormDef]:
+    return load_forms([settings.forms_dir])
+
+
+def site_forms(home: Path | None) -> dict[str, FormDef]:
+    return site_forms_for(resolve(home))
+
+
+def describe_form(home: Path | None, form_id: str, lang: str) -> dict[str, Any]:
+    from downtime.layout import layout_form
+
+    form = _one_form(home, form_id)
+    sample = layout_form(form, lang, orders=(), window_start=datetime(2000, 1, 1))[0]
+    return {
+        "id": form.id,
+        "code": form.code,
+        "version": form.version,
+        "subject": form.subject,
+        "title": form.title[lang],
+        "definition": form.path,
+        "fields": [{"id": f.id, "kind": f.kind, "box_mm": list(f.box_mm)} for f in sample.fields],
+    }
+
+
+def _one_form(home: Path | None, form_id: str) -> FormDef:
+    forms = site_forms(home)
+    if form_id not in forms:
+        raise DowntimeError(f"no form '{form_id}'", hint=f"known forms: {', '.join(sorted(forms))}")
+    return forms[form_id]
+
+
+def check_form_files(paths: Iterable[Path]) -> list[tuple[Path, str | DowntimeError]]:
+    out: list[tuple[Path, str | DowntimeError]] = []
+    for path in paths:
+        try:
+            form = load_form(path)
+        except DowntimeError as e:
+            out.append((path, e))
+            continue
+        fields = sum(len(g.items) for g in form.groups)
+        out.append((path, f"{form.id} v{form.version} (code {form.code}, {fields} items)"))
+    return out
+
+
+def preview_form(home: Path | None, form_id: str, output: Path, lang: str) -> str:
+    from downtime.preview import render_preview
+
+    forms = site_forms(home)
+    pdf = render_preview(_one_form(home, form_id), lang, forms)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    files.write_atomic(output, pdf)
+    return str(output)
+
+
+# --------------------------------------------------------------------------------------------
+# keys
+
+
+def key_table(home: Path | None) -> list[tuple[str, ...]]:
+    with workspace(home, keys="read") as (_, keys, ledger):
+        used = ledger.pages_per_key()
+        rows: list[tuple[str, ...]] = [("key_id", "status", "created", "retired", "pages_signed")]
+        for k in keys.public_keys():
+            rows.append(
+                (
+                    k.key_id,
+                    k.status,
+                    k.created_at.isoformat(timespec="seconds"),
+                    k.retired_at.isoformat(timespec="seconds") if k.retired_at else "-",
+                    str(used.get(k.key_id, 0)),
+                )
+            )
+        return rows
+
+
+def rotate_key(home: Path | None) -> str:
+    with workspace(home) as (settings, keys, ledger):
+        old = [k.key_id for k in keys.public_keys() if k.status == "active"]
+        new = keys.rotate()
+        ledger.audit(
+            [AuditEvent("keys.rotate", f"{','.join(old) or '-'} -> {new.key_id}")],
+            actor=settings.operator,
+            station=settings.station,
+        )
+        return f"active\t{new.key_id}"
+
+
+def export_keys(home: Path | None) -> str:
+    """Public keys still in use: the active key and every key that signed issued pages.
+
+    Until reconciliation records which pages are done, a key that signed pages stays in use.
+    """
+    with workspace(home, keys="read") as (_, keys, ledger):
+        used = ledger.pages_per_key()
+        wanted = [k.key_id for k in keys.public_keys() if k.status == "active" or k.key_id in used]
+        if not wanted:
+            raise ConfigError(
+                "there are no public keys in use to export",
+                hint="run `downtime init` on the print host first",
+            )
+        return keys.export_public_pem(wanted)
+
+
+def import_keys(home: Path | None, pem: bytes) -> list[str]:
+    with workspace(home, keys="station") as (settings, keys, ledger):
+        added = keys.import_public(pem)
+        ledger.audit(
+            [AuditEvent("keys.import", ",".join(k.key_id for k in added) or "-")],
+            actor=settings.operator,
+            station=settings.station,
+        )
+        return [k.key_id for k in added]

@@ -1,0 +1,311 @@
+"""The ``downtime`` command: parse options, resolve settings, call one library function.
+
+stdout carries data (file paths, tables, JSON, PEM); stderr carries messages. A
+:class:`DowntimeError` becomes its message on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from downtime import __version__
+from downtime.errors import DowntimeError, ExitCode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+OUTPUT_PATH = click.Path(path_type=Path)
+LANG = click.Choice(["sv", "en"])
+
+
+def _fail(error: DowntimeError) -> None:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(int(error.exit_code))
+
+
+def handles_errors(command: F) -> F:
+    """Turn a DowntimeError into a message on stderr and its exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DowntimeError as e:
+            _fail(e)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _home(ctx: click.Context) -> Path | None:
+    home: Path | None = ctx.obj.get("home") if ctx.obj else None
+    return home
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="downtime")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="DOWNTIME_HOME",
+    help="Data folder (ledger, keys, site.toml, site forms). "
+    "Default: $DOWNTIME_HOME, else the user's data directory.",
+)
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """downtime: paper-fallback documentation for hospital record outages.
+
+    \b
+    Before an outage:  downtime pack --ward W -o W.pdf   (or --all-wards -o DIR)
+    Forms:             downtime forms list | show | check | preview
+    Keys:              downtime keys list | rotate | export-public | import-public
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+# --------------------------------------------------------------------------------------------
+# init
+
+
+@main.command()
+@click.option("--site", help="Site name printed on cover sheets.")
+@click.option("--lang", type=LANG, help="Language of the printed forms.")
+@click.option("--scan-station", is_flag=True, help="Public keys only: this machine never signs.")
+@click.pass_context
+@handles_errors
+def init(ctx: click.Context, site: str | None, lang: str | None, scan_station: bool) -> None:
+    """Create the data folder: ledger, signing key, site.toml.
+
+    Safe to run again: what exists is kept (options given here update site.toml).
+    Other commands create the folder on first use when init was not run.
+    """
+    from downtime.app import initialise
+
+    report = initialise(_home(ctx), site=site, lang=lang, signing=not scan_station)
+    for line in report:
+        click.echo(line)
+
+
+# --------------------------------------------------------------------------------------------
+# pack
+
+
+@main.command()
+@click.argument("census", required=False, type=EXISTING_FILE)
+@click.option(
+    "--medications", type=EXISTING_FILE, help="medications.csv for a CSV census (active orders)."
+)
+@click.option("--example", is_flag=True, help="Use the bundled example census (fictional).")
+@click.option("--ward", help="The ward to print (its code as in the census).")
+@click.option("--all-wards", is_flag=True, help="One pack per ward; -o is then a folder.")
+@click.option(
+    "-o", "--output", type=OUTPUT_PATH, required=True, help="PDF file (--ward) or folder."
+)
+@click.option("--lang", type=LANG, help="Language of the forms (default: site.toml, else sv).")
+@click.option(
+    "--admission-forms", type=click.IntRange(0, 50), help="Blank admission forms per ward."
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Print the valid rows; list bad rows on stderr and on the cover sheet.",
+)
+@click.pass_context
+@handles_errors
+def pack(
+    ctx: click.Context,
+    census: Path | None,
+    medications: Path | None,
+    example: bool,
+    ward: str | None,
+    all_wards: bool,
+    output: Path,
+    lang: str | None,
+    admission_forms: int | None,
+    skip_invalid: bool,
+) -> None:
+    """Print downtime packs: pre-filled, signed forms for every patient of a ward.
+
+    CENSUS is patients.csv (with --medications meds.csv) or a FHIR R4 Bundle (JSON).
+    Each pack is a PDF plus FILE.manifest.json beside it, and is recorded in the ledger;
+    earlier packs of the same ward are marked superseded.
+
+    \b
+    downtime pack --example --ward MED42 -o MED42.pdf
+    downtime pack patients.csv --medications meds.csv --all-wards -o /srv/downtime/packs
+    """
+    from downtime.app import PackRequest, run_pack
+
+    if (census is None) == (not example):
+        raise click.UsageError("give a CENSUS file, or --example for the bundled example")
+    if bool(ward) == all_wards:
+        raise click.UsageError("give --ward W, or --all-wards")
+    if census is None:
+        folder = Path(str(resources.files("downtime") / "resources" / "example"))
+        census, medications = folder / "patients.csv", folder / "medications.csv"
+    request = PackRequest(
+        census=census,
+        medications=medications,
+        ward=ward,
+        output=output,
+        skip_invalid=skip_invalid,
+        issued_at=datetime.now(UTC),
+        today=date.today(),
+    )
+    results = run_pack(
+        request, home=_home(ctx), lang=lang, admission_forms=admission_forms, log=_stderr
+    )
+    for r in results:
+        click.echo(
+            f"{r.ward}\t{r.pdf}\t{r.pages} pages\t{r.patients} patients\t"
+            f"{r.admission_forms} admission forms\t{r.manifest}"
+        )
+
+
+def _stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+# --------------------------------------------------------------------------------------------
+# forms
+
+
+@main.group()
+def forms() -> None:
+    """Form definitions: list, show, check and preview them."""
+
+
+@forms.command("list")
+@click.option("--lang", type=LANG, default="sv", show_default=True)
+@click.pass_context
+@handles_errors
+def forms_list(ctx: click.Context, lang: str) -> None:
+    """The forms this site prints (built-in and the site's own)."""
+    from downtime.app import site_forms
+
+    for form in sorted(site_forms(_home(ctx)).values(), key=lambda f: f.code):
+        origin = "built-in" if "resources" in Path(form.path).parts else "site"
+        click.echo(
+            f"{form.id:<20} code {form.code:<3} v{form.version:<3} {form.subject:<9} "
+            f"{origin:<8} {form.title[lang]}"
+        )
+
+
+@forms.command("show")
+@click.argument("form_id")
+@click.option("--json", "as_json", is_flag=True, help="The field layout as JSON (page mm).")
+@click.option("--lang", type=LANG, default="sv", show_default=True)
+@click.pass_context
+@handles_errors
+def forms_show(ctx: click.Context, form_id: str, as_json: bool, lang: str) -> None:
+    """One form's definition and its fields (ids, kinds, boxes in mm from the top-left)."""
+    from downtime.app import describe_form
+
+    description = describe_form(_home(ctx), form_id, lang)
+    if as_json:
+        click.echo(json.dumps(description, ensure_ascii=False, indent=1))
+        return
+    click.echo(
+        f"{description['id']}  code {description['code']}  version {description['version']}"
+        f"  {description['subject']}  {description['title']}"
+    )
+    click.echo(f"definition: {description['definition']}")
+    for f in description["fields"]:
+        x, y, w, h = f["box_mm"]
+        click.echo(f"  {f['id']:<32} {f['kind']:<10} [{x:7.2f} {y:7.2f} {w:6.2f} {h:6.2f}]")
+
+
+@forms.command("check")
+@click.argument("files", nargs=-1, required=True, type=EXISTING_FILE)
+@handles_errors
+def forms_check(files: tuple[Path, ...]) -> None:
+    """Validate form definition files; every problem is listed."""
+    from downtime.app import check_form_files
+
+    failed = 0
+    for path, outcome in check_form_files(files):
+        if isinstance(outcome, DowntimeError):
+            failed += 1
+            click.echo(f"error: {outcome}", err=True)
+        else:
+            click.echo(f"ok\t{path}\t{outcome}")
+    if failed:
+        sys.exit(int(ExitCode.BAD_INPUT))
+
+
+@forms.command("preview")
+@click.argument("form_id")
+@click.option("-o", "--output", type=OUTPUT_PATH, required=True, help="PDF to write.")
+@click.option("--lang", type=LANG, default="sv", show_default=True)
+@click.pass_context
+@handles_errors
+def forms_preview(ctx: click.Context, form_id: str, output: Path, lang: str) -> None:
+    """A sample page of a form, filled with a fictional patient.
+
+    The preview's codes are signed with a throwaway key: a scanned preview is set aside as
+    'unknown-key', never filed to anyone.
+    """
+    from downtime.app import preview_form
+
+    click.echo(preview_form(_home(ctx), form_id, output, lang))
+
+
+# --------------------------------------------------------------------------------------------
+# keys
+
+
+@main.group()
+def keys() -> None:
+    """Signing keys: the print host signs page codes, scan stations verify them."""
+
+
+@keys.command("list")
+@click.pass_context
+@handles_errors
+def keys_list(ctx: click.Context) -> None:
+    """Every key, its status and how many issued pages it signed."""
+    from downtime.app import key_table
+
+    for row in key_table(_home(ctx)):
+        click.echo("\t".join(row))
+
+
+@keys.command("rotate")
+@click.pass_context
+@handles_errors
+def keys_rotate(ctx: click.Context) -> None:
+    """Make a new signing key; the old one keeps verifying the pages it signed."""
+    from downtime.app import rotate_key
+
+    click.echo(rotate_key(_home(ctx)))
+
+
+@keys.command("export-public")
+@click.pass_context
+@handles_errors
+def keys_export(ctx: click.Context) -> None:
+    """Print every public key still in use as PEM (for scan stations)."""
+    from downtime.app import export_keys
+
+    click.echo(export_keys(_home(ctx)), nl=False)
+
+
+@keys.command("import-public")
+@click.argument("pem_file", type=EXISTING_FILE)
+@click.pass_context
+@handles_errors
+def keys_import(ctx: click.Context, pem_file: Path) -> None:
+    """Add a print host's public keys (from export-public) to this station."""
+    from downtime.app import import_keys
+
+    for key_id in import_keys(_home(ctx), pem_file.read_bytes()):
+        click.echo(f"imported\t{key_id}")

@@ -1,0 +1,86 @@
+"""Private files: created 0600 from the start (never readable by others, not even for a moment),
+written completely, fsynced, and replaced atomically. Folders 0700."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+_O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+def private_folder(folder: Path) -> Path:
+    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    return folder
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (which must not exist) with mode 0600 from the start, and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` atomically: a 0600 temporary file, fsync, :func:`os.replace`."""
+    temp = _temp_name(path)
+    try:
+        write_new(temp, data)
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """A 0600 temporary file beside ``path`` to write into; the caller commits it with
+    :func:`commit` (so other work, such as a ledger transaction, can happen in between). The
+    temporary file is removed if it was not committed."""
+    temp = _temp_name(path)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle, temp
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def commit(temp: Path, path: Path) -> None:
+    """Make a finished temporary file durable and move it to its final name."""
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    temp.replace(path)
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX); folders cannot be opened this way on Windows."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
