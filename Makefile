@@ -30,13 +30,13 @@ demo: $(STAMP)
 	$(BIN)/downtime pack --example --all-wards -o $(OUT)
 
 test: $(STAMP)
-	$(BIN)/ruff check downtime tests
+	$(BIN)/ruff check downtime tests bench docs
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check downtime tests
-	$(BIN)/ruff format --check downtime tests
+	$(BIN)/ruff check downtime tests bench docs
+	$(BIN)/ruff format --check downtime tests bench docs
 	$(BIN)/mypy
 
 clean:

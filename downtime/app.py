@@ -19,7 +19,7 @@ from downtime.errors import ConfigError, DowntimeError
 from downtime.forms import FormDef, load_form, load_forms
 from downtime.keys import KEYRING, KeyStore
 from downtime.ledger import AuditEvent, Ledger
-from downtime.pack import PackResult, make_pack
+from downtime.pack import PackResult, make_packs, prepare_pack
 from downtime.settings import SITE_FILE, Settings, resolve, site_config_text
 
 Log = Callable[[str], None]
@@ -97,6 +97,7 @@ class PackRequest:
     skip_invalid: bool
     issued_at: datetime
     today: date
+    jobs: int = 1  # processes drawing packs at once (with several wards)
 
 
 def run_pack(
@@ -128,9 +129,9 @@ def run_pack(
             targets = [(request.ward, request.output)]
         else:
             targets = [(w, request.output / f"{safe_name(w)}.pdf") for w in census.wards()]
-        results = []
-        for ward, pdf in targets:
-            result = make_pack(
+        taken: set[str] = set()
+        prepared = [
+            prepare_pack(
                 census,
                 ward,
                 pdf,
@@ -140,10 +141,14 @@ def run_pack(
                 ledger=ledger,
                 issued_at=request.issued_at,
                 skip_invalid=request.skip_invalid,
+                taken_serials=taken,
             )
+            for ward, pdf in targets
+        ]
+        results = make_packs(prepared, settings=settings, ledger=ledger, jobs=request.jobs)
+        for result in results:
             for row in result.skipped[len(census.skipped) :]:
                 log(f"skipped line {row.line}: {row.what}")
-            results.append(result)
         return results
 
 

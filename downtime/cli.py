@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -115,6 +116,13 @@ def init(ctx: click.Context, site: str | None, lang: str | None, scan_station: b
     "--admission-forms", type=click.IntRange(0, 50), help="Blank admission forms per ward."
 )
 @click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=lambda: os.cpu_count() or 1,
+    show_default="number of CPUs",
+    help="Draw this many ward packs at once (with --all-wards).",
+)
+@click.option(
     "--skip-invalid",
     is_flag=True,
     help="Print the valid rows; list bad rows on stderr and on the cover sheet.",
@@ -131,6 +139,7 @@ def pack(
     output: Path,
     lang: str | None,
     admission_forms: int | None,
+    jobs: int,
     skip_invalid: bool,
 ) -> None:
     """Print downtime packs: pre-filled, signed forms for every patient of a ward.
@@ -160,6 +169,7 @@ def pack(
         skip_invalid=skip_invalid,
         issued_at=datetime.now(UTC),
         today=date.today(),
+        jobs=jobs,
     )
     results = run_pack(
         request, home=_home(ctx), lang=lang, admission_forms=admission_forms, log=_stderr
@@ -191,9 +201,10 @@ def forms() -> None:
 def forms_list(ctx: click.Context, lang: str) -> None:
     """The forms this site prints (built-in and the site's own)."""
     from downtime.app import site_forms
+    from downtime.forms import builtin_forms_dir
 
     for form in sorted(site_forms(_home(ctx)).values(), key=lambda f: f.code):
-        origin = "built-in" if "resources" in Path(form.path).parts else "site"
+        origin = "built-in" if Path(form.path).parent == builtin_forms_dir() else "site"
         click.echo(
             f"{form.id:<20} code {form.code:<3} v{form.version:<3} {form.subject:<9} "
             f"{origin:<8} {form.title[lang]}"

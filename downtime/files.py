@@ -6,10 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
@@ -45,18 +42,12 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_folder(path.parent)
 
 
-@contextmanager
-def atomic_output(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
-    """A 0600 temporary file beside ``path`` to write into; the caller commits it with
-    :func:`commit` (so other work, such as a ledger transaction, can happen in between). The
-    temporary file is removed if it was not committed."""
+def new_temp(path: Path) -> Path:
+    """An empty private (0600) temporary file beside ``path``, to be written, then moved into
+    place with :func:`commit` or removed by the caller."""
     temp = _temp_name(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle, temp
-    finally:
-        temp.unlink(missing_ok=True)
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, FILE_MODE))
+    return temp
 
 
 def commit(temp: Path, path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
+from functools import cached_property
 
 
 class IdSystem(StrEnum):
@@ -89,7 +90,14 @@ class Census:
         return tuple(sorted({p.ward for p in self.patients}))
 
     def orders_for(self, patient: Identifier) -> tuple[MedicationOrder, ...]:
-        return tuple(o for o in self.orders if o.patient == patient)
+        return self._orders_by_patient.get(patient, ())
+
+    @cached_property
+    def _orders_by_patient(self) -> dict[Identifier, tuple[MedicationOrder, ...]]:
+        grouped: dict[Identifier, list[MedicationOrder]] = {}
+        for order in self.orders:
+            grouped.setdefault(order.patient, []).append(order)
+        return {k: tuple(v) for k, v in grouped.items()}
 
 
 @dataclass(frozen=True)

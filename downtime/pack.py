@@ -16,11 +16,15 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from downtime import codes, files, fonts, serials
 from downtime.cover import CoverInput, CoverRow, layout_cover
@@ -92,19 +96,26 @@ def plan_pack(
     orders = tuple(o for o in census.orders if o.patient in ids)
     window = ctx.issued_at.astimezone(ctx.tz).replace(minute=0, second=0, microsecond=0)
     pages: list[PlannedPage] = []
+    patient_forms = [_form(forms, form_id, "patient") for form_id in config.patient_forms]
+    fixed: dict[tuple[str, tuple[str, ...]], list[PageLayout]] = {}  # forms without data rows
     for patient in patients:
         own = census.orders_for(patient.identifier)
-        for form_id in config.patient_forms:
-            form = _form(forms, form_id, "patient")
-            for layout in layout_form(
-                form,
-                config.lang,
-                orders=own,
-                allergies=patient.allergies,
-                window_start=window,
-                window_hours=config.mar_hours,
-            ):
-                pages.append(PlannedPage(form, layout, patient=patient))
+        for form in patient_forms:
+            data_bound = any(g.source for g in form.groups)
+            key = (form.id, patient.allergies if form.show_allergies else ())
+            layouts = None if data_bound else fixed.get(key)
+            if layouts is None:
+                layouts = layout_form(
+                    form,
+                    config.lang,
+                    orders=own,
+                    allergies=patient.allergies,
+                    window_start=window,
+                    window_hours=config.mar_hours,
+                )
+                if not data_bound:
+                    fixed[key] = layouts
+            pages.extend(PlannedPage(form, layout, patient=patient) for layout in layouts)
     admission = _form(forms, "admission", "admission")
     for rid in reserve_ids:
         for layout in layout_form(admission, config.lang):
@@ -293,7 +304,34 @@ def page_patient(page: PlannedPage) -> Identifier | None:
 # Making the pack (the edge: keys, ledger, files)
 
 
-def make_pack(
+@dataclass(frozen=True)
+class PackJob:
+    """Everything needed to draw one pack, picklable so another process can do it."""
+
+    ctx: PackContext
+    plan: PackPlan
+    uids: tuple[str, ...]
+    key_id: str
+    private_key: bytes  # raw Ed25519 private key; never written anywhere by the job
+    temp_pdf: Path  # a private (0600) temporary file beside the final PDF
+    encoder: str
+
+
+@dataclass(frozen=True)
+class PreparedPack:
+    job: PackJob
+    out_pdf: Path
+    census_source: str
+    data_as_of: datetime | None
+
+
+@dataclass(frozen=True)
+class DrawnPack:
+    issued: tuple[IssuedPage, ...]
+    pdf_sha256: str
+
+
+def prepare_pack(
     census: Census,
     ward: str,
     out_pdf: Path,
@@ -304,7 +342,13 @@ def make_pack(
     ledger: Ledger,
     issued_at: datetime,
     skip_invalid: bool = False,
-) -> PackResult:
+    taken_serials: set[str] | None = None,
+) -> PreparedPack:
+    """Plan a pack and reserve its identities; nothing is printed or recorded yet.
+
+    ``taken_serials`` collects the serials of packs prepared in the same run, so that two
+    packs not yet in the ledger never share one.
+    """
     config = settings.config
     issued_at = issued_at.replace(microsecond=0)
     key_id, private_key = keys.signing_key()
@@ -322,62 +366,140 @@ def make_pack(
     plan = plan_pack(
         census, ctx, forms, settings, reserve_ids=reserve_ids, skip_invalid=skip_invalid
     )
-    uids = _page_uids(ledger, len(plan.pages))
-    manifest_path = out_pdf.with_name(out_pdf.stem + ".manifest.json")
+    uids = _page_uids(ledger, len(plan.pages), set() if taken_serials is None else taken_serials)
     out_pdf.parent.mkdir(parents=True, exist_ok=True)
+    job = PackJob(
+        ctx=ctx,
+        plan=plan,
+        uids=tuple(uids),
+        key_id=key_id,
+        private_key=private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
+        temp_pdf=files.new_temp(out_pdf),
+        encoder=config.qr_encoder,
+    )
+    return PreparedPack(job, out_pdf, Path(census.source).name, census.data_as_of)
+
+
+def draw_pack(job: PackJob) -> DrawnPack:
+    """Sign every page's code and draw the pack into ``job.temp_pdf``."""
+    private_key = Ed25519PrivateKey.from_private_bytes(job.private_key)
     issued: list[IssuedPage] = []
-    with files.atomic_output(out_pdf) as (handle, temp_pdf):
+    with job.temp_pdf.open("wb") as handle:
         renderer = PackRenderer(
             handle,
-            lang=config.lang,
-            title=f"downtime pack {config.site} {ward}",
-            encoder=config.qr_encoder,
+            lang=job.ctx.lang,
+            title=f"downtime pack {job.ctx.site} {job.ctx.ward}",
+            encoder=job.encoder,
         )
-        for n, (page, uid) in enumerate(zip(plan.pages, uids, strict=True), start=1):
-            issued.append(_issue(page, uid, n, ctx, key_id, private_key, renderer))
+        for n, (page, uid) in enumerate(zip(job.plan.pages, job.uids, strict=True), start=1):
+            issued.append(_issue(page, uid, n, job.ctx, job.key_id, private_key, renderer))
         renderer.close()
-        handle.flush()
-        pdf_sha = hashlib.sha256(temp_pdf.read_bytes()).hexdigest()
-        manifest = build_manifest(ctx, out_pdf.name, pdf_sha, issued)
-        record = PackRecord(
-            pack_id=ctx.pack_id,
-            site=ctx.site,
-            ward=ward,
-            issued_at=issued_at.astimezone(ctx.tz),
-            data_as_of=census.data_as_of,
-            valid_until=ctx.valid_until.astimezone(ctx.tz),
-            lang=config.lang,
-            census_source=Path(census.source).name,
-            issued_by=settings.operator,
-            station=settings.station,
-            key_id=key_id,
-            pdf_name=out_pdf.name,
-            pdf_sha256=pdf_sha,
-            page_count=len(issued),
-        )
-        superseded = ledger.record_pack(
-            record,
-            issued,
-            plan.patients,
-            plan.orders,
-            plan.reserve_ids,
-            _audit_events(plan, ctx, out_pdf.name),
-            actor=settings.operator,
-            station=settings.station,
-        )
-        files.write_atomic(manifest_path, _json_bytes(manifest))
-        files.commit(temp_pdf, out_pdf)
+    digest = hashlib.sha256(job.temp_pdf.read_bytes()).hexdigest()
+    return DrawnPack(tuple(issued), digest)
+
+
+def record_pack(
+    prepared: PreparedPack, drawn: DrawnPack, *, settings: Settings, ledger: Ledger
+) -> PackResult:
+    """Record the pack in the ledger, then give the PDF and manifest their final names."""
+    job, out_pdf = prepared.job, prepared.out_pdf
+    ctx, plan = job.ctx, job.plan
+    manifest_path = out_pdf.with_name(out_pdf.stem + ".manifest.json")
+    record = PackRecord(
+        pack_id=ctx.pack_id,
+        site=ctx.site,
+        ward=ctx.ward,
+        issued_at=ctx.issued_at.astimezone(ctx.tz),
+        data_as_of=prepared.data_as_of,
+        valid_until=ctx.valid_until.astimezone(ctx.tz),
+        lang=ctx.lang,
+        census_source=prepared.census_source,
+        issued_by=settings.operator,
+        station=settings.station,
+        key_id=job.key_id,
+        pdf_name=out_pdf.name,
+        pdf_sha256=drawn.pdf_sha256,
+        page_count=len(drawn.issued),
+    )
+    superseded = ledger.record_pack(
+        record,
+        drawn.issued,
+        plan.patients,
+        plan.orders,
+        plan.reserve_ids,
+        _audit_events(plan, ctx, out_pdf.name),
+        actor=settings.operator,
+        station=settings.station,
+    )
+    manifest = build_manifest(ctx, out_pdf.name, drawn.pdf_sha256, drawn.issued)
+    files.write_atomic(manifest_path, _json_bytes(manifest))
+    files.commit(job.temp_pdf, out_pdf)
     return PackResult(
         pack_id=ctx.pack_id,
-        ward=ward,
+        ward=ctx.ward,
         pdf=out_pdf,
         manifest=manifest_path,
-        pages=len(issued),
+        pages=len(drawn.issued),
         patients=len(plan.patients),
         admission_forms=len(plan.reserve_ids),
         superseded=tuple(superseded),
         skipped=plan.skipped,
     )
+
+
+def make_packs(
+    prepared: Sequence[PreparedPack],
+    *,
+    settings: Settings,
+    ledger: Ledger,
+    jobs: int = 1,
+) -> list[PackResult]:
+    """Draw prepared packs (in ``jobs`` processes when there are several) and record them.
+
+    Temporary files of packs that were not recorded are removed, whatever happens.
+    """
+    try:
+        if jobs > 1 and len(prepared) > 1:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(prepared))) as pool:
+                # each pack is recorded as soon as it is drawn, while the others draw on
+                drawn = pool.map(draw_pack, [p.job for p in prepared])
+                return [
+                    record_pack(p, d, settings=settings, ledger=ledger)
+                    for p, d in zip(prepared, drawn, strict=True)
+                ]
+        return [
+            record_pack(p, draw_pack(p.job), settings=settings, ledger=ledger) for p in prepared
+        ]
+    finally:
+        for p in prepared:
+            p.job.temp_pdf.unlink(missing_ok=True)
+
+
+def make_pack(
+    census: Census,
+    ward: str,
+    out_pdf: Path,
+    *,
+    settings: Settings,
+    forms: Mapping[str, FormDef],
+    keys: KeyStore,
+    ledger: Ledger,
+    issued_at: datetime,
+    skip_invalid: bool = False,
+) -> PackResult:
+    """One ward's pack, start to finish, in this process."""
+    prepared = prepare_pack(
+        census,
+        ward,
+        out_pdf,
+        settings=settings,
+        forms=forms,
+        keys=keys,
+        ledger=ledger,
+        issued_at=issued_at,
+        skip_invalid=skip_invalid,
+    )
+    return make_packs([prepared], settings=settings, ledger=ledger)[0]
 
 
 def _issue(
@@ -386,7 +508,7 @@ def _issue(
     pdf_page: int,
     ctx: PackContext,
     key_id: str,
-    private_key: Any,
+    private_key: Ed25519PrivateKey,
     renderer: PackRenderer,
 ) -> IssuedPage:
     patient = page_patient(page)
@@ -423,10 +545,9 @@ def _issue(
     )
 
 
-def _page_uids(ledger: Ledger, count: int) -> list[str]:
-    """Random page uids whose serials are unused in the ledger and within the pack."""
+def _page_uids(ledger: Ledger, count: int, taken: set[str]) -> list[str]:
+    """Random page uids whose serials are unused in the ledger and in ``taken`` (updated)."""
     uids: list[str] = []
-    taken: set[str] = set()
     while len(uids) < count:
         batch = [codes.new_page_uid() for _ in range(count - len(uids))]
         by_serial = {serials.serial_for_page(u): u for u in batch}
@@ -534,4 +655,12 @@ def _json_bytes(document: Mapping[str, Any]) -> bytes:
     return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-__all__ = ["PackPlan", "PackResult", "build_manifest", "make_pack", "plan_pack"]
+__all__ = [
+    "PackPlan",
+    "PackResult",
+    "build_manifest",
+    "make_pack",
+    "make_packs",
+    "plan_pack",
+    "prepare_pack",
+]
