@@ -26,33 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 from downtime import qr  # noqa: E402
 from downtime.app import PackRequest, run_pack  # noqa: E402
+from downtime.census import MEDICATION_COLUMNS, PATIENT_COLUMNS  # noqa: E402
 
 FAMILY = ["Andersson", "Öberg", "Wójcik", "Nguyễn", "Παπαδόπουλος", "Иванова", "Lindqvist",
           "Håkansson", "Søndergaard", "Müller"]  # fmt: skip
 GIVEN = ["Åsa", "Łucja", "Thị Minh", "Γεώργιος", "Анна", "Erik", "Maja", "Jonas", "Ingrid"]
-PATIENT_COLUMNS = [
-    "patient_id",
-    "family_name",
-    "given_name",
-    "birth_date",
-    "sex",
-    "ward",
-    "bed",
-    "encounter_id",
-    "admitted_at",
-    "allergies",
-]
-ORDER_COLUMNS = [
-    "patient_id",
-    "order_id",
-    "medication",
-    "dose",
-    "route",
-    "frequency",
-    "times",
-    "prn",
-    "start_date",
-]
 DRUGS = [
     ("Paracetamol", "1 g", "PO", "1×4", "06;12;18;22", "false"),
     ("Furosemid", "40 mg", "IV", "1×2", "08;14", "false"),
@@ -82,7 +60,7 @@ def write_census(folder: Path, patients: int, wards: int, seed: int = 7) -> tupl
     ):
         pw, mw = csv.writer(p), csv.writer(m)
         pw.writerow(PATIENT_COLUMNS)
-        mw.writerow(ORDER_COLUMNS)
+        mw.writerow(MEDICATION_COLUMNS)
         for i in range(patients):
             pid = personnummer(i)
             ward = f"W{i % wards + 1:02d}"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from downtime import files
-from downtime.errors import ConfigError, DowntimeError
+from downtime.errors import ConfigError, DowntimeError, InputError
 from downtime.forms import FormDef, load_form, load_forms
 from downtime.keys import KEYRING, KeyStore
 from downtime.ledger import AuditEvent, Ledger
@@ -122,7 +122,7 @@ def run_pack(
         forms = site_forms_for(settings)
         if request.ward is not None:
             if request.ward not in census.wards():
-                raise DowntimeError(
+                raise InputError(
                     f"ward '{request.ward}' is not in the census",
                     hint=f"wards in {Path(census.source).name}: {', '.join(census.wards())}",
                 )
@@ -169,9 +169,15 @@ def site_forms(home: Path | None) -> dict[str, FormDef]:
     return site_forms_for(resolve(home))
 
 
-def describe_form(home: Path | None, form_id: str, lang: str) -> dict[str, Any]:
+def site_lang(home: Path | None, lang: str | None) -> str:
+    """The language asked for, else the site's."""
+    return lang or resolve(home).config.lang
+
+
+def describe_form(home: Path | None, form_id: str, lang: str | None) -> dict[str, Any]:
     from downtime.layout import layout_form
 
+    lang = site_lang(home, lang)
     form = _one_form(home, form_id)
     sample = layout_form(form, lang, orders=(), window_start=datetime(2000, 1, 1))[0]
     return {
@@ -188,7 +194,7 @@ def describe_form(home: Path | None, form_id: str, lang: str) -> dict[str, Any]:
 def _one_form(home: Path | None, form_id: str) -> FormDef:
     forms = site_forms(home)
     if form_id not in forms:
-        raise DowntimeError(f"no form '{form_id}'", hint=f"known forms: {', '.join(sorted(forms))}")
+        raise InputError(f"no form '{form_id}'", hint=f"known forms: {', '.join(sorted(forms))}")
     return forms[form_id]
 
 
@@ -205,11 +211,11 @@ def check_form_files(paths: Iterable[Path]) -> list[tuple[Path, str | DowntimeEr
     return out
 
 
-def preview_form(home: Path | None, form_id: str, output: Path, lang: str) -> str:
+def preview_form(home: Path | None, form_id: str, output: Path, lang: str | None) -> str:
     from downtime.preview import render_preview
 
     forms = site_forms(home)
-    pdf = render_preview(_one_form(home, form_id), lang, forms)
+    pdf = render_preview(_one_form(home, form_id), site_lang(home, lang), forms)
     output.parent.mkdir(parents=True, exist_ok=True)
     files.write_atomic(output, pdf)
     return str(output)

@@ -194,17 +194,22 @@ def forms() -> None:
     """Form definitions: list, show, check and preview them."""
 
 
+SITE_LANG = click.option("--lang", type=LANG, help="Language (default: site.toml, else sv).")
+
+
 @forms.command("list")
-@click.option("--lang", type=LANG, default="sv", show_default=True)
+@SITE_LANG
 @click.pass_context
 @handles_errors
-def forms_list(ctx: click.Context, lang: str) -> None:
+def forms_list(ctx: click.Context, lang: str | None) -> None:
     """The forms this site prints (built-in and the site's own)."""
-    from downtime.app import site_forms
+    from downtime.app import site_forms, site_lang
     from downtime.forms import builtin_forms_dir
 
+    lang = site_lang(_home(ctx), lang)
+    builtin = builtin_forms_dir()
     for form in sorted(site_forms(_home(ctx)).values(), key=lambda f: f.code):
-        origin = "built-in" if Path(form.path).parent == builtin_forms_dir() else "site"
+        origin = "built-in" if Path(form.path).parent == builtin else "site"
         click.echo(
             f"{form.id:<20} code {form.code:<3} v{form.version:<3} {form.subject:<9} "
             f"{origin:<8} {form.title[lang]}"
@@ -214,10 +219,10 @@ def forms_list(ctx: click.Context, lang: str) -> None:
 @forms.command("show")
 @click.argument("form_id")
 @click.option("--json", "as_json", is_flag=True, help="The field layout as JSON (page mm).")
-@click.option("--lang", type=LANG, default="sv", show_default=True)
+@SITE_LANG
 @click.pass_context
 @handles_errors
-def forms_show(ctx: click.Context, form_id: str, as_json: bool, lang: str) -> None:
+def forms_show(ctx: click.Context, form_id: str, as_json: bool, lang: str | None) -> None:
     """One form's definition and its fields (ids, kinds, boxes in mm from the top-left)."""
     from downtime.app import describe_form
 
@@ -256,10 +261,10 @@ def forms_check(files: tuple[Path, ...]) -> None:
 @forms.command("preview")
 @click.argument("form_id")
 @click.option("-o", "--output", type=OUTPUT_PATH, required=True, help="PDF to write.")
-@click.option("--lang", type=LANG, default="sv", show_default=True)
+@SITE_LANG
 @click.pass_context
 @handles_errors
-def forms_preview(ctx: click.Context, form_id: str, output: Path, lang: str) -> None:
+def forms_preview(ctx: click.Context, form_id: str, output: Path, lang: str | None) -> None:
     """A sample page of a form, filled with a fictional patient.
 
     The preview's codes are signed with a throwaway key: a scanned preview is set aside as

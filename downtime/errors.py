@@ -67,6 +67,12 @@ class FormDefinitionError(ProblemsError):
     """A form definition file is invalid."""
 
 
+class InputError(DowntimeError):
+    """Something the user named does not exist or does not fit (a ward, a form, a file)."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
 class UnprintableTextError(DowntimeError):
     """Text (typically a name) contains characters the embedded font cannot draw."""
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from downtime import codes, files, fonts, serials
 from downtime.cover import CoverInput, CoverRow, layout_cover
-from downtime.errors import CensusError, DowntimeError, Problem
+from downtime.errors import CensusError, ConfigError, Problem
 from downtime.forms import FormDef
 from downtime.keys import KeyStore
 from downtime.layout import PAGE_MM, PageLayout, labels, layout_form
@@ -132,12 +132,15 @@ def plan_pack(
 def _form(forms: Mapping[str, FormDef], form_id: str, subject: str) -> FormDef:
     form = forms.get(form_id)
     if form is None:
-        raise DowntimeError(
+        raise ConfigError(
             f"form '{form_id}' is not defined",
             hint="see `downtime forms list`; patient_forms in site.toml names forms by id",
         )
     if form.subject != subject:
-        raise DowntimeError(f"form '{form_id}' is a {form.subject} form, not a {subject} form")
+        raise ConfigError(
+            f"form '{form_id}' is a {form.subject} form, not a {subject} form",
+            hint='patient_forms in site.toml lists forms with subject = "patient" only',
+        )
     return form
 
 
@@ -475,33 +478,6 @@ def make_packs(
             p.job.temp_pdf.unlink(missing_ok=True)
 
 
-def make_pack(
-    census: Census,
-    ward: str,
-    out_pdf: Path,
-    *,
-    settings: Settings,
-    forms: Mapping[str, FormDef],
-    keys: KeyStore,
-    ledger: Ledger,
-    issued_at: datetime,
-    skip_invalid: bool = False,
-) -> PackResult:
-    """One ward's pack, start to finish, in this process."""
-    prepared = prepare_pack(
-        census,
-        ward,
-        out_pdf,
-        settings=settings,
-        forms=forms,
-        keys=keys,
-        ledger=ledger,
-        issued_at=issued_at,
-        skip_invalid=skip_invalid,
-    )
-    return make_packs([prepared], settings=settings, ledger=ledger)[0]
-
-
 def _issue(
     page: PlannedPage,
     uid: str,
@@ -659,7 +635,6 @@ __all__ = [
     "PackPlan",
     "PackResult",
     "build_manifest",
-    "make_pack",
     "make_packs",
     "plan_pack",
     "prepare_pack",

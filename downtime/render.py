@@ -11,8 +11,6 @@ That keeps a page at a few kilobytes and a few milliseconds.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -105,7 +103,7 @@ class PackRenderer:
 
     def page(self, head: PageHead, layout: PageLayout) -> None:
         c = self._c
-        self._reuse("frame", _frame_ops(head.subject, self._words))
+        self._reuse("frame", FRAME_OPS)
         self._reuse("layout", layout.static_ops)
         self._ops(layout.data_ops)
         self._head(head)
@@ -269,7 +267,7 @@ _DRAW = {
 }
 
 
-def _frame_ops(subject: str, words: Mapping[str, str]) -> tuple[Op, ...]:
+def _frame_ops() -> tuple[Op, ...]:
     """Furniture every page has: registration marks, header and footer rules."""
     ops = [
         Op("fiducial", *box, size=FIDUCIAL_HOLE_MM if name == HOLLOW_FIDUCIAL else 0.0)
@@ -277,15 +275,7 @@ def _frame_ops(subject: str, words: Mapping[str, str]) -> tuple[Op, ...]:
     ]
     ops.append(Op("line", 15.0, 62.5, 140.0, 0.0))
     ops.append(Op("line", 15.0, 233.0, 180.0, 0.0))
-    del subject, words
     return tuple(ops)
 
 
-def render_bytes(pages: list[tuple[PageHead, PageLayout]], *, lang: str) -> bytes:
-    """A small PDF in memory (previews and tests)."""
-    buf = io.BytesIO()
-    r = PackRenderer(buf, lang=lang, title="downtime")
-    for head, layout in pages:
-        r.page(head, layout)
-    r.close()
-    return buf.getvalue()
+FRAME_OPS = _frame_ops()

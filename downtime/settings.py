@@ -126,12 +126,15 @@ def _from_mapping(data: Mapping[str, Any], where: str) -> SiteConfig:
     return SiteConfig(**values)
 
 
+_TYPE_WORDS = {str: "a text", int: "a whole number", tuple: "a list of form ids"}
+
+
 def _validated(config: SiteConfig, where: str) -> SiteConfig:
     defaults = SiteConfig()
     for f in fields(SiteConfig):
         value, default = getattr(config, f.name), getattr(defaults, f.name)
         if type(value) is not type(default):
-            raise ConfigError(f"{where}: {f.name} must be a {type(default).__name__}")
+            raise ConfigError(f"{where}: {f.name} must be {_TYPE_WORDS[type(default)]}")
     if config.lang not in ("sv", "en"):
         raise ConfigError(f"{where}: lang must be 'sv' or 'en'")
     if not 0 <= config.admission_forms <= 50:
@@ -149,14 +152,24 @@ def _validated(config: SiteConfig, where: str) -> SiteConfig:
 
 def site_config_text(config: SiteConfig) -> str:
     """A commented site.toml with the given values, written by ``downtime init``."""
-    forms = ", ".join(f'"{f}"' for f in config.patient_forms)
+    forms = ", ".join(_toml_string(f) for f in config.patient_forms)
     return f"""# downtime site options. Delete a line to get the default back.
-site = "{config.site}"              # printed on every cover sheet
-lang = "{config.lang}"                         # sv | en: language of the printed forms
-timezone = "{config.timezone}"  # times on paper are local wall-clock times
+site = {_toml_string(config.site)}              # printed on every cover sheet
+lang = {_toml_string(config.lang)}                         # sv | en: language of the printed forms
+timezone = {_toml_string(config.timezone)}  # times on paper are local wall-clock times
 admission_forms = {config.admission_forms}               # blank admission forms per ward pack
 validity_hours = {config.validity_hours}               # a pack is valid this long after issue
 mar_hours = {config.mar_hours}                    # hours the administration record covers
 patient_forms = [{forms}]
-qr_encoder = "{config.qr_encoder}"                # auto | zxing-cpp | qrcode
+qr_encoder = {_toml_string(config.qr_encoder)}                # auto | zxing-cpp | qrcode
 """
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped (a site name
+    such as 'Sankt "Görans"' must not break site.toml)."""
+    escaped = "".join(
+        f"\\u{ord(c):04x}" if c < " " or c == "\x7f" else f"\\{c}" if c in '"\\' else c
+        for c in text
+    )
+    return f'"{escaped}"'

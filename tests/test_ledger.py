@@ -1,0 +1,215 @@
+"""The ledger: schema migrations, SQLite settings, private files, one transaction per pack, and
+the hash-chained audit trail."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from downtime import codes
+from downtime.ledger import AuditEvent, IssuedPage, Ledger, PackRecord, _chain_hash
+from downtime.ledger.migrations import MIGRATIONS
+from downtime.model import FieldBox, Identifier, MedicationOrder, Patient
+
+posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+
+ISSUED = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+TOLVAN = Identifier("personnummer", "191212121212")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def count(ledger: Ledger, table: str, where: str = "1", params: tuple[str, ...] = ()) -> int:
+    return int(ledger.query(f"SELECT count(*) AS n FROM {table} WHERE {where}", params)[0]["n"])
+
+
+def pack_record(pack_id: str, ward: str = "MED42") -> PackRecord:
+    return PackRecord(
+        pack_id=pack_id,
+        site="Exempelsjukhuset",
+        ward=ward,
+        issued_at=ISSUED,
+        data_as_of=ISSUED,
+        valid_until=ISSUED,
+        lang="sv",
+        census_source="patients.csv",
+        issued_by="tester",
+        station="host",
+        key_id="0123abcd",
+        pdf_name=f"{ward}.pdf",
+        pdf_sha256="0" * 64,
+        page_count=2,
+    )
+
+
+def issued_page(page_uid: str, serial: str, pdf_page: int, *, field_x: float = 15.0) -> IssuedPage:
+    return IssuedPage(
+        page_uid=page_uid,
+        serial=serial,
+        pdf_page=pdf_page,
+        form="journal",
+        form_code=1,
+        form_version=1,
+        page_no=pdf_page,
+        page_count=2,
+        patient=TOLVAN,
+        encounter="E1",
+        key_id="0123abcd",
+        issued_at=ISSUED,
+        fields=(
+            FieldBox("entry1.text", "text", (field_x, 70.0, 180.0, 30.0), {"order_id": "O-1"}),
+        ),
+    )
+
+
+PATIENT = Patient(TOLVAN, "Tolvansson", "Tolvan", None, "male", "MED42", "1", "E1", ISSUED)
+ORDER = MedicationOrder(TOLVAN, "O-1", "Paracetamol", "1 g", "PO", "1×4", (), True, None)
+
+
+def record(ledger: Ledger, pack: PackRecord, pages: list[IssuedPage]) -> list[str]:
+    return ledger.record_pack(
+        pack,
+        pages,
+        [PATIENT],
+        [ORDER],
+        [f"R-{pack.pack_id[:6]}"],
+        [AuditEvent("pack.print", f"pack {pack.pack_id}", "MED42", TOLVAN, "pack", pack.pack_id)],
+        actor="tester",
+        station="host",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Opening
+
+
+def test_opening_twice_runs_the_migrations_once(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger.open(path) as ledger:
+        assert ledger.migrations() == [name for name, _ in MIGRATIONS]
+        applied = ledger.query("SELECT * FROM migrations")
+        record(ledger, pack_record(codes.new_pack_id()), [issued_page("a" * 32, "S1", 1)])
+    with Ledger.open(path) as ledger:
+        assert ledger.migrations() == [name for name, _ in MIGRATIONS]
+        assert [tuple(r) for r in ledger.query("SELECT * FROM migrations")] == [
+            tuple(r) for r in applied
+        ]
+        assert count(ledger, "packs") == 1, "nothing was recreated"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_enforced(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+        assert ledger.query("PRAGMA journal_mode")[0][0] == "wal"
+        assert ledger.query("PRAGMA foreign_keys")[0][0] == 1
+        assert ledger.query("PRAGMA synchronous")[0][0] == 2  # FULL
+        with pytest.raises(sqlite3.IntegrityError), ledger.transaction() as conn:
+            conn.execute(
+                "INSERT INTO pack_supersessions VALUES (?, ?, ?)", ("nope", "nope", "2026")
+            )
+        assert count(ledger, "pack_supersessions") == 0
+
+
+@posix_only
+def test_the_ledger_file_and_its_folder_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "ledger.sqlite3"
+    with Ledger.open(path) as ledger:
+        record(ledger, pack_record(codes.new_pack_id()), [issued_page("a" * 32, "S1", 1)])
+        assert mode(path) == 0o600
+        assert mode(path.parent) == 0o700
+        for extra in (path.with_name("ledger.sqlite3-wal"), path.with_name("ledger.sqlite3-shm")):
+            assert extra.exists() and mode(extra) == 0o600, extra.name
+
+
+# --------------------------------------------------------------------------------------------
+# record_pack: all or nothing
+
+
+def test_record_pack_is_one_transaction(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+        first = pack_record(codes.new_pack_id())
+        taken = codes.new_page_uid()
+        record(ledger, first, [issued_page(taken, "S1", 1)])
+        audit_rows = count(ledger, "audit_events")
+
+        second = pack_record(codes.new_pack_id())
+        fresh = codes.new_page_uid()
+        pages = [
+            issued_page(fresh, "S2", 1, field_x=20.0),  # a new layout, stored before the clash
+            issued_page(taken, "S3", 2),  # the first pack's page_uid: the insert fails here
+        ]
+        with pytest.raises(sqlite3.IntegrityError):
+            record(ledger, second, pages)
+
+        assert count(ledger, "packs", "pack_id = ?", (second.pack_id,)) == 0
+        assert count(ledger, "pages", "pack_id = ?", (second.pack_id,)) == 0
+        assert count(ledger, "pages", "page_uid = ?", (fresh,)) == 0
+        assert count(ledger, "pack_patients", "pack_id = ?", (second.pack_id,)) == 0
+        assert count(ledger, "pack_orders", "pack_id = ?", (second.pack_id,)) == 0
+        assert count(ledger, "reserve_ids", "pack_id = ?", (second.pack_id,)) == 0
+        assert count(ledger, "layouts") == 1, "the new layout was rolled back too"
+        assert count(ledger, "audit_events") == audit_rows
+        assert ledger.superseded_by(first.pack_id) is None, "the failed pack superseded nothing"
+        [page] = ledger.pages_of_pack(first.pack_id)
+        assert page["page_uid"] == taken and page["serial"] == "S1"
+        assert ledger.verify_audit_chain() is None
+
+        # the ledger is still usable, and the next pack of the ward supersedes the first one
+        third = pack_record(codes.new_pack_id())
+        assert record(ledger, third, [issued_page(fresh, "S2", 1)]) == [first.pack_id]
+        assert ledger.superseded_by(first.pack_id) == third.pack_id
+
+
+# --------------------------------------------------------------------------------------------
+# The audit chain
+
+
+def audited_ledger(path: Path, events: int = 5) -> None:
+    with Ledger.open(path) as ledger:
+        for n in range(events):
+            ledger.audit([AuditEvent("test", f"event {n + 1}")], actor="tester", station="host")
+        assert ledger.verify_audit_chain() is None
+
+
+def test_audit_chain_finds_a_deleted_row(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    audited_ledger(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM audit_events WHERE seq = 3")
+    conn.close()
+    with Ledger.open(path) as ledger:
+        assert ledger.verify_audit_chain() == 4  # the row after the gap no longer follows
+
+
+def test_audit_chain_finds_an_altered_row(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    audited_ledger(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE audit_events SET detail = 'event two' WHERE seq = 2")
+    conn.close()
+    with Ledger.open(path) as ledger:
+        assert ledger.verify_audit_chain() == 2
+
+
+def test_audit_chain_finds_a_row_altered_with_its_hash_recomputed(tmp_path: Path) -> None:
+    """Rewriting one row's hash to match its new content breaks the link to the next row."""
+    path = tmp_path / "ledger.sqlite3"
+    audited_ledger(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq = 2")
+        row = conn.execute(
+            "SELECT at, actor, station, action, care_unit, patient_system, patient_value, "
+            "object_type, object_id, detail, prev_hash FROM audit_events WHERE seq = 2"
+        ).fetchone()
+        conn.execute(
+            "UPDATE audit_events SET hash = ? WHERE seq = 2", (_chain_hash(row[-1], row[:-1]),)
+        )
+    conn.close()
+    with Ledger.open(path) as ledger:
+        assert ledger.verify_audit_chain() == 3

@@ -1,0 +1,148 @@
+"""Settings: where the data folder is, site.toml, and command-line options over both."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import print_example_pack, run_cli
+from pdfpages import page_texts
+
+from downtime.cli import main
+from downtime.errors import ConfigError
+from downtime.keys import KeyStore
+from downtime.ledger import Ledger
+from downtime.settings import SiteConfig, load_site_config, resolve, site_config_text
+
+
+def write_site(home: Path, text: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The data folder
+
+
+def test_downtime_home_names_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_home = tmp_path / "from-env"
+    monkeypatch.setenv("DOWNTIME_HOME", str(env_home))
+    assert resolve().home == env_home.resolve()
+    result = CliRunner().invoke(main, ["init", "--site", "Miljösjukhuset"])
+    assert result.exit_code == 0, result.output
+    assert f"data folder\t{env_home.resolve()}" in result.stdout
+    assert load_site_config(env_home / "site.toml").site == "Miljösjukhuset"
+    assert KeyStore.open(env_home / "keys").public_keys()
+    with Ledger.open(env_home / "ledger.sqlite3") as ledger:
+        assert [e["action"] for e in ledger.query("SELECT action FROM audit_events")] == ["init"]
+
+
+def test_home_option_wins_over_downtime_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_home, flag_home = tmp_path / "from-env", tmp_path / "from-flag"
+    monkeypatch.setenv("DOWNTIME_HOME", str(env_home))
+    run_cli("init", home=flag_home)
+    assert (flag_home / "ledger.sqlite3").exists()
+    assert not env_home.exists()
+
+
+def test_downtime_user_is_the_actor_in_the_audit_trail(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOWNTIME_USER", "ssk.anna")
+    run_cli("init", home=home)
+    with Ledger.open(home / "ledger.sqlite3") as ledger:
+        [event] = ledger.query("SELECT actor FROM audit_events")
+    assert event["actor"] == "ssk.anna"
+
+
+# --------------------------------------------------------------------------------------------
+# A bad site.toml
+
+
+BAD_SITE = {
+    "unknown-option": ('site = "X"\ncolour = "blue"\n', "unknown option(s) colour"),
+    "language": ('lang = "de"\n', "lang must be 'sv' or 'en'"),
+    "timezone": ('timezone = "Mars/Olympus"\n', "unknown timezone 'Mars/Olympus'"),
+    "invalid-toml": ('site = "unterminated\n', "site.toml cannot be read"),
+    "wrong-type": ("admission_forms = true\n", "admission_forms must be"),
+    "out-of-range": ("validity_hours = 0\n", "validity_hours must be between 1 and 168"),
+    "forms-not-a-list": ('patient_forms = "journal"\n', "patient_forms must be a list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SITE))
+def test_a_bad_site_toml_is_a_config_error_naming_the_problem(
+    home: Path, tmp_path: Path, case: str
+) -> None:
+    text, expected = BAD_SITE[case]
+    path = write_site(home, text)
+    pdf = tmp_path / "MED42.pdf"
+    result = run_cli("pack", "--example", "--ward", "MED42", "-o", pdf, home=home, ok=False)
+    assert result.exit_code == 4
+    assert result.stderr.startswith("error: ") and expected in result.stderr
+    assert "site.toml" in result.stderr
+    assert not pdf.exists()
+    assert not (home / "ledger.sqlite3").exists(), "nothing was started"
+    with pytest.raises(ConfigError, match=r"site\.toml"):
+        load_site_config(path)
+    for command in (["init"], ["keys", "list"], ["forms", "list"]):
+        assert run_cli(*command, home=home, ok=False).exit_code == 4, command
+    assert path.read_text(encoding="utf-8") == text, "init does not overwrite a bad site.toml"
+
+
+def test_a_bad_command_line_value_is_a_config_error(home: Path, tmp_path: Path) -> None:
+    result = run_cli("pack", "--example", "--ward", "MED42", "-o", tmp_path / "x.pdf",
+                     "--admission-forms", "51", home=home, ok=False)  # fmt: skip
+    assert result.exit_code == 2  # click refuses it before anything runs
+    with pytest.raises(ConfigError, match="command line: admission_forms"):
+        resolve(home, admission_forms=51)
+
+
+# --------------------------------------------------------------------------------------------
+# Order: defaults, then site.toml, then the command line
+
+
+def test_site_toml_options_apply_when_no_flag_is_given(home: Path, tmp_path: Path) -> None:
+    write_site(home, 'site = "Norrlands sjukhus"\nlang = "en"\nadmission_forms = 1\n')
+    pack = print_example_pack(home, tmp_path)
+    assert (pack.manifest["site"], pack.manifest["lang"]) == ("Norrlands sjukhus", "en")
+    assert [p["form"] for p in pack.manifest["pages"]].count("admission") == 1
+    assert "DOWNTIME FORM" in page_texts(pack.pdf)[1]
+
+
+def test_command_line_options_override_site_toml(home: Path, tmp_path: Path) -> None:
+    write_site(home, 'lang = "en"\nadmission_forms = 1\n')
+    pack = print_example_pack(home, tmp_path, "--lang", "sv", "--admission-forms", "2")
+    assert pack.manifest["lang"] == "sv"
+    assert [p["form"] for p in pack.manifest["pages"]].count("admission") == 2
+    texts = page_texts(pack.pdf)
+    assert "NEDTIDSBLANKETT" in texts[1] and "DOWNTIME FORM" not in "".join(texts)
+    with Ledger.open(home / "ledger.sqlite3") as ledger:
+        assert [r["lang"] for r in ledger.query("SELECT lang FROM packs")] == ["sv"]
+    assert load_site_config(home / "site.toml").lang == "en", "site.toml is left as it was"
+
+
+def test_init_flags_update_site_toml_and_keep_its_other_options(home: Path) -> None:
+    write_site(home, 'site = "Norrlands sjukhus"\nadmission_forms = 7\n')
+    run_cli("init", "--lang", "en", home=home)
+    config = load_site_config(home / "site.toml")
+    assert (config.site, config.lang, config.admission_forms) == ("Norrlands sjukhus", "en", 7)
+
+
+@pytest.mark.parametrize(
+    "site", ['Sankt "Görans"', "A\\B", "tab\there", "line\nbreak", "del\x7f", "# not a comment"]
+)
+def test_site_config_text_writes_valid_toml_for_any_site_name(site: str) -> None:
+    config = SiteConfig(site=site, patient_forms=("journal", 'odd"form'))
+    data = tomllib.loads(site_config_text(config))
+    assert data["site"] == site
+    assert tuple(data["patient_forms"]) == config.patient_forms
+    assert data["lang"] == "sv" and data["timezone"] == "Europe/Stockholm"
