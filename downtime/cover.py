@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from downtime.layout import BODY_ORIGIN_MM, Op, PageLayout, labels
+from downtime.geometry import BODY_ORIGIN_MM
+from downtime.layout import Op, PageLayout, labels
 from downtime.model import Patient, SkippedRow
 
 ROW_MM = 6.2

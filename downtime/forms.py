@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from downtime.errors import FormDefinitionError, Problem
+from downtime.geometry import BODY_SIZE_MM
 
 SCHEMA = "downtime.form/1"
 LANGS = ("sv", "en")
@@ -32,8 +33,6 @@ ROW_PLACEHOLDERS = frozenset(
 )
 PAGE_POLICIES = ("every", "first", "last")
 
-#: The body area every form draws into, in millimetres (see render.PAGE_FRAME).
-BODY_SIZE_MM = (180.0, 168.0)
 CHECKBOX_MM = (3.0, 8.0)  # smallest and largest tick box side a form may declare
 MIN_WRITING_HEIGHT_MM = 4.5  # a writing box lower than this cannot hold handwriting
 

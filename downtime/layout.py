@@ -16,10 +16,9 @@ from functools import cache
 from importlib import resources
 
 from downtime.forms import Cells, FormDef, Group, Item
+from downtime.geometry import BODY_ORIGIN_MM
 from downtime.model import FieldBox, Identifier, MedicationOrder
 
-PAGE_MM = (210.0, 297.0)
-BODY_ORIGIN_MM = (15.0, 64.0)  # top-left of the body area on the page
 ALLERGY_BANNER_MM = 9.0  # height reserved at the top of the body on medication forms
 SEPARATOR = "·"  # between parts of a data template; empty parts are dropped
 

@@ -30,8 +30,9 @@ from downtime import codes, files, fonts, serials
 from downtime.cover import CoverInput, CoverRow, layout_cover
 from downtime.errors import CensusError, ConfigError, Problem
 from downtime.forms import FormDef
+from downtime.geometry import PAGE_MM
 from downtime.keys import KeyStore
-from downtime.layout import PAGE_MM, PageLayout, labels, layout_form
+from downtime.layout import PageLayout, labels, layout_form
 from downtime.ledger import AuditEvent, IssuedPage, Ledger, PackRecord
 from downtime.model import Census, Identifier, IdSystem, MedicationOrder, Patient, SkippedRow
 from downtime.render import PackRenderer, PageHead

@@ -19,39 +19,18 @@ import numpy as np
 from PIL import Image
 
 from downtime import fonts, qr
-from downtime.layout import PAGE_MM, Op, PageLayout, labels
+from downtime.geometry import (
+    FIDUCIAL_HOLE_MM,
+    FIDUCIALS_MM,
+    HOLLOW_FIDUCIAL,
+    PAGE_MM,
+    SERIAL_FOOTER_MM,
+    SERIAL_FOOTER_PT,
+    code_boxes_mm,
+)
+from downtime.layout import Op, PageLayout, labels
 
 MM = 72.0 / 25.4  # points per millimetre
-
-# Registration marks: 6 mm squares whose outer edges sit 15 mm inside the paper edge (marks
-# at 8 mm were clipped on scans skewed by 3.5°). The bottom-right one is hollow, so the page's
-# orientation is never ambiguous. Boxes in page mm: [left, top, width, height].
-FIDUCIAL_MM = 6.0
-FIDUCIALS_MM: dict[str, tuple[float, float, float, float]] = {
-    "top-left": (15.0, 15.0, FIDUCIAL_MM, FIDUCIAL_MM),
-    "top-right": (189.0, 15.0, FIDUCIAL_MM, FIDUCIAL_MM),
-    "bottom-left": (15.0, 276.0, FIDUCIAL_MM, FIDUCIAL_MM),
-    "bottom-right": (189.0, 276.0, FIDUCIAL_MM, FIDUCIAL_MM),
-}
-HOLLOW_FIDUCIAL = "bottom-right"
-FIDUCIAL_HOLE_MM = 2.6
-
-# The page code: modules of 0.635 mm (1/40 in: 5 px at 200 dpi, 7.5 at 300 dpi; at least 0.6 mm
-# is needed for a code to read after copying). Code 1 hangs from its top-right corner under the
-# top-right mark; code 2 stands on its bottom-left corner over the bottom-left mark, so a stain
-# or a torn corner takes at most one of them.
-QR_MODULE_MM = 0.635
-QR_QUIET_MODULES = 4
-CODE1_TOP_RIGHT_MM = (195.0, 24.0)
-CODE2_BOTTOM_LEFT_MM = (15.0, 273.0)
-
-
-def code_boxes_mm(modules: int) -> tuple[tuple[float, float, float, float], ...]:
-    """Where the two codes of a page with a ``modules``-wide symbol are printed (page mm)."""
-    size = modules * QR_MODULE_MM
-    x1, y1 = CODE1_TOP_RIGHT_MM
-    x2, y2 = CODE2_BOTTOM_LEFT_MM
-    return ((x1 - size, y1, size, size), (x2, y2 - size, size, size))
 
 
 @dataclass(frozen=True)
@@ -146,7 +125,7 @@ class PackRenderer:
             Op("text", 15.0, 57.8, 140.0, 3.5, f"{w['serial']} {head.serial}", 8.0),
             # footer: serial large, identity again, notice
             Op("text", 57.0, 236.0, 100.0, 3.0, w["serial"], 7.0),
-            Op("mono", 57.0, 239.0, 120.0, 6.0, head.serial, 16.0, True),
+            Op("mono", *SERIAL_FOOTER_MM, head.serial, SERIAL_FOOTER_PT, True),
             Op("text", 57.0, 248.0, 128.0, 4.0, f"{head.name_line}  ·  {head.id_text}", 10.0, True),
             Op("text", 57.0, 254.0, 128.0, 4.0, f"{head.title}  ·  {page_of}", 9.0),
             Op("text", 57.0, 260.0, 128.0, 4.0, w["notice"], 9.0, True),

@@ -21,9 +21,9 @@ from pyzbar import pyzbar
 
 from downtime import codes
 from downtime.forms import load_forms
+from downtime.geometry import FIDUCIALS_MM, code_boxes_mm
 from downtime.keys import KeyStore
 from downtime.ledger import Ledger
-from downtime.render import FIDUCIALS_MM, code_boxes_mm
 
 DPI = 200
 PX_PER_MM = DPI / 25.4
