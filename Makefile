@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# libzbar0 is the native half of pyzbar (the second QR reader).
+# Debian packages: libzbar0 is the native half of pyzbar (the second QR reader);
+# tesseract-ocr reads a page's printed serial when both its codes are destroyed.
+DEBIAN_PACKAGES := libzbar0 tesseract-ocr
 system-deps:
-	@if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0'; then \
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || ! command -v tesseract >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzbar0 >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 		else \
-			echo "libzbar0 is missing: run 'sudo apt-get install libzbar0' and try again" >&2; exit 1; \
+			echo "missing Debian packages: run 'sudo apt-get install $(DEBIAN_PACKAGES)' and try again" >&2; exit 1; \
 		fi; \
 	fi
 

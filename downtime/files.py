@@ -14,7 +14,15 @@ _O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
 def private_folder(folder: Path) -> Path:
-    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    """Create ``folder`` and any missing parents, each 0700 (``mkdir(parents=True)`` would give
+    the parents the umask's mode)."""
+    missing = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        path.mkdir(mode=FOLDER_MODE, exist_ok=True)
     return folder
 
 

@@ -109,6 +109,16 @@ class Ledger:
         ledger._migrate()
         return ledger
 
+    @classmethod
+    def open_readonly(cls, path: Path) -> Ledger:
+        """A read-only connection (scan workers look pages up; only the main process writes)."""
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+            conn.row_factory = sqlite3.Row
+        except sqlite3.Error as e:
+            raise LedgerError(f"the ledger {path.name} cannot be opened: {e}") from e
+        return cls(conn, path)
+
     def close(self) -> None:
         self._conn.close()
 
@@ -208,7 +218,7 @@ class Ledger:
                 "INSERT INTO reserve_ids VALUES (?, ?, ?, ?)",
                 [(r, pack.pack_id, pack.ward, _iso(pack.issued_at)) for r in reserve_ids],
             )
-            self._append_audit(conn, audit, actor=actor, station=station)
+            append_audit(conn, audit, actor=actor, station=station)
         return earlier
 
     @staticmethod
@@ -280,30 +290,7 @@ class Ledger:
 
     def audit(self, events: Sequence[AuditEvent], *, actor: str, station: str) -> None:
         with self.transaction() as conn:
-            self._append_audit(conn, events, actor=actor, station=station)
-
-    @staticmethod
-    def _append_audit(
-        conn: sqlite3.Connection, events: Sequence[AuditEvent], *, actor: str, station: str
-    ) -> None:
-        row = conn.execute("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
-        prev = row["hash"] if row else GENESIS
-        at = datetime.now(UTC).isoformat()
-        for e in events:
-            values = (
-                at, actor, station, e.action, e.care_unit,
-                e.patient.system if e.patient else None,
-                e.patient.value if e.patient else None,
-                e.object_type, e.object_id, e.detail,
-            )  # fmt: skip
-            digest = _chain_hash(prev, values)
-            conn.execute(
-                "INSERT INTO audit_events (at, actor, station, action, care_unit, "
-                "patient_system, patient_value, object_type, object_id, detail, prev_hash, hash)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*values, prev, digest),
-            )
-            prev = digest
+            append_audit(conn, events, actor=actor, station=station)
 
     def verify_audit_chain(self) -> int | None:
         """The ``seq`` of the first audit row whose hash does not follow, or None if intact."""
@@ -324,6 +311,14 @@ class Ledger:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Read-only access for reports and tests."""
         return list(self._conn.execute(sql, params))
+
+    def page(self, page_uid: str) -> sqlite3.Row | None:
+        rows = self.query("SELECT * FROM pages WHERE page_uid = ?", (page_uid,))
+        return rows[0] if rows else None
+
+    def page_by_serial(self, serial: str) -> sqlite3.Row | None:
+        rows = self.query("SELECT * FROM pages WHERE serial = ?", (serial,))
+        return rows[0] if rows else None
 
     def pages_of_pack(self, pack_id: str) -> list[sqlite3.Row]:
         return self.query("SELECT * FROM pages WHERE pack_id = ? ORDER BY pdf_page", (pack_id,))
@@ -357,6 +352,30 @@ class Ledger:
         return {r["key_id"]: int(r["n"]) for r in rows}
 
 
+def append_audit(
+    conn: sqlite3.Connection, events: Sequence[AuditEvent], *, actor: str, station: str
+) -> None:
+    """Append audit events inside the caller's transaction, continuing the hash chain."""
+    row = conn.execute("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    prev = row[0] if row else GENESIS
+    at = datetime.now(UTC).isoformat()
+    for e in events:
+        values = (
+            at, actor, station, e.action, e.care_unit,
+            e.patient.system if e.patient else None,
+            e.patient.value if e.patient else None,
+            e.object_type, e.object_id, e.detail,
+        )  # fmt: skip
+        digest = _chain_hash(prev, values)
+        conn.execute(
+            "INSERT INTO audit_events (at, actor, station, action, care_unit, "
+            "patient_system, patient_value, object_type, object_id, detail, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*values, prev, digest),
+        )
+        prev = digest
+
+
 def _layout_id(page: IssuedPage) -> str:
     canonical = json.dumps(
         [page.form, page.form_version, [(f.id, f.kind, f.box_mm) for f in page.fields]],
@@ -382,4 +401,4 @@ def _statements(sql: str) -> Iterator[str]:
         raise LedgerError("a migration ends in an incomplete SQL statement")
 
 
-__all__ = ["AuditEvent", "IssuedPage", "Ledger", "PackRecord"]
+__all__ = ["AuditEvent", "IssuedPage", "Ledger", "PackRecord", "append_audit"]

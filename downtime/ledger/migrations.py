@@ -134,4 +134,102 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX audit_patient ON audit_events (patient_system, patient_value);
         """,
     ),
+    (
+        "0002_scans",
+        """
+        -- One row per `downtime scan` run.
+        CREATE TABLE scan_runs (
+            run_id         TEXT PRIMARY KEY,
+            started_at     TEXT NOT NULL,
+            operator       TEXT NOT NULL,
+            station        TEXT NOT NULL
+        );
+
+        -- Every input file, kept content-addressed in the store before anything else is
+        -- recorded about it. The same bytes again are the same file.
+        CREATE TABLE scan_files (
+            file_sha256    TEXT PRIMARY KEY,
+            size           INTEGER NOT NULL,
+            kind           TEXT NOT NULL,       -- pdf | tiff | png | jpeg | unknown
+            first_source   TEXT NOT NULL,       -- the name it was first given under
+            first_run      TEXT NOT NULL REFERENCES scan_runs (run_id),
+            stored_as      TEXT NOT NULL        -- path inside the data folder's store
+        );
+        CREATE TABLE scan_sightings (
+            run_id         TEXT NOT NULL REFERENCES scan_runs (run_id),
+            file_sha256    TEXT NOT NULL REFERENCES scan_files (file_sha256),
+            source         TEXT NOT NULL,
+            PRIMARY KEY (run_id, file_sha256, source)
+        );
+
+        -- One row per image page of an input file: what became of it.
+        CREATE TABLE scan_pages (
+            scan_page_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+            file_sha256    TEXT NOT NULL REFERENCES scan_files (file_sha256),
+            source_page    INTEGER NOT NULL,    -- 1-based; 0 when the whole file failed
+            run_id         TEXT NOT NULL REFERENCES scan_runs (run_id),
+            status         TEXT NOT NULL,       -- identified|duplicate|conflict|quarantined|blank
+            reason         TEXT,
+            page_uid       TEXT,                -- from a verified code (may be unknown here)
+            via            TEXT,                -- code | serial | assigned
+            rotation       INTEGER,
+            residual_mm    REAL,
+            registered_as  TEXT,                -- stored registered page image
+            scanned_at     TEXT NOT NULL,
+            UNIQUE (file_sha256, source_page)
+        );
+        CREATE INDEX scan_pages_uid ON scan_pages (page_uid);
+
+        -- A capture: one reading of an issued page. Another capture of the same page with the
+        -- same reading is linked to the first; with a different one it is a conflict.
+        CREATE TABLE captures (
+            capture_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+            scan_page_id   INTEGER NOT NULL UNIQUE REFERENCES scan_pages (scan_page_id),
+            page_uid       TEXT NOT NULL REFERENCES pages (page_uid),
+            same_as        INTEGER REFERENCES captures (capture_id),
+            conflicts_with INTEGER REFERENCES captures (capture_id),
+            captured_at    TEXT NOT NULL
+        );
+        CREATE INDEX captures_page ON captures (page_uid);
+
+        CREATE TABLE marks (
+            capture_id     INTEGER NOT NULL REFERENCES captures (capture_id),
+            field_id       TEXT NOT NULL,
+            kind           TEXT NOT NULL,
+            state          TEXT NOT NULL,       -- marked | empty | written | blank | uncertain
+            score          REAL NOT NULL,
+            flags          TEXT NOT NULL,       -- space-separated, e.g. "corrected"
+            crop_left_px   INTEGER NOT NULL,    -- the field's crop on the registered image
+            crop_top_px    INTEGER NOT NULL,
+            crop_right_px  INTEGER NOT NULL,
+            crop_bottom_px INTEGER NOT NULL,
+            PRIMARY KEY (capture_id, field_id)
+        );
+        CREATE TABLE mark_metrics (
+            capture_id     INTEGER NOT NULL,
+            field_id       TEXT NOT NULL,
+            name           TEXT NOT NULL,
+            value          REAL NOT NULL,
+            PRIMARY KEY (capture_id, field_id, name),
+            FOREIGN KEY (capture_id, field_id) REFERENCES marks (capture_id, field_id)
+        );
+
+        -- Pages set aside, with the reason; a clerk may assign one by its printed serial.
+        CREATE TABLE quarantine (
+            item_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            scan_page_id   INTEGER NOT NULL UNIQUE REFERENCES scan_pages (scan_page_id),
+            reason         TEXT NOT NULL,
+            message        TEXT NOT NULL,
+            created_at     TEXT NOT NULL
+        );
+        CREATE TABLE assignments (
+            item_id        INTEGER PRIMARY KEY REFERENCES quarantine (item_id),
+            serial         TEXT NOT NULL,
+            page_uid       TEXT NOT NULL REFERENCES pages (page_uid),
+            capture_id     INTEGER NOT NULL REFERENCES captures (capture_id),
+            assigned_by    TEXT NOT NULL,
+            assigned_at    TEXT NOT NULL
+        );
+        """,
+    ),
 )

@@ -1,0 +1,292 @@
+"""Scan facts in the ledger: runs, files, pages, captures, marks, quarantine, assignments.
+
+Appended only. A page's second capture is compared with the earlier ones on the fields both
+read with certainty: no disagreement links it to the earlier capture (``duplicate``); any
+disagreement makes it a ``conflict`` (both kept, a person decides). Uncertain readings never
+decide either way.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from downtime.ledger import AuditEvent, Ledger, append_audit
+from downtime.model import Identifier
+
+if TYPE_CHECKING:
+    from downtime.images import InputFile
+    from downtime.pagework import PageOutcome
+
+CERTAIN = frozenset({"marked", "empty", "written", "blank"})
+
+
+@dataclass(frozen=True)
+class EarlierPage:
+    status: str
+    page_uid: str | None
+    form: str | None
+    page: int | None
+    patient: dict[str, str] | None
+    rotation: int | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    status: str
+    capture_id: int | None = None
+    quarantine_item: int | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def start_run(ledger: Ledger, run_id: str, operator: str, station: str, at: datetime) -> None:
+    with ledger.transaction() as conn:
+        conn.execute(
+            "INSERT INTO scan_runs VALUES (?, ?, ?, ?)", (run_id, at.isoformat(), operator, station)
+        )
+
+
+def record_file(ledger: Ledger, run_id: str, item: InputFile, stored_as: str) -> None:
+    with ledger.transaction() as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO scan_files VALUES (?, ?, ?, ?, ?, ?)",
+            (item.sha256, item.size, item.kind, item.source, run_id, stored_as),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO scan_sightings VALUES (?, ?, ?)",
+            (run_id, item.sha256, item.source),
+        )
+
+
+def earlier_page(ledger: Ledger, file_sha256: str, source_page: int) -> EarlierPage | None:
+    rows = ledger.query(
+        "SELECT s.status, s.page_uid, s.rotation, p.form, p.page_no, p.patient_system, "
+        "p.patient_value FROM scan_pages s LEFT JOIN pages p ON p.page_uid = s.page_uid "
+        "WHERE s.file_sha256 = ? AND s.source_page = ?",
+        (file_sha256, source_page),
+    )
+    if not rows:
+        return None
+    r = rows[0]
+    patient = (
+        {"system": r["patient_system"], "value": r["patient_value"]}
+        if r["patient_system"] is not None
+        else None
+    )
+    known = r["form"] is not None and r["status"] in ("identified", "duplicate", "conflict")
+    return EarlierPage(
+        r["status"],
+        r["page_uid"] if known else None,
+        r["form"],
+        r["page_no"],
+        patient if known else None,
+        r["rotation"],
+    )
+
+
+def record_outcome(
+    ledger: Ledger, run_id: str, outcome: PageOutcome, *, actor: str, station: str
+) -> Recorded:
+    """Write one page's outcome; decide identified / duplicate / conflict for captures."""
+    with ledger.transaction() as conn:
+        status, same_as, conflicts_with = outcome.status, None, None
+        if outcome.status == "identified" and outcome.page_uid is not None:
+            status, same_as, conflicts_with = _compare(conn, outcome)
+        cur = conn.execute(
+            "INSERT INTO scan_pages (file_sha256, source_page, run_id, status, reason, page_uid,"
+            " via, rotation, residual_mm, registered_as, scanned_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                outcome.file_sha256, outcome.source_page, run_id, status, outcome.reason,
+                outcome.page_uid, outcome.via, outcome.rotation, outcome.residual_mm,
+                outcome.registered_as, _now(),
+            ),
+        )  # fmt: skip
+        scan_page_id = int(cur.lastrowid or 0)
+        capture_id = item = None
+        if outcome.status == "identified":
+            capture_id = insert_capture(conn, scan_page_id, outcome, same_as, conflicts_with)
+        elif outcome.status == "quarantined":
+            cur = conn.execute(
+                "INSERT INTO quarantine (scan_page_id, reason, message, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (scan_page_id, outcome.reason or "unknown", outcome.message, _now()),
+            )
+            item = int(cur.lastrowid or 0)
+        append_audit(
+            conn,
+            [_audit(conn, outcome, status)],
+            actor=actor,
+            station=station,
+        )
+    return Recorded(status, capture_id, item)
+
+
+def insert_capture(
+    conn: sqlite3.Connection,
+    scan_page_id: int,
+    outcome: PageOutcome,
+    same_as: int | None,
+    conflicts_with: int | None,
+) -> int:
+    cur = conn.execute(
+        "INSERT INTO captures (scan_page_id, page_uid, same_as, conflicts_with, captured_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (scan_page_id, outcome.page_uid, same_as, conflicts_with, _now()),
+    )
+    capture_id = int(cur.lastrowid or 0)
+    conn.executemany(
+        "INSERT INTO marks VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [
+            (capture_id, r.field_id, r.kind, r.state, float(r.score), " ".join(r.flags), *crop)
+            for r, crop in zip(outcome.readings, outcome.crops, strict=True)
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO mark_metrics VALUES (?,?,?,?)",
+        [
+            (capture_id, r.field_id, name, float(value))
+            for r in outcome.readings
+            for name, value in r.metrics.items()
+        ],
+    )
+    return capture_id
+
+
+def _compare(conn: sqlite3.Connection, outcome: PageOutcome) -> tuple[str, int | None, int | None]:
+    """identified (first capture), duplicate (agrees with one) or conflict (with the first)."""
+    earlier = [
+        int(r[0])
+        for r in conn.execute(
+            "SELECT capture_id FROM captures WHERE page_uid = ? ORDER BY capture_id",
+            (outcome.page_uid,),
+        )
+    ]
+    if not earlier:
+        return "identified", None, None
+    mine = {r.field_id: r.state for r in outcome.readings if r.state in CERTAIN}
+    for capture_id in earlier:
+        theirs = _certain_states(conn, capture_id)
+        if all(theirs.get(f, s) == s for f, s in mine.items()):
+            return "duplicate", capture_id, None
+    return "conflict", None, earlier[0]
+
+
+def _certain_states(conn: sqlite3.Connection, capture_id: int) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT field_id, state FROM marks WHERE capture_id = ?", (capture_id,)
+    ).fetchall()
+    return {f: s for f, s in rows if s in CERTAIN}
+
+
+def _audit(conn: sqlite3.Connection, outcome: PageOutcome, status: str) -> AuditEvent:
+    ward = None
+    if outcome.page_uid is not None:
+        row = conn.execute(
+            "SELECT k.ward FROM pages p JOIN packs k ON k.pack_id = p.pack_id WHERE p.page_uid = ?",
+            (outcome.page_uid,),
+        ).fetchone()
+        ward = row[0] if row else None
+    detail = f"{outcome.source} page {outcome.source_page}: {status}"
+    if outcome.reason:
+        detail += f" ({outcome.reason})"
+    return AuditEvent(
+        action="scan.page",
+        detail=detail,
+        care_unit=ward,
+        patient=outcome.patient,
+        object_type="page" if outcome.page_uid else "file",
+        object_id=outcome.page_uid or outcome.file_sha256,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Quarantine
+
+
+@dataclass(frozen=True)
+class QuarantineItem:
+    item_id: int
+    source: str
+    source_page: int
+    file_sha256: str
+    stored_as: str
+    reason: str
+    message: str
+    created_at: str
+    assigned_serial: str | None
+
+
+def quarantine_items(ledger: Ledger, *, open_only: bool = False) -> list[QuarantineItem]:
+    rows = ledger.query(
+        "SELECT q.item_id, f.first_source, s.source_page, s.file_sha256, f.stored_as, q.reason,"
+        " q.message, q.created_at, a.serial FROM quarantine q"
+        " JOIN scan_pages s ON s.scan_page_id = q.scan_page_id"
+        " JOIN scan_files f ON f.file_sha256 = s.file_sha256"
+        " LEFT JOIN assignments a ON a.item_id = q.item_id ORDER BY q.item_id"
+    )
+    items = [QuarantineItem(*tuple(r)) for r in rows]
+    return [i for i in items if i.assigned_serial is None] if open_only else items
+
+
+def record_assignment(
+    ledger: Ledger,
+    item: QuarantineItem,
+    serial: str,
+    outcome: PageOutcome,
+    *,
+    actor: str,
+    station: str,
+) -> Recorded:
+    """A clerk attached a set-aside page to its issued page by the printed serial."""
+    with ledger.transaction() as conn:
+        status, same_as, conflicts_with = _compare(conn, outcome)
+        scan_page_id = conn.execute(
+            "SELECT scan_page_id FROM quarantine WHERE item_id = ?", (item.item_id,)
+        ).fetchone()[0]
+        capture_id = insert_capture(conn, scan_page_id, outcome, same_as, conflicts_with)
+        conn.execute(
+            "INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?)",
+            (item.item_id, serial, outcome.page_uid, capture_id, actor, _now()),
+        )
+        append_audit(
+            conn,
+            [
+                AuditEvent(
+                    "quarantine.assign",
+                    f"item {item.item_id} -> serial {serial}: {status}",
+                    patient=outcome.patient,
+                    object_type="page",
+                    object_id=outcome.page_uid,
+                )
+            ],
+            actor=actor,
+            station=station,
+        )
+    return Recorded(status, capture_id, item.item_id)
+
+
+def patient_of(row: Mapping[str, object] | sqlite3.Row) -> Identifier | None:
+    system, value = row["patient_system"], row["patient_value"]
+    if system is None or value is None:
+        return None
+    return Identifier(str(system), str(value))
+
+
+def states_of(ledger: Ledger, capture_id: int) -> dict[str, str]:
+    rows: Iterable[sqlite3.Row] = ledger.query(
+        "SELECT field_id, state FROM marks WHERE capture_id = ?", (capture_id,)
+    )
+    return {r["field_id"]: r["state"] for r in rows}
+
+
+def counts(ledger: Ledger, run_id: str) -> Sequence[sqlite3.Row]:
+    return ledger.query(
+        "SELECT status, count(*) AS n FROM scan_pages WHERE run_id = ? GROUP BY status", (run_id,)
+    )

@@ -1,0 +1,62 @@
+"""Reading the printed form serial with Tesseract: the only module that runs an OCR engine.
+
+Used only when both page codes of a page are destroyed. The serial's two check characters
+decide: a reading that fails them is no reading, so OCR can never silently name another page
+(see serials.py). Tesseract comes from the system's packages (Debian: ``tesseract-ocr``); when
+it is missing, pages without a readable code are simply set aside.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import cache
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from downtime.errors import SerialError
+from downtime.geometry import PX_PER_MM, SERIAL_FOOTER_MM, box_px
+from downtime.serials import ALPHABET, parse_serial
+
+Image = npt.NDArray[np.uint8]
+TIMEOUT_S = 10.0
+UPSCALE = 2.0  # Tesseract reads 16 pt mono best at ~30 px cap height
+
+
+@cache
+def tesseract() -> str | None:
+    return shutil.which("tesseract")
+
+
+def read_serial(registered: Image) -> str | None:
+    """The serial printed in the footer of a registered page, only if its check characters
+    hold; None when it cannot be read with certainty (or Tesseract is not installed)."""
+    exe = tesseract()
+    if exe is None:
+        return None
+    x0, y0, x1, y1 = box_px(SERIAL_FOOTER_MM)
+    margin = int(1.5 * PX_PER_MM)
+    crop = registered[max(y0 - margin, 0) : y1 + margin, max(x0 - margin, 0) : x1]
+    big = cv2.resize(crop, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
+    _, binary = cv2.threshold(big, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    ok, png = cv2.imencode(".png", np.asarray(binary, dtype=np.uint8))
+    if not ok:
+        return None
+    allowed = "".join(sorted(set(ALPHABET))) + "-"
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed executable found on PATH, no shell
+            [exe, "stdin", "stdout", "--psm", "7", "-c", f"tessedit_char_whitelist={allowed}"],
+            input=png.tobytes(),
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = done.stdout.decode("ascii", errors="ignore").strip()
+    try:
+        return parse_serial(text)
+    except SerialError:
+        return None

@@ -1,0 +1,65 @@
+"""Debug overlays: what the scanner saw, as an annotated PNG per page.
+
+The registered page with every field's box in the colour of its verdict (marked: green,
+written: blue, uncertain: orange, empty/blank: grey) and its score. The header and footer
+areas that print the patient's name and identifier are blacked out: an overlay is about
+geometry and verdicts, and may end up in a bug report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from downtime import files
+from downtime.geometry import box_px
+from downtime.marks import FieldReading
+from downtime.model import FieldBox
+
+Image = npt.NDArray[np.uint8]
+
+COLOURS = {  # BGR
+    "marked": (40, 160, 40),
+    "written": (200, 90, 20),
+    "uncertain": (0, 140, 255),
+    "empty": (150, 150, 150),
+    "blank": (150, 150, 150),
+}
+# Page areas (mm) that print who the page belongs to.
+PRIVATE_MM = ((15.0, 23.0, 140.0, 39.0), (57.0, 246.5, 130.0, 6.0))
+
+
+def draw_overlay(
+    folder: Path,
+    source: str,
+    page: int,
+    registered: Image,
+    fields: Sequence[FieldBox],
+    readings: Sequence[FieldReading],
+) -> Path:
+    canvas = cv2.cvtColor(registered, cv2.COLOR_GRAY2BGR)
+    for box in PRIVATE_MM:
+        x0, y0, x1, y1 = box_px(box)
+        canvas[y0:y1, x0:x1] = 0
+    by_id = {r.field_id: r for r in readings}
+    for f in fields:
+        reading = by_id.get(f.id)
+        state = reading.state if reading else "uncertain"
+        x0, y0, x1, y1 = box_px(f.box_mm)
+        colour = COLOURS.get(state, COLOURS["uncertain"])
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 2 if state != "empty" else 1)
+        if reading is not None and state not in ("empty", "blank"):
+            label = f"{reading.score:.2f}"
+            cv2.putText(canvas, label, (x0, y0 - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1)
+    files.private_folder(folder)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(source).name)
+    path = folder / f"{name}-p{page:03d}.png"
+    ok, png = cv2.imencode(".png", canvas, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if ok:
+        files.write_atomic(path, png.tobytes())
+    return path

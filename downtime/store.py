@@ -1,0 +1,60 @@
+"""The image store: originals and registered pages, content-addressed, in the data folder.
+
+``store/ab/abcdef….ext``: the name is the SHA-256 of the content, so the same file stored
+twice is stored once, and a stored file can be checked against its name. Files 0600, folders
+0700. Paths recorded in the ledger are relative to the data folder (it stays relocatable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from downtime import files
+
+CHUNK = 1 << 20
+
+
+class Store:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.root = home / "store"
+
+    def path(self, relative: str) -> Path:
+        return self.home / relative
+
+    def put_file(self, source: Path) -> tuple[str, str]:
+        """Copy a file into the store, hashing what is copied (one pass, so the name is the
+        hash of exactly the stored bytes); returns (sha256, path relative to the data folder).
+        """
+        files.private_folder(self.root)
+        temp = files.new_temp(self.root / "incoming")
+        try:
+            digest = hashlib.sha256()
+            with source.open("rb") as src, temp.open("wb") as dst:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    dst.write(chunk)
+            sha = digest.hexdigest()
+            relative = self._relative(sha, source.suffix.lower())
+            target = self.home / relative
+            if not target.exists():
+                files.private_folder(target.parent)
+                files.commit(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        return sha, relative
+
+    def put_bytes(self, data: bytes, suffix: str) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        relative = self._relative(sha, suffix)
+        target = self.home / relative
+        if not target.exists():
+            files.private_folder(target.parent)
+            files.write_atomic(target, data)
+        return relative
+
+    @staticmethod
+    def _relative(sha: str, suffix: str) -> str:
+        clean = suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
+        return f"store/{sha[:2]}/{sha}{clean}"
