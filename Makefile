@@ -6,6 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
+# The FHIR test server's Node packages (tests/fhir_server/README.md); npm ci writes
+# node_modules/.package-lock.json, which serves as the stamp.
+FHIR_SERVER := tests/fhir_server
+FHIR_STAMP  := $(FHIR_SERVER)/node_modules/.package-lock.json
 
 .PHONY: demo test lint system-deps clean
 
@@ -28,10 +32,16 @@ system-deps:
 		fi; \
 	fi
 
+# Reinstalled when node_modules is missing or older than the lock file.
+$(FHIR_STAMP): $(FHIR_SERVER)/package.json $(FHIR_SERVER)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: the FHIR test server needs Node.js 20.19+ and npm" >&2; exit 1; }
+	@npm ci --prefix $(FHIR_SERVER) --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
 demo: $(STAMP)
 	$(BIN)/downtime pack --example --all-wards -o $(OUT)
 
-test: $(STAMP)
+test: $(STAMP) $(FHIR_STAMP)
 	$(BIN)/ruff check downtime tests bench docs
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from downtime import files
+from downtime.decode import Symbol
 from downtime.geometry import box_px
 from downtime.marks import FieldReading
 from downtime.model import FieldBox
@@ -30,8 +32,32 @@ COLOURS = {  # BGR
     "empty": (150, 150, 150),
     "blank": (150, 150, 150),
 }
+UNREADABLE_SIGMA = 4.0  # px of blur on a halved page: layout visible, text not
 # Page areas (mm) that print who the page belongs to.
 PRIVATE_MM = ((15.0, 23.0, 140.0, 39.0), (57.0, 246.5, 130.0, 6.0))
+
+
+def draw_unregistered(
+    folder: Path,
+    source: str,
+    page: int,
+    image: Image,
+    symbols: Sequence[Symbol],
+    reason: str | None,
+) -> Path:
+    """A page that was not identified: the image as scanned, halved and blurred past reading
+    (it was not aligned, so where its name is printed is not known), the page codes found
+    outlined, and the verdict."""
+    scale = 0.5
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    unreadable = cv2.GaussianBlur(np.asarray(small, dtype=np.uint8), (0, 0), UNREADABLE_SIGMA)
+    canvas = cv2.cvtColor(np.asarray(unreadable, dtype=np.uint8), cv2.COLOR_GRAY2BGR)
+    for symbol in symbols:
+        corners = np.array(symbol.corners, dtype=np.float64) * scale
+        cv2.polylines(canvas, [corners.astype(np.int32)], True, (200, 0, 200), 2)
+    label = reason or "blank"
+    cv2.putText(canvas, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 220), 2)
+    return _write(folder, source, page, canvas)
 
 
 def draw_overlay(
@@ -56,6 +82,10 @@ def draw_overlay(
         if reading is not None and state not in ("empty", "blank"):
             label = f"{reading.score:.2f}"
             cv2.putText(canvas, label, (x0, y0 - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1)
+    return _write(folder, source, page, canvas)
+
+
+def _write(folder: Path, source: str, page: int, canvas: npt.NDArray[Any]) -> Path:
     files.private_folder(folder)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(source).name)
     path = folder / f"{name}-p{page:03d}.png"
