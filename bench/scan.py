@@ -578,20 +578,27 @@ class SpeedRow:
     dpi: int
     jobs: int
     pages: int
-    identified: int
+    identified: int  # the right page uid
+    misidentified: int
     seconds: float
     mb_per_page: float
 
 
+Places = dict[tuple[str, int], str]  # (file name, page) → the page uid printed there
+
+
 def speed_files(
     pages: Sequence[SourcePage], dpi: int, seed: int, folder: Path, pool: ProcessPoolExecutor
-) -> list[Path]:
+) -> tuple[list[Path], Places]:
     case = Case(f"speed-{dpi}", (f"scan-{dpi}",), "pdf", 300)
     made = list(pool.map(make_page, [Job(case, n, p, seed) for n, p in enumerate(pages, 1)]))
-    return write_case(case, made, folder / f"speed-{dpi}", folder / f"speed-{dpi}-naive")
+    paths = write_case(case, made, folder / f"speed-{dpi}", folder / f"speed-{dpi}-naive")
+    return paths, {(m.file, m.file_page): m.job.page.entry["page_uid"] for m in made}
 
 
-def speed_run(paths: list[Path], base_home: Path, home: Path, jobs: int, dpi: int) -> SpeedRow:
+def speed_run(
+    paths: list[Path], places: Places, base_home: Path, home: Path, jobs: int, dpi: int
+) -> SpeedRow:
     fresh_home(base_home, home)
     records: list[PageRecord] = []
     start = time.perf_counter()
@@ -600,8 +607,11 @@ def speed_run(paths: list[Path], base_home: Path, home: Path, jobs: int, dpi: in
     seconds = time.perf_counter() - start
     shutil.rmtree(home)
     size = sum(p.stat().st_size for p in paths)
-    ok = sum(r.status == "identified" for r in records)
-    return SpeedRow(dpi, jobs, len(records), ok, seconds, size / max(len(records), 1) / 1e6)
+    pairs = [(r, places.get((Path(r.source).name, r.source_page))) for r in records]
+    ok = sum(r.status == "identified" and r.page_uid == t for r, t in pairs)
+    wrong = sum(r.page_uid is not None and r.page_uid != t for r, t in pairs)
+    mb = size / max(len(records), 1) / 1e6
+    return SpeedRow(dpi, jobs, len(records), ok, wrong, seconds, mb)
 
 
 STAGES = (
@@ -1014,9 +1024,9 @@ def body(args: argparse.Namespace, cases: list[Case], work: Path, started: float
         stage: dict[int, dict[str, float]] = {}
         if args.speed_pages:
             for dpi in (200, 300):
-                paths = speed_files(speed_pages, dpi, args.seed, work / "speed", pool)
+                paths, places = speed_files(speed_pages, dpi, args.seed, work / "speed", pool)
                 for jobs in args.jobs:
-                    rows.append(speed_run(paths, base, work / "speed-home", jobs, dpi))
+                    rows.append(speed_run(paths, places, base, work / "speed-home", jobs, dpi))
                     r = rows[-1]
                     print(
                         f"  speed {dpi} dpi, {jobs} job(s): {r.pages / r.seconds:.1f} pages/s",
@@ -1030,6 +1040,9 @@ def body(args: argparse.Namespace, cases: list[Case], work: Path, started: float
         emit(speed_section(rows, stage, args), out)
     misses = [(t.case.name, m) for t in [*tallies, *summed] for m in meets(t)]
     for r in rows:
+        if r.misidentified:
+            what = f"speed {r.dpi} dpi, {r.jobs} job(s)"
+            misses.append((what, f"{r.misidentified} misidentified (must be 0)"))
         goal = SPEED_TARGET.get((r.dpi, r.jobs))
         if goal is not None and r.pages / r.seconds < goal:
             what = f"speed {r.dpi} dpi, {r.jobs} job(s)"
@@ -1052,12 +1065,13 @@ def speed_section(
         "originals and registered images, ledger). Target ≥ 30 pages/s at 200 dpi with 2 "
         "jobs, ≥ 15 with one.",
         "",
-        "| dpi | jobs | pages | identified | MB/page | seconds | pages/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| dpi | jobs | pages | identified | misidentified | MB/page | seconds | pages/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         table.append(
-            f"| {r.dpi} | {r.jobs} | {r.pages} | {r.identified} | {r.mb_per_page:.2f} | "
+            f"| {r.dpi} | {r.jobs} | {r.pages} | {r.identified} | {r.misidentified} | "
+            f"{r.mb_per_page:.2f} | "
             f"{r.seconds:.1f} | **{r.pages / r.seconds:.1f}** |"
         )
     dpis = sorted(stage)

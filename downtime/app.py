@@ -337,6 +337,8 @@ def quarantine_assign(home: Path | None, item_id: int, serial_text: str) -> str:
             raise InputError(
                 f"quarantine item {item_id} was already assigned to {item.assigned_serial}"
             )
+        if item.resolved is not None:
+            raise InputError(f"quarantine item {item_id} needs no assignment: {item.resolved}")
         if item.reason not in ASSIGNABLE:
             raise InputError(
                 f"quarantine item {item_id} was set aside as '{item.reason}': such a page is "

@@ -440,9 +440,9 @@ def quarantine_list(ctx: click.Context, include_assigned: bool, as_json: bool) -
 
     for item in items(_home(ctx), include_assigned=include_assigned):
         if as_json:
-            click.echo(json.dumps(asdict(item), ensure_ascii=False))
+            click.echo(json.dumps(asdict(item) | {"resolved": item.resolved}, ensure_ascii=False))
             continue
-        state = f"assigned {item.assigned_serial}" if item.assigned_serial else "open"
+        state = item.resolved or "open"
         click.echo(
             f"{item.item_id:>5}  {item.source}  page {item.source_page}  {item.reason:<20} "
             f"{state}\n       {item.message}"

@@ -8,6 +8,7 @@ geometry and verdicts, and may end up in a bug report.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy.typing as npt
 
 from downtime import files
 from downtime.decode import Symbol
-from downtime.geometry import box_px
+from downtime.geometry import BODY_ORIGIN_MM, BODY_SIZE_MM, box_px
 from downtime.marks import FieldReading
 from downtime.model import FieldBox
 
@@ -33,8 +34,10 @@ COLOURS = {  # BGR
     "blank": (150, 150, 150),
 }
 UNREADABLE_SIGMA = 4.0  # px of blur on a halved page: layout visible, text not
-# Page areas (mm) that print who the page belongs to.
+# Page areas (mm) that print who the page belongs to. The ward cover sheet prints the whole
+# census in its body, so there the body is blacked out too.
 PRIVATE_MM = ((15.0, 23.0, 140.0, 39.0), (57.0, 246.5, 130.0, 6.0))
+BODY_MM = (*BODY_ORIGIN_MM, *BODY_SIZE_MM)
 
 
 def draw_unregistered(
@@ -67,9 +70,12 @@ def draw_overlay(
     registered: Image,
     fields: Sequence[FieldBox],
     readings: Sequence[FieldReading],
+    *,
+    census_page: bool = False,
 ) -> Path:
+    """``census_page``: the page lists patients in its body (the ward cover sheet)."""
     canvas = cv2.cvtColor(registered, cv2.COLOR_GRAY2BGR)
-    for box in PRIVATE_MM:
+    for box in (*PRIVATE_MM, BODY_MM) if census_page else PRIVATE_MM:
         x0, y0, x1, y1 = box_px(box)
         canvas[y0:y1, x0:x1] = 0
     by_id = {r.field_id: r for r in readings}
@@ -87,8 +93,10 @@ def draw_overlay(
 
 def _write(folder: Path, source: str, page: int, canvas: npt.NDArray[Any]) -> Path:
     files.private_folder(folder)
+    # The file's name, and a short hash of its whole path: scanners reuse names across folders.
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(source).name)
-    path = folder / f"{name}-p{page:03d}.png"
+    tag = hashlib.sha256(source.encode("utf-8")).hexdigest()[:8]
+    path = folder / f"{name}-{tag}-p{page:03d}.png"
     ok, png = cv2.imencode(".png", canvas, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if ok:
         files.write_atomic(path, png.tobytes())

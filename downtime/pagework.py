@@ -258,7 +258,9 @@ def _read(
     # JPEG, not PNG: 5 ms instead of 60-110 ms a page (BENCHMARKS.md). The lossless original
     # is kept; the marks were read before compression; this copy is for review and the record.
     ok, jpeg = cv2.imencode(".jpg", registered, [cv2.IMWRITE_JPEG_QUALITY, REGISTERED_QUALITY])
-    registered_as = store.put_bytes(jpeg.tobytes(), ".jpg") if ok else None
+    if not ok:
+        raise RuntimeError("the registered page image could not be encoded")
+    registered_as = store.put_bytes(jpeg.tobytes(), ".jpg")
     patient = _patient(row)
     outcome = PageOutcome(
         source=task.file.source,
@@ -277,7 +279,15 @@ def _read(
         registered_as=registered_as,
     )
     if config.debug_dir is not None:
-        draw_overlay(config.debug_dir, task.file.source, task.index, registered, fields, readings)
+        draw_overlay(
+            config.debug_dir,
+            task.file.source,
+            task.index,
+            registered,
+            fields,
+            readings,
+            census_page=patient is None,
+        )
     return outcome
 
 

@@ -122,8 +122,9 @@ def run_scan(
         emit(record)
 
     slots: list[PageTask | PageOutcome | PageRecord] = []  # in input order
+    seen: set[str] = set()  # the same bytes under two names in one run are read once
     for item in inputs:
-        slots.extend(_file_slots(item, store, ledger, run_id, form_ids))
+        slots.extend(_file_slots(item, store, ledger, run_id, form_ids, settings, seen))
     tasks = [s for s in slots if isinstance(s, PageTask)]
     config = WorkerConfig(
         home=settings.home,
@@ -247,8 +248,14 @@ def _file_slots(
     ledger: Ledger,
     run_id: str,
     form_ids: Mapping[int, str],
+    settings: Settings,
+    seen: set[str],
 ) -> list[PageTask | PageOutcome | PageRecord]:
-    """What to do with each page of one input file. The original is stored first."""
+    """What to do with each page of one input file. The original is stored first.
+
+    A page of a file scanned before adds nothing (``duplicate``, reason ``same-file``), unless
+    it was set aside for a reason a rescan can cure: then it is read again.
+    """
     try:
         sha, stored_as = store.put_file(item.path)
     except OSError:
@@ -258,22 +265,33 @@ def _file_slots(
     stored = replace(item, path=store.path(stored_as))
     scan_ledger.record_file(ledger, run_id, item, stored_as)
     numbers, problems = images.page_numbers(stored)
+    if sha in seen:
+        return [_same_file_in_run(item, n) for n in numbers or [p.source_page for p in problems]]
+    seen.add(sha)
     slots: list[PageTask | PageOutcome | PageRecord] = []
-    for number in numbers:
+    for number, problem in [(n, None) for n in numbers] + [(p.source_page, p) for p in problems]:
         earlier = scan_ledger.earlier_page(ledger, item.sha256, number)
-        slots.append(
-            _duplicate_file_page(item, number, earlier, form_ids)
-            if earlier is not None
-            else PageTask(stored, number)
-        )
-    for p in problems:
-        earlier = scan_ledger.earlier_page(ledger, item.sha256, p.source_page)
-        slots.append(
-            _duplicate_file_page(item, p.source_page, earlier, form_ids)
-            if earlier is not None
-            else _problem(item, p.source_page, p.reason, p.message)
-        )
+        if earlier is not None and not earlier.read_again:
+            scan_ledger.record_sighting(
+                ledger, item.source, number, earlier, actor=settings.operator,
+                station=settings.station,
+            )  # fmt: skip
+            slots.append(_duplicate_file_page(item, number, earlier, form_ids))
+        elif problem is not None:
+            slots.append(_problem(item, problem.source_page, problem.reason, problem.message))
+        else:
+            slots.append(PageTask(stored, number))
     return slots
+
+
+def _same_file_in_run(item: images.InputFile, number: int) -> PageRecord:
+    return PageRecord(
+        item.source,
+        number,
+        "duplicate",
+        "same-file",
+        message="the same file was given twice in this run (under another name); read once",
+    )
 
 
 def _unstored(item: images.InputFile, message: str) -> PageRecord:

@@ -221,16 +221,6 @@ def test_genuine_code_this_ledger_never_issued_is_unknown_page(
     assert item["reason"] == "unknown-page"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG scan.py _file_slots: a file is never looked at again once scanned "
-    "(earlier_page() matches on file hash and page, whatever the earlier status), so the "
-    "remedy the README gives for 'unknown-key' — import the key and rescan — cannot work: the "
-    "rescan reports 'duplicate' (reason 'same-file', no page_uid) and the page stays set aside "
-    "for good (unknown-key is not assignable by serial either). Expected: a page set aside for "
-    "a reason a rescan can cure is read again and now identified",
-)
 def test_page_set_aside_for_an_unknown_key_is_identified_once_the_key_is_imported_and_rescanned(
     printed: PrintedPack, foreign: PrintedPack, tmp_path: Path
 ) -> None:
@@ -385,16 +375,6 @@ def test_serial_that_checks_out_but_names_no_issued_page_is_refused(
     assert count(home, "assignments") == count(home, "captures") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="GAP ledger/scans.py record_assignment + migration 0002_scans: an assigned capture's "
-    "registered page image is written to the store (pagework._read) but recorded nowhere — "
-    "scan_pages.registered_as of the set-aside page stays NULL and `assignments` has no column "
-    "for it — so its marks' crop rectangles point into an image the ledger cannot find "
-    "(README: 'every registered page image beside it (a field's crop is its box on that image, "
-    "recorded in the ledger)')",
-)
 def test_every_capture_leads_to_its_registered_image_also_when_assigned(
     torn: tuple[Path, dict[str, Any], Any, dict[str, int]],
 ) -> None:
@@ -402,7 +382,7 @@ def test_every_capture_leads_to_its_registered_image_also_when_assigned(
     cli("quarantine", "assign", str(items["no-page-code"]), entry["form_serial"], home=home)
     (capture,) = rows(
         home,
-        "SELECT s.registered_as FROM captures c JOIN scan_pages s USING (scan_page_id)",
+        "SELECT c.registered_as FROM captures c",
     )
     require(any((home / "store").rglob("*")), "the store holds files")
 

@@ -162,7 +162,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             PRIMARY KEY (run_id, file_sha256, source)
         );
 
-        -- One row per image page of an input file: what became of it.
+        -- One row per attempt at an image page of an input file: what became of it. The same
+        -- file again adds nothing, unless its page was set aside for a reason a rescan can
+        -- cure (a key imported since, say): then the page is read again, as a new attempt.
         CREATE TABLE scan_pages (
             scan_page_id   INTEGER PRIMARY KEY AUTOINCREMENT,
             file_sha256    TEXT NOT NULL REFERENCES scan_files (file_sha256),
@@ -171,21 +173,22 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             status         TEXT NOT NULL,       -- identified|duplicate|conflict|quarantined|blank
             reason         TEXT,
             page_uid       TEXT,                -- from a verified code (may be unknown here)
-            via            TEXT,                -- code | serial | assigned
-            rotation       INTEGER,
-            residual_mm    REAL,
-            registered_as  TEXT,                -- stored registered page image
-            scanned_at     TEXT NOT NULL,
-            UNIQUE (file_sha256, source_page)
+            rotation       INTEGER NOT NULL,    -- clockwise degrees applied to make it upright
+            scanned_at     TEXT NOT NULL
         );
+        CREATE INDEX scan_pages_file ON scan_pages (file_sha256, source_page);
         CREATE INDEX scan_pages_uid ON scan_pages (page_uid);
 
-        -- A capture: one reading of an issued page. Another capture of the same page with the
-        -- same reading is linked to the first; with a different one it is a conflict.
+        -- A capture: one reading of an issued page, with the registered page image it was read
+        -- from. Another capture of the same page with the same reading is linked to the first;
+        -- with a different one it is a conflict.
         CREATE TABLE captures (
             capture_id     INTEGER PRIMARY KEY AUTOINCREMENT,
             scan_page_id   INTEGER NOT NULL UNIQUE REFERENCES scan_pages (scan_page_id),
             page_uid       TEXT NOT NULL REFERENCES pages (page_uid),
+            via            TEXT NOT NULL,       -- code | serial | assigned
+            residual_mm    REAL NOT NULL,       -- registration error
+            registered_as  TEXT NOT NULL,       -- the registered page image in the store
             same_as        INTEGER REFERENCES captures (capture_id),
             conflicts_with INTEGER REFERENCES captures (capture_id),
             captured_at    TEXT NOT NULL
