@@ -381,3 +381,53 @@ def _assigned_outcome(
         raise InputError(f"quarantine item {item.item_id}: {page.message}")
     config = WorkerConfig(settings.home, settings.ledger_path, ())
     return read_assigned(page.image, page.dpi, task, page_uid, config, ledger)
+
+
+# --------------------------------------------------------------------------------------------
+# packs
+
+
+def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[str]:
+    """Record packs printed elsewhere from their manifests, so this station's ledger knows
+    their pages (a scan station with a ledger of its own). Importing twice adds nothing."""
+    from downtime.manifest import read_manifest, reserve_ids
+
+    lines = []
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        for path in paths:
+            record, pages = read_manifest(
+                path, issued_by=settings.operator, station=settings.station
+            )
+            if ledger.has_pack(record.pack_id):
+                lines.append(f"{path.name}\t{record.ward}\talready known")
+                continue
+            event = AuditEvent(
+                "pack.import",
+                f"{path.name}: {len(pages)} pages",
+                care_unit=record.ward,
+                object_type="pack",
+                object_id=record.pack_id,
+            )
+            ledger.record_pack(
+                record, pages, [], [], reserve_ids(pages), [event],
+                actor=settings.operator, station=settings.station,
+            )  # fmt: skip
+            lines.append(f"{path.name}\t{record.ward}\t{len(pages)} pages imported")
+    return lines
+
+
+def pack_table(home: Path | None) -> list[tuple[str, ...]]:
+    with workspace(home, keys="read") as (_, _keys, ledger):
+        rows = ledger.query(
+            "SELECT k.pack_id, k.ward, k.issued_at, k.page_count, k.census_source, s.superseded_by"
+            " FROM packs k LEFT JOIN pack_supersessions s USING (pack_id)"
+            " ORDER BY k.issued_at DESC"
+        )
+        table: list[tuple[str, ...]] = [("pack_id", "ward", "issued_at", "pages", "from", "state")]
+        for r in rows:
+            state = f"superseded by {r['superseded_by']}" if r["superseded_by"] else "current"
+            table.append(
+                (r["pack_id"], r["ward"], r["issued_at"], str(r["page_count"]),
+                 r["census_source"], state)
+            )  # fmt: skip
+        return table

@@ -464,3 +464,40 @@ def quarantine_assign(ctx: click.Context, item: int, serial: str) -> None:
     from downtime.app import quarantine_assign as assign
 
     click.echo(assign(_home(ctx), item, serial))
+
+
+# --------------------------------------------------------------------------------------------
+# packs
+
+
+@main.group()
+def packs() -> None:
+    """Packs this ledger knows: list them, or import those printed on another machine."""
+
+
+@packs.command("list")
+@click.pass_context
+@handles_errors
+def packs_list(ctx: click.Context) -> None:
+    """Every pack: ward, when issued, pages, and whether a later pack superseded it."""
+    from downtime.app import pack_table
+
+    for row in pack_table(_home(ctx)):
+        click.echo("\t".join(row))
+
+
+@packs.command("import")
+@click.argument("manifests", nargs=-1, required=True, type=EXISTING_FILE)
+@click.pass_context
+@handles_errors
+def packs_import(ctx: click.Context, manifests: tuple[Path, ...]) -> None:
+    """Record packs printed on the print host from their NAME.manifest.json files.
+
+    A scan station with a ledger of its own needs them to read the pages of those packs
+    (together with the print host's public keys: `downtime keys import-public`). Manifests
+    are not signed: import them only from the print host.
+    """
+    from downtime.app import import_manifests
+
+    for line in import_manifests(_home(ctx), manifests):
+        click.echo(line)

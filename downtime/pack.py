@@ -13,14 +13,12 @@ Order of work, so that nothing printable exists that the ledger does not know:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,15 +28,13 @@ from downtime import codes, files, fonts, serials
 from downtime.cover import CoverInput, CoverRow, layout_cover
 from downtime.errors import CensusError, ConfigError, Problem
 from downtime.forms import FormDef
-from downtime.geometry import PAGE_MM
 from downtime.keys import KeyStore
 from downtime.layout import PageLayout, labels, layout_form
 from downtime.ledger import AuditEvent, IssuedPage, Ledger, PackRecord
+from downtime.manifest import build_manifest, manifest_bytes
 from downtime.model import Census, Identifier, IdSystem, MedicationOrder, Patient, SkippedRow
 from downtime.render import PackRenderer, PageHead
 from downtime.settings import Settings
-
-MANIFEST_SCHEMA = "downtime.pack-manifest/1"
 
 
 @dataclass(frozen=True)
@@ -435,8 +431,7 @@ def record_pack(
         actor=settings.operator,
         station=settings.station,
     )
-    manifest = build_manifest(ctx, out_pdf.name, drawn.pdf_sha256, drawn.issued)
-    files.write_atomic(manifest_path, _json_bytes(manifest))
+    files.write_atomic(manifest_path, manifest_bytes(build_manifest(record, drawn.issued)))
     files.commit(job.temp_pdf, out_pdf)
     return PackResult(
         pack_id=ctx.pack_id,
@@ -580,62 +575,9 @@ def _audit_events(plan: PackPlan, ctx: PackContext, pdf_name: str) -> list[Audit
     return events
 
 
-# --------------------------------------------------------------------------------------------
-# Manifest (contract: downtime.pack-manifest/1)
-
-
-def build_manifest(
-    ctx: PackContext, pdf_name: str, pdf_sha256: str, pages: Sequence[IssuedPage]
-) -> dict[str, Any]:
-    return {
-        "schema": MANIFEST_SCHEMA,
-        "pack_id": ctx.pack_id,
-        "site": ctx.site,
-        "ward": ctx.ward,
-        "issued_at": ctx.issued_at.astimezone(ctx.tz).isoformat(),
-        "data_as_of": ctx.data_as_of.astimezone(ctx.tz).isoformat(),
-        "valid_until": ctx.valid_until.astimezone(ctx.tz).isoformat(),
-        "lang": ctx.lang,
-        "pdf": pdf_name,
-        "pdf_sha256": pdf_sha256,
-        "pages": [_manifest_page(p) for p in pages],
-    }
-
-
-def _manifest_page(page: IssuedPage) -> dict[str, Any]:
-    patient = {"system": page.patient.system, "value": page.patient.value} if page.patient else None
-    return {
-        "pdf_page": page.pdf_page,
-        "page_uid": page.page_uid,
-        "form_serial": page.serial,
-        "form": page.form,
-        "form_version": page.form_version,
-        "page": page.page_no,
-        "page_count": page.page_count,
-        "patient": patient,
-        "encounter": page.encounter,
-        "key_id": page.key_id,
-        "page_size_mm": list(PAGE_MM),
-        "fields": [
-            {
-                "id": f.id,
-                "kind": f.kind,
-                "box_mm": list(f.box_mm),
-                **({"ref": f.ref} if f.ref else {}),
-            }
-            for f in page.fields
-        ],
-    }
-
-
-def _json_bytes(document: Mapping[str, Any]) -> bytes:
-    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-
-
 __all__ = [
     "PackPlan",
     "PackResult",
-    "build_manifest",
     "make_packs",
     "plan_pack",
     "prepare_pack",

@@ -186,17 +186,19 @@ class Ledger:
     ) -> list[str]:
         """Write a pack, its pages and audit events in one transaction.
 
-        Earlier packs of the same site and ward that are not yet superseded are marked
-        superseded by this one. Returns their ids.
+        Packs of the same site and ward issued before this one and not yet superseded are
+        marked superseded by it (a pack imported late supersedes only older ones). Returns
+        their ids.
         """
         with self.transaction() as conn:
             earlier = [
                 r["pack_id"]
                 for r in conn.execute(
-                    "SELECT pack_id FROM packs WHERE site = ? AND ward = ? AND pack_id NOT IN "
-                    "(SELECT pack_id FROM pack_supersessions)",
+                    "SELECT pack_id, issued_at FROM packs WHERE site = ? AND ward = ? AND pack_id "
+                    "NOT IN (SELECT pack_id FROM pack_supersessions)",
                     (pack.site, pack.ward),
                 )
+                if datetime.fromisoformat(r["issued_at"]) < pack.issued_at
             ]
             conn.execute(
                 "INSERT INTO packs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -340,6 +342,9 @@ class Ledger:
             )
             for r in rows
         ]
+
+    def has_pack(self, pack_id: str) -> bool:
+        return bool(self.query("SELECT 1 FROM packs WHERE pack_id = ?", (pack_id,)))
 
     def superseded_by(self, pack_id: str) -> str | None:
         row = self._conn.execute(
