@@ -198,7 +198,7 @@ class Ledger:
                     "NOT IN (SELECT pack_id FROM pack_supersessions)",
                     (pack.site, pack.ward),
                 )
-                if datetime.fromisoformat(r["issued_at"]) < pack.issued_at
+                if datetime.fromisoformat(r["issued_at"]) <= pack.issued_at
             ]
             conn.execute(
                 "INSERT INTO packs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
