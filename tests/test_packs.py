@@ -4,6 +4,7 @@ from their manifests, and then reads their pages."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,7 @@ def test_importing_a_manifest_twice_adds_nothing(
 
 def test_a_late_import_supersedes_only_older_packs(home: Path, tmp_path: Path) -> None:
     older = print_example_pack(home, tmp_path / "a")
+    time.sleep(1.1)  # issue times are whole seconds
     newer = print_example_pack(home, tmp_path / "b")
     station = tmp_path / "station"
     cli("packs", "import", manifest_path(newer), home=station)
