@@ -4,7 +4,7 @@ zxing-cpp is the reader: it is fast on the small regions where codes are expecte
 blurred and noisy codes where pyzbar fails (see BENCHMARKS.md). pyzbar (libzbar0) is the
 second opinion, tried on the whole page when zxing-cpp found nothing.
 
-Search order, cheapest first, stopping as soon as two DK1 codes are found:
+Search order, cheapest first, stopping as soon as both DK1 codes are found:
 
 1. the four corner regions of the image (codes sit in two diagonal corners of the page,
    whichever way up it was scanned);
@@ -145,12 +145,14 @@ def find_page_codes(
         return found, tried
     tried.append("page")
     add(read_zxing(image, stage="page"))
-    if found or not enhance:
+    if len(found) >= 2 or not enhance:
         return found, tried
+    # One code is enough to identify the page, but the second one makes the registration
+    # much better (it sits in the opposite corner): keep looking for it.
     for name, variant in _variants():
         tried.append(name)
         add(variant(image))
-        if found:
+        if len(found) >= 2:
             break
     return found, tried
 

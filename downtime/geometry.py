@@ -39,6 +39,12 @@ CODE2_BOTTOM_LEFT_MM = (15.0, 273.0)
 SERIAL_FOOTER_MM: Box = (57.0, 239.0, 120.0, 6.0)
 SERIAL_FOOTER_PT = 16.0
 
+# A light-grey patch printed in the footer, as light as a pencil stroke. A copier or a fax that
+# turns grey to white (or black) turns this patch too: then light pencil may have vanished from
+# the page, and no box on it is read as clearly empty.
+TONE_PATCH_MM: Box = (166.0, 236.5, 14.0, 5.0)
+TONE_PATCH_GREY = 0.72  # printed grey level (0 black, 1 white)
+
 # Registered page images (what the scanner keeps and reads marks from): the page frame at this
 # resolution, 8 px/mm ≈ 203 dpi.
 PX_PER_MM = 8.0

@@ -108,7 +108,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, box_px
+from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, TONE_PATCH_MM, box_px
 from downtime.model import FieldBox
 
 CHECKBOX = "checkbox"
@@ -210,6 +210,12 @@ class MarkSettings:
     # (black, white and the half-way levels an upsampled half-resolution fax adds; a clean
     # rendering has ~0.98, any real scan far less)
     faint_page_empty_divisor: float = 2.5  # empty/blank thresholds are divided by this there
+    # The footer's grey tone patch (geometry.TONE_PATCH_MM) is printed at 28 % of solid print.
+    # A copier or fax that turns it white (or black) may have erased light pencil too: such a
+    # page is read like a binarised one. Outside this range (relative darkness) it counts lost.
+    tone_patch_min: float = 0.10
+    tone_patch_max: float = 0.70
+    despeckle_noise: float = 6.0  # paper noise σ (grey levels) above which specks are removed
     trust_empty_on_binarised: bool = False  # a binarised page can erase light pencil without a
     # trace, so by default nothing on it is "clearly empty": its empty boxes and blank areas are
     # read "uncertain" (flag faint-page). Set to read them empty/blank (still flagged).
@@ -226,8 +232,9 @@ class PageQuality:
     noise: float  # robust σ of the paper, grey levels
     margin: float  # darkness that is never ink, grey levels
     light_range: float  # darkest / brightest paper level on the page (1 = even light)
-    binarised: bool  # (almost) only two grey levels: fax-like
+    binarised: bool  # (almost) only two grey levels, or the grey tone patch lost: fax-like
     low_contrast: bool  # contrast or noise such that faint pencil may sink under the margin
+    tone_patch: float  # darkness of the printed grey patch relative to solid print (≈ 0.28)
     shape: tuple[int, int]  # the page image's (height, width) in pixels
     cell_px: int  # pitch of the paper-level grid, pixels
     background_map: Image = field(repr=False, compare=False)  # paper level, one value per cell
@@ -267,6 +274,20 @@ def _check_page(page: np.ndarray) -> Image:
     return np.ascontiguousarray(page, dtype=np.uint8)
 
 
+def tone_patch(page: Image, background: float, ink_ratio: float) -> float:
+    """Darkness of the printed grey patch relative to solid print: about 0.28 on a faithful
+    scan, near 0 (or 1) after a copier or fax thresholded the page."""
+    x0, y0, x1, y1 = box_px(TONE_PATCH_MM)
+    inset = _px(1.0)
+    patch = page[y0 + inset : y1 - inset, x0 + inset : x1 - inset]
+    if patch.size == 0:
+        return 0.0
+    paper_here = float(np.median(page[y1 + inset : y1 + 4 * inset, x0:x1]))
+    black = background * (1.0 - ink_ratio)
+    span = max(paper_here - black, 1.0)
+    return float(np.clip((paper_here - float(np.median(patch))) / span, 0.0, 1.0))
+
+
 def page_quality(page: np.ndarray, settings: MarkSettings = MarkSettings()) -> PageQuality:
     """Paper level (everywhere, on a 1 mm grid), print darkness, noise, and whether faint
     marks may have been lost (binarised or low-contrast page)."""
@@ -296,6 +317,8 @@ def page_quality(page: np.ndarray, settings: MarkSettings = MarkSettings()) -> P
     counts = cv2.calcHist([np.ascontiguousarray(img[::6, ::4])], [0], None, [256], [0, 256])
     hist = np.asarray(counts, dtype=np.float64).ravel()
     binarised = float(np.sort(hist)[-4:].sum()) >= settings.binarised_share * float(hist.sum())
+    tone = tone_patch(img, background, ink_ratio)
+    tones_lost = not settings.tone_patch_min <= tone <= settings.tone_patch_max
 
     noise = _noise(img, paper, cell, contrast)
     margin = max(settings.ink_margin * contrast, settings.noise_sigmas * noise)
@@ -310,8 +333,9 @@ def page_quality(page: np.ndarray, settings: MarkSettings = MarkSettings()) -> P
         noise=noise,
         margin=margin,
         light_range=light_range,
-        binarised=binarised,
+        binarised=binarised or tones_lost,
         low_contrast=low_contrast,
+        tone_patch=tone,
         shape=(h, w),
         cell_px=cell,
         background_map=paper,
@@ -424,6 +448,18 @@ def _ragged(counts: IntArray) -> tuple[IntArray, IntArray]:
 # Reading
 
 
+def _despeckled(img: Image, roi: tuple[int, int, int, int], q: PageQuality,
+                s: MarkSettings) -> Image:  # fmt: skip
+    """On a noisy page, a 3 × 3 median over the fields' region: isolated specks (salt and
+    pepper) go, strokes of pen and pencil (3+ px wide at 8 px/mm) stay."""
+    if q.noise < s.despeckle_noise:
+        return img
+    x0, y0, x1, y1 = max(roi[0], 0), max(roi[1], 0), roi[2], roi[3]
+    out = img.copy()
+    out[y0:y1, x0:x1] = _u8(cv2.medianBlur(np.ascontiguousarray(img[y0:y1, x0:x1]), 3))
+    return out
+
+
 def read_fields(
     page: np.ndarray,
     fields: Sequence[FieldBox],
@@ -464,7 +500,7 @@ def read_fields(
             int(used[:, 2].max()) + reach + 1,
             int(used[:, 3].max()) + reach + 1,
         )
-        maps = _maps(img, q, roi)
+        maps = _maps(_despeckled(img, roi, q, settings), q, roi)
         is_box = np.array([f.kind == CHECKBOX for f in fields], dtype=bool)
         used_index = np.flatnonzero(inside)
         line_mm = np.where(is_box[used_index], settings.checkbox_line_mm, settings.writing_line_mm)

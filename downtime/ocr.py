@@ -17,12 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from downtime.errors import SerialError
-from downtime.geometry import PX_PER_MM, SERIAL_FOOTER_MM, box_px
+from downtime.geometry import SERIAL_FOOTER_MM, box_px
 from downtime.serials import ALPHABET, parse_serial
 
 Image = npt.NDArray[np.uint8]
 TIMEOUT_S = 10.0
 UPSCALE = 2.0  # Tesseract reads 16 pt mono best at ~30 px cap height
+SERIAL_WIDTH_MM = 52.0  # "XXXX-XXXX-XXXX" in 16 pt DejaVu Sans Mono Bold
 
 
 @cache
@@ -36,9 +37,11 @@ def read_serial(registered: Image) -> str | None:
     exe = tesseract()
     if exe is None:
         return None
-    x0, y0, x1, y1 = box_px(SERIAL_FOOTER_MM)
-    margin = int(1.5 * PX_PER_MM)
-    crop = registered[max(y0 - margin, 0) : y1 + margin, max(x0 - margin, 0) : x1]
+    # Just the serial: its label ends 0.5 mm above it, and 14 mono characters of 16 pt end
+    # about 50 mm to the right of its start.
+    x, y, _, h = SERIAL_FOOTER_MM
+    x0, y0, x1, y1 = box_px((x - 1.5, y - 0.2, SERIAL_WIDTH_MM + 3.0, h + 1.0))
+    crop = registered[max(y0, 0) : y1, max(x0, 0) : x1]
     big = cv2.resize(crop, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
     _, binary = cv2.threshold(big, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     ok, png = cv2.imencode(".png", np.asarray(binary, dtype=np.uint8))

@@ -146,21 +146,37 @@ def _refine(
     *,
     codes: int,
 ) -> Registration | None:
-    marks = _find_marks(image, h0)
-    src = [p for p, _ in pairs] + [_mark_centres()[n] for n in marks]
-    dst = [q for _, q in pairs] + [marks[n] for n in marks]
-    h = _homography(src, dst)
-    if h is None or not _proper(h):
-        return None
+    """Look for the marks where ``h0`` predicts them, refit, and look again for the marks not
+    yet found (one code's corners extrapolate poorly to the far side of the page; the marks
+    found near it correct that), until no more are found."""
+    h, marks = h0, dict[str, tuple[float, float]]()
+    while True:
+        found = _find_marks(image, h)
+        src = [p for p, _ in pairs] + [_mark_centres()[n] for n in found]
+        dst = [q for _, q in pairs] + [found[n] for n in found]
+        refit = _homography(src, dst)
+        if refit is None or not _proper(refit):
+            return None
+        h = refit
+        if set(found) <= set(marks):
+            break
+        marks = found
     residual, worst = _errors(h, src, dst)
     if worst > MAX_FIT_MM:
         return None
-    if codes == 1 and len(marks) < 2:
-        return None  # four points of one code fit anything; marks must confirm the page
+    if codes == 1 and not _spread(marks):
+        # One code's four corners and marks beside it fit a page bent out of shape just as
+        # well: the marks must reach across the page, both ways.
+        return None
     method = "codes+marks" if marks else "codes"
     return Registration(
         h, residual, worst, _rotation(h), len(src), tuple(sorted(marks)), codes, method
     )
+
+
+def _spread(marks: dict[str, tuple[float, float]]) -> bool:
+    """At least three marks: then they span the page in both directions."""
+    return len(marks) >= 3
 
 
 def _better(a: Registration, b: Registration) -> bool:
@@ -208,7 +224,8 @@ def _predict(h: Matrix, point: tuple[float, float]) -> tuple[tuple[float, float]
     """Where ``point`` (mm) lands in the image, and the local scale there (px per mm)."""
     pts = np.array([[point], [(point[0] + 1.0, point[1])], [(point[0], point[1] + 1.0)]])
     (x, y), ex, ey = cv2.perspectiveTransform(pts.astype(np.float64), h).reshape(-1, 2)
-    scale = float(np.sqrt(abs(np.cross(ex - (x, y), ey - (x, y)))))
+    (ax, ay), (bx, by) = ex - (x, y), ey - (x, y)
+    scale = float(np.sqrt(abs(ax * by - ay * bx)))  # area of the image of a 1 mm square
     return (float(x), float(y)), scale
 
 

@@ -26,6 +26,8 @@ from downtime.geometry import (
     PAGE_MM,
     SERIAL_FOOTER_MM,
     SERIAL_FOOTER_PT,
+    TONE_PATCH_GREY,
+    TONE_PATCH_MM,
     code_boxes_mm,
 )
 from downtime.layout import Op, PageLayout, labels
@@ -254,6 +256,7 @@ def _frame_ops() -> tuple[Op, ...]:
     ]
     ops.append(Op("line", 15.0, 62.5, 140.0, 0.0))
     ops.append(Op("line", 15.0, 233.0, 180.0, 0.0))
+    ops.append(Op("fill", *TONE_PATCH_MM, size=TONE_PATCH_GREY))
     return tuple(ops)
 
 

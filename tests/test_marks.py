@@ -29,7 +29,14 @@ import pytest
 from conftest import PrintedPack
 
 from downtime import marks
-from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, box_px
+from downtime.geometry import (
+    FIDUCIALS_MM,
+    HOLLOW_FIDUCIAL,
+    PX_PER_MM,
+    TONE_PATCH_GREY,
+    TONE_PATCH_MM,
+    box_px,
+)
 from downtime.marks import FieldReading, MarkSettings, page_quality, read_fields
 from downtime.model import FieldBox
 
@@ -778,6 +785,8 @@ def _dense_mar_page() -> tuple[Page, list[FieldBox]]:
     for box in FIDUCIALS_MM.values():
         x0, y0, x1, y1 = box_px(box)
         page[y0:y1, x0:x1] = 0
+    x0, y0, x1, y1 = box_px(TONE_PATCH_MM)  # the printed grey patch, as the renderer draws it
+    page[y0:y1, x0:x1] = round(255 * TONE_PATCH_GREY)
     fields = []
 
     def add(field_id: str, kind: str, box: tuple[float, float, float, float]) -> None:
