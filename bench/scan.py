@@ -107,7 +107,7 @@ CASES: tuple[Case, ...] = (
     Case("noise", ("noise",), "png"),
     Case("jpeg", ("jpeg",), "png"),
     Case("low-contrast", ("low-contrast",), "png"),
-    Case("photocopy", ("photocopy",), "pdf"),
+    Case("photocopy", ("photocopy",), "pdf", target=None),
     Case("fax", ("fax",), "fax", target=None),
     Case("phone", ("phone",), "jpeg", target=PHONE),
     Case("stain-code", ("stain-code",), "pdf"),
@@ -117,7 +117,7 @@ CASES: tuple[Case, ...] = (
     # realistic combinations
     Case("skew+jpeg", ("skew", "jpeg"), "png"),
     Case("rot90+noise", ("rot90", "noise"), "png"),
-    Case("photocopy+scan-200", ("photocopy", "scan-200"), "pdf", 300),
+    Case("photocopy+scan-200", ("photocopy", "scan-200"), "pdf", 300, target=None),
     Case("stain-code+scan-200", ("stain-code", "scan-200"), "pdf", 300),
     Case("scan-200, all mark styles", ("scan-200",), "pdf", 300, styles=sim.ALL_MARK_STYLES),
     Case(
@@ -924,7 +924,10 @@ def body(args: argparse.Namespace, cases: list[Case], work: Path, started: float
             "*identified*: the right page uid; *misidentified*: a page uid that is not this "
             "sheet's (must be 0; for `forged` and `duplex-back` any page uid at all). Field "
             "measures are over the fields of identified pages; *scanner-class* totals are "
-            "the classes with target `scanner`.",
+            "the classes with target `scanner`. `photocopy` and `fax` pages went through a "
+            "threshold that erases light pencil; the printed grey tone patch vanishes with it, "
+            "so on those pages no ink-free box or area is read as clearly empty: they are "
+            "`uncertain` by design (identification still counts; false-confident must be 0).",
             "",
         ],
         out,
