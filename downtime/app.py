@@ -94,7 +94,7 @@ def initialise(
 
 @dataclass(frozen=True)
 class PackRequest:
-    census: Path
+    census: Path | None  # None: pulled from the FHIR server at ``fhir_url``
     medications: Path | None
     ward: str | None  # None: every ward, output is a folder
     output: Path
@@ -102,6 +102,8 @@ class PackRequest:
     issued_at: datetime
     today: date
     jobs: int = 1  # processes drawing packs at once (with several wards)
+    fhir_url: str | None = None
+    token_file: Path | None = None
 
 
 def run_pack(
@@ -114,8 +116,9 @@ def run_pack(
 ) -> list[PackResult]:
     from downtime.census import load_census
 
+    census_path = request.census or _fetch_census(home, request)
     census = load_census(
-        request.census,
+        census_path,
         request.medications,
         skip_invalid=request.skip_invalid,
         today=request.today,
@@ -154,6 +157,23 @@ def run_pack(
             for row in result.skipped[len(census.skipped) :]:
                 log(f"skipped line {row.line}: {row.what}")
         return results
+
+
+def _fetch_census(home: Path | None, request: PackRequest) -> Path:
+    """The census from the FHIR server, kept (0600) in the data folder as the Bundle read."""
+    import json
+
+    from downtime.census_server import fetch_census_bundle
+    from downtime.fhirclient import FhirClient, read_token
+
+    if not request.fhir_url:
+        raise InputError("give a census file, or a FHIR server with --fhir-url")
+    client = FhirClient(request.fhir_url, token=read_token(request.token_file))
+    bundle = fetch_census_bundle(client)
+    folder = files.private_folder(resolve(home).home / "census")
+    path = folder / f"census-{request.issued_at.strftime('%Y%m%dT%H%M%SZ')}.fhir.json"
+    files.write_atomic(path, json.dumps(bundle, ensure_ascii=False).encode("utf-8"))
+    return path
 
 
 def safe_name(ward: str) -> str:
@@ -431,3 +451,196 @@ def pack_table(home: Path | None) -> list[tuple[str, ...]]:
                  r["census_source"], state)
             )  # fmt: skip
         return table
+
+
+# --------------------------------------------------------------------------------------------
+# reconcile
+
+
+def reconcile_cmd(
+    home: Path | None,
+    *,
+    fhir_url: str | None,
+    token_file: Path | None,
+    outbox: Path | None,
+    dry_run: bool,
+    max_entries: int,
+    log: Log,
+) -> Any:
+    from downtime.fhirclient import FhirClient, read_token
+    from downtime.reconcile import Target, reconcile
+
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        if fhir_url:
+            client = FhirClient(fhir_url, token=read_token(token_file))
+            target = Target(client=client)
+        else:
+            target = Target(outbox=outbox or settings.home / "outbox")
+        return reconcile(
+            ledger, settings, target, dry_run=dry_run, max_entries=max_entries, log=log
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# outage window, voided pages and the outage report
+
+
+def _when(text: str | None, settings: Settings) -> datetime:
+    """An ISO 8601 time as given (without an offset: site time); none given: now."""
+    if text is None:
+        return datetime.now(settings.tz).replace(microsecond=0)
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError as e:
+        raise InputError(
+            f"'{text}' is not an ISO 8601 time",
+            hint="e.g. 2026-11-25T06:40 (site time) or 2026-11-25T06:40+01:00",
+        ) from e
+    return when if when.tzinfo else when.replace(tzinfo=settings.tz)
+
+
+def record_outage(home: Path | None, kind: str, at_text: str | None) -> str:
+    """Record when the record system went down (``start``) or came back (``end``)."""
+    from downtime.ledger.outage import latest_outage, outage_events, record_outage_event
+
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        at = _when(at_text, settings)
+        current = latest_outage(outage_events(ledger))
+        note = ""
+        if kind == "end":
+            if current is None:
+                raise InputError(
+                    "no outage start is recorded", hint="record it first: `downtime outage start`"
+                )
+            if at < current.start:
+                raise InputError(
+                    f"the end ({at.isoformat()}) is before the outage's start "
+                    f"({current.start.isoformat()})",
+                    hint="give the end with --at, or correct the start (`downtime outage start`)",
+                )
+            if current.end is not None:
+                note = f"\t(corrects the end recorded as {current.end.isoformat()})"
+        elif current is not None and current.end is None:
+            note = f"\t(corrects the open outage's start, {current.start.isoformat()})"
+        record_outage_event(ledger, kind, at, actor=settings.operator, station=settings.station)
+        return f"outage {kind}\t{at.isoformat()}{note}"
+
+
+def outage_lines(home: Path | None) -> list[str]:
+    """Every recorded outage event, then the latest outage's window."""
+    from downtime.ledger.outage import latest_outage, outage_events
+
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        events = outage_events(ledger)
+    lines = [
+        f"{e.seq}\t{e.kind}\t{e.at.isoformat()}\t"
+        f"recorded {e.recorded_at.isoformat(timespec='seconds')} by {e.recorded_by}"
+        for e in events
+    ]
+    latest = latest_outage(events)
+    if latest is None:
+        return [*lines, "no outage recorded"]
+    end = latest.end.isoformat() if latest.end else "not ended"
+    return [*lines, f"latest outage\t{latest.start.isoformat()}\t{end}"]
+
+
+def void_pages(home: Path | None, serial_texts: Sequence[str], reason: str) -> list[str]:
+    """Void issued pages that will never come back, by their printed serials: all or none.
+
+    A mistyped serial, a serial no issued page has, or a page already returned is refused and
+    nothing is written; a page voided before is left as it was.
+    """
+    from downtime.errors import SerialError
+    from downtime.ledger.outage import pages_by_serial, record_voids
+
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InputError("give the reason the pages will never come back (--reason)")
+    serials: list[str] = []
+    typos: list[str] = []
+    for n, text in enumerate(serial_texts, start=1):
+        try:
+            serials.append(parse_serial(text))
+        except SerialError as e:
+            typos.append(f"serial {n} of {len(serial_texts)}: {e.message}")
+    if typos:
+        raise SerialError("\n".join(typos), hint="read the serials again from the page footers")
+    serials = list(dict.fromkeys(serials))
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        found = pages_by_serial(ledger, serials)
+        problems = [f"no issued page has the serial {s}" for s in serials if s not in found]
+        problems += [
+            f"{s} ({found[s][0].form} page {found[s][0].page_no}) was returned: a returned page "
+            "is never voided"
+            for s in serials
+            if s in found and found[s][1]
+        ]
+        if problems:
+            raise InputError("nothing voided:\n  " + "\n  ".join(problems))
+        pages = [found[s][0] for s in serials]
+        done = set(
+            record_voids(ledger, pages, reason, actor=settings.operator, station=settings.station)
+        )
+    return [
+        f"{'voided' if p.serial in done else 'already voided'}\t{p.serial}\t{p.ward}\t"
+        f"{p.form} page {p.page_no} of {p.page_count}"
+        for p in pages
+    ]
+
+
+def outage_report(
+    home: Path | None,
+    *,
+    fmt: str,
+    ward: str | None = None,
+    all_packs: bool = False,
+    output: Path | None = None,
+    now: datetime | None = None,
+) -> str:
+    """The outage report as ``fmt``; written to ``output`` (0600) when given, then its path is
+    returned, else the document itself. Producing it is audited per patient it names."""
+    from downtime.report import build_report, read_facts
+    from downtime.report_formats import render
+
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        facts = read_facts(
+            ledger,
+            site=settings.config.site,
+            timezone=settings.config.timezone,
+            now=now or datetime.now(settings.tz),
+            all_packs=all_packs,
+        )
+        if ward is not None and ward not in facts.known_wards:
+            raise InputError(
+                f"no pack was printed for ward '{ward}'",
+                hint=f"wards in the ledger: {', '.join(sorted(facts.known_wards)) or 'none'}",
+            )
+        report = build_report(facts, ward=ward)
+        text = render(report, fmt)
+        if output is not None:
+            files.private_folder(output.parent)
+            files.write_atomic(output, text.encode("utf-8"))
+        events = [
+            AuditEvent(
+                "report.view",
+                f"outage report ({fmt})",
+                care_unit=w.ward,
+                patient=p.patient.identifier,
+                object_type="report",
+            )
+            for w in report.wards
+            for p in w.patients
+            if p.patient.identifier is not None
+        ]
+        events.append(
+            AuditEvent(
+                "report",
+                f"format={fmt} scope={report.scope.rule} wards={len(report.wards)} "
+                f"complete={str(report.complete).lower()}"
+                + (f" output={output.name}" if output else ""),
+                care_unit=ward,
+                object_type="report",
+            )
+        )
+        ledger.audit(events, actor=settings.operator, station=settings.station)
+        return str(output) if output is not None else text

@@ -106,6 +106,16 @@ def init(ctx: click.Context, site: str | None, lang: str | None, scan_station: b
     "--medications", type=EXISTING_FILE, help="medications.csv for a CSV census (active orders)."
 )
 @click.option("--example", is_flag=True, help="Use the bundled example census (fictional).")
+@click.option(
+    "--fhir-url",
+    help="Pull the census from this FHIR R4 server: in-progress encounters, their patients, "
+    "active orders and allergies.",
+)
+@click.option(
+    "--token-file",
+    type=EXISTING_FILE,
+    help="The server's bearer token (else $DOWNTIME_FHIR_TOKEN; never a flag).",
+)
 @click.option("--ward", help="The ward to print (its code as in the census).")
 @click.option("--all-wards", is_flag=True, help="One pack per ward; -o is then a folder.")
 @click.option(
@@ -134,6 +144,8 @@ def pack(
     census: Path | None,
     medications: Path | None,
     example: bool,
+    fhir_url: str | None,
+    token_file: Path | None,
     ward: str | None,
     all_wards: bool,
     output: Path,
@@ -144,7 +156,8 @@ def pack(
 ) -> None:
     """Print downtime packs: pre-filled, signed forms for every patient of a ward.
 
-    CENSUS is patients.csv (with --medications meds.csv) or a FHIR R4 Bundle (JSON).
+    CENSUS is patients.csv (with --medications meds.csv) or a FHIR R4 Bundle (JSON); or
+    the census is pulled from a FHIR server with --fhir-url.
     Each pack is a PDF plus FILE.manifest.json beside it, and is recorded in the ledger;
     earlier packs of the same ward are marked superseded.
 
@@ -154,11 +167,13 @@ def pack(
     """
     from downtime.app import PackRequest, run_pack
 
-    if (census is None) == (not example):
-        raise click.UsageError("give a CENSUS file, or --example for the bundled example")
+    if sum((census is not None, example, fhir_url is not None)) != 1:
+        raise click.UsageError(
+            "give a CENSUS file, --fhir-url for a FHIR server, or --example for the bundled one"
+        )
     if bool(ward) == all_wards:
         raise click.UsageError("give --ward W, or --all-wards")
-    if census is None:
+    if example:
         folder = Path(str(resources.files("downtime") / "resources" / "example"))
         census, medications = folder / "patients.csv", folder / "medications.csv"
     request = PackRequest(
@@ -170,6 +185,8 @@ def pack(
         issued_at=datetime.now(UTC),
         today=date.today(),
         jobs=jobs,
+        fhir_url=fhir_url,
+        token_file=token_file,
     )
     results = run_pack(
         request, home=_home(ctx), lang=lang, admission_forms=admission_forms, log=_stderr
@@ -501,3 +518,214 @@ def packs_import(ctx: click.Context, manifests: tuple[Path, ...]) -> None:
 
     for line in import_manifests(_home(ctx), manifests):
         click.echo(line)
+
+
+# --------------------------------------------------------------------------------------------
+# reconcile
+
+
+@main.command()
+@click.option(
+    "--fhir-url",
+    help="Post to this FHIR R4 server (base URL). Default: write bundles to the outbox.",
+)
+@click.option(
+    "--token-file",
+    type=EXISTING_FILE,
+    help="File holding the server's bearer token (else $DOWNTIME_FHIR_TOKEN; never a flag).",
+)
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for transaction bundles (default: the data folder's outbox/).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would be created, per patient; change nothing."
+)
+@click.option(
+    "--max-entries",
+    type=click.IntRange(3, 1000),
+    default=8,
+    show_default=True,
+    help="Entries per transaction (Medplum allows 8 with conditional creates).",
+)
+@click.pass_context
+@handles_errors
+def reconcile(
+    ctx: click.Context,
+    fhir_url: str | None,
+    token_file: Path | None,
+    outbox: Path | None,
+    dry_run: bool,
+    max_entries: int,
+) -> None:
+    """Put every returned form into the digital record (FHIR R4), once.
+
+    Each form becomes transaction bundles of conditional creates with deterministic
+    identifiers: running it again creates nothing. Items that need a person first (a drug
+    name written by hand, an uncertain box, captures that disagree) and items the record
+    already holds in another form are held back, and listed by `downtime report`.
+
+    \b
+    downtime reconcile --dry-run
+    downtime reconcile                                  # into the outbox folder
+    downtime reconcile --fhir-url https://fhir.example/R4 --token-file /etc/downtime/token
+    """
+    from downtime.app import reconcile_cmd
+
+    summary = reconcile_cmd(
+        _home(ctx),
+        fhir_url=fhir_url,
+        token_file=token_file,
+        outbox=outbox,
+        dry_run=dry_run,
+        max_entries=max_entries,
+        log=_stderr,
+    )
+    if dry_run:
+        for line in summary.lines:
+            click.echo(line)
+    click.echo(
+        f"forms {summary.forms}  unchanged {summary.unchanged}  unused {summary.unused}  "
+        f"bundles {summary.bundles}  resources {summary.resources}  held {summary.held}  "
+        f"record conflicts {summary.record_conflicts}  failed {summary.failed}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# outage window, void, report
+
+AT_OPTION = click.option(
+    "--at",
+    "at_text",
+    metavar="ISO8601",
+    help="When (e.g. 2026-11-25T06:40; without an offset: site time). Default: now.",
+)
+
+
+@main.group()
+def outage() -> None:
+    """When the record system was down: the report covers the packs in use then."""
+
+
+@outage.command("start")
+@AT_OPTION
+@click.pass_context
+@handles_errors
+def outage_start(ctx: click.Context, at_text: str | None) -> None:
+    """Record that the record system went down (again while one lasts: corrects its start)."""
+    from downtime.app import record_outage
+
+    click.echo(record_outage(_home(ctx), "start", at_text))
+
+
+@outage.command("end")
+@AT_OPTION
+@click.pass_context
+@handles_errors
+def outage_end(ctx: click.Context, at_text: str | None) -> None:
+    """Record that the record system is back (again: corrects the end)."""
+    from downtime.app import record_outage
+
+    click.echo(record_outage(_home(ctx), "end", at_text))
+
+
+@outage.command("show")
+@click.pass_context
+@handles_errors
+def outage_show(ctx: click.Context) -> None:
+    """Every recorded start and end, and the latest outage's window."""
+    from downtime.app import outage_lines
+
+    for line in outage_lines(_home(ctx)):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("serials", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why the pages will never come back (audited).")
+@click.pass_context
+@handles_errors
+def void(ctx: click.Context, serials: tuple[str, ...], reason: str) -> None:
+    """Void issued pages that will never come back, by their printed SERIALS.
+
+    An unused blank form thrown away stops counting as missing. A serial that is mistyped,
+    names no issued page, or names a page already returned is refused, and then nothing is
+    voided. Each voided page is audited with its ward and patient.
+    """
+    from downtime.app import void_pages
+
+    for line in void_pages(_home(ctx), serials, reason):
+        click.echo(line)
+
+
+@main.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+    help="table for a terminal, csv for a spreadsheet, json for tools, html to print.",
+)
+@click.option("-o", "--output", type=OUTPUT_PATH, help="Write to FILE (0600), not stdout.")
+@click.option("--ward", help="This ward only.")
+@click.option("--all-packs", is_flag=True, help="Every pack, not only those of the outage.")
+@click.pass_context
+@handles_errors
+def report(
+    ctx: click.Context, fmt: str, output: Path | None, ward: str | None, all_packs: bool
+) -> None:
+    """The outage report: pages issued, returned, MISSING, voided, pending, posted, failed.
+
+    Missing pages come first (referrals, then medication forms), with the serial to find each
+    sheet by. The report names patients: keep its files private. Exit code 0 whenever the
+    report was made; whether everything is accounted for is in the report ("complete").
+
+    \b
+    downtime report
+    downtime report --format html -o outage-report.html
+    downtime report --ward MED42 --format csv -o MED42.csv
+    """
+    from downtime.app import outage_report
+
+    text = outage_report(_home(ctx), fmt=fmt, ward=ward, all_packs=all_packs, output=output)
+    click.echo(text, nl=output is not None)
+
+
+# --------------------------------------------------------------------------------------------
+# drill
+
+
+@main.command()
+@click.option("--ward", default="MED42", show_default=True, help="Example ward to rehearse.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulation.")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the drill's folder (data folder, pack, scans, outbox) here.",
+)
+@click.option("--jobs", type=click.IntRange(1, 64), default=lambda: os.cpu_count() or 1)
+@handles_errors
+def drill(ward: str, seed: int, keep: Path | None, jobs: int) -> None:
+    """Rehearse a whole outage on the bundled example, in a temporary folder.
+
+    Prints a ward's pack, fills and returns its pages as a ward and the world would (skewed,
+    upside down, a phone photo, a stained code, a photocopy filled twice, two sheets lost),
+    scans them, reconciles into a local outbox, prints the report and how long each step took.
+    Your own data folder is not touched.
+    """
+    from downtime.drill import DrillOptions, run_drill
+
+    result = run_drill(DrillOptions(ward=ward, seed=seed, keep=keep, jobs=jobs), log=_stderr)
+    click.echo(result.report)
+    click.echo(
+        f"sheets returned {result.sheets_returned}, lost on purpose {len(result.sheets_lost)}"
+        f" ({', '.join(result.sheets_lost)})"
+    )
+    click.echo("scan: " + ", ".join(f"{k} {v}" for k, v in sorted(result.scan.items())))
+    click.echo("reconcile: " + ", ".join(f"{k} {v}" for k, v in result.reconcile.items()))
+    for name, seconds in result.timings:
+        click.echo(f"{name:<30}{seconds:>7.1f} s")
+    if keep is not None:
+        click.echo(f"drill folder: {result.folder}")

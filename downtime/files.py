@@ -38,8 +38,11 @@ def write_new(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically: a 0600 temporary file, fsync, :func:`os.replace`."""
+def write_atomic(path: Path, data: bytes, *, sync_folder: bool = True) -> None:
+    """Replace ``path`` atomically: a 0600 temporary file, fsync, :func:`os.replace`.
+
+    ``sync_folder=False`` leaves the folder's fsync (which makes the rename durable) to the
+    caller, who writes many files and syncs the folder once."""
     temp = _temp_name(path)
     try:
         write_new(temp, data)
@@ -47,7 +50,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    fsync_folder(path.parent)
+    if sync_folder:
+        fsync_folder(path.parent)
 
 
 def new_temp(path: Path) -> Path:

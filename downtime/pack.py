@@ -534,7 +534,7 @@ def _page_uids(ledger: Ledger, count: int, taken: set[str]) -> list[str]:
 def _fresh(ledger: Ledger, candidates: Iterable[str]) -> tuple[str, ...]:
     wanted = list(candidates)
     rows = ledger.query(
-        f"SELECT reserve_id FROM reserve_ids WHERE reserve_id IN ({','.join('?' * len(wanted))})",  # noqa: S608
+        f"SELECT reserve_id FROM reserve_ids WHERE reserve_id IN ({','.join('?' * len(wanted))})",
         wanted,
     )
     used = {r["reserve_id"] for r in rows}

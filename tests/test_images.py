@@ -1,4 +1,4 @@
-"""Scan files → page images (downtime/images.py). Every input is generated here.
+"""Scan files → page images (downtime/images/). Every input is generated here.
 
 Pages carry a black "anchor" block in the top-left corner (so a turned or mirrored page
 shows) and a black square whose position encodes the page number (so page order shows).
@@ -25,7 +25,7 @@ from reportlab.pdfgen import canvas
 
 from downtime import images
 from downtime.errors import InputError
-from downtime.images import InputFile, PageImage, PageProblem, find_inputs, read_pages
+from downtime.images import InputFile, PageImage, PageProblem, _files, find_inputs, read_pages
 
 Gray = npt.NDArray[np.uint8]
 
@@ -814,7 +814,7 @@ def test_pipes_are_not_read(tmp_path: Path) -> None:
 def test_large_files_are_read_from_disk_not_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(images, "IN_MEMORY_LIMIT", 0)
+    monkeypatch.setattr(_files, "IN_MEMORY_LIMIT", 0)  # where _open reads it
     pdf = write(tmp_path / "a.pdf", multipage([page_art(200, 260, n) for n in (1, 2)], "PDF"))
     tif = write(tmp_path / "b.tif", multipage([page_art(200, 260, n) for n in (1, 2)], "TIFF"))
     jpg = write(tmp_path / "c.jpg", encoded(page_art(200, 260), "JPEG"))

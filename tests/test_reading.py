@@ -1,5 +1,5 @@
-"""Reading marks on pages degraded like the world degrades them (simulate.py), through the real
-registration: what is not clearly marked or clearly empty is uncertain, never a guess."""
+"""Reading marks on pages degraded like the world degrades them (downtime.simulate), through the
+real registration: what is not clearly marked or clearly empty is uncertain, never a guess."""
 
 from __future__ import annotations
 

@@ -168,7 +168,7 @@ class Ledger:
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(f"SELECT serial FROM pages WHERE serial IN ({marks})", chunk)  # noqa: S608
+            rows = self._conn.execute(f"SELECT serial FROM pages WHERE serial IN ({marks})", chunk)
             found.update(r["serial"] for r in rows)
         return found
 

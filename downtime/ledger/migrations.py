@@ -235,4 +235,65 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0003_reconcile",
+        """
+        -- When the record system was down: the report covers the packs in use then.
+        CREATE TABLE outage_events (
+            seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind           TEXT NOT NULL,       -- start | end
+            at             TEXT NOT NULL,       -- when it happened (ISO 8601 with offset)
+            recorded_by    TEXT NOT NULL,
+            recorded_at    TEXT NOT NULL
+        );
+
+        -- Pages that will never come back and must stop counting as missing (unused blank
+        -- forms thrown away, say). A person decides; the reason is kept.
+        CREATE TABLE voids (
+            page_uid       TEXT PRIMARY KEY REFERENCES pages (page_uid),
+            reason         TEXT NOT NULL,
+            voided_by      TEXT NOT NULL,
+            voided_at      TEXT NOT NULL
+        );
+
+        -- One transaction bundle per returned form (or a later version of it). The row is
+        -- written before any request is made; attempts and their outcomes are appended.
+        CREATE TABLE postings (
+            bundle_key     TEXT PRIMARY KEY,    -- deterministic: form + version of its content
+            form_key       TEXT NOT NULL,       -- pack / form / patient
+            content_sha256 TEXT NOT NULL,       -- of the bundle as first built
+            target         TEXT NOT NULL,       -- outbox | the FHIR base URL
+            resources      INTEGER NOT NULL,
+            created_at     TEXT NOT NULL
+        );
+        CREATE INDEX postings_form ON postings (form_key);
+        CREATE TABLE posting_attempts (
+            bundle_key     TEXT NOT NULL REFERENCES postings (bundle_key),
+            attempt        INTEGER NOT NULL,
+            at             TEXT NOT NULL,
+            outcome        TEXT NOT NULL,       -- written | posted | retry | failed | held
+            http_status    INTEGER,
+            detail         TEXT NOT NULL,
+            PRIMARY KEY (bundle_key, attempt)
+        );
+        -- What each posted bundle created or found on the server, by its deterministic id.
+        CREATE TABLE posted_resources (
+            bundle_key     TEXT NOT NULL REFERENCES postings (bundle_key),
+            resource_type  TEXT NOT NULL,
+            identifier     TEXT NOT NULL,       -- system|value
+            location       TEXT,                -- Type/id/_history/v on the server
+            PRIMARY KEY (bundle_key, identifier)
+        );
+        -- Items not posted, and why: waiting for a person (transcription, an uncertain box,
+        -- a conflict between captures) or in conflict with what the record holds now.
+        CREATE TABLE held_items (
+            form_key       TEXT NOT NULL,
+            item           TEXT NOT NULL,       -- e.g. "med1.t08" or "new2"
+            kind           TEXT NOT NULL,       -- pending-review | record-conflict
+            detail         TEXT NOT NULL,
+            found_at       TEXT NOT NULL,
+            PRIMARY KEY (form_key, item, kind, found_at)
+        );
+        """,
+    ),
 )

@@ -1,0 +1,162 @@
+"""The mark reader's vocabulary: states, flags, :class:`MarkSettings` (every threshold, with
+its unit), :class:`PageQuality` and :class:`FieldReading`, and page-pixel units."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from downtime.geometry import PX_PER_MM
+
+CHECKBOX = "checkbox"
+MARKED, EMPTY = "marked", "empty"
+WRITTEN, BLANK = "written", "blank"
+UNCERTAIN = "uncertain"
+
+CORRECTED = "corrected"
+OVERRUN = "overrun"
+NO_OUTLINE = "no-outline"
+OFF_PAGE = "off-page"
+FAINT_PAGE = "faint-page"
+REVIEW_FLAGS = frozenset({CORRECTED, NO_OUTLINE, OFF_PAGE})
+"""Flags that by themselves need a person (``overrun`` and ``faint-page`` are information)."""
+
+PT_MM = 25.4 / 72.0  # one typographic point in mm
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+Image = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class MarkSettings:
+    """Every threshold of the mark reader, in one place.
+
+    Ink quantities are fractions of the *local* contrast: 0 = paper, 1 = as dark as solid print
+    at that spot of the page (so a light-pencil line is about 0.2–0.3 where it is drawn, and a
+    box "fill" of 0.1 means a tenth of the interior's possible darkness). Lengths are page mm.
+    """
+
+    # -- paper level and ink map ---------------------------------------------------------------
+    background_kernel_mm: float = 15.0  # closing size: darker things smaller than this are not
+    # paper (filled boxes 5 mm, fiducials 6 mm, the allergy banner 9 mm, grey MAR cells 11 mm)
+    ink_margin: float = 0.05  # darkness below this fraction of the contrast is never ink …
+    noise_sigmas: float = 2.5  # … nor darkness below this many σ of the paper noise: with 2.5 σ
+    # clipped away, noise adds < 0.1 % to a box's fill
+    strong_ink: float = 0.35  # a pixel at least this dark counts towards "coverage" (well above
+    # noise, below any pen: a 0.2-0.3 pencil line does not count, a pen fill does)
+
+    # -- printed outline -----------------------------------------------------------------------
+    outline_search_mm: float = 1.0  # look for the printed outline this far around box_mm
+    outline_window_mm: float = 0.5  # width of the window summing one edge (line + blur)
+    outline_consensus_mm: float = 0.5  # the page's fields then keep to this much around
+    # their median shift (registration error varies smoothly over a page), so that one box
+    # cannot jump 1 mm onto a neighbouring rule plus a stroke of its own
+    outline_reliable: float = 0.5  # outlines at least this strong vote for the median shift
+    outline_min_strength: float = 0.4  # found outline ink / ideal outline ink, at least: a
+    # clean print measures ~0.95, blurred, JPEG, phone and fax pages 0.67–1.2, a photocopy up
+    # to 1.6, blank paper ~0. (Printed text under a box misplaced by > 1 mm reached 0.59: gross
+    # misregistration is for the registration stage to catch, not this one.)
+    checkbox_line_mm: float = 0.9 * PT_MM  # printed line widths (render._box), for the strength
+    writing_line_mm: float = 0.6 * PT_MM
+
+    # -- checkboxes ----------------------------------------------------------------------------
+    checkbox_inset_mm: float = 0.6  # interior starts this far inside the outline's centre line
+    # (the 0.9 pt line reaches 0.16 mm in; 0.44 mm more keeps blur and JPEG ringing out)
+    checkbox_core_inset_mm: float = 0.8  # the core: this much further in (a 1.7–2.2 mm square
+    # in 4.5–5 mm boxes that every tick, cross, fill or scribble crosses, and that a
+    # neighbour's stroke reaching into the box edge does not)
+    checkbox_cells: int = 3  # the interior is cut into cells × cells for "peak" (~1.1 mm cells)
+    checkbox_marked_fill: float = 0.015  # marked: fill at least this … (lightest pencil tick
+    # measured 0.018 on a clean page, a pen tick ≥ 0.08; empty boxes ≤ 0.001)
+    checkbox_marked_core: float = 0.015  # … and core at least this (the mark crosses the middle)
+    checkbox_empty_fill: float = 0.004  # empty: fill below this … (4 parts in 1000)
+    checkbox_empty_peak: float = 0.012  # … and no cell darker than this (a speck of ~1 px is
+    # 0.01 of a cell; anything larger is not "clearly empty")
+    checkbox_corrected_coverage: float = 0.7  # ≥ this share of strong-ink pixels: the box is
+    # filled in or scribbled out: "corrected" (see downtime.marks). Fills and dense
+    # scribbles measure ≥ 0.86; fat crosses on a dark photocopy reach 0.6, ticks 0.55
+    ring_inner_mm: float = 0.4  # ring outside the box: from here (clear of the printed line) …
+    ring_outer_mm: float = 0.75  # … to here (labels to the right start 1 mm out)
+    edge_band_mm: float = 0.8  # band of the interior along each side, for "crossing"
+    overrun_crossing: float = 0.035  # ink just outside *and* just inside one side: "overrun"
+    # (ticks running out of the box measure 0.04–0.45; printed text touching a box can too)
+
+    # -- writing areas -------------------------------------------------------------------------
+    writing_inset_mm: float = 0.6  # interior starts this far inside the outline's centre line
+    guide_segment_mm: float = 6 * PT_MM  # two periods of the guides' dash (1 pt on, 2 pt off),
+    # so a dashed guide puts the same ink into every segment of its row
+    guide_band_mm: float = 0.25  # rows are judged in bands this tall (guides are ~0.15 mm)
+    guide_tile_mm: float = 20.0  # printed row ink is estimated per tile of this width …
+    guide_quantile: float = 0.25  # … as this quantile of the band's segments in the tile: ink
+    # in at least 3 of every 4 segments along a band is printed, not written
+    guide_min_height_mm: float = 7.4  # guides only in areas taller than this: forms print them
+    # every 6.4 mm, never within 1 mm of the bottom (render._guides); lower it for closer guides
+    block_mm: float = 2.0  # residual ink is judged in blocks of about this size
+    block_trace: float = 0.008  # a block with more ink than this is not blank (a 0.5 mm dot
+    # measures 0.02–0.09 in a 2 mm block; blank areas ≤ 0.003 even after JPEG)
+    block_stroke: float = 0.05  # a block with at least this much ink holds a stroke (a pen line
+    # across a 2 mm block is ~0.15; light pencil ~0.04–0.08)
+    written_min_blocks: int = 3  # written: at least this many stroke blocks (two letters of
+    # initials cover 4–9; a dot or a single short stroke 1–2)
+
+    # -- faint pages (binarised, low contrast, noisy) --------------------------------------------
+    low_contrast_levels: float = 80.0  # contrast (grey levels) below this: a faint page
+    faint_margin: float = 0.12  # noise margin above this fraction of the contrast: a faint page
+    binarised_share: float = 0.993  # share of pixels in the 4 commonest grey levels: binarised
+    # (black, white and the half-way levels an upsampled half-resolution fax adds; a clean
+    # rendering has ~0.98, any real scan far less)
+    faint_page_empty_divisor: float = 2.5  # empty/blank thresholds are divided by this there
+    # The footer's grey tone patch (geometry.TONE_PATCH_MM) is printed at 28 % of solid print.
+    # A copier or fax that turns it white (or black) may have erased light pencil too: such a
+    # page is read like a binarised one. Outside this range (relative darkness) it counts lost.
+    tone_patch_min: float = 0.10
+    tone_patch_max: float = 0.70
+    despeckle_noise: float = 6.0  # paper noise σ (grey levels) above which specks are removed
+    trust_empty_on_binarised: bool = False  # a binarised page can erase light pencil without a
+    # trace, so by default nothing on it is "clearly empty": its empty boxes and blank areas are
+    # read "uncertain" (flag faint-page). Set to read them empty/blank (still flagged).
+
+
+@dataclass(frozen=True)
+class PageQuality:
+    """What a page looks like, measured once and used to adapt the thresholds."""
+
+    background: float  # median paper level, grey levels
+    black: float  # level of solid print (the solid fiducials), grey levels
+    ink_ratio: float  # 1 − black / paper: how dark print is relative to the paper under it
+    contrast: float  # background × ink_ratio, grey levels
+    noise: float  # robust σ of the paper, grey levels
+    margin: float  # darkness that is never ink, grey levels
+    light_range: float  # darkest / brightest paper level on the page (1 = even light)
+    binarised: bool  # (almost) only two grey levels, or the grey tone patch lost: fax-like
+    low_contrast: bool  # contrast or noise such that faint pencil may sink under the margin
+    tone_patch: float  # darkness of the printed grey patch relative to solid print (≈ 0.28)
+    shape: tuple[int, int]  # the page image's (height, width) in pixels
+    cell_px: int  # pitch of the paper-level grid, pixels
+    background_map: Image = field(repr=False, compare=False)  # paper level, one value per cell
+
+    @property
+    def faint_marks_may_vanish(self) -> bool:
+        return self.binarised or self.low_contrast
+
+
+@dataclass(frozen=True)
+class FieldReading:
+    field_id: str
+    kind: str
+    state: str  # checkbox: marked | empty | uncertain; writing areas: written | blank | uncertain
+    score: float  # 0..1, monotone in how much ink the interior holds
+    metrics: Mapping[str, float]  # raw measurements behind the verdict
+    flags: tuple[str, ...] = ()
+
+
+def _u8(image: object) -> Image:
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _px(mm: float) -> int:
+    return round(mm * PX_PER_MM)

@@ -1,0 +1,247 @@
+"""What came back: every issued form with the pages returned for it, read from the ledger.
+
+The unit is the *form* as issued to one patient in one pack (a two-page journal is one form):
+the reconciliation posts it as one transaction, the report counts it. For each returned page
+the first capture is the one used; a page whose captures disagree (a conflict) holds its form's
+derived items back until a person decides.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+from downtime.ledger import Ledger
+from downtime.model import Identifier
+
+
+@dataclass(frozen=True)
+class Reading:
+    state: str  # marked | empty | written | blank | uncertain
+    score: float
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReturnedPage:
+    page_uid: str
+    serial: str
+    page_no: int
+    capture_id: int
+    captured_at: datetime
+    via: str  # code | serial | assigned
+    registered_as: str  # the registered page image, relative to the data folder
+    readings: Mapping[str, Reading]
+    refs: Mapping[str, Mapping[str, str]]  # field id → {"order_id": …, "slot": …}
+    in_conflict: bool = False  # another capture of this page reads differently
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    identifier: Identifier
+    family_name: str | None = None  # None for a patient admitted on a blank form
+    given_name: str | None = None
+    birth_date: date | None = None
+    sex: str = "unknown"
+    encounter_id: str | None = None
+    bed: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderInfo:
+    order_id: str
+    medication: str
+    dose: str
+    route: str
+    frequency: str
+    times: tuple[time, ...]
+    prn: bool
+
+
+@dataclass(frozen=True)
+class IssuedForm:
+    """One form as issued, and what of it came back."""
+
+    form_key: str  # "pack/form/system|value": stable; hashed before it leaves the ledger
+    pack_id: str
+    site: str
+    ward: str
+    issued_at: datetime
+    form: str
+    form_version: int
+    page_count: int
+    patient: PatientInfo | None  # None: the ward cover sheet
+    page_uids: tuple[str, ...]  # every issued page, page 1 first
+    returned: tuple[ReturnedPage, ...]  # returned pages, by page number
+    voided: tuple[str, ...] = ()  # page uids voided by a person
+    orders: Mapping[str, OrderInfo] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        back = {p.page_uid for p in self.returned} | set(self.voided)
+        return tuple(uid for uid in self.page_uids if uid not in back)
+
+    @property
+    def in_conflict(self) -> bool:
+        return any(p.in_conflict for p in self.returned)
+
+
+def form_key(pack_id: str, form: str, patient: Identifier | None) -> str:
+    who = f"{patient.system}|{patient.value}" if patient else "ward"
+    return f"{pack_id}/{form}/{who}"
+
+
+# --------------------------------------------------------------------------------------------
+# From the ledger
+
+
+def issued_forms(ledger: Ledger, pack_ids: Iterable[str]) -> list[IssuedForm]:
+    """Every form issued in the given packs, with its returned pages."""
+    wanted = list(pack_ids)
+    if not wanted:
+        return []
+    marks = ",".join("?" * len(wanted))
+    pages = ledger.query(
+        "SELECT p.*, k.site, k.ward, k.issued_at AS pack_issued_at FROM pages p"
+        f" JOIN packs k ON k.pack_id = p.pack_id WHERE p.pack_id IN ({marks})"
+        " ORDER BY p.pack_id, p.pdf_page",
+        wanted,
+    )
+    captures = _first_captures(ledger, [r["page_uid"] for r in pages])
+    patients = _patients(ledger, wanted)
+    orders = _orders(ledger, wanted)
+    voided = {r["page_uid"] for r in ledger.query("SELECT page_uid FROM voids")}
+    groups: dict[str, list[sqlite3.Row]] = {}
+    for row in pages:
+        key = form_key(row["pack_id"], row["form"], _identifier(row))
+        groups.setdefault(key, []).append(row)
+    return [_form(key, rows, captures, patients, orders, voided) for key, rows in groups.items()]
+
+
+def _identifier(row: sqlite3.Row) -> Identifier | None:
+    if row["patient_system"] is None:
+        return None
+    return Identifier(row["patient_system"], row["patient_value"])
+
+
+def _form(
+    key: str,
+    rows: Sequence[sqlite3.Row],
+    captures: Mapping[str, ReturnedPage],
+    patients: Mapping[tuple[str, Identifier], PatientInfo],
+    orders: Mapping[str, Mapping[str, OrderInfo]],
+    voided: set[str],
+) -> IssuedForm:
+    first = rows[0]
+    identifier = _identifier(first)
+    patient = None
+    if identifier is not None:
+        patient = patients.get((first["pack_id"], identifier), PatientInfo(identifier))
+    uids = tuple(r["page_uid"] for r in sorted(rows, key=lambda r: r["page_no"]))
+    returned = tuple(captures[u] for u in uids if u in captures)
+    own_orders = orders.get(first["pack_id"], {})
+    wanted_orders = {
+        ref["order_id"] for page in returned for ref in page.refs.values() if "order_id" in ref
+    }
+    return IssuedForm(
+        form_key=key,
+        pack_id=first["pack_id"],
+        site=first["site"],
+        ward=first["ward"],
+        issued_at=datetime.fromisoformat(first["pack_issued_at"]),
+        form=first["form"],
+        form_version=int(first["form_version"]),
+        page_count=int(first["page_count"]),
+        patient=patient,
+        page_uids=uids,
+        returned=returned,
+        voided=tuple(u for u in uids if u in voided),
+        orders={o: own_orders[o] for o in wanted_orders if o in own_orders},
+    )
+
+
+def _first_captures(ledger: Ledger, page_uids: Sequence[str]) -> dict[str, ReturnedPage]:
+    """For each returned page, its first capture; whether any capture of it conflicts."""
+    out: dict[str, ReturnedPage] = {}
+    for i in range(0, len(page_uids), 500):
+        chunk = page_uids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = ledger.query(
+            "SELECT c.*, p.serial, p.page_no FROM captures c JOIN pages p USING (page_uid)"
+            f" WHERE c.page_uid IN ({marks}) ORDER BY c.capture_id",
+            chunk,
+        )
+        conflicted = {r["page_uid"] for r in rows if r["conflicts_with"] is not None}
+        for r in rows:
+            if r["page_uid"] in out:
+                continue
+            out[r["page_uid"]] = ReturnedPage(
+                page_uid=r["page_uid"],
+                serial=r["serial"],
+                page_no=int(r["page_no"]),
+                capture_id=int(r["capture_id"]),
+                captured_at=datetime.fromisoformat(r["captured_at"]),
+                via=r["via"],
+                registered_as=r["registered_as"],
+                readings=_readings(ledger, int(r["capture_id"])),
+                refs=_refs(ledger, r["page_uid"]),
+                in_conflict=r["page_uid"] in conflicted,
+            )
+    return out
+
+
+def _readings(ledger: Ledger, capture_id: int) -> dict[str, Reading]:
+    rows = ledger.query(
+        "SELECT field_id, state, score, flags FROM marks WHERE capture_id = ?", (capture_id,)
+    )
+    return {
+        r["field_id"]: Reading(r["state"], float(r["score"]), tuple(r["flags"].split()))
+        for r in rows
+    }
+
+
+def _refs(ledger: Ledger, page_uid: str) -> dict[str, dict[str, str]]:
+    rows = ledger.query(
+        "SELECT field_id, order_id, slot FROM page_field_refs WHERE page_uid = ?", (page_uid,)
+    )
+    return {
+        r["field_id"]: {k: r[k] for k in ("order_id", "slot") if r[k] is not None} for r in rows
+    }
+
+
+def _patients(ledger: Ledger, pack_ids: Sequence[str]) -> dict[tuple[str, Identifier], PatientInfo]:
+    marks = ",".join("?" * len(pack_ids))
+    rows = ledger.query(
+        f"SELECT * FROM pack_patients WHERE pack_id IN ({marks})",
+        pack_ids,
+    )
+    return {
+        (r["pack_id"], Identifier(r["patient_system"], r["patient_value"])): PatientInfo(
+            identifier=Identifier(r["patient_system"], r["patient_value"]),
+            family_name=r["family_name"],
+            given_name=r["given_name"],
+            birth_date=date.fromisoformat(r["birth_date"]) if r["birth_date"] else None,
+            sex=r["sex"],
+            encounter_id=r["encounter_id"],
+            bed=r["bed"] or None,
+        )
+        for r in rows
+    }
+
+
+def _orders(ledger: Ledger, pack_ids: Sequence[str]) -> dict[str, dict[str, OrderInfo]]:
+    marks = ",".join("?" * len(pack_ids))
+    rows = ledger.query(
+        f"SELECT * FROM pack_orders WHERE pack_id IN ({marks})",
+        pack_ids,
+    )
+    out: dict[str, dict[str, OrderInfo]] = {}
+    for r in rows:
+        times = tuple(time.fromisoformat(t) for t in r["times"].split(";") if t)
+        out.setdefault(r["pack_id"], {})[r["order_id"]] = OrderInfo(
+            r["order_id"], r["medication"], r["dose"], r["route"], r["frequency"], times,
+            bool(r["prn"]),
+        )  # fmt: skip
+    return out
