@@ -121,9 +121,9 @@ class _Findings:
 
     def raise_if_bad(self, noun: str) -> None:
         if self.bad:
-            plural = "" if self.bad == 1 else "s"
+            plural = noun if self.bad == 1 else ("entries" if noun == "entry" else f"{noun}s")
             raise CensusError(
-                f"census {self.file}: {self.bad} bad {noun}{plural}; no pack was made",
+                f"census {self.file}: {self.bad} bad {plural}; no pack was made",
                 self.problems,
                 hint=_SKIP_HINT,
             )
