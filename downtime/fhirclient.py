@@ -165,10 +165,11 @@ def _json(raw: bytes) -> dict[str, Any]:
 
 
 def _diagnostics(raw: bytes) -> str:
-    """What an OperationOutcome says, briefly."""
+    """What an OperationOutcome says, briefly: its errors (warnings only if there are none)."""
     try:
         outcome = json.loads(raw)
         issues = outcome.get("issue", [])
+        issues = [i for i in issues if i.get("severity") in ("fatal", "error")] or issues
         texts = [
             f"{i.get('diagnostics') or i.get('details', {}).get('text', '')}"
             f"{' at ' + ','.join(i['expression']) if i.get('expression') else ''}"

@@ -392,9 +392,22 @@ def _search_all(
 def _locations(bundle: dict[str, Any], reply: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     answers = reply.get("entry", [])
     return [
-        (rtype, ident, answers[i].get("response", {}).get("location") if i < len(answers) else None)
+        (rtype, ident, _location(answers[i]) if i < len(answers) else None)
         for i, rtype, ident in _identified(bundle)
     ]
+
+
+def _location(answer: dict[str, Any]) -> str | None:
+    """``Type/id/_history/version`` of a transaction answer. Medplum's ``location`` has no
+    version: it is taken from ``etag`` or the resource returned (a revision needs it for
+    ``If-Match``)."""
+    response = answer.get("response", {})
+    location: str | None = response.get("location")
+    if not location or "/_history/" in location:
+        return location
+    etag = re.fullmatch(r'W/"([^"]+)"', response.get("etag") or "")
+    version = etag[1] if etag else answer.get("resource", {}).get("meta", {}).get("versionId")
+    return f"{location}/_history/{version}" if version else location
 
 
 def _safe(key: str) -> str:

@@ -1,0 +1,59 @@
+"""The ``downtime`` command: parse options, resolve settings, call one library function.
+
+stdout carries data (file paths, tables, JSON, PEM); stderr carries messages. A
+:class:`DowntimeError` becomes its message on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from downtime import __version__
+from downtime.cli._drill import drill
+from downtime.cli._forms import forms
+from downtime.cli._init import init
+from downtime.cli._keys import keys
+from downtime.cli._pack import pack, packs
+from downtime.cli._reconcile import reconcile
+from downtime.cli._report import outage, report, void
+from downtime.cli._scan import quarantine, scan
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="downtime")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="DOWNTIME_HOME",
+    help="Data folder (ledger, keys, site.toml, site forms). "
+    "Default: $DOWNTIME_HOME, else the user's data directory.",
+)
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """downtime: paper-fallback documentation for hospital record outages.
+
+    \b
+    Before an outage:  downtime pack --ward W -o W.pdf   (or --all-wards -o DIR)
+    Forms:             downtime forms list | show | check | preview
+    Keys:              downtime keys list | rotate | export-public | import-public
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+main.add_command(init)
+main.add_command(pack)
+main.add_command(forms)
+main.add_command(keys)
+main.add_command(scan)
+main.add_command(quarantine)
+main.add_command(packs)
+main.add_command(reconcile)
+main.add_command(outage)
+main.add_command(void)
+main.add_command(report)
+main.add_command(drill)

@@ -1,0 +1,231 @@
+"""What the outage report is made of: counts, packs in scope, patients, forms, missing pages
+and quarantined items, per ward (pure records; see :mod:`downtime.report`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import astuple, dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from downtime.ledger.outage import Outage
+from downtime.model import Identifier
+
+SCHEMA = "downtime.report/1"
+MEDICATION_FORMS = ("medication-orders", "mar", "prescription")
+FORM_ORDER = ("referral", *MEDICATION_FORMS, "journal", "admission", "cover")
+CATEGORIES = ("referral", "medication", "other")  # the order of the missing list
+PENDING_KINDS = frozenset({"pending-review"})
+CONFLICT_KINDS = frozenset({"conflict", "record-conflict"})
+BLANK_SPARE = "blank spare — void it if it was not used"
+COVER_SHEET = "ward cover sheet"
+WHY = {
+    "newest-at-outage-start": "newest pack at the outage start",
+    "issued-during-outage": "issued during the outage",
+    "current": "current pack",
+    "pages-returned": "pages returned from it",
+    "all-packs": "all packs asked for",
+}
+
+
+@dataclass(frozen=True)
+class Counts:
+    issued: int = 0
+    returned: int = 0
+    missing: int = 0
+    voided: int = 0
+    pending_review: int = 0
+    conflicts: int = 0
+    posted: int = 0
+    written: int = 0
+    failed: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+COUNT_FIELDS = tuple(Counts.__dataclass_fields__)
+
+
+def total(counts: Iterable[Counts]) -> Counts:
+    out = Counts()
+    for c in counts:
+        out = out + c
+    return out
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    pack_id: str
+    site: str
+    ward: str
+    issued_at: datetime
+    superseded_by: str | None
+
+
+@dataclass(frozen=True)
+class ScopedPack:
+    pack: PackInfo
+    why: tuple[str, ...]  # keys of WHY
+
+
+@dataclass(frozen=True)
+class Scope:
+    rule: str  # outage | current | all-packs
+    outage: Outage | None
+    packs: tuple[ScopedPack, ...]
+
+
+@dataclass(frozen=True)
+class PatientRef:
+    kind: str  # patient | admission (a blank form's reserve id) | ward (the cover sheet)
+    identifier: Identifier | None
+    family_name: str | None = None
+    given_name: str | None = None
+    bed: str | None = None
+
+    @property
+    def display(self) -> str:
+        """Personnummer as ``YYYYMMDD-NNNN``; a reserve id as printed; the cover sheet named."""
+        return self.identifier.display() if self.identifier else COVER_SHEET
+
+    @property
+    def name(self) -> str:
+        return ", ".join(n for n in (self.family_name, self.given_name) if n)
+
+
+@dataclass(frozen=True)
+class FormLine:
+    form: str
+    form_key: str
+    pack_id: str
+    issued_at: datetime
+    serials: tuple[str, ...]  # page 1 first
+    missing_serials: tuple[str, ...]
+    counts: Counts
+    bundle_outcomes: Mapping[str, int]  # latest outcome → bundles
+
+    @property
+    def posted_pages(self) -> int:
+        return self.counts.returned if self.counts.posted else 0
+
+    @property
+    def outbox_pages(self) -> int:
+        return self.counts.returned if self.counts.written and not self.counts.posted else 0
+
+
+@dataclass(frozen=True)
+class PatientSection:
+    patient: PatientRef
+    forms: tuple[FormLine, ...]
+
+    @property
+    def counts(self) -> Counts:
+        return total(f.counts for f in self.forms)
+
+
+@dataclass(frozen=True)
+class QuarantineLine:
+    """An open quarantine item; ``ward`` … ``patient`` when its verified code names a page
+    this ledger issued."""
+
+    item_id: int
+    source: str
+    source_page: int
+    reason: str
+    message: str
+    created_at: str
+    ward: str | None = None
+    serial: str | None = None
+    form: str | None = None
+    page_no: int | None = None
+    page_count: int | None = None
+    patient: PatientRef | None = None
+
+
+@dataclass(frozen=True)
+class MissingPage:
+    serial: str
+    page_uid: str
+    ward: str
+    patient: PatientRef
+    form: str
+    page_no: int
+    page_count: int
+    pack_id: str
+    issued_at: datetime
+
+    @property
+    def category(self) -> str:
+        if self.form == "referral":
+            return "referral"
+        return "medication" if self.form in MEDICATION_FORMS else "other"
+
+    @property
+    def note(self) -> str | None:
+        if self.form == "admission":
+            return BLANK_SPARE
+        return COVER_SHEET if self.form == "cover" else None
+
+
+@dataclass(frozen=True)
+class WardSection:
+    ward: str
+    packs: tuple[ScopedPack, ...]
+    patients: tuple[PatientSection, ...]
+    quarantined: tuple[QuarantineLine, ...]
+
+    @property
+    def counts(self) -> Counts:
+        return total(p.counts for p in self.patients)
+
+    @property
+    def chart(self) -> dict[str, int]:
+        """Pages issued, returned, posted, written to the outbox (not posted)."""
+        forms = [f for p in self.patients for f in p.forms]
+        return {
+            "issued": sum(f.counts.issued for f in forms),
+            "returned": sum(f.counts.returned for f in forms),
+            "posted": sum(f.posted_pages for f in forms),
+            "outbox": sum(f.outbox_pages for f in forms),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    site: str
+    generated_at: datetime
+    timezone: str
+    ward_filter: str | None
+    scope: Scope
+    missing: tuple[MissingPage, ...]
+    wards: tuple[WardSection, ...]
+    unattributed: tuple[QuarantineLine, ...]
+
+    @property
+    def counts(self) -> Counts:
+        return total(w.counts for w in self.wards)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(len(w.quarantined) for w in self.wards) + len(self.unattributed)
+
+    @property
+    def outstanding(self) -> list[str]:
+        """What keeps the report from being complete, in words (empty when complete)."""
+        c = self.counts
+        parts = [
+            (c.missing, "page(s) missing"),
+            (c.pending_review, "item(s) pending review"),
+            (c.conflicts, "conflict(s)"),
+            (self.quarantined, "quarantined page(s) not resolved"),
+            (c.failed, "bundle(s) failed"),
+        ]
+        return [f"{n} {what}" for n, what in parts if n]
+
+    @property
+    def complete(self) -> bool:
+        return not self.outstanding
+
+    def local(self, when: datetime) -> str:
+        return when.astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M")
