@@ -31,11 +31,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -45,13 +46,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fhirserver import start_fhir_server, stop_fhir_server  # noqa: E402
+from fhirserver import fhir_request, start_fhir_server, stop_fhir_server  # noqa: E402
 from pack import replace_section, write_census  # noqa: E402
 
 from downtime import marks, pagework, simulate  # noqa: E402
 from downtime.app import PackRequest, run_pack, workspace  # noqa: E402
-from downtime.fhirclient import FhirClient  # noqa: E402
+from downtime.fhirclient import FhirClient, Response  # noqa: E402
 from downtime.geometry import PX_PER_MM, box_px  # noqa: E402
+from downtime.ids import fhir_system  # noqa: E402
 from downtime.images import InputFile  # noqa: E402
 from downtime.ledger import Ledger  # noqa: E402
 from downtime.ledger.scans import insert_capture, record_file, start_run  # noqa: E402
@@ -268,16 +270,85 @@ def _stats_lines(text: str, keep: int) -> list[str]:
     return [*(h.strip() for h in header), *lines[start : start + keep + 1]]
 
 
-def server_run(work: Path, pages: int, wards: int, jobs: int, seed: int) -> tuple[Built, list[Run]]:
+class TimedClient(FhirClient):
+    """The real client, timing every request by kind (a measuring seam, nothing changed)."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url)
+        self.calls: dict[str, list[float]] = defaultdict(list)
+
+    def transaction(self, bundle: Mapping[str, Any]) -> Response:
+        start = time.perf_counter()
+        try:
+            return super().transaction(bundle)
+        finally:
+            self.calls["transaction"].append(time.perf_counter() - start)
+
+    def search(
+        self, resource_type: str, params: Mapping[str, str], *, max_pages: int = 100
+    ) -> list[dict[str, Any]]:
+        start = time.perf_counter()
+        try:
+            return super().search(resource_type, params, max_pages=max_pages)
+        finally:
+            self.calls[f"search {resource_type}"].append(time.perf_counter() - start)
+
+
+def seed_record(home: Path, base_url: str) -> int:
+    """The record holds every census patient already (as a hospital's does): then the record
+    checks search for administrations and orders, as they would for real."""
+    with Ledger.open(home / "ledger.sqlite3") as ledger:
+        people = ledger.query(
+            "SELECT DISTINCT patient_system, patient_value, family_name, given_name"
+            " FROM pack_patients WHERE family_name IS NOT NULL"
+        )
+    for p in people:
+        ident = Identifier(p["patient_system"], p["patient_value"])
+        patient = {
+            "resourceType": "Patient",
+            "identifier": [{"system": fhir_system(ident), "value": ident.value}],
+            "name": [{"family": p["family_name"], "given": [p["given_name"]]}],
+        }
+        answer = fhir_request("POST", f"{base_url}/Patient", patient)
+        if answer.status != 201:
+            raise RuntimeError(f"the test server refused a patient: {answer.status}")
+    return len(people)
+
+
+def request_lines(client: TimedClient) -> list[str]:
+    lines = []
+    for kind, times in sorted(client.calls.items(), key=lambda kv: -sum(kv[1])):
+        line = (
+            f"{kind}: {len(times)} requests, {sum(times):.1f} s, "
+            f"{1000 * sum(times) / len(times):.0f} ms each"
+        )
+        if kind == "transaction" and len(times) >= 200:
+            first, last = times[:100], times[-100:]
+            line += (
+                f" (first 100: {1000 * sum(first) / 100:.0f} ms, "
+                f"last 100: {1000 * sum(last) / 100:.0f} ms)"
+            )
+        lines.append(line)
+    return lines
+
+
+def server_run(
+    work: Path, pages: int, wards: int, jobs: int, seed: int
+) -> tuple[Built, list[Run], int, list[str]]:
     built = build(work / "server", pages, wards, jobs, seed)
     server = start_fhir_server(work)
     try:
-        client = FhirClient(server.base_url)
+        seeded = seed_record(built.home, server.base_url)
+        client = TimedClient(server.base_url)
         runs = [timed("server", built.home, Target(client=client), built.pages)]
-        runs.append(timed("server, again", built.home, Target(client=client), built.pages))
+        requests = request_lines(client)
+        for line in requests:
+            print(f"    {line}", flush=True)
+        again = FhirClient(server.base_url)
+        runs.append(timed("server, again", built.home, Target(client=again), built.pages))
     finally:
         stop_fhir_server(server.process)
-    return built, runs
+    return built, runs, seeded, requests
 
 
 def failures(home: Path) -> Counter[str]:
@@ -349,8 +420,9 @@ def main() -> None:
         shutil.rmtree(before)
         server_built: Built | None = None
         server_failures: Counter[str] = Counter()
+        seeded, requests = 0, []
         if args.server_pages:
-            server_built, server_runs = server_run(
+            server_built, server_runs, seeded, requests = server_run(
                 work, args.server_pages, max(1, args.wards // 10), args.jobs, args.seed
             )
             print(setup_line("server", server_built), flush=True)
@@ -380,6 +452,12 @@ def main() -> None:
     ]
     if server_built is not None:
         lines.append(f"- {setup_line('Server (Medplum test server, in memory)', server_built)}")
+        lines.append(
+            f"- The server held the {seeded} census patients before the run (the record knows "
+            "its patients), so the record checks search as they would for real. Requests of "
+            "the first server run, timed in the client:"
+        )
+        lines += [f"  - {line}" for line in requests]
         if server_failures:
             lines.append("- Server failures (latest attempt of each failed bundle):")
             lines += [f"  - {n} × {reason}" for reason, n in server_failures.most_common()]

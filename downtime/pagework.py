@@ -40,7 +40,8 @@ from downtime.overlay import draw_overlay, draw_unregistered
 from downtime.store import Store
 
 Image = npt.NDArray[np.uint8]
-REGISTERED_QUALITY = 90  # JPEG quality of the stored registered page image
+REGISTERED_QUALITY = 80  # JPEG quality of the stored registered page image (~300 KB a page;
+# two pages fit one attachment under Medplum's 1 MB string limit)
 BLANK_INK_FRACTION = 0.002  # a page with less than this fraction of dark pixels is blank
 DARK_BELOW_BACKGROUND = 55  # grey levels below the paper that count as ink for that test:
 # printed black on the dullest scans is 70+ below the paper; show-through is 35 at most

@@ -127,19 +127,20 @@ def _prepare(
     if _delivered(ledger, form.form_key, source, target):
         summary.unchanged += 1
         return None
-    built = fhir.form_bundles(form, pages_pdf(store, form), ctx)
+    built = fhir.form_bundles(form, _pdfs(store, form), ctx)
     if built.unused:
         summary.unused += 1
         return None
-    bundles, conflicts = _check_record(target, form, list(built.bundles))
+    bundles, conflicts = _check_record(target, form, list(built.bundles), dict(built.labels))
     held = (*built.held, *conflicts)
     summary.held += len(built.held)
     summary.record_conflicts += len(conflicts)
     if dry_run:
         summary.lines.append(_plan_line(form, bundles, held))
         return None
-    bundles = _as_revision(ledger, form.form_key, bundles)
-    keys = [f"{_short(form.form_key)}:{source[:12]}:{i}" for i in range(len(bundles))]
+    bundles = _as_revision(ledger, form.form_key, target, source, bundles)
+    where = _short(target.name)[:6]
+    keys = [f"{_short(form.form_key)}:{source[:12]}:{where}:{i}" for i in range(len(bundles))]
     return _Work(form, source, held, tuple(zip(keys, bundles, strict=True)))
 
 
@@ -199,7 +200,7 @@ def source_hash(form: IssuedForm) -> str:
     return hashlib.sha256(json.dumps([form.form_key, parts]).encode()).hexdigest()
 
 
-def pages_pdf(store: Store, form: IssuedForm) -> bytes:
+def pages_pdf(store: Store, form: IssuedForm, *, only: int | None = None) -> bytes:
     """The returned pages' registered images as one A4 PDF. The stored JPEGs are embedded as
     they are (PDFium, no re-encoding): fast, and the record shows exactly what was read."""
     import pypdfium2 as pdfium
@@ -208,6 +209,8 @@ def pages_pdf(store: Store, form: IssuedForm) -> bytes:
     pdf = pdfium.PdfDocument.new()
     try:
         for page in form.returned:
+            if only is not None and page.page_no != only:
+                continue
             sheet = pdf.new_page(width, height)
             image = pdfium.PdfImage.new(pdf)
             image.load_jpeg(str(store.path(page.registered_as)), inline=True)
@@ -220,6 +223,18 @@ def pages_pdf(store: Store, form: IssuedForm) -> bytes:
         return buffer.getvalue()
     finally:
         pdf.close()
+
+
+# A PDF larger than this goes into one attachment per page instead (Medplum refuses strings
+# over 1 MB; base64 makes 4 characters of 3 bytes).
+MAX_ATTACHMENT_BYTES = 700_000
+
+
+def _pdfs(store: Store, form: IssuedForm) -> bytes | list[bytes]:
+    whole = pages_pdf(store, form)
+    if len(whole) <= MAX_ATTACHMENT_BYTES or len(form.returned) == 1:
+        return whole
+    return [pages_pdf(store, form, only=page.page_no) for page in form.returned]
 
 
 def _short(form_key: str) -> str:
@@ -255,7 +270,7 @@ class _Delivery:
 
 def _begin(conn: sqlite3.Connection, work: _Work, target: Target) -> dict[str, int]:
     """Before anything leaves: the held items and a posting row per bundle. Returns each
-    bundle's next attempt number (1, or more after a crash)."""
+    bundle's next attempt number (1 for a new posting; more after a crash or a failure)."""
     now = datetime.now(UTC).isoformat()
     key = work.form.form_key
     for h in work.held:
@@ -266,7 +281,7 @@ def _begin(conn: sqlite3.Connection, work: _Work, target: Target) -> dict[str, i
         )
     numbers = {}
     for bundle_key, bundle in work.bundles:
-        conn.execute(
+        cur = conn.execute(
             "INSERT OR IGNORE INTO postings VALUES (?, ?, ?, ?, ?, ?)",
             (bundle_key, key, work.source, target.name, len(bundle.get("entry", [])), now),
         )
@@ -274,7 +289,9 @@ def _begin(conn: sqlite3.Connection, work: _Work, target: Target) -> dict[str, i
             "SELECT coalesce(max(attempt), 0) FROM posting_attempts WHERE bundle_key = ?",
             (bundle_key,),
         ).fetchone()
-        numbers[bundle_key] = int(row[0]) + 1
+        # A posting row already there, even without attempts, means it may have been sent
+        # before a crash: its next attempt is at least 2, which searches before sending.
+        numbers[bundle_key] = max(int(row[0]) + 1, 1 if cur.rowcount else 2)
     return numbers
 
 
@@ -423,14 +440,20 @@ def _bundle_bytes(bundle: dict[str, Any]) -> bytes:
 
 
 def _as_revision(
-    ledger: Ledger, form_key: str, bundles: list[dict[str, Any]]
+    ledger: Ledger,
+    form_key: str,
+    target: Target,
+    source: str,
+    bundles: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Resources delivered before (with an earlier state of the form) become updates with
-    ``If-Match`` on the version the server gave them; new ones stay conditional creates."""
+    """A form delivered before in an earlier state. On a server, resources delivered before
+    become updates with ``If-Match`` on the version the server gave them. In the outbox, where
+    no version is known, they become new resources (a revision suffix on the identifier) that
+    say which one they replace: never an update that could overwrite silently."""
     rows = ledger.query(
         "SELECT r.identifier, r.location FROM posted_resources r JOIN postings p"
-        " USING (bundle_key) WHERE p.form_key = ?",
-        (form_key,),
+        " USING (bundle_key) WHERE p.form_key = ? AND p.target = ?",
+        (form_key, target.name),
     )
     earlier = {r["identifier"]: r["location"] for r in rows}
     if not earlier:
@@ -441,19 +464,27 @@ def _as_revision(
         for entry in bundle.get("entry", []):
             resource = entry["resource"]
             key = _identifier(resource)
-            if (
-                key is not None
-                and key in earlier
-                and resource["resourceType"]
-                not in (
-                    "Patient",
-                    "Encounter",
-                )
-            ):
-                entry = _update_entry(entry, resource["resourceType"], key, earlier[key])
+            revised = resource["resourceType"] not in ("Patient", "Encounter")
+            if key is not None and key in earlier and revised:
+                if target.client is not None:
+                    entry = _update_entry(entry, resource["resourceType"], key, earlier[key])
+                else:
+                    entry = _replacing_entry(entry, key, source)
             entries.append(entry)
         out.append({**bundle, "entry": entries})
     return out
+
+
+def _replacing_entry(entry: dict[str, Any], ident: str, source: str) -> dict[str, Any]:
+    """A new resource replacing the one delivered as ``ident`` (outbox revisions)."""
+    system, value = ident.split("|", 1)
+    new_value = f"{value}-r{source[:8]}"
+    resource = {**entry["resource"], "identifier": [{"system": system, "value": new_value}]}
+    if resource["resourceType"] == "DocumentReference":
+        old = {"identifier": {"system": system, "value": value}}
+        resource["relatesTo"] = [{"code": "replaces", "target": old}]
+    request = {**entry["request"], "ifNoneExist": f"identifier={system}|{new_value}"}
+    return {**entry, "resource": resource, "request": request}
 
 
 def _update_entry(
@@ -468,14 +499,14 @@ def _update_entry(
 
 
 def _check_record(
-    target: Target, form: IssuedForm, bundles: list[dict[str, Any]]
+    target: Target, form: IssuedForm, bundles: list[dict[str, Any]], labels: dict[str, str]
 ) -> tuple[list[dict[str, Any]], list[fhir.HeldItem]]:
     """Hold back what the record already holds in another form (server target only)."""
     if target.client is None or form.patient is None:
         return bundles, []
     from downtime.record_checks import find_record_conflicts
 
-    return find_record_conflicts(target.client, form, bundles)
+    return find_record_conflicts(target.client, form, bundles, labels)
 
 
 def _plan_line(
@@ -491,5 +522,5 @@ def _plan_line(
     made = ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "nothing"
     line = f"{form.ward}\t{patient}\t{form.form}\t{made}"
     if held:
-        line += "\theld: " + "; ".join(f"{h.item} ({h.kind}: {h.detail})" for h in held)
+        line += "\theld: " + " | ".join(f"{h.item} ({h.kind}: {h.detail})" for h in held)
     return line

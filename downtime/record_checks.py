@@ -12,7 +12,7 @@ Held items go to the report as ``record-conflict``. Nothing is ever discontinued
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +25,12 @@ CONFLICT = "record-conflict"
 
 
 def find_record_conflicts(
-    client: FhirClient, form: IssuedForm, bundles: Sequence[dict[str, Any]]
+    client: FhirClient,
+    form: IssuedForm,
+    bundles: Sequence[dict[str, Any]],
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[HeldItem]]:
+    """``labels``: identifier (``system|value``) → how a clerk finds the item on the paper."""
     assert form.patient is not None
     ident = form.patient.identifier
     try:
@@ -48,7 +52,7 @@ def find_record_conflicts(
             )
         ]
     held: list[HeldItem] = []
-    kept = [_filter(client, form, patient["id"], b, held) for b in bundles]
+    kept = [_filter(client, form, patient["id"], b, held, labels or {}) for b in bundles]
     return [b for b in kept if _has_content(b)], held
 
 
@@ -58,6 +62,7 @@ def _filter(
     patient_id: str,
     bundle: dict[str, Any],
     held: list[HeldItem],
+    labels: Mapping[str, str],
 ) -> dict[str, Any]:
     drop: set[str] = set()
     for entry in bundle.get("entry", []):
@@ -69,7 +74,7 @@ def _filter(
             reason = _ordered_since(client, patient_id, resource, form.issued_at)
         if reason:
             drop.add(entry.get("fullUrl", ""))
-            held.append(HeldItem(_label(resource), CONFLICT, reason))
+            held.append(HeldItem(_label(resource, labels), CONFLICT, reason))
     if not drop:
         return bundle
     entries = [
@@ -136,8 +141,12 @@ def _targets(resource: dict[str, Any], urls: set[str]) -> bool:
     )
 
 
-def _label(resource: dict[str, Any]) -> str:
+def _label(resource: dict[str, Any], labels: Mapping[str, str]) -> str:
     ids = resource.get("identifier", [])
+    if ids:
+        found = labels.get(f"{ids[0]['system']}|{ids[0]['value']}")
+        if found:
+            return found
     return f"{resource['resourceType']} {ids[0]['value'][:8] if ids else ''}".strip()
 
 

@@ -73,5 +73,6 @@ def reconcile(
     click.echo(
         f"forms {summary.forms}  unchanged {summary.unchanged}  unused {summary.unused}  "
         f"bundles {summary.bundles}  resources {summary.resources}  held {summary.held}  "
-        f"record conflicts {summary.record_conflicts}  failed {summary.failed}"
+        f"record conflicts {summary.record_conflicts}  failed {summary.failed}  "
+        f"retries {summary.retries}"
     )

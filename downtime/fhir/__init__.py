@@ -100,6 +100,8 @@ Mapping decisions
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from downtime.fhir._bundles import _bundles
 from downtime.fhir._common import (
     _conflict_pages,
@@ -144,16 +146,20 @@ __all__ = [
 ]
 
 
-def form_bundles(form: IssuedForm, pdf: bytes, ctx: PostingContext) -> FormBundles:
-    """The transaction bundles for ``form``; ``pdf`` is its returned pages as one PDF."""
+def form_bundles(
+    form: IssuedForm, pdf: bytes | Sequence[bytes], ctx: PostingContext
+) -> FormBundles:
+    """The transaction bundles for ``form``. ``pdf`` is its returned pages as one PDF, or one
+    PDF per returned page (in page order) when one would be too large for one attachment."""
     if form.patient is None or not form.returned:
         return FormBundles(form.form_key, (), (), (), unused=False)
     if _is_unused(form):
         return FormBundles(form.form_key, (), (), (), unused=True)
-    if not pdf:
-        raise ValueError("the PDF of the returned pages is empty")
+    pdfs = [pdf] if isinstance(pdf, bytes) else list(pdf)
+    if not pdfs or not all(pdfs) or len(pdfs) not in (1, len(form.returned)):
+        raise ValueError("one PDF of the returned pages, or one per returned page, is needed")
     env = _env(form, form.patient, ctx)
-    document = _document(env, pdf)
+    document = _document(env, pdfs)
     derived = _Derived([(document, _document_provenance(env, document))])
     _conflict_pages(env, derived)
     _HANDLERS.get(form.form, _unknown_form)(env, derived)
@@ -165,6 +171,7 @@ def form_bundles(form: IssuedForm, pdf: bytes, ctx: PostingContext) -> FormBundl
         resources=tuple((m.resource_type, f"{m.system}|{m.value}") for m in made),
         held=tuple(derived.held),
         unused=False,
+        labels=tuple((f"{m.system}|{m.value}", m.label) for m in made if m.label),
     )
 
 

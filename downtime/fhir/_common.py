@@ -58,8 +58,8 @@ class _Env:
     def item(self, page: ReturnedPage, name: str) -> str:
         return name if self.form.page_count == 1 else f"page {page.page_no}/{name}"
 
-    def made(self, resource: dict[str, Any], item: str) -> _Made:
-        return _made(resource, *item_identifier(self.form.form_key, item))
+    def made(self, resource: dict[str, Any], item: str, label: str = "") -> _Made:
+        return _made(resource, *item_identifier(self.form.form_key, item), label or item)
 
 
 @dataclass
@@ -128,16 +128,20 @@ def _is_unused(form: IssuedForm) -> bool:
     return not any(r.state in _INK for r in readings)
 
 
-def _document(env: _Env, pdf: bytes) -> _Made:
+def _document(env: _Env, pdfs: Sequence[bytes]) -> _Made:
+    """The form's scan: one PDF of all returned pages, or (when that would be too large for
+    one attachment, e.g. Medplum's 1 MB string limit) one PDF per returned page."""
     form = env.form
     title = _FORM_TITLES.get(form.form, form.form)
-    attachment = {
-        "contentType": "application/pdf",
-        "data": base64.b64encode(pdf).decode("ascii"),
-        "size": len(pdf),
-        "hash": base64.b64encode(_sha1(pdf)).decode("ascii"),
-        "title": _document_title(form, env.pages),
-    }
+    whole = _document_title(form, env.pages)
+    content = [
+        {
+            "attachment": _attachment(
+                pdf, whole if len(pdfs) == 1 else f"{whole}: page {page.page_no}"
+            )
+        }
+        for pdf, page in zip(pdfs, env.pages if len(pdfs) > 1 else env.pages[:1], strict=False)
+    ]
     resource = {
         "resourceType": "DocumentReference",
         "status": "current",
@@ -146,10 +150,20 @@ def _document(env: _Env, pdf: bytes) -> _Made:
         "subject": env.subject,
         "date": _instant(env.ctx.now),
         "description": _document_description(form, title),
-        "content": [{"attachment": attachment}],
+        "content": content,
         "context": {"encounter": [env.encounter]},
     }
     return env.made(resource, "document")
+
+
+def _attachment(pdf: bytes, title: str) -> dict[str, Any]:
+    return {
+        "contentType": "application/pdf",
+        "data": base64.b64encode(pdf).decode("ascii"),
+        "size": len(pdf),
+        "hash": base64.b64encode(_sha1(pdf)).decode("ascii"),
+        "title": title,
+    }
 
 
 def _sha1(data: bytes) -> bytes:
@@ -229,10 +243,15 @@ def _document_provenance(env: _Env, document: _Made) -> _Made:
 
 
 def _unit(
-    env: _Env, resource: dict[str, Any], item: str, occurred: datetime | None = None
+    env: _Env,
+    resource: dict[str, Any],
+    item: str,
+    occurred: datetime | None = None,
+    label: str = "",
 ) -> tuple[_Made, _Made]:
-    """A resource made from the paper, with its Provenance pointing at the document."""
-    made = env.made(resource, item)
+    """A resource made from the paper, with its Provenance pointing at the document.
+    ``label`` names it the way a clerk finds it on the paper (default: ``item``)."""
+    made = env.made(resource, item, label)
     return made, _provenance(env, [made], item, env.document, occurred)
 
 

@@ -21,6 +21,7 @@ class _Made:
     value: str
     resource: dict[str, Any]
     if_none_exist: str
+    label: str = ""  # what a clerk finds on the paper: "med1.t08", "page 2/active3"
 
     @property
     def urn(self) -> str:
@@ -30,7 +31,7 @@ class _Made:
         return _logical(self.resource_type, self.system, self.value)
 
 
-def _made(resource: dict[str, Any], system: str, value: str) -> _Made:
+def _made(resource: dict[str, Any], system: str, value: str, label: str = "") -> _Made:
     kind = resource["resourceType"]
     if kind == "Provenance":
         search = f"_tag={_token(system, value)}"
@@ -38,7 +39,7 @@ def _made(resource: dict[str, Any], system: str, value: str) -> _Made:
         identifier = [{"system": system, "value": value}]
         resource = {"resourceType": kind, "identifier": identifier, **resource}
         search = f"identifier={_token(system, value)}"
-    return _Made(kind, system, value, _pruned(resource), search)
+    return _Made(kind, system, value, _pruned(resource), search, label)
 
 
 def _urn(resource_type: str, system: str, value: str) -> str:

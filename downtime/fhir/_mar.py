@@ -73,7 +73,8 @@ def _administration(
         "note": [{"text": _ON_PAPER}],
         "dosage": _dosage(order),
     }
-    derived.units.append(_unit(env, resource, f"{page.page_uid}/{key}", occurred=slot))
+    label = env.item(page, key)
+    derived.units.append(_unit(env, resource, f"{page.page_uid}/{key}", slot, label))
 
 
 def _slot(text: str | None) -> datetime | None:

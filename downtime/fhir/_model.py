@@ -97,6 +97,7 @@ class FormBundles:
     resources: tuple[tuple[str, str], ...]  # (resourceType, "system|value") of each resource
     held: tuple[HeldItem, ...]
     unused: bool  # returned but nothing written or marked on any page: nothing posted
+    labels: tuple[tuple[str, str], ...] = ()  # ("system|value", what a clerk finds on paper)
 
 
 def item_identifier(form_key: str, item: str) -> tuple[str, str]:

@@ -72,4 +72,4 @@ def _stop(env: _Env, derived: _Derived, page: ReturnedPage, key: str) -> None:
             }
         ],
     }
-    derived.units.append(_unit(env, resource, f"{page.page_uid}/{key}"))
+    derived.units.append(_unit(env, resource, f"{page.page_uid}/{key}", label=env.item(page, key)))
