@@ -4,6 +4,7 @@ stderr, and a :class:`DowntimeError` turned into its exit code."""
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 OUTPUT_PATH = click.Path(path_type=Path)
 LANG = click.Choice(["sv", "en"])
+
+
+def jobs_option(what: str) -> Callable[[F], F]:
+    """``--jobs N``: how many processes do ``what`` at once (default: one per CPU)."""
+    return click.option(
+        "--jobs",
+        type=click.IntRange(1, 64),
+        default=lambda: os.cpu_count() or 1,
+        show_default="number of CPUs",
+        help=f"{what}.",
+    )
 
 
 def _fail(error: DowntimeError) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from downtime.cli._common import _stderr, handles_errors
+from downtime.cli._common import _stderr, handles_errors, jobs_option
 
 
 @click.command()
@@ -18,7 +17,7 @@ from downtime.cli._common import _stderr, handles_errors
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the drill's folder (data folder, pack, scans, outbox) here.",
 )
-@click.option("--jobs", type=click.IntRange(1, 64), default=lambda: os.cpu_count() or 1)
+@jobs_option("Worker processes scanning the drill's pages")
 @handles_errors
 def drill(ward: str, seed: int, keep: Path | None, jobs: int) -> None:
     """Rehearse a whole outage on the bundled example, in a temporary folder.

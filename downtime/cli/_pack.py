@@ -3,14 +3,21 @@ another machine."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 
 import click
 
-from downtime.cli._common import EXISTING_FILE, LANG, OUTPUT_PATH, _home, _stderr, handles_errors
+from downtime.cli._common import (
+    EXISTING_FILE,
+    LANG,
+    OUTPUT_PATH,
+    _home,
+    _stderr,
+    handles_errors,
+    jobs_option,
+)
 
 
 @click.command()
@@ -38,13 +45,7 @@ from downtime.cli._common import EXISTING_FILE, LANG, OUTPUT_PATH, _home, _stder
 @click.option(
     "--admission-forms", type=click.IntRange(0, 50), help="Blank admission forms per ward."
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=lambda: os.cpu_count() or 1,
-    show_default="number of CPUs",
-    help="Draw this many ward packs at once (with --all-wards).",
-)
+@jobs_option("Draw this many ward packs at once (with --all-wards)")
 @click.option(
     "--skip-invalid",
     is_flag=True,

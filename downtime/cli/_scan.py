@@ -4,26 +4,19 @@ assigns them by their printed serial."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from downtime.cli._common import _home, handles_errors
+from downtime.cli._common import _home, handles_errors, jobs_option
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per page on stdout.")
-@click.option(
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=lambda: os.cpu_count() or 1,
-    show_default="number of CPUs",
-    help="Worker processes reading pages.",
-)
+@jobs_option("Worker processes reading pages")
 @click.option(
     "--debug-dir",
     type=click.Path(file_okay=False, path_type=Path),
