@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 import urllib.error
@@ -175,9 +176,16 @@ def _diagnostics(raw: bytes) -> str:
             f"{' at ' + ','.join(i['expression']) if i.get('expression') else ''}"
             for i in issues[:3]
         ]
-        return "; ".join(t for t in texts if t)[:500]
+        return _without_numbers("; ".join(t for t in texts if t))[:500]
     except (ValueError, AttributeError, TypeError):
         return ""
+
+
+def _without_numbers(text: str) -> str:
+    """A server may quote the value it refused: long digit runs (a personnummer) and quoted
+    values are masked before the text reaches a log or the ledger."""
+    text = re.sub(r"\d{6,}", "…", text)
+    return re.sub(r'"[^"]{1,200}"', '"…"', text)
 
 
 def _reason(error: BaseException) -> str:
