@@ -914,3 +914,18 @@ def test_summary_table_counts_agree_with_the_ledger(
     assert table["quarantined"][1] == ", ".join(f"{r['reason']} {r['n']}" for r in reasons)
     assert table["quarantined"][1] == "bad-signature 1, unsupported-format 1"
     assert "set aside: see `downtime quarantine list`" in out
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux")
+def test_a_file_that_cannot_be_read_is_set_aside_and_the_run_goes_on(
+    printed: PrintedPack, station: Path, tmp_path: Path
+) -> None:
+    """/proc/self/mem fails to read even for root; nothing of it can be stored or recorded."""
+    entry = patient_pages(printed)[0]
+    good = save_png(tmp_path / "good.png", render(printed, entry))
+    records = scan(station, Path("/proc/self/mem"), good)
+    assert [(r["status"], r["reason"]) for r in records] == [
+        ("quarantined", "unreadable-file"),
+        ("identified", None),
+    ]
+    assert "page_uid" not in records[0]

@@ -146,6 +146,9 @@ def _open(
 
     Without ``verify``, a PDF is left on disk (PDFium reads what it needs) and nothing is
     hashed."""
+    if verify and not item.sha256:
+        # it could not be read when it was listed: say so (its size may even claim 0 bytes)
+        return _unreadable(item.source, OSError(5, "it could not be read when it was listed"))
     try:
         # O_NONBLOCK: should the path have become a pipe, fail instead of waiting for a writer
         stream = open(  # noqa: SIM115 - closed below, or by read_pages
