@@ -3,13 +3,14 @@ its unit), :class:`PageQuality` and :class:`FieldReading`, and page-pixel units.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from downtime.geometry import PX_PER_MM
+from downtime.model import FieldBox
 
 CHECKBOX = "checkbox"
 MARKED, EMPTY = "marked", "empty"
@@ -160,3 +161,12 @@ def _u8(image: object) -> Image:
 
 def _px(mm: float) -> int:
     return round(mm * PX_PER_MM)
+
+
+def _reading(
+    box: FieldBox, state: str, names: Sequence[str], row: Sequence[float], flags: list[str]
+) -> FieldReading:
+    """A reading whose score is its first measurement (the interior's ink), kept in 0..1."""
+    score = min(max(row[0], 0.0), 1.0)
+    metrics = dict(zip(names, row, strict=True))
+    return FieldReading(box.id, box.kind, state, score, metrics, tuple(flags))

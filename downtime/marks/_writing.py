@@ -22,6 +22,7 @@ from downtime.marks._model import (
     IntArray,
     MarkSettings,
     _px,
+    _reading,
 )
 from downtime.model import FieldBox
 
@@ -102,12 +103,7 @@ def _read_writing(
             flags.append(NO_OUTLINE)
         if faint_blank[k] and found[k]:
             flags.append(FAINT_PAGE)
-        f = fields[i]
-        row = values[k]
-        score = min(max(row[0], 0.0), 1.0)
-        readings.append(
-            FieldReading(f.id, f.kind, st, score, dict(zip(names, row, strict=True)), tuple(flags))
-        )
+        readings.append(_reading(fields[i], st, names, values[k], flags))
     return readings
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from downtime.ledger import Ledger
 from downtime.ledger.outage import latest_outage, outage_events
-from downtime.ledger.scans import quarantine_items
+from downtime.ledger.scans import QuarantineItem, quarantine_items
 from downtime.model import Identifier, IdSystem
 from downtime.report._model import PackInfo, PatientRef, QuarantineLine, Scope
 from downtime.report._scope import choose_scope
@@ -123,45 +124,25 @@ def _open_quarantine(ledger: Ledger) -> list[QuarantineLine]:
             " AND pp.patient_system = p.patient_system AND pp.patient_value = p.patient_value"
         )
     }
-    out = []
-    for item in items:
-        r = named.get(item.item_id)
-        if r is None:
-            out.append(
-                QuarantineLine(
-                    item.item_id,
-                    item.source,
-                    item.source_page,
-                    item.reason,
-                    item.message,
-                    item.created_at,
-                )
-            )
-            continue
-        identifier = (
-            Identifier(r["patient_system"], r["patient_value"]) if r["patient_system"] else None
-        )
-        patient = PatientRef(
-            _kind(r["form"], identifier), identifier, r["family_name"], r["given_name"],
-            r["bed"] or None,
-        )  # fmt: skip
-        out.append(
-            QuarantineLine(
-                item.item_id,
-                item.source,
-                item.source_page,
-                item.reason,
-                item.message,
-                item.created_at,
-                r["ward"],
-                r["serial"],
-                r["form"],
-                int(r["page_no"]),
-                int(r["page_count"]),
-                patient,
-            )
-        )
-    return out
+    return [_quarantine_line(item, named.get(item.item_id)) for item in items]
+
+
+def _quarantine_line(item: QuarantineItem, r: sqlite3.Row | None) -> QuarantineLine:
+    """The item, and what its verified code says about the page when this ledger issued it."""
+    base = (item.item_id, item.source, item.source_page, item.reason, item.message,
+            item.created_at)  # fmt: skip
+    if r is None:
+        return QuarantineLine(*base)
+    identifier = (
+        Identifier(r["patient_system"], r["patient_value"]) if r["patient_system"] else None
+    )
+    patient = PatientRef(
+        _kind(r["form"], identifier), identifier, r["family_name"], r["given_name"],
+        r["bed"] or None,
+    )  # fmt: skip
+    return QuarantineLine(
+        *base, r["ward"], r["serial"], r["form"], int(r["page_no"]), int(r["page_count"]), patient
+    )
 
 
 def _kind(form: str, identifier: Identifier | None) -> str:
