@@ -267,6 +267,19 @@ class _Delivery:
     def attempt(self, number: int, outcome: str, status: int | None, detail: str) -> None:
         self.attempts.append((number, outcome, status, detail[:1000]))
 
+    def delivered(
+        self,
+        number: int,
+        outcome: str,
+        status: int | None,
+        detail: str,
+        found: Sequence[tuple[str, str, str | None]],
+    ) -> _Delivery:
+        self.found = list(found)
+        self.attempt(number, outcome, status, detail)
+        self.ok = True
+        return self
+
 
 def _begin(conn: sqlite3.Connection, work: _Work, target: Target) -> dict[str, int]:
     """Before anything leaves: the held items and a posting row per bundle. Returns each
@@ -334,19 +347,16 @@ def _deliver(target: Target, key: str, attempt: int, bundle: dict[str, Any], log
         files.private_folder(target.outbox)
         path = target.outbox / f"{_safe(key)}.json"
         files.write_atomic(path, _bundle_bytes(bundle), sync_folder=False)  # folder: per batch
-        result.found = [(rtype, ident, None) for _, rtype, ident in _identified(bundle)]
-        result.attempt(attempt, "written", None, f"{_safe(key)}.json")
-        result.ok = True
-        return result
+        written = [(rtype, ident, None) for _, rtype, ident in _identified(bundle)]
+        return result.delivered(attempt, "written", None, f"{_safe(key)}.json", written)
     client = target.client
     if attempt > 1:
         # Sent before, no outcome recorded (a crash): look before sending again.
         found = _search_all(client, bundle)
         if found is not None:
-            result.found = found
-            result.attempt(attempt, "posted", None, "found by identifier before resending")
-            result.ok = True
-            return result
+            return result.delivered(
+                attempt, "posted", None, "found by identifier before resending", found
+            )
     for _ in range(2):  # a lost response: look, then send again once
         try:
             reply = client.transaction(bundle)
@@ -359,15 +369,10 @@ def _deliver(target: Target, key: str, attempt: int, bundle: dict[str, Any], log
             attempt += 1
             found = _search_all(client, bundle)
             if found is not None:
-                result.found = found
-                result.attempt(attempt, "posted", None, "found by identifier")
-                result.ok = True
-                return result
+                return result.delivered(attempt, "posted", None, "found by identifier", found)
             continue
-        result.found = _locations(bundle, reply.body)
-        result.attempt(attempt, "posted", reply.status, "transaction accepted")
-        result.ok = True
-        return result
+        found = _locations(bundle, reply.body)
+        return result.delivered(attempt, "posted", reply.status, "transaction accepted", found)
     result.attempt(attempt, "failed", None, "no response, twice")
     return result
 
