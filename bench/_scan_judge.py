@@ -14,9 +14,11 @@ from pathlib import Path
 
 from _scan_cases import Case, Made
 
-from downtime import base45, codes, marks, ocr
+from downtime import codes
 from downtime import simulate as sim
-from downtime.scan import PageRecord
+from downtime.codes import base45
+from downtime.scan import marks, ocr
+from downtime.scan.run import PageRecord
 
 
 @dataclass

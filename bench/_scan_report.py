@@ -22,7 +22,7 @@ from _scan_cases import (
 from _scan_judge import Tally, expected_status, rates
 from _scan_runs import STAGES, SpeedRow
 
-from downtime import ocr
+from downtime.scan import ocr
 
 
 def intro_lines(args: argparse.Namespace, printing: int, rounds: int) -> list[str]:

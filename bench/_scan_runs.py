@@ -15,12 +15,14 @@ import numpy as np
 from _scan_cases import Case, Job, SourcePage, make_page, write_case
 from _scan_judge import Tally, judge, naive_baseline
 
-from downtime import codes, decode, images, marks, pagework, register
+from downtime import codes
 from downtime.app import scan_files
-from downtime.keys import KeyStore
+from downtime.codes.keys import KeyStore
 from downtime.ledger import Ledger
-from downtime.scan import PageRecord, ScanOptions
-from downtime.store import Store
+from downtime.ledger.store import Store
+from downtime.scan import decode, images, marks, register
+from downtime.scan import page as pagework
+from downtime.scan.run import PageRecord, ScanOptions
 
 # --------------------------------------------------------------------------------------------
 # Accuracy runs

@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from downtime import qr  # noqa: E402
 from downtime.app import PackRequest, run_pack  # noqa: E402
 from downtime.census import MEDICATION_COLUMNS, PATIENT_COLUMNS  # noqa: E402
+from downtime.codes import qr  # noqa: E402
 
 FAMILY = ["Andersson", "Öberg", "Wójcik", "Nguyễn", "Παπαδόπουλος", "Иванова", "Lindqvist",
           "Håkansson", "Søndergaard", "Müller"]  # fmt: skip

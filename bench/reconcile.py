@@ -49,17 +49,19 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fhirserver import fhir_request, start_fhir_server, stop_fhir_server  # noqa: E402
 from pack import replace_section, write_census  # noqa: E402
 
-from downtime import marks, pagework, simulate  # noqa: E402
+from downtime import simulate  # noqa: E402
 from downtime.app import PackRequest, run_pack, workspace  # noqa: E402
-from downtime.fhirclient import FhirClient, Response  # noqa: E402
+from downtime.census.ids import fhir_system  # noqa: E402
 from downtime.geometry import PX_PER_MM, box_px  # noqa: E402
-from downtime.ids import fhir_system  # noqa: E402
-from downtime.images import InputFile  # noqa: E402
 from downtime.ledger import Ledger  # noqa: E402
 from downtime.ledger.scans import insert_capture, record_file, start_run  # noqa: E402
+from downtime.ledger.store import Store  # noqa: E402
 from downtime.model import Identifier  # noqa: E402
-from downtime.reconcile import Summary, Target, reconcile  # noqa: E402
-from downtime.store import Store  # noqa: E402
+from downtime.record.client import FhirClient, Response  # noqa: E402
+from downtime.record.reconciliation import Summary, Target, reconcile  # noqa: E402
+from downtime.scan import marks  # noqa: E402
+from downtime.scan import page as pagework  # noqa: E402
+from downtime.scan.images import InputFile  # noqa: E402
 
 TARGET_S = 60.0  # the outbox for 10,000 pages
 PAGES_PER_PATIENT = 5.5  # journal 2, orders 1, MAR 1-2, prescription 1, referral 1

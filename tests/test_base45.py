@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from downtime import base45
+from downtime.codes import base45
 
 RFC_EXAMPLES = [
     (b"AB", "BB8"),

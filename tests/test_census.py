@@ -18,14 +18,14 @@ from downtime.census import (
     load_csv_census,
     load_fhir_census,
 )
-from downtime.errors import CensusError
-from downtime.ids import (
+from downtime.census.ids import (
     PERSONNUMMER_URI,
     SAMORDNINGSNUMMER_URI,
     IdentifierError,
     fhir_system,
     parse_patient_id,
 )
+from downtime.errors import CensusError
 from downtime.model import Census, Identifier, IdSystem, SkippedRow
 
 TODAY = date(2026, 11, 25)

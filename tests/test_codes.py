@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from downtime import base45, codes
-from downtime.codes import PageCode
+from downtime import codes
+from downtime.codes import PageCode, base45
 from downtime.errors import PageCodeError
 from downtime.model import Identifier, IdSystem
 

@@ -20,7 +20,9 @@ import pytest
 from fhir.resources import get_fhir_model_class
 from fhirserver import FhirServer, fhir_request, fhir_server_fixture  # noqa: F401 (fhir_server)
 
-from downtime.fhir import (
+from downtime.ledger.returns import IssuedForm, OrderInfo, PatientInfo, Reading, ReturnedPage
+from downtime.model import Identifier
+from downtime.record.fhir import (
     ITEM_SYSTEM,
     FormBundles,
     HeldItem,
@@ -28,9 +30,7 @@ from downtime.fhir import (
     form_bundles,
     item_identifier,
 )
-from downtime.marks import REVIEW_FLAGS
-from downtime.model import Identifier
-from downtime.returns import IssuedForm, OrderInfo, PatientInfo, Reading, ReturnedPage
+from downtime.scan.marks import REVIEW_FLAGS
 
 CET = timezone(timedelta(hours=1))
 NOW = datetime(2026, 11, 26, 14, 30, tzinfo=CET)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from downtime.fhirclient import _diagnostics
+from downtime.record.client import _diagnostics
 
 
 def test_a_refusal_is_told_by_its_errors_without_patient_values() -> None:

@@ -12,9 +12,9 @@ from conftest import print_example_pack, run_cli
 from pdfpages import page_codes, page_texts
 
 from downtime import codes
+from downtime.codes.keys import KeyStore
 from downtime.errors import FormDefinitionError, PageCodeError
 from downtime.forms import FIELD_KINDS, builtin_forms_dir, load_form, load_forms
-from downtime.keys import KeyStore
 from downtime.ledger import Ledger
 
 BUILTIN_IDS = {

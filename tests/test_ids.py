@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from downtime.ids import (
+from downtime.census.ids import (
     DOWNTIME_RESERVE_URN,
     PERSONNUMMER_OID,
     PERSONNUMMER_URI,

@@ -23,9 +23,10 @@ from reportlab.lib import pdfencrypt
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-from downtime import images
 from downtime.errors import InputError
-from downtime.images import InputFile, PageImage, PageProblem, _files, find_inputs, read_pages
+from downtime.scan import images
+from downtime.scan.images import InputFile, PageImage, PageProblem, find_inputs, read_pages
+from downtime.scan.images import inputs as _files
 
 Gray = npt.NDArray[np.uint8]
 

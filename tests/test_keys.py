@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from downtime import codes
+from downtime.codes.keys import KeyStore
 from downtime.errors import KeyStoreError
-from downtime.keys import KeyStore
 from downtime.model import Identifier
 
 if TYPE_CHECKING:

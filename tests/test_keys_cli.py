@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
 from pdfpages import page_codes, page_texts
 
 from downtime import codes
-from downtime.keys import KeyStore
+from downtime.codes.keys import KeyStore
 from downtime.ledger import Ledger
 from downtime.ledger.migrations import MIGRATIONS
 from downtime.settings import SiteConfig, load_site_config

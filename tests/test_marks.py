@@ -28,7 +28,6 @@ import pypdfium2 as pdfium
 import pytest
 from conftest import PrintedPack
 
-from downtime import marks
 from downtime.geometry import (
     FIDUCIALS_MM,
     HOLLOW_FIDUCIAL,
@@ -37,8 +36,9 @@ from downtime.geometry import (
     TONE_PATCH_MM,
     box_px,
 )
-from downtime.marks import FieldReading, MarkSettings, page_quality, read_fields
 from downtime.model import FieldBox
+from downtime.scan import marks
+from downtime.scan.marks import FieldReading, MarkSettings, page_quality, read_fields
 
 Page = np.ndarray
 Rng = np.random.Generator

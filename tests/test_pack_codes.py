@@ -20,9 +20,9 @@ from PIL import Image
 from pyzbar import pyzbar
 
 from downtime import codes
+from downtime.codes.keys import KeyStore
 from downtime.forms import load_forms
 from downtime.geometry import FIDUCIALS_MM, code_boxes_mm
-from downtime.keys import KeyStore
 from downtime.ledger import Ledger
 
 DPI = 200
@@ -61,7 +61,7 @@ def zbar_texts(image: Image.Image) -> list[str]:
 
 
 def _expected_code_boxes(text: str) -> tuple[tuple[float, float, float, float], ...]:
-    from downtime import qr
+    from downtime.codes import qr
 
     return code_boxes_mm(qr.encode(text).shape[0])
 

@@ -10,7 +10,7 @@ import zxingcpp
 from PIL import Image
 from pyzbar import pyzbar
 
-from downtime import qr
+from downtime.codes import qr
 from downtime.errors import DependencyError
 
 # A typical page code: 204 characters, all in the QR alphanumeric set.

@@ -36,7 +36,8 @@ from scankit import (
     scan,
 )
 
-from downtime import serials, simulate
+from downtime import simulate
+from downtime.codes import serials
 from downtime.geometry import QR_MODULE_MM
 from downtime.ledger import Ledger
 

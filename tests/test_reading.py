@@ -8,9 +8,10 @@ import random
 import pytest
 from conftest import PrintedPack
 
-from downtime import decode, marks, register, simulate
+from downtime import simulate
 from downtime.model import FieldBox
-from downtime.pagework import square_pixels
+from downtime.scan import decode, marks, register
+from downtime.scan.page import square_pixels
 
 DPI = 200
 

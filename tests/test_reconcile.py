@@ -57,14 +57,14 @@ from scankit import (
 
 from downtime import simulate
 from downtime.app import workspace
-from downtime.fhir import ITEM_SYSTEM
-from downtime.fhirclient import FhirClient, FhirError, Response
-from downtime.ids import fhir_system
+from downtime.census.ids import fhir_system
 from downtime.ledger import Ledger
-from downtime.marks import REVIEW_FLAGS
+from downtime.ledger.store import Store
 from downtime.model import Identifier
-from downtime.reconcile import Summary, Target, reconcile
-from downtime.store import Store
+from downtime.record.client import FhirClient, FhirError, Response
+from downtime.record.fhir import ITEM_SYSTEM
+from downtime.record.reconciliation import Summary, Target, reconcile
+from downtime.scan.marks import REVIEW_FLAGS
 
 RESOURCE_TYPES = (
     "Patient",
@@ -957,8 +957,8 @@ CRASH = """
 import os, sys
 from pathlib import Path
 from downtime.app import workspace
-from downtime.fhirclient import FhirClient
-from downtime.reconcile import Target, reconcile
+from downtime.record.client import FhirClient
+from downtime.record.reconciliation import Target, reconcile
 
 class Crash(FhirClient):
     def transaction(self, bundle):

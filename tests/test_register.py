@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from conftest import PrintedPack
 
-from downtime import decode, register, simulate
+from downtime import simulate
 from downtime.geometry import FIDUCIALS_MM, code_boxes_mm
+from downtime.scan import decode, register
 
 DPI = 200
 PX = DPI / 25.4

@@ -41,12 +41,13 @@ from scankit import (
     scan,
 )
 
-from downtime import serials, simulate
+from downtime import simulate
 from downtime.app import PackRequest, run_pack
+from downtime.codes import serials
 from downtime.ledger import Ledger
+from downtime.ledger.returns import form_key
 from downtime.model import Identifier
-from downtime.report_formats import CSV_HEADER
-from downtime.returns import form_key
+from downtime.report.formats import CSV_HEADER
 
 MEDICATION = ("medication-orders", "mar", "prescription")
 

@@ -54,10 +54,11 @@ from scankit import (
     text_boxes_mm,
 )
 
-from downtime import decode, simulate
+from downtime import simulate
 from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, box_px
 from downtime.ledger import Ledger
-from downtime.overlay import PRIVATE_MM
+from downtime.scan import decode
+from downtime.scan.overlay import PRIVATE_MM
 
 REGISTERED_SHAPE = (round(297 * PX_PER_MM), round(210 * PX_PER_MM))  # rows, columns
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from downtime import serials
+from downtime.codes import serials
 from downtime.errors import SerialError
 
 ALPHABET = "ACDEFHJKMNPRTWXY34679"

@@ -11,8 +11,8 @@ from conftest import print_example_pack, run_cli
 from pdfpages import page_texts
 
 from downtime.cli import main
+from downtime.codes.keys import KeyStore
 from downtime.errors import ConfigError
-from downtime.keys import KeyStore
 from downtime.ledger import Ledger
 from downtime.settings import SiteConfig, load_site_config, resolve, site_config_text
 

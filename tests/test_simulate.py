@@ -18,9 +18,9 @@ import zxingcpp
 from conftest import PrintedPack
 
 from downtime import codes, simulate
+from downtime.codes.keys import KeyStore
 from downtime.errors import PageCodeError
 from downtime.geometry import FIDUCIAL_MM, SERIAL_FOOTER_MM
-from downtime.keys import KeyStore
 
 DPI = 150
 QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)

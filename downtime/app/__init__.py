@@ -6,7 +6,7 @@ This is the edge where settings, the key store and the ledger meet; the modules 
 
 from __future__ import annotations
 
-from downtime.app._forms import (
+from downtime.app.forms import (
     check_form_files,
     describe_form,
     preview_form,
@@ -14,13 +14,13 @@ from downtime.app._forms import (
     site_forms_for,
     site_lang,
 )
-from downtime.app._keys import export_keys, import_keys, key_table, rotate_key
-from downtime.app._outage import outage_lines, record_outage, void_pages
-from downtime.app._packs import PackRequest, import_manifests, pack_table, run_pack, safe_name
-from downtime.app._reconcile import reconcile_cmd
-from downtime.app._report import outage_report
-from downtime.app._scans import ASSIGNABLE, quarantine_assign, quarantine_list, scan_files
-from downtime.app._workspace import Log, initialise, workspace
+from downtime.app.keys import export_keys, import_keys, key_table, rotate_key
+from downtime.app.outage import outage_lines, record_outage, void_pages
+from downtime.app.packs import PackRequest, import_manifests, pack_table, run_pack, safe_name
+from downtime.app.reconcile import reconcile_cmd
+from downtime.app.report import outage_report
+from downtime.app.scans import ASSIGNABLE, quarantine_assign, quarantine_list, scan_files
+from downtime.app.workspace import Log, initialise, workspace
 
 __all__ = [
     "ASSIGNABLE",

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from downtime.census._csv import MEDICATION_COLUMNS, PATIENT_COLUMNS, load_csv_census
-from downtime.census._fhir import load_fhir_census
-from downtime.census._values import SEXES as SEXES
+from downtime.census.csvfile import MEDICATION_COLUMNS, PATIENT_COLUMNS, load_csv_census
+from downtime.census.fhirfile import load_fhir_census
+from downtime.census.values import SEXES as SEXES
 from downtime.errors import CensusError, Problem
 from downtime.model import Census
 

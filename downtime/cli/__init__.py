@@ -11,14 +11,14 @@ from pathlib import Path
 import click
 
 from downtime import __version__
-from downtime.cli._drill import drill
-from downtime.cli._forms import forms
-from downtime.cli._init import init
-from downtime.cli._keys import keys
-from downtime.cli._pack import pack, packs
-from downtime.cli._reconcile import reconcile
-from downtime.cli._report import outage, report, void
-from downtime.cli._scan import quarantine, scan
+from downtime.cli.cmd_drill import drill
+from downtime.cli.cmd_forms import forms
+from downtime.cli.cmd_init import init
+from downtime.cli.cmd_keys import keys
+from downtime.cli.cmd_pack import pack, packs
+from downtime.cli.cmd_reconcile import reconcile
+from downtime.cli.cmd_report import outage, report, void
+from downtime.cli.cmd_scan import quarantine, scan
 
 __all__ = ["main"]
 

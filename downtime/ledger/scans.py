@@ -17,8 +17,8 @@ from downtime.ledger import AuditEvent, Ledger, append_audit
 from downtime.model import Identifier
 
 if TYPE_CHECKING:
-    from downtime.images import InputFile
-    from downtime.pagework import PageOutcome
+    from downtime.scan.images import InputFile
+    from downtime.scan.page import PageOutcome
 
 CERTAIN = frozenset({"marked", "empty", "written", "blank"})
 

@@ -12,18 +12,18 @@ Order of work, so that nothing printable exists that the ledger does not know:
 
 from __future__ import annotations
 
-from downtime.pack._heads import page_head as page_head
-from downtime.pack._heads import page_patient as page_patient
-from downtime.pack._make import DrawnPack as DrawnPack
-from downtime.pack._make import PackJob as PackJob
-from downtime.pack._make import PreparedPack as PreparedPack
-from downtime.pack._make import draw_pack as draw_pack
-from downtime.pack._make import make_packs, prepare_pack
-from downtime.pack._make import record_pack as record_pack
-from downtime.pack._model import PackContext as PackContext
-from downtime.pack._model import PackPlan, PackResult
-from downtime.pack._model import PlannedPage as PlannedPage
-from downtime.pack._plan import plan_pack
+from downtime.pack.heads import page_head as page_head
+from downtime.pack.heads import page_patient as page_patient
+from downtime.pack.make import DrawnPack as DrawnPack
+from downtime.pack.make import PackJob as PackJob
+from downtime.pack.make import PreparedPack as PreparedPack
+from downtime.pack.make import draw_pack as draw_pack
+from downtime.pack.make import make_packs, prepare_pack
+from downtime.pack.make import record_pack as record_pack
+from downtime.pack.model import PackContext as PackContext
+from downtime.pack.model import PackPlan, PackResult
+from downtime.pack.model import PlannedPage as PlannedPage
+from downtime.pack.plan import plan_pack
 
 __all__ = [
     "PackPlan",

@@ -46,9 +46,9 @@ JSON (``schema: "downtime.report/1"``)::
 
 from __future__ import annotations
 
-from downtime.report._build import build_report
-from downtime.report._facts import Facts, read_facts
-from downtime.report._model import (
+from downtime.report.build import build_report
+from downtime.report.facts import Facts, read_facts
+from downtime.report.model import (
     BLANK_SPARE,
     CATEGORIES,
     CONFLICT_KINDS,
@@ -72,7 +72,7 @@ from downtime.report._model import (
     WardSection,
     total,
 )
-from downtime.report._scope import choose_scope, describe_scope
+from downtime.report.scope import choose_scope, describe_scope
 
 __all__ = [
     "BLANK_SPARE",

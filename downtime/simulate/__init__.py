@@ -98,10 +98,10 @@ The degradations (random parameters drawn uniformly from the ranges given):
 
 from __future__ import annotations
 
-from downtime.simulate._codes import TYPICAL_CODE_MODULES
-from downtime.simulate._degrade import DEGRADATIONS, Degradation, Degraded, Rng, degrade, upright
-from downtime.simulate._draw import MM_PER_INCH, Image, Points
-from downtime.simulate._fill import (
+from downtime.simulate.codes import TYPICAL_CODE_MODULES
+from downtime.simulate.degrade import DEGRADATIONS, Degradation, Degraded, Rng, degrade, upright
+from downtime.simulate.draw import MM_PER_INCH, Image, Points
+from downtime.simulate.fill import (
     BLANK,
     EMPTY,
     MARKED,
@@ -113,7 +113,7 @@ from downtime.simulate._fill import (
     photocopy_filled_differently,
     render_page,
 )
-from downtime.simulate._hand import ALL_MARK_STYLES, CORRECTED, MARK_STYLES, WRITE_STYLES
+from downtime.simulate.hand import ALL_MARK_STYLES, CORRECTED, MARK_STYLES, WRITE_STYLES
 
 __all__ = [
     "ALL_MARK_STYLES",

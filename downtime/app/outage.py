@@ -1,0 +1,115 @@
+"""The outage window (when the record system was down) and voided pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from downtime.app.workspace import workspace
+from downtime.codes.serials import parse_serial
+from downtime.errors import InputError
+from downtime.settings import Settings
+
+
+def _when(text: str | None, settings: Settings) -> datetime:
+    """An ISO 8601 time as given (without an offset: site time); none given: now."""
+    if text is None:
+        return datetime.now(settings.tz).replace(microsecond=0)
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError as e:
+        raise InputError(
+            f"'{text}' is not an ISO 8601 time",
+            hint="e.g. 2026-11-25T06:40 (site time) or 2026-11-25T06:40+01:00",
+        ) from e
+    return when if when.tzinfo else when.replace(tzinfo=settings.tz)
+
+
+def record_outage(home: Path | None, kind: str, at_text: str | None) -> str:
+    """Record when the record system went down (``start``) or came back (``end``)."""
+    from downtime.ledger.outage import latest_outage, outage_events, record_outage_event
+
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        at = _when(at_text, settings)
+        current = latest_outage(outage_events(ledger))
+        note = ""
+        if kind == "end":
+            if current is None:
+                raise InputError(
+                    "no outage start is recorded", hint="record it first: `downtime outage start`"
+                )
+            if at < current.start:
+                raise InputError(
+                    f"the end ({at.isoformat()}) is before the outage's start "
+                    f"({current.start.isoformat()})",
+                    hint="give the end with --at, or correct the start (`downtime outage start`)",
+                )
+            if current.end is not None:
+                note = f"\t(corrects the end recorded as {current.end.isoformat()})"
+        elif current is not None and current.end is None:
+            note = f"\t(corrects the open outage's start, {current.start.isoformat()})"
+        record_outage_event(ledger, kind, at, actor=settings.operator, station=settings.station)
+        return f"outage {kind}\t{at.isoformat()}{note}"
+
+
+def outage_lines(home: Path | None) -> list[str]:
+    """Every recorded outage event, then the latest outage's window."""
+    from downtime.ledger.outage import latest_outage, outage_events
+
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        events = outage_events(ledger)
+    lines = [
+        f"{e.seq}\t{e.kind}\t{e.at.isoformat()}\t"
+        f"recorded {e.recorded_at.isoformat(timespec='seconds')} by {e.recorded_by}"
+        for e in events
+    ]
+    latest = latest_outage(events)
+    if latest is None:
+        return [*lines, "no outage recorded"]
+    end = latest.end.isoformat() if latest.end else "not ended"
+    return [*lines, f"latest outage\t{latest.start.isoformat()}\t{end}"]
+
+
+def void_pages(home: Path | None, serial_texts: Sequence[str], reason: str) -> list[str]:
+    """Void issued pages that will never come back, by their printed serials: all or none.
+
+    A mistyped serial, a serial no issued page has, or a page already returned is refused and
+    nothing is written; a page voided before is left as it was.
+    """
+    from downtime.errors import SerialError
+    from downtime.ledger.outage import pages_by_serial, record_voids
+
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InputError("give the reason the pages will never come back (--reason)")
+    serials: list[str] = []
+    typos: list[str] = []
+    for n, text in enumerate(serial_texts, start=1):
+        try:
+            serials.append(parse_serial(text))
+        except SerialError as e:
+            typos.append(f"serial {n} of {len(serial_texts)}: {e.message}")
+    if typos:
+        raise SerialError("\n".join(typos), hint="read the serials again from the page footers")
+    serials = list(dict.fromkeys(serials))
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        found = pages_by_serial(ledger, serials)
+        problems = [f"no issued page has the serial {s}" for s in serials if s not in found]
+        problems += [
+            f"{s} ({found[s][0].form} page {found[s][0].page_no}) was returned: a returned page "
+            "is never voided"
+            for s in serials
+            if s in found and found[s][1]
+        ]
+        if problems:
+            raise InputError("nothing voided:\n  " + "\n  ".join(problems))
+        pages = [found[s][0] for s in serials]
+        done = set(
+            record_voids(ledger, pages, reason, actor=settings.operator, station=settings.station)
+        )
+    return [
+        f"{'voided' if p.serial in done else 'already voided'}\t{p.serial}\t{p.ward}\t"
+        f"{p.form} page {p.page_no} of {p.page_count}"
+        for p in pages
+    ]

@@ -1,0 +1,153 @@
+"""Packs: printing a ward's packs (from a census file or a FHIR server), importing packs
+printed elsewhere, and the table of packs the ledger knows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from downtime import files
+from downtime.app.forms import site_forms_for
+from downtime.app.workspace import Log, workspace
+from downtime.errors import InputError
+from downtime.ledger import AuditEvent
+from downtime.pack import PackResult, make_packs, prepare_pack
+from downtime.settings import resolve
+
+
+@dataclass(frozen=True)
+class PackRequest:
+    census: Path | None  # None: pulled from the FHIR server at ``fhir_url``
+    medications: Path | None
+    ward: str | None  # None: every ward, output is a folder
+    output: Path
+    skip_invalid: bool
+    issued_at: datetime
+    today: date
+    jobs: int = 1  # processes drawing packs at once (with several wards)
+    fhir_url: str | None = None
+    token_file: Path | None = None
+
+
+def run_pack(
+    request: PackRequest,
+    *,
+    home: Path | None,
+    lang: str | None = None,
+    admission_forms: int | None = None,
+    log: Log = lambda _: None,
+) -> list[PackResult]:
+    from downtime.census import load_census
+
+    census_path = request.census or _fetch_census(home, request)
+    census = load_census(
+        census_path,
+        request.medications,
+        skip_invalid=request.skip_invalid,
+        today=request.today,
+    )
+    for row in census.skipped:
+        log(f"skipped line {row.line}: {row.what}")
+    with workspace(home, lang=lang, admission_forms=admission_forms) as (settings, keys, ledger):
+        forms = site_forms_for(settings)
+        if request.ward is not None:
+            if request.ward not in census.wards():
+                raise InputError(
+                    f"ward '{request.ward}' is not in the census",
+                    hint=f"wards in {Path(census.source).name}: {', '.join(census.wards())}",
+                )
+            targets = [(request.ward, request.output)]
+        else:
+            targets = [(w, request.output / f"{safe_name(w)}.pdf") for w in census.wards()]
+        taken: set[str] = set()
+        prepared = [
+            prepare_pack(
+                census,
+                ward,
+                pdf,
+                settings=settings,
+                forms=forms,
+                keys=keys,
+                ledger=ledger,
+                issued_at=request.issued_at,
+                skip_invalid=request.skip_invalid,
+                taken_serials=taken,
+            )
+            for ward, pdf in targets
+        ]
+        results = make_packs(prepared, settings=settings, ledger=ledger, jobs=request.jobs)
+        for result in results:
+            for row in result.skipped[len(census.skipped) :]:
+                log(f"skipped line {row.line}: {row.what}")
+        return results
+
+
+def _fetch_census(home: Path | None, request: PackRequest) -> Path:
+    """The census from the FHIR server, kept (0600) in the data folder as the Bundle read."""
+    import json
+
+    from downtime.census.server import fetch_census_bundle
+    from downtime.record.client import FhirClient, read_token
+
+    if not request.fhir_url:
+        raise InputError("give a census file, or a FHIR server with --fhir-url")
+    client = FhirClient(request.fhir_url, token=read_token(request.token_file))
+    bundle = fetch_census_bundle(client)
+    folder = files.private_folder(resolve(home).home / "census")
+    path = folder / f"census-{request.issued_at.strftime('%Y%m%dT%H%M%SZ')}.fhir.json"
+    files.write_atomic(path, json.dumps(bundle, ensure_ascii=False).encode("utf-8"))
+    return path
+
+
+def safe_name(ward: str) -> str:
+    """A file name for a ward code: letters, digits, '-', '_' and '.' kept, others '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", ward) or "ward"
+
+
+def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[str]:
+    """Record packs printed elsewhere from their manifests, so this station's ledger knows
+    their pages (a scan station with a ledger of its own). Importing twice adds nothing."""
+    from downtime.pack.manifest import read_manifest, reserve_ids
+
+    lines = []
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        for path in paths:
+            record, pages = read_manifest(
+                path, issued_by=settings.operator, station=settings.station
+            )
+            if ledger.has_pack(record.pack_id):
+                lines.append(f"{path.name}\t{record.ward}\talready known")
+                continue
+            event = AuditEvent(
+                "pack.import",
+                f"{path.name}: {len(pages)} pages",
+                care_unit=record.ward,
+                object_type="pack",
+                object_id=record.pack_id,
+            )
+            ledger.record_pack(
+                record, pages, [], [], reserve_ids(pages), [event],
+                actor=settings.operator, station=settings.station,
+            )  # fmt: skip
+            lines.append(f"{path.name}\t{record.ward}\t{len(pages)} pages imported")
+    return lines
+
+
+def pack_table(home: Path | None) -> list[tuple[str, ...]]:
+    with workspace(home, keys="read") as (_, _keys, ledger):
+        rows = ledger.query(
+            "SELECT k.pack_id, k.ward, k.issued_at, k.page_count, k.census_source, s.superseded_by"
+            " FROM packs k LEFT JOIN pack_supersessions s USING (pack_id)"
+            " ORDER BY k.issued_at DESC"
+        )
+        table: list[tuple[str, ...]] = [("pack_id", "ward", "issued_at", "pages", "from", "state")]
+        for r in rows:
+            state = f"superseded by {r['superseded_by']}" if r["superseded_by"] else "current"
+            table.append(
+                (r["pack_id"], r["ward"], r["issued_at"], str(r["page_count"]),
+                 r["census_source"], state)
+            )  # fmt: skip
+        return table

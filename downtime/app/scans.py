@@ -1,0 +1,112 @@
+"""Scans: reading scanned pages into the ledger, and the pages set aside in quarantine,
+assigned by their printed serial."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from downtime.app.forms import site_forms_for
+from downtime.app.workspace import workspace
+from downtime.codes.keys import KeyStore
+from downtime.codes.serials import parse_serial
+from downtime.errors import ConfigError, InputError
+from downtime.ledger import Ledger
+from downtime.ledger.scans import QuarantineItem, quarantine_items, record_assignment
+from downtime.scan.page import PageOutcome
+from downtime.scan.run import PageRecord, ScanOptions, ScanSummary, log_event, run_scan
+from downtime.settings import Settings
+
+# Reasons a clerk may resolve by typing the printed serial. A forged, foreign or contradictory
+# code is never overridden this way: the paper original must be checked.
+ASSIGNABLE = frozenset({"no-page-code", "registration-failed", "worker-crash"})
+
+
+def scan_files(
+    paths: Sequence[Path],
+    *,
+    home: Path | None,
+    options: ScanOptions,
+    emit: Callable[[PageRecord], None],
+    progress: Callable[[int, int], None],
+) -> ScanSummary:
+    with workspace(home, keys="read") as (settings, keys, ledger):
+        if not keys.public_keys():
+            raise ConfigError(
+                "this station has no public keys to verify page codes with",
+                hint="on the print host run `downtime keys export-public > keys.pem`, then "
+                "here `downtime keys import-public keys.pem`",
+            )
+        summary = run_scan(
+            paths,
+            settings=settings,
+            keys=keys,
+            ledger=ledger,
+            forms=site_forms_for(settings),
+            options=options,
+            emit=emit,
+            progress=progress,
+        )
+        log_event(ledger, settings, summary)
+        return summary
+
+
+def quarantine_list(home: Path | None, *, include_assigned: bool) -> list[QuarantineItem]:
+    with workspace(home, keys="read") as (_, _keys, ledger):
+        return quarantine_items(ledger, open_only=not include_assigned)
+
+
+def quarantine_assign(home: Path | None, item_id: int, serial_text: str) -> str:
+    serial = parse_serial(serial_text)
+    with workspace(home, keys="read") as (settings, keys, ledger):
+        item = next((i for i in quarantine_items(ledger) if i.item_id == item_id), None)
+        if item is None:
+            raise InputError(f"no quarantine item {item_id}", hint="see `downtime quarantine list`")
+        if item.assigned_serial is not None:
+            raise InputError(
+                f"quarantine item {item_id} was already assigned to {item.assigned_serial}"
+            )
+        if item.resolved is not None:
+            raise InputError(f"quarantine item {item_id} needs no assignment: {item.resolved}")
+        if item.reason not in ASSIGNABLE:
+            raise InputError(
+                f"quarantine item {item_id} was set aside as '{item.reason}': such a page is "
+                "never assigned by its serial",
+                hint="check the paper original; a genuine page with a foreign key verifies "
+                "once that key is imported (`downtime keys import-public`) and it is rescanned",
+            )
+        row = ledger.page_by_serial(serial)
+        if row is None:
+            raise InputError(
+                f"no issued page has the serial {serial}",
+                hint="read the serial again from the page footer",
+            )
+        outcome = _assigned_outcome(settings, keys, ledger, item, row["page_uid"])
+        if outcome.status != "identified":
+            raise InputError(f"quarantine item {item_id}: {outcome.message}")
+        result = record_assignment(
+            ledger, item, serial, outcome, actor=settings.operator, station=settings.station
+        )
+        return (
+            f"item {item_id}\t{serial}\t{row['form']} page {row['page_no']} of "
+            f"{row['page_count']}\t{result.status}"
+        )
+
+
+def _assigned_outcome(
+    settings: Settings, keys: KeyStore, ledger: Ledger, item: QuarantineItem, page_uid: str
+) -> PageOutcome:
+    from downtime.scan import images
+    from downtime.scan.page import PageTask, WorkerConfig, read_assigned
+
+    stored = settings.home / item.stored_as
+    found = images.find_inputs([stored])[0]
+    task = PageTask(
+        images.InputFile(item.source, stored, found.sha256, found.size, found.kind),
+        item.source_page,
+    )
+    page = images.read_page(task.file, task.index, verify=False)
+    if isinstance(page, images.PageProblem):
+        raise InputError(f"quarantine item {item.item_id}: {page.message}")
+    config = WorkerConfig(settings.home, settings.ledger_path, ())
+    return read_assigned(page.image, page.dpi, task, page_uid, config, ledger)

@@ -1,0 +1,71 @@
+"""The data folder: opened (and created on first use) as settings, key store and ledger;
+``downtime init``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from downtime import files
+from downtime.codes.keys import KEYRING, KeyStore
+from downtime.ledger import AuditEvent, Ledger
+from downtime.settings import SITE_FILE, Settings, resolve, site_config_text
+
+Log = Callable[[str], None]
+
+
+@contextmanager
+def workspace(
+    home: Path | None, *, keys: str = "sign", **overrides: Any
+) -> Iterator[tuple[Settings, KeyStore, Ledger]]:
+    """The data folder, created on first use: settings, key store and ledger.
+
+    ``keys``: ``sign`` makes a signing key on first use (the print host); ``station`` makes an
+    empty key store (a scan station, which imports public keys); ``read`` only reads what is
+    there. An existing key store is never given a signing key implicitly, so a scan station
+    does not quietly become a signer.
+    """
+    settings = resolve(home, **overrides)
+    files.private_folder(settings.home)
+    store = _key_store(settings.keys_dir, keys)
+    ledger = Ledger.open(settings.ledger_path)
+    try:
+        yield settings, store, ledger
+    finally:
+        ledger.close()
+
+
+def _key_store(folder: Path, mode: str) -> KeyStore:
+    if (folder / KEYRING).exists():
+        return KeyStore.open(folder)
+    if mode == "read":
+        return KeyStore(folder, [])  # nothing on disk until a key is made or imported
+    return KeyStore.create(folder, with_signing_key=mode == "sign")
+
+
+def initialise(
+    home: Path | None, *, site: str | None, lang: str | None, signing: bool = True
+) -> list[str]:
+    settings = resolve(home)
+    config_path = settings.home / SITE_FILE
+    with workspace(home, keys="sign" if signing else "station") as (settings, keys, ledger):
+        config = settings.config
+        changes: dict[str, Any] = {"site": site, "lang": lang}
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if changes or not config_path.exists():
+            config = resolve(home, **changes).config  # validated
+            files.write_atomic(config_path, site_config_text(config).encode("utf-8"))
+        ledger.audit(
+            [AuditEvent("init", f"site={config.site} lang={config.lang}")],
+            actor=settings.operator,
+            station=settings.station,
+        )
+        active = [k.key_id for k in keys.public_keys() if k.status == "active"]
+        return [
+            f"data folder\t{settings.home}",
+            f"ledger\t{settings.ledger_path}",
+            f"site config\t{config_path}",
+            f"signing key\t{active[0] if active else 'none (scan station)'}",
+        ]

@@ -1,0 +1,155 @@
+"""Field parsers shared by the CSV and FHIR readers: each turns one cell (or element) into a
+value, or records an issue for its column."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime, time
+from functools import partial
+from itertools import pairwise
+from typing import TYPE_CHECKING, TypeVar
+
+from downtime.census.findings import _Invalid, _Issue
+from downtime.census.ids import IdentifierError, birth_date_of
+from downtime.model import Identifier
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+SEXES = ("female", "male", "other", "unknown")
+
+T = TypeVar("T")
+
+
+def _attempt(issues: list[_Issue], column: str, compute: Callable[[], T]) -> T | None:
+    """``compute()``, or ``None`` with an issue recorded for ``column`` ("" for none)."""
+    try:
+        return compute()
+    except (_Invalid, IdentifierError) as exc:
+        issues.append(_Issue(column or None, str(exc)))
+        return None
+
+
+def _check(issues: list[_Issue], column: str, parse: Callable[[str], T], raw: str) -> T | None:
+    """``parse(raw)``, or ``None`` with an issue recorded for ``column``."""
+    return _attempt(issues, column, partial(parse, raw))
+
+
+def _clean_text(raw: str) -> str:
+    """Trimmed, NFC-normalised text without control characters or line breaks."""
+    text = unicodedata.normalize("NFC", raw.strip())
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            raise _Invalid("contains a control character or line break")
+    return text
+
+
+def _required_text(raw: str) -> str:
+    text = _clean_text(raw)
+    if not text:
+        raise _Invalid("is empty")
+    return text
+
+
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def _iso_date(raw: str) -> date:
+    match = _ISO_DATE.fullmatch(raw.strip())
+    if match is None:
+        raise _Invalid("is not a date (write YYYY-MM-DD)")
+    try:
+        return date(*(int(part) for part in match.groups()))
+    except ValueError:
+        raise _Invalid("is not a real calendar date") from None
+
+
+def _optional_date(raw: str) -> date | None:
+    return _iso_date(raw) if raw.strip() else None
+
+
+def _aware_datetime(raw: str) -> datetime:
+    """An ISO 8601 date and time with a UTC offset (``Z`` or ``+02:00``)."""
+    text = raw.strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", text):
+        raise _Invalid("is not a date and time (write e.g. 2026-05-04T08:30+02:00)")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Invalid("is not a date and time (write e.g. 2026-05-04T08:30+02:00)") from None
+    if moment.tzinfo is None:
+        raise _Invalid("has no UTC offset (write e.g. 2026-05-04T08:30+02:00)")
+    return moment
+
+
+def _optional_datetime(raw: str) -> datetime | None:
+    return _aware_datetime(raw) if raw.strip() else None
+
+
+def _sex(raw: str) -> str:
+    sex = raw.strip().lower()
+    if not sex:
+        return "unknown"
+    if sex not in SEXES:
+        raise _Invalid("must be female, male, other or unknown")
+    return sex
+
+
+def _allergies(raw: str) -> tuple[str, ...]:
+    return tuple(text for text in (_clean_text(part) for part in raw.split(";")) if text)
+
+
+_TIME = re.compile(r"(\d{1,2})(?::(\d{2}))?")
+
+
+def _times(raw: str) -> tuple[time, ...]:
+    """``08;14;20`` or ``08:00;14:30``: sorted times of day."""
+    times: list[time] = []
+    for part in (p.strip() for p in raw.split(";")):
+        if not part:
+            continue
+        match = _TIME.fullmatch(part)
+        if match is None:
+            raise _Invalid("is not a list of times of day (write e.g. 08;14;20 or 08:00;14:30)")
+        hour, minute = int(match[1]), int(match[2] or 0)
+        if hour > 23 or minute > 59:
+            raise _Invalid(f"{part} is not a time of day")
+        times.append(time(hour, minute))
+    return _sorted_times(times)
+
+
+def _sorted_times(times: Iterable[time]) -> tuple[time, ...]:
+    ordered = sorted(times)
+    for earlier, later in pairwise(ordered):
+        if earlier == later:
+            raise _Invalid(f"{earlier:%H:%M} is given twice")
+    return tuple(ordered)
+
+
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _boolean(raw: str) -> bool:
+    value = _BOOLEANS.get(raw.strip().lower())
+    if value is None:
+        raise _Invalid("must be true or false (or yes/no, 1/0)")
+    return value
+
+
+def _birth_date(
+    issues: list[_Issue],
+    column: str,
+    given: date | None,
+    identifier: Identifier | None,
+    today: date,
+) -> date | None:
+    """The stated birth date checked against ``today`` and the identifier; else the derived one."""
+    derived = birth_date_of(identifier) if identifier is not None else None
+    if given is None:
+        return derived
+    if given > today:
+        issues.append(_Issue(column, "is in the future"))
+    elif derived is not None and derived != given:
+        issues.append(_Issue(column, "does not match the birth date in the patient identifier"))
+    return given

@@ -1,0 +1,98 @@
+"""``downtime forms``: list, show, check and preview form definitions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from downtime.cli.common import EXISTING_FILE, LANG, OUTPUT_PATH, _home, handles_errors
+from downtime.errors import DowntimeError, ExitCode
+
+
+@click.group()
+def forms() -> None:
+    """Form definitions: list, show, check and preview them."""
+
+
+SITE_LANG = click.option("--lang", type=LANG, help="Language (default: site.toml, else sv).")
+
+
+@forms.command("list")
+@SITE_LANG
+@click.pass_context
+@handles_errors
+def forms_list(ctx: click.Context, lang: str | None) -> None:
+    """The forms this site prints (built-in and the site's own)."""
+    from downtime.app import site_forms, site_lang
+    from downtime.forms import builtin_forms_dir
+
+    lang = site_lang(_home(ctx), lang)
+    builtin = builtin_forms_dir()
+    for form in sorted(site_forms(_home(ctx)).values(), key=lambda f: f.code):
+        origin = "built-in" if Path(form.path).parent == builtin else "site"
+        click.echo(
+            f"{form.id:<20} code {form.code:<3} v{form.version:<3} {form.subject:<9} "
+            f"{origin:<8} {form.title[lang]}"
+        )
+
+
+@forms.command("show")
+@click.argument("form_id")
+@click.option("--json", "as_json", is_flag=True, help="The field layout as JSON (page mm).")
+@SITE_LANG
+@click.pass_context
+@handles_errors
+def forms_show(ctx: click.Context, form_id: str, as_json: bool, lang: str | None) -> None:
+    """One form's definition and its fields (ids, kinds, boxes in mm from the top-left)."""
+    from downtime.app import describe_form
+
+    description = describe_form(_home(ctx), form_id, lang)
+    if as_json:
+        click.echo(json.dumps(description, ensure_ascii=False, indent=1))
+        return
+    click.echo(
+        f"{description['id']}  code {description['code']}  version {description['version']}"
+        f"  {description['subject']}  {description['title']}"
+    )
+    click.echo(f"definition: {description['definition']}")
+    for f in description["fields"]:
+        x, y, w, h = f["box_mm"]
+        click.echo(f"  {f['id']:<32} {f['kind']:<10} [{x:7.2f} {y:7.2f} {w:6.2f} {h:6.2f}]")
+
+
+@forms.command("check")
+@click.argument("files", nargs=-1, required=True, type=EXISTING_FILE)
+@handles_errors
+def forms_check(files: tuple[Path, ...]) -> None:
+    """Validate form definition files; every problem is listed."""
+    from downtime.app import check_form_files
+
+    failed = 0
+    for path, outcome in check_form_files(files):
+        if isinstance(outcome, DowntimeError):
+            failed += 1
+            click.echo(f"error: {outcome}", err=True)
+        else:
+            click.echo(f"ok\t{path}\t{outcome}")
+    if failed:
+        sys.exit(int(ExitCode.BAD_INPUT))
+
+
+@forms.command("preview")
+@click.argument("form_id")
+@click.option("-o", "--output", type=OUTPUT_PATH, required=True, help="PDF to write.")
+@SITE_LANG
+@click.pass_context
+@handles_errors
+def forms_preview(ctx: click.Context, form_id: str, output: Path, lang: str | None) -> None:
+    """A sample page of a form, filled with a fictional patient.
+
+    The preview's codes are signed with a throwaway key: a scanned preview is set aside as
+    'unknown-key', never filed to anyone.
+    """
+    from downtime.app import preview_form
+
+    click.echo(preview_form(_home(ctx), form_id, output, lang))

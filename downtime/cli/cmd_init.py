@@ -1,0 +1,26 @@
+"""``downtime init``: the data folder."""
+
+from __future__ import annotations
+
+import click
+
+from downtime.cli.common import LANG, _home, handles_errors
+
+
+@click.command()
+@click.option("--site", help="Site name printed on cover sheets.")
+@click.option("--lang", type=LANG, help="Language of the printed forms.")
+@click.option("--scan-station", is_flag=True, help="Public keys only: this machine never signs.")
+@click.pass_context
+@handles_errors
+def init(ctx: click.Context, site: str | None, lang: str | None, scan_station: bool) -> None:
+    """Create the data folder: ledger, signing key, site.toml.
+
+    Safe to run again: what exists is kept (options given here update site.toml).
+    Other commands create the folder on first use when init was not run.
+    """
+    from downtime.app import initialise
+
+    report = initialise(_home(ctx), site=site, lang=lang, signing=not scan_station)
+    for line in report:
+        click.echo(line)

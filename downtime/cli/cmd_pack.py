@@ -1,0 +1,145 @@
+"""``downtime pack`` prints packs; ``downtime packs`` lists them and imports those printed on
+another machine."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from downtime.cli.common import (
+    EXISTING_FILE,
+    LANG,
+    OUTPUT_PATH,
+    _home,
+    _stderr,
+    handles_errors,
+    jobs_option,
+)
+
+
+@click.command()
+@click.argument("census", required=False, type=EXISTING_FILE)
+@click.option(
+    "--medications", type=EXISTING_FILE, help="medications.csv for a CSV census (active orders)."
+)
+@click.option("--example", is_flag=True, help="Use the bundled example census (fictional).")
+@click.option(
+    "--fhir-url",
+    help="Pull the census from this FHIR R4 server: in-progress encounters, their patients, "
+    "active orders and allergies.",
+)
+@click.option(
+    "--token-file",
+    type=EXISTING_FILE,
+    help="The server's bearer token (else $DOWNTIME_FHIR_TOKEN; never a flag).",
+)
+@click.option("--ward", help="The ward to print (its code as in the census).")
+@click.option("--all-wards", is_flag=True, help="One pack per ward; -o is then a folder.")
+@click.option(
+    "-o", "--output", type=OUTPUT_PATH, required=True, help="PDF file (--ward) or folder."
+)
+@click.option("--lang", type=LANG, help="Language of the forms (default: site.toml, else sv).")
+@click.option(
+    "--admission-forms", type=click.IntRange(0, 50), help="Blank admission forms per ward."
+)
+@jobs_option("Draw this many ward packs at once (with --all-wards)")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Print the valid rows; list bad rows on stderr and on the cover sheet.",
+)
+@click.pass_context
+@handles_errors
+def pack(
+    ctx: click.Context,
+    census: Path | None,
+    medications: Path | None,
+    example: bool,
+    fhir_url: str | None,
+    token_file: Path | None,
+    ward: str | None,
+    all_wards: bool,
+    output: Path,
+    lang: str | None,
+    admission_forms: int | None,
+    jobs: int,
+    skip_invalid: bool,
+) -> None:
+    """Print downtime packs: pre-filled, signed forms for every patient of a ward.
+
+    CENSUS is patients.csv (with --medications meds.csv) or a FHIR R4 Bundle (JSON); or
+    the census is pulled from a FHIR server with --fhir-url.
+    Each pack is a PDF plus FILE.manifest.json beside it, and is recorded in the ledger;
+    earlier packs of the same ward are marked superseded.
+
+    \b
+    downtime pack --example --ward MED42 -o MED42.pdf
+    downtime pack patients.csv --medications meds.csv --all-wards -o /srv/downtime/packs
+    """
+    from downtime.app import PackRequest, run_pack
+
+    if sum((census is not None, example, fhir_url is not None)) != 1:
+        raise click.UsageError(
+            "give a CENSUS file, --fhir-url for a FHIR server, or --example for the bundled one"
+        )
+    if bool(ward) == all_wards:
+        raise click.UsageError("give --ward W, or --all-wards")
+    if example:
+        folder = Path(str(resources.files("downtime") / "resources" / "example"))
+        census, medications = folder / "patients.csv", folder / "medications.csv"
+    request = PackRequest(
+        census=census,
+        medications=medications,
+        ward=ward,
+        output=output,
+        skip_invalid=skip_invalid,
+        issued_at=datetime.now(UTC),
+        today=date.today(),
+        jobs=jobs,
+        fhir_url=fhir_url,
+        token_file=token_file,
+    )
+    results = run_pack(
+        request, home=_home(ctx), lang=lang, admission_forms=admission_forms, log=_stderr
+    )
+    for r in results:
+        click.echo(
+            f"{r.ward}\t{r.pdf}\t{r.pages} pages\t{r.patients} patients\t"
+            f"{r.admission_forms} admission forms\t{r.manifest}"
+        )
+
+
+@click.group()
+def packs() -> None:
+    """Packs this ledger knows: list them, or import those printed on another machine."""
+
+
+@packs.command("list")
+@click.pass_context
+@handles_errors
+def packs_list(ctx: click.Context) -> None:
+    """Every pack: ward, when issued, pages, and whether a later pack superseded it."""
+    from downtime.app import pack_table
+
+    for row in pack_table(_home(ctx)):
+        click.echo("\t".join(row))
+
+
+@packs.command("import")
+@click.argument("manifests", nargs=-1, required=True, type=EXISTING_FILE)
+@click.pass_context
+@handles_errors
+def packs_import(ctx: click.Context, manifests: tuple[Path, ...]) -> None:
+    """Record packs printed on the print host from their NAME.manifest.json files.
+
+    A scan station with a ledger of its own needs them to read the pages of those packs
+    (together with the print host's public keys: `downtime keys import-public`). Manifests
+    are not signed: import them only from the print host.
+    """
+    from downtime.app import import_manifests
+
+    for line in import_manifests(_home(ctx), manifests):
+        click.echo(line)

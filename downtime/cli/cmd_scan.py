@@ -1,0 +1,142 @@
+"""``downtime scan`` reads scanned pages; ``downtime quarantine`` lists the pages set aside and
+assigns them by their printed serial."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from downtime.cli.common import _home, handles_errors, jobs_option
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per page on stdout.")
+@jobs_option("Worker processes reading pages")
+@click.option(
+    "--debug-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write an annotated PNG per page (boxes and verdicts) into DIR.",
+)
+@click.option("--no-ocr", is_flag=True, help="Never read printed serials with Tesseract.")
+@click.pass_context
+@handles_errors
+def scan(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    as_json: bool,
+    jobs: int,
+    debug_dir: Path | None,
+    no_ocr: bool,
+) -> None:
+    """Identify scanned pages, read their marks, and record them in the ledger.
+
+    PATHS are scanner PDFs, multi-page TIFFs, PNG or JPEG files, or folders (searched
+    recursively), in any order and orientation. Every page ends up identified (or a duplicate
+    or conflict of a page already returned), blank, or set aside in quarantine with a reason.
+    Exit code 0 when every page was dealt with that way.
+
+    \b
+    downtime scan batch-07.pdf
+    downtime scan /srv/scans/2026-11-25 --json > results.jsonl
+    downtime quarantine list
+    """
+    from downtime.app import scan_files
+    from downtime.scan.run import ScanOptions
+
+    def emit(record: Any) -> None:
+        if as_json:
+            click.echo(json.dumps(record.to_json(), ensure_ascii=False))
+
+    bar = _Progress(enabled=not as_json)
+    summary = scan_files(
+        paths,
+        home=_home(ctx),
+        options=ScanOptions(jobs=jobs, debug_dir=debug_dir, ocr=not no_ocr),
+        emit=emit,
+        progress=bar.update,
+    )
+    bar.close()
+    if as_json:
+        return
+    for status in ("identified", "duplicate", "conflict", "quarantined", "blank"):
+        line = f"{status:<12}{summary.by_status.get(status, 0):>6}"
+        if status == "quarantined" and summary.quarantined_by_reason:
+            reasons = ", ".join(
+                f"{r} {n}" for r, n in sorted(summary.quarantined_by_reason.items())
+            )
+            line += f"   ({reasons})"
+        click.echo(line)
+    click.echo(f"{'pages':<12}{summary.pages:>6}   in {summary.seconds:.1f} s")
+    if summary.by_status.get("quarantined"):
+        click.echo("set aside: see `downtime quarantine list`")
+    if debug_dir is not None:
+        click.echo(f"debug overlays: {debug_dir}")
+
+
+class _Progress:
+    """A progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled or total < 2:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=total, label="pages", file=sys.stderr)
+            self._bar.__enter__()
+        self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@click.group()
+def quarantine() -> None:
+    """Pages set aside by `downtime scan`, and assigning them by their printed serial."""
+
+
+@quarantine.command("list")
+@click.option("--all", "include_assigned", is_flag=True, help="Include items already assigned.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per item.")
+@click.pass_context
+@handles_errors
+def quarantine_list(ctx: click.Context, include_assigned: bool, as_json: bool) -> None:
+    """What was set aside, from which file and page, and why."""
+    from dataclasses import asdict
+
+    from downtime.app import quarantine_list as items
+
+    for item in items(_home(ctx), include_assigned=include_assigned):
+        if as_json:
+            click.echo(json.dumps(asdict(item) | {"resolved": item.resolved}, ensure_ascii=False))
+            continue
+        state = item.resolved or "open"
+        click.echo(
+            f"{item.item_id:>5}  {item.source}  page {item.source_page}  {item.reason:<20} "
+            f"{state}\n       {item.message}"
+        )
+
+
+@quarantine.command("assign")
+@click.argument("item", type=int)
+@click.argument("serial")
+@click.pass_context
+@handles_errors
+def quarantine_assign(ctx: click.Context, item: int, serial: str) -> None:
+    """Attach set-aside page ITEM to the issued page with the printed form SERIAL.
+
+    For pages whose codes were destroyed (a stain, a tear): the serial's check characters
+    must hold and name an issued page; the page is then registered from its registration
+    marks and read like any other. The assignment is audited.
+    """
+    from downtime.app import quarantine_assign as assign
+
+    click.echo(assign(_home(ctx), item, serial))

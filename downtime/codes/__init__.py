@@ -1,0 +1,43 @@
+"""Page identity: the signed DK1 page code, its keys, Base45, the QR symbol and form serials."""
+
+from __future__ import annotations
+
+from downtime.codes.pagecode import (
+    FORMAT_VERSION,
+    HEADER_SIZE,
+    KEY_ID_SIZE,
+    PREFIX,
+    SIGNATURE_SIZE,
+    SIGNING_CONTEXT,
+    PageCode,
+    body_of,
+    candidate_keys,
+    decode,
+    encode,
+    key_id_bytes,
+    key_id_of,
+    new_pack_id,
+    new_page_uid,
+    sign_body,
+    verifies_with_any,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "HEADER_SIZE",
+    "KEY_ID_SIZE",
+    "PREFIX",
+    "SIGNATURE_SIZE",
+    "SIGNING_CONTEXT",
+    "PageCode",
+    "body_of",
+    "candidate_keys",
+    "decode",
+    "encode",
+    "key_id_bytes",
+    "key_id_of",
+    "new_pack_id",
+    "new_page_uid",
+    "sign_body",
+    "verifies_with_any",
+]

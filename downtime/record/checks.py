@@ -1,0 +1,155 @@
+"""What the record already holds, checked before posting a form (FHIR server target only).
+
+* the patient merged away or made inactive since the pack was printed: nothing of the form is
+  posted; a person links the paper to the surviving record first;
+* an administration documented in the record for the same patient and slot (someone entered
+  it after recovery): the paper's administration is held, not posted twice;
+* an order for the same drug that is active in the record and was written after the pack was
+  printed: a paper order decision for that drug is held (it may already be superseded).
+
+Held items go to the report as ``record-conflict``. Nothing is ever discontinued here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from downtime.census.ids import fhir_system
+from downtime.ledger.returns import IssuedForm
+from downtime.record.client import FhirClient, FhirError
+from downtime.record.fhir import ITEM_SYSTEM, HeldItem
+
+CONFLICT = "record-conflict"
+
+
+def find_record_conflicts(
+    client: FhirClient,
+    form: IssuedForm,
+    bundles: Sequence[dict[str, Any]],
+    labels: Mapping[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], list[HeldItem]]:
+    """``labels``: identifier (``system|value``) → how a clerk finds the item on the paper."""
+    assert form.patient is not None
+    ident = form.patient.identifier
+    try:
+        patients = client.search("Patient", {"identifier": f"{fhir_system(ident)}|{ident.value}"})
+    except FhirError:
+        return list(bundles), []  # the check cannot run; posting will tell
+    if not patients:
+        return list(bundles), []
+    patient = patients[0]
+    if patient.get("active") is False or any(
+        link.get("type") == "replaced-by" for link in patient.get("link", [])
+    ):
+        return [], [
+            HeldItem(
+                "patient",
+                CONFLICT,
+                "the patient is merged or inactive in the record: link the paper to the "
+                "surviving record, then reconcile again",
+            )
+        ]
+    held: list[HeldItem] = []
+    kept = [_filter(client, form, patient["id"], b, held, labels or {}) for b in bundles]
+    return [b for b in kept if _has_content(b)], held
+
+
+def _filter(
+    client: FhirClient,
+    form: IssuedForm,
+    patient_id: str,
+    bundle: dict[str, Any],
+    held: list[HeldItem],
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
+    drop: set[str] = set()
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        reason = None
+        if resource["resourceType"] == "MedicationAdministration":
+            reason = _administered(client, patient_id, resource)
+        elif resource["resourceType"] == "MedicationRequest":
+            reason = _ordered_since(client, patient_id, resource, form.issued_at)
+        if reason:
+            drop.add(entry.get("fullUrl", ""))
+            held.append(HeldItem(_label(resource, labels), CONFLICT, reason))
+    if not drop:
+        return bundle
+    entries = [
+        e
+        for e in bundle["entry"]
+        if e.get("fullUrl") not in drop and not _targets(e["resource"], drop)
+    ]
+    return {**bundle, "entry": entries}
+
+
+def _administered(client: FhirClient, patient_id: str, resource: dict[str, Any]) -> str | None:
+    when = resource.get("effectiveDateTime")
+    if not when:
+        return None
+    try:
+        found = client.search(
+            "MedicationAdministration",
+            {"subject": f"Patient/{patient_id}", "effective-time": when},
+        )
+    except FhirError:
+        return None
+    medication = _medication(resource)
+    for other in found:
+        if not _ours(other) and _medication(other) == medication:
+            return "an administration for this slot is already documented in the record"
+    return None
+
+
+def _ordered_since(
+    client: FhirClient, patient_id: str, resource: dict[str, Any], issued_at: datetime
+) -> str | None:
+    try:
+        found = client.search(
+            "MedicationRequest", {"subject": f"Patient/{patient_id}", "status": "active"}
+        )
+    except FhirError:
+        return None
+    medication = _medication(resource)
+    for other in found:
+        authored = other.get("authoredOn")
+        if _ours(other) or _medication(other) != medication or not authored:
+            continue
+        try:
+            newer = datetime.fromisoformat(authored.replace("Z", "+00:00")) > issued_at
+        except ValueError:
+            newer = False
+        if newer:
+            return "an order for the same drug was written in the record after the pack"
+    return None
+
+
+def _medication(resource: dict[str, Any]) -> str:
+    concept = resource.get("medicationCodeableConcept", {})
+    return str(concept.get("text") or "").strip().casefold()
+
+
+def _ours(resource: dict[str, Any]) -> bool:
+    return any(i.get("system") == ITEM_SYSTEM for i in resource.get("identifier", []))
+
+
+def _targets(resource: dict[str, Any], urls: set[str]) -> bool:
+    return resource["resourceType"] == "Provenance" and any(
+        t.get("reference") in urls for t in resource.get("target", [])
+    )
+
+
+def _label(resource: dict[str, Any], labels: Mapping[str, str]) -> str:
+    ids = resource.get("identifier", [])
+    if ids:
+        found = labels.get(f"{ids[0]['system']}|{ids[0]['value']}")
+        if found:
+            return found
+    return f"{resource['resourceType']} {ids[0]['value'][:8] if ids else ''}".strip()
+
+
+def _has_content(bundle: dict[str, Any]) -> bool:
+    skeleton = {"Patient", "Encounter"}
+    return any(e["resource"]["resourceType"] not in skeleton for e in bundle.get("entry", []))

@@ -1,0 +1,261 @@
+"""A form's environment (its Patient, Encounter and pages), what is derived from it and held,
+the DocumentReference of the returned pages, and the Provenance of everything made from paper."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from downtime.census.ids import fhir_system
+from downtime.ledger.returns import IssuedForm, PatientInfo, ReturnedPage
+from downtime.model import IdSystem
+from downtime.record.fhir.made import _instant, _Made, _made, _urn
+from downtime.record.fhir.model import (
+    _AUTHOR,
+    _FORM_TITLES,
+    _GENDERS,
+    _INK,
+    _WHY_PAGE,
+    ACT_CODE,
+    CONFLICT,
+    ENCOUNTER_SYSTEM,
+    FORM_SYSTEM,
+    PARTICIPANT_TYPE,
+    PENDING,
+    TAG_SYSTEM,
+    HeldItem,
+    PostingContext,
+    item_identifier,
+)
+from downtime.record.fhir.readings import _admission_gender
+
+
+@dataclass(frozen=True)
+class _Env:
+    form: IssuedForm
+    ctx: PostingContext
+    header: tuple[_Made, ...]  # Patient, then the Encounter if there is one
+    pages: tuple[ReturnedPage, ...]  # by page number
+
+    @property
+    def subject(self) -> dict[str, Any]:
+        return {"reference": self.header[0].urn}
+
+    @property
+    def encounter(self) -> dict[str, Any] | None:
+        return {"reference": self.header[1].urn} if len(self.header) > 1 else None
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """A reference to the form's DocumentReference (made logical in other bundles)."""
+        urn = _urn("DocumentReference", *item_identifier(self.form.form_key, "document"))
+        return {"reference": urn}
+
+    def item(self, page: ReturnedPage, name: str) -> str:
+        return name if self.form.page_count == 1 else f"page {page.page_no}/{name}"
+
+    def made(self, resource: dict[str, Any], item: str, label: str = "") -> _Made:
+        return _made(resource, *item_identifier(self.form.form_key, item), label or item)
+
+
+@dataclass
+class _Derived:
+    units: list[tuple[_Made, ...]]  # a resource and its Provenance, kept in one bundle
+    held: list[HeldItem] = field(default_factory=list)
+
+    def hold(self, env: _Env, page: ReturnedPage, name: str, why: str) -> None:
+        kind = CONFLICT if page.in_conflict else PENDING
+        self.held.append(HeldItem(env.item(page, name), kind, why))
+
+
+def _env(form: IssuedForm, patient: PatientInfo, ctx: PostingContext) -> _Env:
+    pages = tuple(sorted(form.returned, key=lambda p: p.page_no))
+    gender = _admission_gender(pages) if form.form == "admission" else None
+    header = [_patient(patient, gender)]
+    encounter = _encounter(form, patient, header[0])
+    if encounter is not None:
+        header.append(encounter)
+    return _Env(form, ctx, tuple(header), pages)
+
+
+def _is_reserve(patient: PatientInfo) -> bool:
+    return patient.identifier.system == IdSystem.DOWNTIME_RESERVE
+
+
+def _patient(patient: PatientInfo, gender: str | None) -> _Made:
+    system, value = fhir_system(patient.identifier), patient.identifier.value
+    resource: dict[str, Any] = {"resourceType": "Patient"}
+    if _is_reserve(patient):
+        tag = {
+            "system": TAG_SYSTEM,
+            "code": "downtime-admission",
+            "display": "Admitted during a record outage: link to the real patient",
+        }
+        resource["meta"] = {"tag": [tag]}
+    else:
+        gender = patient.sex if patient.sex in _GENDERS else None
+    name = {"family": patient.family_name, "given": [patient.given_name]}
+    resource["name"] = [name]
+    resource["gender"] = gender
+    resource["birthDate"] = patient.birth_date.isoformat() if patient.birth_date else None
+    return _made(resource, system, value)
+
+
+def _encounter(form: IssuedForm, patient: PatientInfo, subject: _Made) -> _Made | None:
+    value = patient.encounter_id
+    if value is None and _is_reserve(patient):
+        value = patient.identifier.value
+    if not value:
+        return None
+    resource = {
+        "resourceType": "Encounter",
+        "status": "in-progress",
+        "class": {"system": ACT_CODE, "code": "IMP", "display": "inpatient encounter"},
+        "subject": {"reference": subject.urn},
+        "serviceProvider": {"display": form.ward},
+    }
+    return _made(resource, ENCOUNTER_SYSTEM, value)
+
+
+def _is_unused(form: IssuedForm) -> bool:
+    if form.in_conflict:
+        return False
+    readings = (r for page in form.returned for r in page.readings.values())
+    return not any(r.state in _INK for r in readings)
+
+
+def _document(env: _Env, pdfs: Sequence[bytes]) -> _Made:
+    """The form's scan: one PDF of all returned pages, or (when that would be too large for
+    one attachment, e.g. Medplum's 1 MB string limit) one PDF per returned page."""
+    form = env.form
+    title = _FORM_TITLES.get(form.form, form.form)
+    whole = _document_title(form, env.pages)
+    content = [
+        {
+            "attachment": _attachment(
+                pdf, whole if len(pdfs) == 1 else f"{whole}: page {page.page_no}"
+            )
+        }
+        for pdf, page in zip(pdfs, env.pages if len(pdfs) > 1 else env.pages[:1], strict=False)
+    ]
+    resource = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "docStatus": "preliminary",
+        "type": {"coding": [{"system": FORM_SYSTEM, "code": form.form, "display": title}]},
+        "subject": env.subject,
+        "date": _instant(env.ctx.now),
+        "description": _document_description(form, title),
+        "content": content,
+        "context": {"encounter": [env.encounter]},
+    }
+    return env.made(resource, "document")
+
+
+def _attachment(pdf: bytes, title: str) -> dict[str, Any]:
+    return {
+        "contentType": "application/pdf",
+        "data": base64.b64encode(pdf).decode("ascii"),
+        "size": len(pdf),
+        "hash": base64.b64encode(_sha1(pdf)).decode("ascii"),
+        "title": title,
+    }
+
+
+def _sha1(data: bytes) -> bytes:
+    """FHIR's Attachment.hash is SHA-1 (an integrity check, not security)."""
+    return hashlib.sha1(data, usedforsecurity=False).digest()
+
+
+def _document_title(form: IssuedForm, pages: Sequence[ReturnedPage]) -> str:
+    returned = max(p.captured_at for p in pages).date().isoformat()
+    numbers = _page_list([p.page_no for p in pages])
+    word = "page" if len(pages) == 1 else "pages"
+    return f"{form.form}, {word} {numbers} of {form.page_count}, returned {returned}"
+
+
+def _document_description(form: IssuedForm, title: str) -> str:
+    text = (
+        f"Downtime paper form: {title} (form {form.form}, version {form.form_version}), "
+        f"ward {form.ward}, filled in by hand during a record outage and scanned afterwards."
+    )
+    numbers = {uid: n for n, uid in enumerate(form.page_uids, start=1)}
+    missing = [numbers[uid] for uid in form.missing]
+    voided = [numbers[uid] for uid in form.voided if uid in numbers]
+    if missing:
+        text += f" Not returned: page {_page_list(missing)} of {form.page_count}."
+    if voided:
+        text += f" Voided: page {_page_list(voided)}."
+    return text
+
+
+def _page_list(numbers: Iterable[int]) -> str:
+    """``1–3, 5`` for pages 1, 2, 3 and 5."""
+    runs: list[list[int]] = []
+    for n in sorted(set(numbers)):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance
+
+
+def _provenance(
+    env: _Env,
+    targets: Sequence[_Made],
+    item: str,
+    source: dict[str, Any],
+    occurred: datetime | None = None,
+) -> _Made:
+    def agent(code: str, display: str, who: str) -> dict[str, Any]:
+        coding = {"system": PARTICIPANT_TYPE, "code": code, "display": display}
+        return {"type": {"coding": [coding]}, "who": {"display": who}}
+
+    system, value = item_identifier(env.form.form_key, f"{item}/provenance")
+    resource = {
+        "resourceType": "Provenance",
+        "meta": {"tag": [{"system": system, "code": value}]},
+        "target": [{"reference": t.urn} for t in targets],
+        "occurredDateTime": _instant(occurred) if occurred else None,
+        "recorded": _instant(env.ctx.now),
+        "location": {"display": f"scan station {env.ctx.station}, {env.ctx.site}"},
+        "agent": [
+            agent("author", "Author", _AUTHOR),
+            agent("enterer", "Enterer", env.ctx.enterer),
+        ],
+        "entity": [{"role": "source", "what": source}],
+    }
+    return _made(resource, system, value)
+
+
+def _document_provenance(env: _Env, document: _Made) -> _Made:
+    serials = ", ".join(p.serial for p in env.pages)
+    source = {"display": f"downtime paper form, page serials {serials}"}
+    return _provenance(env, [document], "document", source)
+
+
+def _unit(
+    env: _Env,
+    resource: dict[str, Any],
+    item: str,
+    occurred: datetime | None = None,
+    label: str = "",
+) -> tuple[_Made, _Made]:
+    """A resource made from the paper, with its Provenance pointing at the document.
+    ``label`` names it the way a clerk finds it on the paper (default: ``item``)."""
+    made = env.made(resource, item, label)
+    return made, _provenance(env, [made], item, env.document, occurred)
+
+
+def _conflict_pages(env: _Env, derived: _Derived) -> None:
+    for page in env.pages:
+        if page.in_conflict:
+            derived.held.append(HeldItem(f"page {page.page_no}", CONFLICT, _WHY_PAGE))

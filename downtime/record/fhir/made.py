@@ -1,0 +1,76 @@
+"""Resources to post: each with its identifier and the conditional create that makes it once."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from downtime.record.fhir.model import _URN_NAMESPACE
+
+
+@dataclass(frozen=True)
+class _Made:
+    """One resource and how it is created only once."""
+
+    resource_type: str
+    system: str
+    value: str
+    resource: dict[str, Any]
+    if_none_exist: str
+    label: str = ""  # what a clerk finds on the paper: "med1.t08", "page 2/active3"
+
+    @property
+    def urn(self) -> str:
+        return _urn(self.resource_type, self.system, self.value)
+
+    def logical(self) -> dict[str, Any]:
+        return _logical(self.resource_type, self.system, self.value)
+
+
+def _made(resource: dict[str, Any], system: str, value: str, label: str = "") -> _Made:
+    kind = resource["resourceType"]
+    if kind == "Provenance":
+        search = f"_tag={_token(system, value)}"
+    else:
+        identifier = [{"system": system, "value": value}]
+        resource = {"resourceType": kind, "identifier": identifier, **resource}
+        search = f"identifier={_token(system, value)}"
+    return _Made(kind, system, value, _pruned(resource), search, label)
+
+
+def _urn(resource_type: str, system: str, value: str) -> str:
+    name = f"{resource_type}/{system}|{value}"
+    return f"urn:uuid:{uuid.uuid5(_URN_NAMESPACE, name)}"
+
+
+def _token(system: str, value: str) -> str:
+    """A token search value: FHIR's escapes (``\\`` before ``\\ , $ |``), then URL-encoded."""
+
+    def part(text: str) -> str:
+        escaped = re.sub(r"([\\,$|])", r"\\\1", text)
+        return quote(escaped, safe=":/")
+
+    return f"{part(system)}|{part(value)}"
+
+
+def _logical(resource_type: str, system: str, value: str) -> dict[str, Any]:
+    return {"type": resource_type, "identifier": {"system": system, "value": value}}
+
+
+def _pruned(value: Any) -> Any:
+    """Without ``None``, empty strings, lists and objects, at any depth (FHIR allows none)."""
+    if isinstance(value, dict):
+        pairs = ((k, _pruned(v)) for k, v in value.items())
+        return {k: v for k, v in pairs if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        items = (_pruned(v) for v in value)
+        return [v for v in items if v not in (None, "", [], {})]
+    return value
+
+
+def _instant(at: datetime) -> str:
+    return at.isoformat(timespec="seconds")

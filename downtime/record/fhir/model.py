@@ -1,0 +1,106 @@
+"""What :mod:`downtime.fhir` hands out (the posting context, held items, a form's bundles), the
+item identifiers every resource carries, and the codes and texts the mapping uses."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from downtime.scan.marks import MARKED, UNCERTAIN, WRITTEN
+
+ITEM_SYSTEM = "urn:downtime:item"
+ENCOUNTER_SYSTEM = "urn:downtime:encounter"
+ORDER_SYSTEM = "urn:downtime:order"
+FORM_SYSTEM = "urn:downtime:form"
+TAG_SYSTEM = "urn:downtime:tag"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+SNOMED = "http://snomed.info/sct"
+
+PENDING, CONFLICT = "pending-review", "conflict"
+_URN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:downtime:fhir")
+_INK = frozenset({MARKED, WRITTEN, UNCERTAIN})
+_AUTHOR = "signature on the paper form (see page image)"
+_ON_PAPER = "Documented on paper during a record outage"
+_FORM_TITLES = {
+    "journal": "Journal entry",
+    "medication-orders": "Medication orders",
+    "mar": "Medication administration record",
+    "prescription": "Prescription record",
+    "referral": "Referral",
+    "admission": "Admission, new patient",
+}
+_GENDERS = frozenset({"female", "male", "other", "unknown"})
+_CATEGORIES = {
+    "lab": (SNOMED, "108252007", "Laboratory procedure"),
+    "radiology": (SNOMED, "363679005", "Imaging"),
+    "consultation": (SNOMED, "11429006", "Consultation"),
+}
+_PRIORITIES = {"acute": "stat", "asap": "asap", "two_weeks": "urgent", "routine": "routine"}
+
+_MAR_CELL = re.compile(r"(med\d+\.t\d{2}(?:\d{2})?)\.(given|notgiven|initials)")
+_PRN_CELL = re.compile(r"(prn\d+\.dose\d+)\.(time|initials)")
+_ACTIVE_ROW = re.compile(r"(active\d+)\.(continue|change|stop|initials)")
+_NEW_ROW = re.compile(r"(new\d+)\.(.+)")
+_RX_BLOCK = re.compile(r"(rx\d+)\.(.+)")
+_SIMPLE_DOSE = re.compile(r"(\d+(?:[.,]\d+)?)\s*([^\d\s,.-][^\d]*)")
+
+_WHY_PRN = "as-needed dose: the time is handwritten; transcribe it"
+_WHY_CHANGE = "change: the new dose is handwritten; transcribe it as a new order"
+_WHY_NEW = "new order written by hand: transcribe drug, dose, route, frequency"
+_WHY_RX = (
+    "paper prescription: transcribe drug, form, strength, amount, dosage, purpose, "
+    "dispensings, benefit, substitution and urgency"
+)
+_WHY_TO = "referral: the receiving unit is handwritten; transcribe it"
+_WHY_REFERRAL = "the referral page may hold writing that could not be read clearly: look at it"
+_WHY_ADMISSION = "new patient: transcribe name and identity, then link to the real patient"
+_WHY_FORM = "a form this kit does not map to the record: transcribe what it holds"
+_WHY_PAGE = "another capture of this page reads differently: a person decides which is right"
+_WHY_NO_ORDER = "the order this row refers to is not in the pack's data: look at the page"
+_WHY_NO_SLOT = "the cell's time slot is not known: look at the page"
+_WHY_INITIALS = "initials without a ticked box: look at the page"
+
+
+@dataclass(frozen=True)
+class PostingContext:
+    now: datetime  # aware; Provenance.recorded, DocumentReference.date
+    enterer: str  # who runs reconciliation → Provenance agent "enterer"
+    station: str
+    site: str
+    max_entries: int = 8  # per transaction (Medplum's limit with conditional entries)
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None or self.now.utcoffset() is None:
+            raise ValueError("PostingContext.now must be timezone-aware")
+        if not (self.enterer.strip() and self.station.strip() and self.site.strip()):
+            raise ValueError("PostingContext needs an enterer, a station and a site")
+        if self.max_entries < 4:
+            raise ValueError("max_entries must be at least 4 (patient, encounter, one unit)")
+
+
+@dataclass(frozen=True)
+class HeldItem:
+    item: str  # "med1.t08", "page 2/new1", "referral.to", "page 2"
+    kind: str  # "pending-review" (a person must look or transcribe) | "conflict"
+    detail: str  # why, for a clerk or pharmacist; no patient data
+
+
+@dataclass(frozen=True)
+class FormBundles:
+    form_key: str
+    bundles: tuple[dict[str, Any], ...]  # FHIR R4 transaction Bundles, ≤ max_entries entries
+    resources: tuple[tuple[str, str], ...]  # (resourceType, "system|value") of each resource
+    held: tuple[HeldItem, ...]
+    unused: bool  # returned but nothing written or marked on any page: nothing posted
+    labels: tuple[tuple[str, str], ...] = ()  # ("system|value", what a clerk finds on paper)
+
+
+def item_identifier(form_key: str, item: str) -> tuple[str, str]:
+    """``(system, value)`` for an item of a form: no patient data can be read from it."""
+    digest = hashlib.sha256(f"{form_key}#{item}".encode()).hexdigest()
+    return ITEM_SYSTEM, digest[:32]

@@ -1,0 +1,78 @@
+"""referral: anything marked or written → a ServiceRequest with its scan as supporting info;
+the receiving unit, written by hand, is held for transcription."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from downtime.ledger.returns import Reading, ReturnedPage
+from downtime.record.fhir.common import _Derived, _Env, _unit
+from downtime.record.fhir.model import _CATEGORIES, _PRIORITIES, _WHY_PAGE, _WHY_REFERRAL, _WHY_TO
+from downtime.record.fhir.readings import _choice, _inked
+from downtime.scan.marks import MARKED, WRITTEN
+
+
+def _referral(env: _Env, derived: _Derived) -> None:
+    for page in env.pages:
+        readings = {k.removeprefix("referral."): r for k, r in page.readings.items()}
+        if _inked([readings.get("to")]):
+            derived.hold(env, page, "referral.to", _WHY_TO)
+        if any(r.state in (MARKED, WRITTEN) for r in readings.values()):
+            _service_request(env, derived, page, readings)
+        elif _inked(readings.values()) or page.in_conflict:
+            derived.hold(env, page, "referral", _WHY_REFERRAL)
+
+
+def _service_request(
+    env: _Env, derived: _Derived, page: ReturnedPage, readings: Mapping[str, Reading]
+) -> None:
+    types = ("lab", "radiology", "consultation", "other")
+    category = _ticked(env, derived, page, readings, "type", types)
+    priority = _ticked(env, derived, page, readings, "priority", tuple(_PRIORITIES))
+    resource = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "category": [_category(category)] if category else None,
+        "priority": _PRIORITIES[priority] if priority else None,
+        "code": {"text": "Referral (paper form)"},
+        "subject": env.subject,
+        "encounter": env.encounter,
+        "supportingInfo": [env.document],
+        "note": [
+            {
+                "text": "Written on a paper referral form during a record outage. The "
+                "receiving unit, the question and the history are handwritten on the "
+                "attached scan (supportingInfo)."
+            }
+        ],
+    }
+    derived.units.append(_unit(env, resource, "referral"))
+
+
+def _ticked(
+    env: _Env,
+    derived: _Derived,
+    page: ReturnedPage,
+    readings: Mapping[str, Reading],
+    group: str,
+    options: Sequence[str],
+) -> str | None:
+    """The one option of a referral's tick group, or None (held when it is not clear)."""
+    boxes = {o: readings.get(f"{group}.{o}") for o in options}
+    if page.in_conflict:
+        if _inked(boxes.values()):
+            derived.hold(env, page, f"referral.{group}", _WHY_PAGE)
+        return None
+    choice = _choice(boxes)
+    if choice.why is not None:
+        derived.hold(env, page, f"referral.{group}", choice.why)
+    return choice.chosen
+
+
+def _category(option: str) -> dict[str, Any]:
+    if option not in _CATEGORIES:
+        return {"text": "Other"}
+    system, code, display = _CATEGORIES[option]
+    return {"coding": [{"system": system, "code": code, "display": display}], "text": display}

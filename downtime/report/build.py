@@ -1,0 +1,164 @@
+"""Building the report from the facts (pure): forms per patient per ward, counts, and the
+missing pages in the order to look for them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from downtime.ledger.returns import IssuedForm
+from downtime.model import Identifier
+from downtime.report.facts import Facts, _kind
+from downtime.report.model import (
+    CATEGORIES,
+    CONFLICT_KINDS,
+    FORM_ORDER,
+    PENDING_KINDS,
+    Counts,
+    FormLine,
+    MissingPage,
+    PatientRef,
+    PatientSection,
+    QuarantineLine,
+    Report,
+    WardSection,
+)
+
+
+def build_report(facts: Facts, *, ward: str | None = None) -> Report:
+    """The report over ``facts``; ``ward``: that ward only (items set aside that cannot be
+    attributed to any ward are kept: they may be its pages)."""
+    lines: dict[str, dict[tuple[str, Identifier | None], list[tuple[IssuedForm, FormLine]]]] = {}
+    for form in facts.forms:
+        if ward is not None and form.ward != ward:
+            continue
+        who = form.patient.identifier if form.patient else None
+        key = (_kind(form.form, who), who)
+        lines.setdefault(form.ward, {}).setdefault(key, []).append((form, _line(form, facts)))
+    quarantined: dict[str, list[QuarantineLine]] = {}
+    unattributed = []
+    for item in facts.quarantine:
+        if item.ward is None:
+            unattributed.append(item)
+        elif ward is None or item.ward == ward:
+            quarantined.setdefault(item.ward, []).append(item)
+    wards = []
+    for name in sorted(set(lines) | set(quarantined)):
+        patients = [_section(kind, forms) for (kind, _), forms in lines.get(name, {}).items()]
+        patients.sort(key=lambda s: _patient_order(s.patient))
+        wards.append(
+            WardSection(
+                name,
+                tuple(p for p in facts.scope.packs if p.pack.ward == name),
+                tuple(patients),
+                tuple(quarantined.get(name, ())),
+            )
+        )
+    shown = tuple(p for p in facts.scope.packs if ward is None or p.pack.ward == ward)
+    return Report(
+        site=facts.site,
+        generated_at=facts.generated_at,
+        timezone=facts.timezone,
+        ward_filter=ward,
+        scope=replace(facts.scope, packs=shown),
+        missing=tuple(sorted(_missing(wards, facts), key=_missing_order)),
+        wards=tuple(wards),
+        unattributed=tuple(unattributed),
+    )
+
+
+def _line(form: IssuedForm, facts: Facts) -> FormLine:
+    back = {p.page_uid for p in form.returned}
+    held = facts.held.get(form.form_key, {})
+    bundles = facts.bundles.get(form.form_key, {})
+    counts = Counts(
+        issued=len(form.page_uids),
+        returned=len(back),
+        missing=len(form.missing),
+        voided=sum(1 for u in form.voided if u not in back),
+        pending_review=sum(1 for kind in held.values() if kind in PENDING_KINDS),
+        conflicts=len(_conflicts(form, held)),
+        posted=bundles.get("posted", 0),
+        written=bundles.get("written", 0),
+        failed=bundles.get("failed", 0),
+    )
+    return FormLine(
+        form=form.form,
+        form_key=form.form_key,
+        pack_id=form.pack_id,
+        issued_at=form.issued_at,
+        serials=tuple(_serial(facts, u) for u in form.page_uids),
+        missing_serials=tuple(_serial(facts, u) for u in form.missing),
+        counts=counts,
+        bundle_outcomes=dict(sorted(bundles.items())),
+    )
+
+
+def _conflicts(form: IssuedForm, held: Mapping[str, str]) -> set[str]:
+    """Pages whose captures disagree (named "page N", as reconciliation names the item it
+    holds for such a page: counted once) and held items in conflict."""
+    pages = {f"page {p.page_no}" for p in form.returned if p.in_conflict}
+    return pages | {item for item, kind in held.items() if kind in CONFLICT_KINDS}
+
+
+def _serial(facts: Facts, page_uid: str) -> str:
+    return facts.pages.get(page_uid, ("?", 0))[0]
+
+
+def _section(kind: str, forms: Sequence[tuple[IssuedForm, FormLine]]) -> PatientSection:
+    """One patient's forms (across packs); name and bed as in the newest pack."""
+    newest = max(forms, key=lambda f: f[0].issued_at)[0].patient
+    patient = PatientRef(
+        kind,
+        newest.identifier if newest else None,
+        newest.family_name if newest else None,
+        newest.given_name if newest else None,
+        newest.bed if newest else None,
+    )
+    ordered = sorted(forms, key=lambda f: (_form_order(f[1].form), f[1].issued_at))
+    return PatientSection(patient, tuple(line for _, line in ordered))
+
+
+def _missing(wards: Sequence[WardSection], facts: Facts) -> Iterable[MissingPage]:
+    by_key = {f.form_key: f for f in facts.forms}
+    for ward in wards:
+        for section in ward.patients:
+            for line in section.forms:
+                for uid in by_key[line.form_key].missing:
+                    serial, page_no = facts.pages.get(uid, ("?", 0))
+                    form = by_key[line.form_key]
+                    yield MissingPage(
+                        serial, uid, ward.ward, section.patient, line.form, page_no,
+                        form.page_count, line.pack_id, line.issued_at,
+                    )  # fmt: skip
+
+
+def _form_order(form: str) -> tuple[int, str]:
+    return (
+        (FORM_ORDER.index(form), "") if form in FORM_ORDER else (FORM_ORDER.index("journal"), form)
+    )
+
+
+def _bed_order(bed: str | None) -> tuple[int, int, str]:
+    if bed is None:
+        return (2, 0, "")
+    return (0, int(bed), "") if bed.isdigit() else (1, 0, bed)
+
+
+_KIND_ORDER = {"patient": 0, "admission": 1, "ward": 2}
+
+
+def _patient_order(p: PatientRef) -> tuple[Any, ...]:
+    return (_KIND_ORDER[p.kind], _bed_order(p.bed), p.display)
+
+
+def _missing_order(m: MissingPage) -> tuple[Any, ...]:
+    return (
+        CATEGORIES.index(m.category),
+        m.ward,
+        _patient_order(m.patient),
+        _form_order(m.form),
+        m.issued_at,
+        m.page_no,
+    )

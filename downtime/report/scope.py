@@ -1,0 +1,70 @@
+"""Which packs the report covers, and why each (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from downtime.ledger.outage import Outage
+from downtime.report.model import PackInfo, Scope, ScopedPack
+
+
+def choose_scope(
+    packs: Sequence[PackInfo],
+    returned: Iterable[str],
+    outage: Outage | None,
+    *,
+    all_packs: bool,
+    now: datetime,
+) -> Scope:
+    """Which packs the report covers, and why each (see the module docstring)."""
+    why: dict[str, list[str]] = {}
+
+    def add(pack: PackInfo, reason: str) -> None:
+        why.setdefault(pack.pack_id, []).append(reason)
+
+    rule = "all-packs" if all_packs else "outage" if outage else "current"
+    by_ward: dict[tuple[str, str], list[PackInfo]] = {}
+    for p in packs:
+        by_ward.setdefault((p.site, p.ward), []).append(p)
+    for ward_packs in by_ward.values():
+        if rule == "all-packs":
+            for p in ward_packs:
+                add(p, "all-packs")
+        elif outage is not None:
+            before = [p for p in ward_packs if p.issued_at <= outage.start]
+            if before:
+                add(max(before, key=lambda p: p.issued_at), "newest-at-outage-start")
+            for p in ward_packs:
+                if p.issued_at > outage.start and outage.covers(p.issued_at, now):
+                    add(p, "issued-during-outage")
+        else:
+            for p in ward_packs:
+                if p.superseded_by is None:
+                    add(p, "current")
+    back = set(returned)
+    for p in packs:
+        if p.pack_id in back:
+            add(p, "pages-returned")
+    chosen = sorted((p for p in packs if p.pack_id in why), key=lambda p: (p.ward, p.issued_at))
+    return Scope(rule, outage, tuple(ScopedPack(p, tuple(why[p.pack_id])) for p in chosen))
+
+
+def describe_scope(scope: Scope, tz: str) -> str:
+    def local(when: datetime) -> str:
+        return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+    if scope.rule == "all-packs":
+        return "every pack in the ledger (--all-packs)"
+    if scope.rule == "outage" and scope.outage is not None:
+        end = local(scope.outage.end) if scope.outage.end else "not ended"
+        return (
+            f"the packs in use during the latest outage ({local(scope.outage.start)} – {end}): "
+            "each ward's newest pack issued at or before the start, packs issued during it, "
+            "and every pack a page was returned from"
+        )
+    return (
+        "no outage recorded (`downtime outage start`): each ward's current pack and every "
+        "pack a page was returned from"
+    )

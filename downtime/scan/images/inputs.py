@@ -1,0 +1,190 @@
+"""Finding scan files, hashing them, sniffing their format, and opening them to read."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from downtime.errors import InputError
+from downtime.scan.images.model import InputFile, PageProblem
+from downtime.scan.images.problems import _changed, _empty, _problem, _unreadable
+
+#: Files up to this size are read into memory once, and their hash checked against the one
+#: :func:`find_inputs` recorded; larger ones are read from disk as needed (size checked only).
+IN_MEMORY_LIMIT = 512 * 1024 * 1024
+
+_CHUNK = 1024 * 1024
+_O_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
+_PDF_JUNK = 1024  # PDFium, like Acrobat, finds "%PDF-" up to 1024 bytes into the file
+_HEAD = _PDF_JUNK + 5
+
+
+def sniff(head: bytes) -> str:
+    """The format of a file from its first bytes (at least 1029 of them for a PDF with junk)."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if head.find(b"%PDF-", 0, _HEAD) >= 0:
+        return "pdf"
+    return "unknown"
+
+
+def find_inputs(paths: Sequence[Path]) -> list[InputFile]:
+    """The files to read, in order: each path as given; for a folder, every file below it.
+
+    Folders are walked recursively in a stable order (names sorted by code point at every
+    level); hidden files and folders (name starting with ``.``) below a given folder are
+    skipped, and so are special files and symbolic links to folders; a symbolic link to a file
+    is followed only when that file is inside the folder. A file reached twice is listed once.
+    Each file is read once here, in chunks, for its SHA-256 and format. A path that does not
+    exist, or a folder that cannot be listed, raises :class:`~downtime.errors.InputError`; a
+    file that cannot be read is still listed (``sha256 == ""``) and :func:`read_pages` reports
+    it.
+    """
+    found: list[InputFile] = []
+    seen: set[Path] = set()
+    for given in paths:
+        try:
+            info = given.stat()
+        except FileNotFoundError:
+            raise InputError(
+                f"{given}: no such file or folder",
+                hint="check the path; scan files and folders of scan files can be named",
+            ) from None
+        except OSError as exc:
+            raise InputError(
+                f"{given}: cannot be opened ({exc.strerror or type(exc).__name__})",
+                hint="check the path and that you may read it",
+            ) from None
+        if stat.S_ISDIR(info.st_mode):
+            for source, path in _walk(given):
+                _add(found, seen, source, path)
+        elif stat.S_ISREG(info.st_mode):
+            _add(found, seen, str(given), given)
+        else:
+            raise InputError(
+                f"{given}: is neither a file nor a folder",
+                hint="name scan files (PDF, TIFF, PNG, JPEG) or folders holding them",
+            )
+    return found
+
+
+def _walk(folder: Path) -> Iterator[tuple[str, Path]]:
+    root = folder.resolve()
+
+    def visit(directory: Path, shown: Path) -> Iterator[tuple[str, Path]]:
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            raise InputError(
+                f"{shown}: the folder cannot be read ({exc.strerror or type(exc).__name__})",
+                hint="check that you may read it, or name the files in it one by one",
+            ) from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = directory / entry.name
+            if entry.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    continue  # dangling or looping link
+                if target.is_relative_to(root) and target.is_file():
+                    yield str(shown / entry.name), path
+            elif entry.is_dir(follow_symlinks=False):
+                yield from visit(path, shown / entry.name)
+            elif entry.is_file(follow_symlinks=False):
+                yield str(shown / entry.name), path
+
+    yield from visit(folder, folder)
+
+
+def _add(found: list[InputFile], seen: set[Path], source: str, path: Path) -> None:
+    try:
+        key = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        key = path.absolute()
+    if key in seen:
+        return
+    seen.add(key)
+    found.append(_describe(source, path))
+
+
+def _describe(source: str, path: Path) -> InputFile:
+    digest = hashlib.sha256()
+    head = b""
+    size = 0
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                if len(head) < _HEAD:
+                    head += chunk[: _HEAD - len(head)]
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        return InputFile(source, path, "", size, "unknown")
+    return InputFile(source, path, digest.hexdigest(), size, sniff(head))
+
+
+def _open(
+    item: InputFile, *, verify: bool = True
+) -> tuple[bytes | None, BinaryIO, int] | PageProblem:
+    """The file's bytes (when small enough) and a stream over them, checked against ``item``.
+
+    Without ``verify``, a PDF is left on disk (PDFium reads what it needs) and nothing is
+    hashed."""
+    if verify and not item.sha256:
+        # it could not be read when it was listed: say so (its size may even claim 0 bytes)
+        return _unreadable(item.source, OSError(5, "it could not be read when it was listed"))
+    try:
+        # O_NONBLOCK: should the path have become a pipe, fail instead of waiting for a writer
+        stream = open(  # noqa: SIM115 - closed below, or by read_pages
+            item.path, "rb", opener=lambda path, flags: os.open(path, flags | _O_NONBLOCK)
+        )
+    except OSError as exc:
+        return _unreadable(item.source, exc)
+    try:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            stream.close()
+            return _problem(
+                item.source,
+                0,
+                "unreadable-file",
+                "this is not a regular file (but a folder, pipe or device); name scan files only",
+            )
+        if info.st_size == 0:
+            stream.close()
+            return _empty(item.source)
+        if not verify and sniff(stream.read(_HEAD)) == "pdf":
+            stream.seek(0)
+            return None, stream, info.st_size
+        stream.seek(0)
+        if info.st_size > IN_MEMORY_LIMIT:
+            if info.st_size != item.size:
+                stream.close()
+                return _changed(item.source)
+            return None, stream, info.st_size
+        data = stream.read()
+        stream.close()
+    except OSError as exc:
+        stream.close()
+        return _unreadable(item.source, exc)
+    if verify and (len(data) != item.size or hashlib.sha256(data).hexdigest() != item.sha256):
+        if not data:
+            return _empty(item.source)
+        return _changed(item.source)
+    return data, io.BytesIO(data), len(data)

@@ -1,0 +1,180 @@
+"""Checkboxes: fill, core, cells, coverage and the ring outside, and from them ``marked``,
+``empty`` or ``uncertain`` with their flags (``corrected``, ``overrun``, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from downtime.geometry import PX_PER_MM
+from downtime.model import FieldBox
+from downtime.scan.marks.maps import _contrast, _Maps, _mean_ink
+from downtime.scan.marks.model import (
+    CORRECTED,
+    EMPTY,
+    FAINT_PAGE,
+    MARKED,
+    NO_OUTLINE,
+    OVERRUN,
+    UNCERTAIN,
+    FieldReading,
+    FloatArray,
+    IntArray,
+    MarkSettings,
+    _px,
+    _reading,
+)
+
+
+def _read_checkboxes(
+    maps: _Maps,
+    fields: Sequence[FieldBox],
+    index: IntArray,
+    boxes: IntArray,
+    outline: tuple[IntArray, IntArray, FloatArray],
+    s: MarkSettings,
+) -> list[FieldReading]:
+    q = maps.quality
+    paper, contrast = _contrast(maps, boxes)
+    dx, dy, strength = outline
+    left, top = boxes[:, 0] + dx, boxes[:, 1] + dy
+    right, bottom = boxes[:, 2] + dx, boxes[:, 3] + dy
+
+    ins = _px(s.checkbox_inset_mm)
+    ix0, iy0 = left + ins, top + ins
+    ix1, iy1 = np.maximum(right - ins, ix0 + 2), np.maximum(bottom - ins, iy0 + 2)
+    fill = _mean_ink(maps, (ix0, iy0, ix1, iy1), contrast)
+
+    cin = _px(s.checkbox_core_inset_mm)
+    cx0 = np.minimum(ix0 + cin, (ix0 + ix1) // 2 - 1)
+    cy0 = np.minimum(iy0 + cin, (iy0 + iy1) // 2 - 1)
+    cx1, cy1 = np.maximum(ix1 - cin, cx0 + 2), np.maximum(iy1 - cin, cy0 + 2)
+    core = _mean_ink(maps, (cx0, cy0, cx1, cy1), contrast)
+
+    peak = _peak(maps, (ix0, iy0, ix1, iy1), contrast, max(1, s.checkbox_cells))
+    ring, crossing = _ring(maps, (left, top, right, bottom), (ix0, iy0, ix1, iy1), contrast, s)
+
+    coverage = _coverage(maps, (ix0, iy0, ix1, iy1), s.strong_ink * contrast - q.margin)
+
+    faint = q.faint_marks_may_vanish
+    divisor = s.faint_page_empty_divisor if faint else 1.0
+    found = strength >= s.outline_min_strength
+    corrected = coverage >= s.checkbox_corrected_coverage
+    marked = corrected | ((fill >= s.checkbox_marked_fill) & (core >= s.checkbox_marked_core))
+    empty = (
+        ~marked
+        & (fill < s.checkbox_empty_fill / divisor)
+        & (peak < s.checkbox_empty_peak / divisor)
+    )
+    overrun = crossing >= s.overrun_crossing
+    if q.binarised and not s.trust_empty_on_binarised:
+        faint_empty = empty
+        empty = np.zeros_like(empty)
+    else:
+        faint_empty = empty if faint else np.zeros_like(empty)
+    state = np.where(~found, UNCERTAIN, np.where(marked, MARKED, np.where(empty, EMPTY, UNCERTAIN)))
+
+    names = (
+        "fill", "core", "peak", "coverage", "ring", "crossing", "outline_dx_mm",
+        "outline_dy_mm", "outline_strength", "background", "contrast",
+    )  # fmt: skip
+    values = np.stack(
+        [fill, core, peak, coverage, ring, crossing, dx / PX_PER_MM, dy / PX_PER_MM, strength,
+         paper, contrast],
+        axis=1,
+    ).tolist()  # fmt: skip
+    readings = []
+    for k, i in enumerate(index.tolist()):
+        st = str(state[k])
+        flags: list[str] = []
+        if not found[k]:
+            flags.append(NO_OUTLINE)
+        if st == MARKED and corrected[k]:
+            flags.append(CORRECTED)
+        if st != EMPTY and overrun[k]:
+            flags.append(OVERRUN)
+        if faint_empty[k] and found[k]:
+            flags.append(FAINT_PAGE)
+        readings.append(_reading(fields[i], st, names, values[k], flags))
+    return readings
+
+
+def _peak(
+    maps: _Maps,
+    interior: tuple[IntArray, IntArray, IntArray, IntArray],
+    contrast: FloatArray,
+    g: int,
+) -> FloatArray:
+    """The mean ink of the darkest of ``g`` × ``g`` cells of each interior."""
+    ix0, iy0, ix1, iy1 = interior
+    steps = np.arange(g + 1, dtype=np.int64)[None, :]
+    gx = ix0[:, None] + (ix1 - ix0)[:, None] * steps // g
+    gy = iy0[:, None] + (iy1 - iy0)[:, None] * steps // g
+    cells = _mean_ink(
+        maps,
+        (gx[:, None, :-1], gy[:, :-1, None], gx[:, None, 1:], gy[:, 1:, None]),
+        contrast[:, None, None],
+    )
+    peak: FloatArray = cells.reshape(len(ix0), -1).max(axis=1)
+    return peak
+
+
+def _ring(
+    maps: _Maps,
+    outline: tuple[IntArray, IntArray, IntArray, IntArray],
+    interior: tuple[IntArray, IntArray, IntArray, IntArray],
+    contrast: FloatArray,
+    s: MarkSettings,
+) -> tuple[FloatArray, FloatArray]:
+    """Ink in the ring just outside each box (``ring``), and ink just outside *and* just inside
+    the same side (``crossing``)."""
+    left, top, right, bottom = outline
+    ix0, iy0, ix1, iy1 = interior
+    # ink just outside each side of the outline and just inside it: a stroke crossing the edge
+    # has both; printed text next to the box, or a tick kept inside it, has one
+    ro, ri, eb = _px(s.ring_outer_mm), _px(s.ring_inner_mm), _px(s.edge_band_mm)
+    ring_parts = []
+    for k in range(3):  # the ring of each side in thirds, so that one stroke is not averaged away
+        ox0, ox1 = _third(left - ro, right + ro, k)
+        oy0, oy1 = _third(top - ri, bottom + ri, k)
+        ring_parts += [
+            (ox0, top - ro, ox1, top - ri),
+            (ox0, bottom + ri, ox1, bottom + ro),
+            (left - ro, oy0, left - ri, oy1),
+            (right + ri, oy0, right + ro, oy1),
+        ]
+    edge_parts = (
+        (ix0, iy0, ix1, iy0 + eb),
+        (ix0, iy1 - eb, ix1, iy1),
+        (ix0, iy0, ix0 + eb, iy1),
+        (ix1 - eb, iy0, ix1, iy1),
+    )
+    ring_sides = np.stack([_mean_ink(maps, r, contrast) for r in ring_parts], axis=1)
+    edge_sides = np.stack([_mean_ink(maps, r, contrast) for r in edge_parts], axis=1)
+    ring = ring_sides.max(axis=1)
+    crossing = np.minimum(ring_sides, np.tile(edge_sides, 3)).max(axis=1)
+    return ring, crossing
+
+
+def _third(start: IntArray, stop: IntArray, k: int) -> tuple[IntArray, IntArray]:
+    """The k-th third of [start, stop)."""
+    return start + (stop - start) * k // 3, start + (stop - start) * (k + 1) // 3
+
+
+def _coverage(
+    maps: _Maps, rect: tuple[IntArray, IntArray, IntArray, IntArray], level: FloatArray
+) -> FloatArray:
+    """Share of each interior's pixels whose ink reaches ``level`` (grey levels, above the
+    margin). Interiors of one size (a page has one or two) are gathered in one go."""
+    x0, y0, x1, y1 = rect
+    ox, oy = maps.origin
+    out = np.zeros(len(x0))
+    sizes = np.stack([y1 - y0, x1 - x0], axis=1)
+    for h, w in np.unique(sizes, axis=0).tolist():
+        k = np.flatnonzero((sizes[:, 0] == h) & (sizes[:, 1] == w))
+        windows = np.lib.stride_tricks.sliding_window_view(maps.ink, (h, w))
+        crops = windows[y0[k] - oy, x0[k] - ox]
+        strong = crops >= np.maximum(level[k], 1.0)[:, None, None]
+        out[k] = np.count_nonzero(strong, axis=(1, 2)) / float(h * w)
+    return out

@@ -1,0 +1,65 @@
+"""Reading the printed form serial with Tesseract: the only module that runs an OCR engine.
+
+Used only when both page codes of a page are destroyed. The serial's two check characters
+decide: a reading that fails them is no reading, so OCR can never silently name another page
+(see serials.py). Tesseract comes from the system's packages (Debian: ``tesseract-ocr``); when
+it is missing, pages without a readable code are simply set aside.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import cache
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from downtime.codes.serials import ALPHABET, parse_serial
+from downtime.errors import SerialError
+from downtime.geometry import SERIAL_FOOTER_MM, box_px
+
+Image = npt.NDArray[np.uint8]
+TIMEOUT_S = 10.0
+UPSCALE = 2.0  # Tesseract reads 16 pt mono best at ~30 px cap height
+SERIAL_WIDTH_MM = 52.0  # "XXXX-XXXX-XXXX" in 16 pt DejaVu Sans Mono Bold
+
+
+@cache
+def tesseract() -> str | None:
+    return shutil.which("tesseract")
+
+
+def read_serial(registered: Image) -> str | None:
+    """The serial printed in the footer of a registered page, only if its check characters
+    hold; None when it cannot be read with certainty (or Tesseract is not installed)."""
+    exe = tesseract()
+    if exe is None:
+        return None
+    # Just the serial: its label ends 0.5 mm above it, and 14 mono characters of 16 pt end
+    # about 50 mm to the right of its start.
+    x, y, _, h = SERIAL_FOOTER_MM
+    x0, y0, x1, y1 = box_px((x - 1.5, y - 0.2, SERIAL_WIDTH_MM + 3.0, h + 1.0))
+    crop = registered[max(y0, 0) : y1, max(x0, 0) : x1]
+    big = cv2.resize(crop, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
+    _, binary = cv2.threshold(big, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    ok, png = cv2.imencode(".png", np.asarray(binary, dtype=np.uint8))
+    if not ok:
+        return None
+    allowed = "".join(sorted(set(ALPHABET))) + "-"
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed executable found on PATH, no shell
+            [exe, "stdin", "stdout", "--psm", "7", "-c", f"tessedit_char_whitelist={allowed}"],
+            input=png.tobytes(),
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = done.stdout.decode("ascii", errors="ignore").strip()
+    try:
+        return parse_serial(text)
+    except SerialError:
+        return None

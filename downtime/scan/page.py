@@ -1,0 +1,370 @@
+"""One scanned page, start to finish: identify, register, read. Runs in a worker process.
+
+Everything a worker needs comes in a :class:`WorkerConfig`; it opens the ledger read-only (to
+find an identified page's field layout) and writes only content-addressed files (the
+registered page image, and the debug overlay when asked). What it returns is small and
+picklable; the ledger is written by the main process alone.
+
+Order for each page, and why:
+
+1. **identify** — find DK1 codes, verify each signature before reading anything from it. Two
+   verified codes that disagree, or a verified code beside one that fails, set the page aside
+   (someone has pasted a code over another). No code at all: read the printed serial
+   (Tesseract) and accept it only if its check characters hold; else the page is blank (no ink)
+   or set aside as ``no-page-code``.
+2. **register** — a homography from the code corners and the registration marks; a mirrored
+   page (the show-through of a duplex back) registers only when flipped: it is blank.
+3. **read** — every field of the page's layout from the ledger: tick boxes and writing areas.
+   A page that registers poorly is read, but every field is ``uncertain``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from downtime import codes
+from downtime.errors import PageCodeError
+from downtime.geometry import box_px
+from downtime.ledger import Ledger
+from downtime.ledger.store import Store
+from downtime.model import Identifier
+from downtime.scan import decode, images, marks, ocr, register
+from downtime.scan.overlay import draw_overlay, draw_unregistered
+
+Image = npt.NDArray[np.uint8]
+REGISTERED_QUALITY = 80  # JPEG quality of the stored registered page image (~300 KB a page;
+# two pages fit one attachment under Medplum's 1 MB string limit)
+BLANK_INK_FRACTION = 0.002  # a page with less than this fraction of dark pixels is blank
+DARK_BELOW_BACKGROUND = 55  # grey levels below the paper that count as ink for that test:
+# printed black on the dullest scans is 70+ below the paper; show-through is 35 at most
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    home: Path
+    ledger_path: Path
+    public_keys: tuple[bytes, ...]  # raw Ed25519 public keys
+    debug_dir: Path | None = None
+    ocr: bool = True
+    mark_settings: marks.MarkSettings = field(default_factory=marks.MarkSettings)
+
+
+@dataclass(frozen=True)
+class PageTask:
+    file: images.InputFile
+    index: int  # 1-based page within the file
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """What one page turned out to be, before the ledger decides duplicate or conflict."""
+
+    source: str
+    source_page: int
+    file_sha256: str
+    status: str  # identified | quarantined | blank
+    reason: str | None = None
+    message: str = ""
+    page_uid: str | None = None  # only from a verified code (or a serial that checked out)
+    form_code: int | None = None
+    page: int | None = None
+    patient: Identifier | None = None
+    via: str | None = None  # code | serial
+    rotation: int = 0
+    residual_mm: float | None = None
+    readings: tuple[marks.FieldReading, ...] = ()
+    crops: tuple[tuple[int, int, int, int], ...] = ()  # per reading, px on the registered image
+    registered_as: str | None = None
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Worker state (one per process)
+
+_config: WorkerConfig | None = None
+_keys: list[Ed25519PublicKey] = []
+_ledger: Ledger | None = None
+
+
+def init_worker(config: WorkerConfig) -> None:
+    global _config, _keys, _ledger
+    _config = config
+    _keys = [Ed25519PublicKey.from_public_bytes(k) for k in config.public_keys]
+    _ledger = Ledger.open_readonly(config.ledger_path)
+
+
+def process(task: PageTask) -> PageOutcome:
+    """Entry point in the worker: one page of one file."""
+    assert _config is not None and _ledger is not None, "init_worker was not called"
+    start = time.perf_counter()
+    loaded = images.read_page(task.file, task.index, verify=False)  # from the store
+    if isinstance(loaded, images.PageProblem):
+        outcome = _set_aside(task, loaded.reason, loaded.message)
+    else:
+        outcome = scan_image(loaded.image, loaded.dpi, task, _config, _keys, _ledger)
+    return replace(outcome, seconds=time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------------------------
+# The page
+
+
+def scan_image(
+    image: Image,
+    dpi: tuple[float, float] | None,
+    task: PageTask,
+    config: WorkerConfig,
+    keys: Sequence[Ed25519PublicKey],
+    ledger: Ledger,
+) -> PageOutcome:
+    image, dpi = square_pixels(image, dpi)
+    if is_blank(image):
+        # Nothing printed black: a blank sheet, or the back of a duplex scan where the front
+        # shows through (faint, mirrored; its codes may even decode: they never identify it).
+        outcome, symbols = _blank(task, None), list[decode.Symbol]()
+    else:
+        px_per_mm = decode.estimate_px_per_mm(image.shape, dpi)
+        symbols, _ = decode.find_page_codes(image, px_per_mm=px_per_mm)
+        outcome = _identify(image, px_per_mm, symbols, task, config, keys, ledger)
+    if config.debug_dir is not None and outcome.status != "identified":
+        draw_unregistered(
+            config.debug_dir, task.file.source, task.index, image, symbols, outcome.reason
+        )
+    return outcome
+
+
+def _identify(
+    image: Image,
+    px_per_mm: float,
+    symbols: Sequence[decode.Symbol],
+    task: PageTask,
+    config: WorkerConfig,
+    keys: Sequence[Ed25519PublicKey],
+    ledger: Ledger,
+) -> PageOutcome:
+    verified: list[tuple[decode.Symbol, codes.PageCode]] = []
+    failures: list[PageCodeError] = []
+    for symbol in symbols:
+        try:
+            verified.append((symbol, codes.decode(symbol.text, keys)))
+        except PageCodeError as e:
+            failures.append(e)
+    if verified and (failures or len({c.page_uid for _, c in verified}) > 1):
+        return _set_aside(
+            task,
+            "codes-disagree",
+            "the page carries two different page codes: one may have been pasted over the "
+            "other; check the paper original",
+        )
+    if failures:
+        return _set_aside(task, failures[0].reason, failures[0].message)
+    if verified:
+        return _identified_by_code(
+            image, [s for s, _ in verified], verified[0][1], task, config, ledger
+        )
+    return _without_code(image, px_per_mm, task, config, ledger)
+
+
+def square_pixels(
+    image: Image, dpi: tuple[float, float] | None
+) -> tuple[Image, tuple[float, float] | None]:
+    """Resample an image with non-square pixels (a fax: 204 × 98 dpi) to square ones; QR
+    readers and the mark finder expect them."""
+    if dpi is None or abs(dpi[0] - dpi[1]) <= 0.02 * max(dpi):
+        return image, dpi
+    target = max(dpi)
+    resized = cv2.resize(
+        image, None, fx=target / dpi[0], fy=target / dpi[1], interpolation=cv2.INTER_LINEAR
+    )
+    return np.asarray(resized, dtype=np.uint8), (target, target)
+
+
+def _identified_by_code(
+    image: Image,
+    symbols: list[decode.Symbol],
+    code: codes.PageCode,
+    task: PageTask,
+    config: WorkerConfig,
+    ledger: Ledger,
+) -> PageOutcome:
+    reg = register.register_with_codes(image, symbols)
+    if reg is None:
+        if _registers_mirrored(image):
+            return _blank(task, "show-through")
+        return _set_aside(
+            task,
+            "registration-failed",
+            "the page code is genuine but the page could not be aligned to its form: "
+            "rescan it flat, the whole page in view",
+            code=code,
+        )
+    return _read(image, reg, code.page_uid, "code", task, config, ledger, code=code)
+
+
+def _without_code(
+    image: Image, px_per_mm: float, task: PageTask, config: WorkerConfig, ledger: Ledger
+) -> PageOutcome:
+    reg = register.register_with_marks(image, px_per_mm)
+    if reg is not None and config.ocr:
+        serial = ocr.read_serial(register.warp(image, reg))
+        row = ledger.page_by_serial(serial) if serial else None
+        if row is not None:
+            return _read(image, reg, row["page_uid"], "serial", task, config, ledger)
+    return _set_aside(
+        task,
+        "no-page-code",
+        "no readable page code: rescan at 200 dpi or more, or type the printed form serial "
+        "with `downtime quarantine assign`",
+    )
+
+
+def _read(
+    image: Image,
+    reg: register.Registration,
+    page_uid: str,
+    via: str,
+    task: PageTask,
+    config: WorkerConfig,
+    ledger: Ledger,
+    *,
+    code: codes.PageCode | None = None,
+) -> PageOutcome:
+    row = ledger.page(page_uid)
+    if row is None:
+        return _set_aside(
+            task,
+            "unknown-page",
+            "the page code is genuine but this ledger has no record of the page: scan it "
+            "where its pack was printed, or import the pack's manifest",
+            code=code,
+        )
+    if code is not None and not _matches(code, row):
+        return _set_aside(
+            task, "ledger-mismatch", "the page code and the ledger disagree about this page"
+        )
+    fields = ledger.page_fields(page_uid)
+    registered = register.warp(image, reg)
+    readings = marks.read_fields(registered, fields, config.mark_settings)
+    if not reg.clean:
+        readings = [_unsure(r, "registration") for r in readings]
+    store = Store(config.home)
+    # JPEG, not PNG: 5 ms instead of 60-110 ms a page (BENCHMARKS.md). The lossless original
+    # is kept; the marks were read before compression; this copy is for review and the record.
+    ok, jpeg = cv2.imencode(".jpg", registered, [cv2.IMWRITE_JPEG_QUALITY, REGISTERED_QUALITY])
+    if not ok:
+        raise RuntimeError("the registered page image could not be encoded")
+    registered_as = store.put_bytes(jpeg.tobytes(), ".jpg")
+    patient = _patient(row)
+    outcome = PageOutcome(
+        source=task.file.source,
+        source_page=task.index,
+        file_sha256=task.file.sha256,
+        status="identified",
+        page_uid=page_uid,
+        form_code=int(row["form_code"]),
+        page=int(row["page_no"]),
+        patient=patient,
+        via=via,
+        rotation=reg.rotation,
+        residual_mm=round(reg.residual_mm, 3),
+        readings=tuple(readings),
+        crops=tuple(box_px(f.box_mm) for f in fields),
+        registered_as=registered_as,
+    )
+    if config.debug_dir is not None:
+        draw_overlay(
+            config.debug_dir,
+            task.file.source,
+            task.index,
+            registered,
+            fields,
+            readings,
+            census_page=patient is None,
+        )
+    return outcome
+
+
+def _matches(code: codes.PageCode, row: Any) -> bool:
+    patient = _patient(row)
+    return (
+        code.form_code == row["form_code"]
+        and code.form_version == row["form_version"]
+        and code.page == row["page_no"]
+        and code.page_count == row["page_count"]
+        and code.patient == patient
+    )
+
+
+def _patient(row: Any) -> Identifier | None:
+    if row["patient_system"] is None:
+        return None
+    return Identifier(row["patient_system"], row["patient_value"])
+
+
+def _unsure(reading: marks.FieldReading, flag: str) -> marks.FieldReading:
+    return replace(reading, state="uncertain", flags=(*reading.flags, flag))
+
+
+def _registers_mirrored(image: Image) -> bool:
+    flipped = np.ascontiguousarray(image[:, ::-1])
+    px_per_mm = decode.estimate_px_per_mm(flipped.shape, None)
+    symbols, _ = decode.find_page_codes(flipped, px_per_mm=px_per_mm, enhance=False)
+    return register.register_with_codes(flipped, symbols) is not None
+
+
+def is_blank(image: Image) -> bool:
+    """No ink darker than show-through anywhere (every fourth row and column looked at: the
+    registration marks and codes alone are thousands of such pixels on a printed page)."""
+    sample = image[::4, ::4]
+    background = float(np.median(sample))
+    dark = sample < background - DARK_BELOW_BACKGROUND
+    return float(dark.mean()) < BLANK_INK_FRACTION
+
+
+def _blank(task: PageTask, reason: str | None) -> PageOutcome:
+    return PageOutcome(task.file.source, task.index, task.file.sha256, "blank", reason)
+
+
+def _set_aside(
+    task: PageTask, reason: str, message: str, *, code: codes.PageCode | None = None
+) -> PageOutcome:
+    """Quarantine. Only a *verified* code's page uid is carried (never an unverified one)."""
+    return PageOutcome(
+        task.file.source,
+        task.index,
+        task.file.sha256,
+        "quarantined",
+        reason,
+        message,
+        page_uid=code.page_uid if code is not None else None,
+    )
+
+
+def read_assigned(
+    image: Image,
+    dpi: tuple[float, float] | None,
+    task: PageTask,
+    page_uid: str,
+    config: WorkerConfig,
+    ledger: Ledger,
+) -> PageOutcome:
+    """A set-aside page a clerk has attached to ``page_uid`` by its serial: register it from
+    its registration marks and read it like any other page."""
+    image, dpi = square_pixels(image, dpi)
+    reg = register.register_with_marks(image, decode.estimate_px_per_mm(image.shape, dpi))
+    if reg is None:
+        return _set_aside(
+            task,
+            "registration-failed",
+            "the page's registration marks could not be found: rescan it flat, whole page in view",
+        )
+    return _read(image, reg, page_uid, "assigned", task, config, ledger)

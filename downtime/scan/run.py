@@ -1,0 +1,338 @@
+"""A scan run: input files → stored originals → pages processed in workers → ledger → records.
+
+The main process owns the ledger and the store of originals; worker processes
+(:mod:`downtime.pagework`) identify, register and read the pages. A page that crashes a worker
+(a decoder fault on a pathological image) is retried alone in a fresh worker and, if it crashes
+again, set aside as ``worker-crash``; the run goes on.
+
+Idempotency keys on (file content hash, page index): the same file again adds nothing and its
+pages are reported as ``duplicate``. Another capture of an already-returned page is compared
+with the earlier captures: the same reading is linked to it (``duplicate``), a different one is
+a ``conflict`` — both kept, for a person to decide.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from downtime.codes.keys import KeyStore
+from downtime.forms import FormDef
+from downtime.ledger import AuditEvent, Ledger
+from downtime.ledger import scans as scan_ledger
+from downtime.ledger.store import Store
+from downtime.scan import images
+from downtime.scan.page import PageOutcome, PageTask, WorkerConfig, init_worker, process
+from downtime.settings import Settings
+
+STATUSES = ("identified", "duplicate", "conflict", "quarantined", "blank")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    jobs: int = 1
+    debug_dir: Path | None = None
+    ocr: bool = True
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """One line of ``downtime scan --json`` (contract; see ARCHITECTURE)."""
+
+    source: str
+    source_page: int
+    status: str
+    reason: str | None = None
+    page_uid: str | None = None
+    form: str | None = None
+    page: int | None = None
+    patient: dict[str, str] | None = None
+    rotation: int = 0
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    via: str | None = None
+    residual_mm: float | None = None
+    quarantine_item: int | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": self.source,
+            "source_page": self.source_page,
+            "status": self.status,
+            "reason": self.reason,
+        }
+        if self.page_uid is not None:
+            out |= {"page_uid": self.page_uid, "form": self.form, "page": self.page}
+            out["patient"] = self.patient
+        out["rotation"] = self.rotation
+        out["fields"] = self.fields
+        for key in ("via", "residual_mm", "quarantine_item", "message"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass
+class ScanSummary:
+    run_id: str
+    pages: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, record: PageRecord) -> None:
+        self.pages += 1
+        self.by_status[record.status] = self.by_status.get(record.status, 0) + 1
+        if record.status == "quarantined" and record.reason:
+            reasons = self.quarantined_by_reason
+            reasons[record.reason] = reasons.get(record.reason, 0) + 1
+
+
+def run_scan(
+    paths: Sequence[Path],
+    *,
+    settings: Settings,
+    keys: KeyStore,
+    ledger: Ledger,
+    forms: Mapping[str, FormDef],
+    options: ScanOptions,
+    emit: Callable[[PageRecord], None],
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> ScanSummary:
+    """Scan the given files and folders; every page is emitted as a record, in input order."""
+    started = datetime.now(UTC)
+    inputs = images.find_inputs(paths)
+    run_id = secrets.token_hex(8)
+    summary = ScanSummary(run_id)
+    store = Store(settings.home)
+    scan_ledger.start_run(ledger, run_id, settings.operator, settings.station, started)
+    form_ids = {f.code: f.id for f in forms.values()}
+
+    def done(record: PageRecord) -> None:
+        summary.add(record)
+        emit(record)
+
+    slots: list[PageTask | PageOutcome | PageRecord] = []  # in input order
+    seen: set[str] = set()  # the same bytes under two names in one run are read once
+    for item in inputs:
+        slots.extend(_file_slots(item, store, ledger, run_id, form_ids, settings, seen))
+    tasks = [s for s in slots if isinstance(s, PageTask)]
+    config = WorkerConfig(
+        home=settings.home,
+        ledger_path=settings.ledger_path,
+        public_keys=tuple(
+            k.public_bytes(Encoding.Raw, PublicFormat.Raw) for k in keys.verification_keys()
+        ),
+        debug_dir=options.debug_dir,
+        ocr=options.ocr,
+    )
+    outcomes = _outcomes(tasks, config, options.jobs)
+    for n, slot in enumerate(slots, start=1):
+        if isinstance(slot, PageRecord):
+            done(slot)
+            continue
+        outcome = next(outcomes) if isinstance(slot, PageTask) else slot
+        done(_record(ledger, run_id, outcome, settings, form_ids))
+        progress(n, len(slots))
+    summary.seconds = (datetime.now(UTC) - started).total_seconds()
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Workers
+
+
+def _outcomes(tasks: Sequence[PageTask], config: WorkerConfig, jobs: int) -> Iterator[PageOutcome]:
+    """Outcomes in task order, from ``jobs`` worker processes, surviving worker crashes."""
+    if not tasks:
+        return
+    pending = list(tasks)
+    while pending:
+        with ProcessPoolExecutor(
+            max_workers=max(1, min(jobs, len(pending))),
+            initializer=init_worker,
+            initargs=(config,),
+        ) as pool:
+            window = max(4 * jobs, 8)
+            futures: list[Future[PageOutcome]] = []
+            crashed = False
+            position = 0
+            while position < len(pending):
+                while len(futures) < window and position + len(futures) < len(pending):
+                    futures.append(pool.submit(process, pending[position + len(futures)]))
+                try:
+                    outcome = futures[0].result()
+                except BrokenProcessPool:
+                    crashed = True
+                    break
+                futures.pop(0)
+                position += 1
+                yield outcome
+            for f in futures:
+                f.cancel()
+        pending = pending[position:]
+        if crashed:
+            # The page at the head of the queue may not be the one that crashed (several run
+            # at once): retry it alone; if it crashes alone, it is the culprit.
+            yield _alone(pending[0], config)
+            pending = pending[1:]
+
+
+def _alone(task: PageTask, config: WorkerConfig) -> PageOutcome:
+    with ProcessPoolExecutor(max_workers=1, initializer=init_worker, initargs=(config,)) as pool:
+        try:
+            return pool.submit(process, task).result()
+        except BrokenProcessPool:
+            return PageOutcome(
+                task.file.source,
+                task.index,
+                task.file.sha256,
+                "quarantined",
+                "worker-crash",
+                "reading this page crashed the image decoder; the page is set aside and the "
+                "rest of the batch went on. Rescan it, or assign it by its serial",
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Into the ledger, out as records
+
+
+def _record(
+    ledger: Ledger,
+    run_id: str,
+    outcome: PageOutcome,
+    settings: Settings,
+    form_ids: Mapping[int, str],
+) -> PageRecord:
+    result = scan_ledger.record_outcome(
+        ledger, run_id, outcome, actor=settings.operator, station=settings.station
+    )
+    fields = {
+        r.field_id: {"state": r.state, "score": round(r.score, 3)}
+        | ({"flags": list(r.flags)} if r.flags else {})
+        for r in outcome.readings
+    }
+    identified = outcome.status == "identified"
+    patient = outcome.patient
+    return PageRecord(
+        source=outcome.source,
+        source_page=outcome.source_page,
+        status=result.status,
+        reason=outcome.reason,
+        page_uid=outcome.page_uid,
+        form=form_ids.get(outcome.form_code or 0) if identified else None,
+        page=outcome.page if identified else None,
+        patient={"system": patient.system, "value": patient.value} if patient else None,
+        rotation=outcome.rotation,
+        fields=fields,
+        via=outcome.via,
+        residual_mm=outcome.residual_mm,
+        quarantine_item=result.quarantine_item,
+        message=outcome.message or None,
+    )
+
+
+def _file_slots(
+    item: images.InputFile,
+    store: Store,
+    ledger: Ledger,
+    run_id: str,
+    form_ids: Mapping[int, str],
+    settings: Settings,
+    seen: set[str],
+) -> list[PageTask | PageOutcome | PageRecord]:
+    """What to do with each page of one input file. The original is stored first.
+
+    A page of a file scanned before adds nothing (``duplicate``, reason ``same-file``), unless
+    it was set aside for a reason a rescan can cure: then it is read again.
+    """
+    try:
+        sha, stored_as = store.put_file(item.path)
+    except OSError:
+        return [_unstored(item, "the file cannot be read: check that it exists and is readable")]
+    if sha != item.sha256:
+        return [_unstored(item, "the file changed while it was scanned: scan it again")]
+    stored = replace(item, path=store.path(stored_as))
+    scan_ledger.record_file(ledger, run_id, item, stored_as)
+    numbers, problems = images.page_numbers(stored)
+    if sha in seen:
+        return [_same_file_in_run(item, n) for n in numbers or [p.source_page for p in problems]]
+    seen.add(sha)
+    slots: list[PageTask | PageOutcome | PageRecord] = []
+    for number, problem in [(n, None) for n in numbers] + [(p.source_page, p) for p in problems]:
+        earlier = scan_ledger.earlier_page(ledger, item.sha256, number)
+        if earlier is not None and not earlier.read_again:
+            scan_ledger.record_sighting(
+                ledger, item.source, number, earlier, actor=settings.operator,
+                station=settings.station,
+            )  # fmt: skip
+            slots.append(_duplicate_file_page(item, number, earlier, form_ids))
+        elif problem is not None:
+            slots.append(_problem(item, problem.source_page, problem.reason, problem.message))
+        else:
+            slots.append(PageTask(stored, number))
+    return slots
+
+
+def _same_file_in_run(item: images.InputFile, number: int) -> PageRecord:
+    return PageRecord(
+        item.source,
+        number,
+        "duplicate",
+        "same-file",
+        message="the same file was given twice in this run (under another name); read once",
+    )
+
+
+def _unstored(item: images.InputFile, message: str) -> PageRecord:
+    """A file that could not even be copied into the store: reported, nothing recorded."""
+    return PageRecord(item.source, 0, "quarantined", "unreadable-file", message=message)
+
+
+def _problem(item: images.InputFile, page: int, reason: str, message: str) -> PageOutcome:
+    return PageOutcome(item.source, page, item.sha256, "quarantined", reason, message)
+
+
+def _duplicate_file_page(
+    item: images.InputFile,
+    index: int,
+    earlier: scan_ledger.EarlierPage,
+    form_ids: Mapping[int, str],
+) -> PageRecord:
+    """The same file was scanned before: report what that page was, add nothing."""
+    return PageRecord(
+        source=item.source,
+        source_page=index,
+        status="duplicate",
+        reason="same-file",
+        page_uid=earlier.page_uid,
+        form=earlier.form,
+        page=earlier.page,
+        patient=earlier.patient,
+        rotation=earlier.rotation or 0,
+    )
+
+
+def log_event(ledger: Ledger, settings: Settings, summary: ScanSummary) -> None:
+    ledger.audit(
+        [
+            AuditEvent(
+                "scan.run",
+                " ".join(f"{k}={v}" for k, v in sorted(summary.by_status.items())) or "empty",
+                object_type="scan_run",
+                object_id=summary.run_id,
+            )
+        ],
+        actor=settings.operator,
+        station=settings.station,
+    )
