@@ -17,8 +17,9 @@ from _scan_cases import Case, Made
 from downtime import codes
 from downtime import simulate as sim
 from downtime.codes import base45
-from downtime.scan import marks, ocr
+from downtime.scan import ocr
 from downtime.scan.run import PageRecord
+from downtime.vocab import MarkFlag, MarkState
 
 
 @dataclass
@@ -116,8 +117,8 @@ def count_fields(tally: Tally, made: Made, record: PageRecord) -> None:
             tally.boxes[truth, read] += 1
             if style == sim.CORRECTED:
                 tally.corrected["boxes"] += 1
-                tally.corrected["read marked"] += read == marks.MARKED
-                tally.corrected["flagged"] += marks.CORRECTED in flags
+                tally.corrected["read marked"] += read == MarkState.MARKED
+                tally.corrected["flagged"] += MarkFlag.CORRECTED in flags
         else:
             tally.areas[truth, read] += 1
         if read != truth:

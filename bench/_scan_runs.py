@@ -19,6 +19,7 @@ from downtime import codes
 from downtime.app import scan_files
 from downtime.codes.keys import KeyStore
 from downtime.ledger import Ledger
+from downtime.ledger.pages import page_fields
 from downtime.ledger.store import Store
 from downtime.scan import decode, images, marks, register
 from downtime.scan import page as pagework
@@ -174,7 +175,7 @@ def stage_costs(pdfs: list[Path], home: Path, sample: int) -> dict[str, float]:
                 lap("register")
                 registered = register.warp(image, reg)
                 lap("warp")
-                marks.read_fields(registered, ledger.page_fields(code.page_uid))
+                marks.read_fields(registered, page_fields(ledger, code.page_uid))
                 lap("read fields")
                 data, suffix = encode_registered(registered)
                 lap("encode registered image")

@@ -54,6 +54,7 @@ from downtime.app import PackRequest, run_pack, workspace  # noqa: E402
 from downtime.census.ids import fhir_system  # noqa: E402
 from downtime.geometry import PX_PER_MM, box_px  # noqa: E402
 from downtime.ledger import Ledger  # noqa: E402
+from downtime.ledger.pages import page_fields  # noqa: E402
 from downtime.ledger.scans import insert_capture, record_file, start_run  # noqa: E402
 from downtime.ledger.store import Store  # noqa: E402
 from downtime.model import Identifier  # noqa: E402
@@ -167,7 +168,7 @@ def return_pages(home: Path, wanted: int, images: dict[str, str], seed: int) -> 
         for i in range(0, len(issued), BATCH):
             outcomes = []
             for n, page in enumerate(issued[i : i + BATCH], start=i + 1):
-                fields = ledger.page_fields(page["page_uid"])
+                fields = page_fields(ledger, page["page_uid"])
                 key = f"{page['form']}/{page['page_no']}"
                 outcomes.append(
                     pagework.PageOutcome(

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+from downtime.vocab import Reason
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -100,7 +102,7 @@ class PageCodeError(DowntimeError):
 
     exit_code = ExitCode.BAD_INPUT
 
-    def __init__(self, reason: str, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, reason: Reason, message: str, *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.reason = reason
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -12,8 +14,21 @@ import pytest
 from click.testing import CliRunner, Result
 
 from downtime.cli import main
+from downtime.ledger import Ledger
 
 EXAMPLE = Path(str(resources.files("downtime") / "resources" / "example"))
+
+
+def ledger_rows(ledger: Ledger | Path, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    """What is on disk, read with a connection of the test's own (read-only): tests check the
+    ledger's tables directly, the code under test only through its functions."""
+    path = ledger.path if isinstance(ledger, Ledger) else ledger
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return list(conn.execute(sql, params))
+    finally:
+        conn.close()
 
 
 def run_cli(*args: str | Path, home: Path, ok: bool = True) -> Result:

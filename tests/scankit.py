@@ -20,7 +20,7 @@ import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 from click.testing import Result
-from conftest import PrintedPack, run_cli
+from conftest import PrintedPack, ledger_rows, run_cli
 from PIL import Image
 
 from downtime import simulate
@@ -173,7 +173,7 @@ def text_boxes_mm(
 
 def rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        return [dict(r) for r in ledger.query(sql, params)]
+        return [dict(r) for r in ledger_rows(ledger, sql, params)]
 
 
 def count(home: Path, table: str) -> int:

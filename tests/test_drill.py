@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import ledger_rows, run_cli
 
 from downtime.ledger import Ledger
 
@@ -27,9 +27,10 @@ def test_the_drill_rehearses_an_outage_and_finds_the_lost_sheets(
         assert f"\n{step}" in out or out.startswith(step), step
 
     with Ledger.open(keep / "home" / "ledger.sqlite3") as ledger:
-        returned = ledger.query("SELECT count(DISTINCT page_uid) AS n FROM captures")[0]["n"]
-        posted = ledger.query("SELECT count(*) AS n FROM postings")[0]["n"]
-        lost_rows = ledger.query(
+        returned = ledger_rows(ledger, "SELECT count(DISTINCT page_uid) AS n FROM captures")[0]["n"]
+        posted = ledger_rows(ledger, "SELECT count(*) AS n FROM postings")[0]["n"]
+        lost_rows = ledger_rows(
+            ledger,
             f"SELECT count(*) AS n FROM captures c JOIN pages p USING (page_uid)"
             f" WHERE p.serial IN ({','.join('?' * len(lost))})",
             lost,

@@ -30,7 +30,7 @@ from downtime.record.fhir import (
     form_bundles,
     item_identifier,
 )
-from downtime.scan.marks import REVIEW_FLAGS
+from downtime.vocab import REVIEW_FLAGS
 
 CET = timezone(timedelta(hours=1))
 NOW = datetime(2026, 11, 26, 14, 30, tzinfo=CET)

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import print_example_pack, run_cli
+from conftest import ledger_rows, print_example_pack, run_cli
 from pdfpages import page_codes, page_texts
 
 from downtime import codes
@@ -16,6 +16,7 @@ from downtime.codes.keys import KeyStore
 from downtime.errors import FormDefinitionError, PageCodeError
 from downtime.forms import FIELD_KINDS, builtin_forms_dir, load_form, load_forms
 from downtime.ledger import Ledger
+from downtime.ledger.pages import page_fields
 
 BUILTIN_IDS = {
     "admission", "cover", "journal", "mar", "medication-orders", "prescription", "referral",
@@ -264,12 +265,13 @@ def test_a_site_form_replaces_the_builtin_form_with_the_same_id(home: Path, tmp_
         rows = {f["id"].split(".")[0] for f in page["fields"]}
         assert rows == {"entry1", "entry2"}
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        stored = ledger.query(
+        stored = ledger_rows(
+            ledger,
             "SELECT DISTINCT form_version FROM pages WHERE pack_id = ? AND form = 'journal'",
             (pack.manifest["pack_id"],),
         )
         assert [r["form_version"] for r in stored] == [2]
-        fields = ledger.page_fields(pages[0]["page_uid"])
+        fields = page_fields(ledger, pages[0]["page_uid"])
     assert {f.id for f in fields} == {f["id"] for f in pages[0]["fields"]}
     # the other forms are still the built-in ones
     mar = next(p for p in pack.manifest["pages"] if p["form"] == "mar")
@@ -312,7 +314,7 @@ def test_a_broken_site_form_stops_printing(home: Path, tmp_path: Path) -> None:
     assert "journal.toml" in result.stderr and "kind must be one of" in result.stderr
     assert not pdf.exists()
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        assert ledger.query("SELECT count(*) AS n FROM pages")[0]["n"] == 0
+        assert ledger_rows(ledger, "SELECT count(*) AS n FROM pages")[0]["n"] == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,7 +344,7 @@ def test_preview_pages_are_marked_and_signed_with_a_key_nobody_knows(
         assert raised.value.reason == "unknown-key"
     with Ledger.open(home / "ledger.sqlite3") as ledger:
         for table in ("packs", "pages", "reserve_ids"):
-            assert ledger.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0, table
+            assert ledger_rows(ledger, f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0, table
 
 
 def test_preview_shows_a_site_form(home: Path, tmp_path: Path) -> None:

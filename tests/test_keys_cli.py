@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import PrintedPack, print_example_pack, run_cli
+from conftest import PrintedPack, ledger_rows, print_example_pack, run_cli
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -21,7 +21,7 @@ from pdfpages import page_codes, page_texts
 
 from downtime import codes
 from downtime.codes.keys import KeyStore
-from downtime.ledger import Ledger
+from downtime.ledger import Ledger, verify_audit_chain
 from downtime.ledger.migrations import MIGRATIONS
 from downtime.settings import SiteConfig, load_site_config
 
@@ -51,7 +51,7 @@ def active_key(home: Path) -> str:
 
 def page_count(home: Path) -> int:
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        return int(ledger.query("SELECT count(*) AS n FROM pages")[0]["n"])
+        return int(ledger_rows(ledger, "SELECT count(*) AS n FROM pages")[0]["n"])
 
 
 def verify_first_page(pack: PrintedPack, verifier: Path) -> codes.PageCode:
@@ -107,7 +107,7 @@ def test_init_site_and_lang_are_used_by_the_next_pack(home: Path, tmp_path: Path
     assert "Norrlands sjukhus" in texts[0]
     assert "DOWNTIME FORM" in texts[1] and "NEDTIDSBLANKETT" not in "".join(texts)
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        [row] = ledger.query("SELECT site, lang FROM packs")
+        [row] = ledger_rows(ledger, "SELECT site, lang FROM packs")
     assert (row["site"], row["lang"]) == ("Norrlands sjukhus", "en")
 
 
@@ -294,7 +294,7 @@ def test_import_of_a_file_that_is_not_a_public_key_pem_is_refused(
     assert (station / "keys" / "keyring.json").read_bytes() == keyring
     assert sorted(p.name for p in (station / "keys").iterdir()) == files
     with Ledger.open(station / "ledger.sqlite3") as ledger:
-        imports = ledger.query("SELECT * FROM audit_events WHERE action = 'keys.import'")
+        imports = ledger_rows(ledger, "SELECT * FROM audit_events WHERE action = 'keys.import'")
     assert len(imports) == 1, "only the good import is audited"
 
 
@@ -317,8 +317,8 @@ def test_init_rotate_and_import_are_audited_in_an_intact_chain(
     run_cli("keys", "import-public", pem, home=station)
 
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        host = ledger.query("SELECT * FROM audit_events ORDER BY seq")
-        assert ledger.verify_audit_chain() is None
+        host = ledger_rows(ledger, "SELECT * FROM audit_events ORDER BY seq")
+        assert verify_audit_chain(ledger) is None
     assert [e["action"] for e in host] == ["init", "keys.rotate"]
     assert "site=Norrlands sjukhus" in host[0]["detail"]
     assert host[1]["detail"] == f"{old} -> {new}"
@@ -326,7 +326,7 @@ def test_init_rotate_and_import_are_audited_in_an_intact_chain(
     assert all(e["station"] for e in host)
 
     with Ledger.open(station / "ledger.sqlite3") as ledger:
-        events = ledger.query("SELECT * FROM audit_events ORDER BY seq")
-        assert ledger.verify_audit_chain() is None
+        events = ledger_rows(ledger, "SELECT * FROM audit_events ORDER BY seq")
+        assert verify_audit_chain(ledger) is None
     assert [e["action"] for e in events] == ["init", "keys.import"]
     assert set(events[1]["detail"].split(",")) == {new}  # old signed nothing: not exported

@@ -6,14 +6,26 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import ledger_rows
 
 from downtime import codes
-from downtime.ledger import AuditEvent, IssuedPage, Ledger, PackRecord, _chain_hash
+from downtime.ledger import (
+    AuditEvent,
+    IssuedPage,
+    Ledger,
+    PackRecord,
+    verify_audit_chain,
+    write_audit,
+)
+from downtime.ledger.audit import chain_hash
 from downtime.ledger.migrations import MIGRATIONS
+from downtime.ledger.packs import record_pack, superseded_by
+from downtime.ledger.pages import pages_of_pack
 from downtime.model import FieldBox, Identifier, MedicationOrder, Patient
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
@@ -27,7 +39,9 @@ def mode(path: Path) -> int:
 
 
 def count(ledger: Ledger, table: str, where: str = "1", params: tuple[str, ...] = ()) -> int:
-    return int(ledger.query(f"SELECT count(*) AS n FROM {table} WHERE {where}", params)[0]["n"])
+    return int(
+        ledger_rows(ledger, f"SELECT count(*) AS n FROM {table} WHERE {where}", params)[0]["n"]
+    )
 
 
 def pack_record(pack_id: str, ward: str = "MED42") -> PackRecord:
@@ -52,6 +66,7 @@ def pack_record(pack_id: str, ward: str = "MED42") -> PackRecord:
 def issued_page(page_uid: str, serial: str, pdf_page: int, *, field_x: float = 15.0) -> IssuedPage:
     return IssuedPage(
         page_uid=page_uid,
+        pack_id="",  # given by record()
         serial=serial,
         pdf_page=pdf_page,
         form="journal",
@@ -74,9 +89,10 @@ ORDER = MedicationOrder(TOLVAN, "O-1", "Paracetamol", "1 g", "PO", "1×4", (), T
 
 
 def record(ledger: Ledger, pack: PackRecord, pages: list[IssuedPage]) -> list[str]:
-    return ledger.record_pack(
+    return record_pack(
+        ledger,
         pack,
-        pages,
+        [replace(page, pack_id=pack.pack_id) for page in pages],
         [PATIENT],
         [ORDER],
         [f"R-{pack.pack_id[:6]}"],
@@ -94,11 +110,11 @@ def test_opening_twice_runs_the_migrations_once(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with Ledger.open(path) as ledger:
         assert ledger.migrations() == [name for name, _ in MIGRATIONS]
-        applied = ledger.query("SELECT * FROM migrations")
+        applied = ledger_rows(ledger, "SELECT * FROM migrations")
         record(ledger, pack_record(codes.new_pack_id()), [issued_page("a" * 32, "S1", 1)])
     with Ledger.open(path) as ledger:
         assert ledger.migrations() == [name for name, _ in MIGRATIONS]
-        assert [tuple(r) for r in ledger.query("SELECT * FROM migrations")] == [
+        assert [tuple(r) for r in ledger_rows(ledger, "SELECT * FROM migrations")] == [
             tuple(r) for r in applied
         ]
         assert count(ledger, "packs") == 1, "nothing was recreated"
@@ -106,9 +122,8 @@ def test_opening_twice_runs_the_migrations_once(tmp_path: Path) -> None:
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_enforced(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
-        assert ledger.query("PRAGMA journal_mode")[0][0] == "wal"
-        assert ledger.query("PRAGMA foreign_keys")[0][0] == 1
-        assert ledger.query("PRAGMA synchronous")[0][0] == 2  # FULL
+        assert ledger.pragmas() == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
+        assert ledger_rows(ledger, "PRAGMA journal_mode")[0][0] == "wal", "kept in the file"
         with pytest.raises(sqlite3.IntegrityError), ledger.transaction() as conn:
             conn.execute(
                 "INSERT INTO pack_supersessions VALUES (?, ?, ?)", ("nope", "nope", "2026")
@@ -155,15 +170,15 @@ def test_record_pack_is_one_transaction(tmp_path: Path) -> None:
         assert count(ledger, "reserve_ids", "pack_id = ?", (second.pack_id,)) == 0
         assert count(ledger, "layouts") == 1, "the new layout was rolled back too"
         assert count(ledger, "audit_events") == audit_rows
-        assert ledger.superseded_by(first.pack_id) is None, "the failed pack superseded nothing"
-        [page] = ledger.pages_of_pack(first.pack_id)
-        assert page["page_uid"] == taken and page["serial"] == "S1"
-        assert ledger.verify_audit_chain() is None
+        assert superseded_by(ledger, first.pack_id) is None, "the failed pack superseded nothing"
+        [page] = pages_of_pack(ledger, first.pack_id)
+        assert page.page_uid == taken and page.serial == "S1"
+        assert verify_audit_chain(ledger) is None
 
         # the ledger is still usable, and the next pack of the ward supersedes the first one
         third = pack_record(codes.new_pack_id())
         assert record(ledger, third, [issued_page(fresh, "S2", 1)]) == [first.pack_id]
-        assert ledger.superseded_by(first.pack_id) == third.pack_id
+        assert superseded_by(ledger, first.pack_id) == third.pack_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,8 +188,10 @@ def test_record_pack_is_one_transaction(tmp_path: Path) -> None:
 def audited_ledger(path: Path, events: int = 5) -> None:
     with Ledger.open(path) as ledger:
         for n in range(events):
-            ledger.audit([AuditEvent("test", f"event {n + 1}")], actor="tester", station="host")
-        assert ledger.verify_audit_chain() is None
+            write_audit(
+                ledger, [AuditEvent("test", f"event {n + 1}")], actor="tester", station="host"
+            )
+        assert verify_audit_chain(ledger) is None
 
 
 def test_audit_chain_finds_a_deleted_row(tmp_path: Path) -> None:
@@ -184,7 +201,7 @@ def test_audit_chain_finds_a_deleted_row(tmp_path: Path) -> None:
         conn.execute("DELETE FROM audit_events WHERE seq = 3")
     conn.close()
     with Ledger.open(path) as ledger:
-        assert ledger.verify_audit_chain() == 4  # the row after the gap no longer follows
+        assert verify_audit_chain(ledger) == 4  # the row after the gap no longer follows
 
 
 def test_audit_chain_finds_an_altered_row(tmp_path: Path) -> None:
@@ -194,7 +211,7 @@ def test_audit_chain_finds_an_altered_row(tmp_path: Path) -> None:
         conn.execute("UPDATE audit_events SET detail = 'event two' WHERE seq = 2")
     conn.close()
     with Ledger.open(path) as ledger:
-        assert ledger.verify_audit_chain() == 2
+        assert verify_audit_chain(ledger) == 2
 
 
 def test_audit_chain_finds_a_row_altered_with_its_hash_recomputed(tmp_path: Path) -> None:
@@ -208,8 +225,8 @@ def test_audit_chain_finds_a_row_altered_with_its_hash_recomputed(tmp_path: Path
             "object_type, object_id, detail, prev_hash FROM audit_events WHERE seq = 2"
         ).fetchone()
         conn.execute(
-            "UPDATE audit_events SET hash = ? WHERE seq = 2", (_chain_hash(row[-1], row[:-1]),)
+            "UPDATE audit_events SET hash = ? WHERE seq = 2", (chain_hash(row[-1], row[:-1]),)
         )
     conn.close()
     with Ledger.open(path) as ledger:
-        assert ledger.verify_audit_chain() == 3
+        assert verify_audit_chain(ledger) == 3

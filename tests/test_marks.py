@@ -37,8 +37,8 @@ from downtime.geometry import (
     box_px,
 )
 from downtime.model import FieldBox
-from downtime.scan import marks
 from downtime.scan.marks import FieldReading, MarkSettings, page_quality, read_fields
+from downtime.vocab import REVIEW_FLAGS
 
 Page = np.ndarray
 Rng = np.random.Generator
@@ -482,7 +482,7 @@ def test_filled_and_scribbled_boxes_are_marked_and_flagged_corrected(
         assert r.state == "marked", describe(r)
         assert ("corrected" in r.flags) == drawn[f.id], describe(r)
         if drawn[f.id]:
-            assert marks.REVIEW_FLAGS & set(r.flags)
+            assert REVIEW_FLAGS & set(r.flags)
 
 
 @pytest.mark.parametrize("degradation", list(GREYSCALE))
@@ -517,7 +517,7 @@ def test_ticks_overrunning_the_edge_are_marked_and_flagged(
     for f in boxes:
         assert readings[f.id].state == "marked", describe(readings[f.id])
         assert "overrun" in readings[f.id].flags, describe(readings[f.id])
-        assert "overrun" not in marks.REVIEW_FLAGS
+        assert "overrun" not in REVIEW_FLAGS
 
 
 def test_mar_given_and_not_given_tick_overrunning_into_the_other_box(

@@ -10,10 +10,12 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, PrintedPack, print_example_pack, run_cli
+from conftest import EXAMPLE, PrintedPack, ledger_rows, print_example_pack, run_cli
 from pdfpages import page_texts
 
-from downtime.ledger import Ledger
+from downtime.ledger import Ledger, verify_audit_chain
+from downtime.ledger.packs import superseded_by
+from downtime.ledger.pages import pages_of_pack
 
 PATIENT_HEADER = (
     "patient_id,family_name,given_name,birth_date,sex,ward,bed,encounter_id,admitted_at,allergies\n"
@@ -73,8 +75,8 @@ def test_every_patient_page_names_the_patient_first_and_in_full(
     with Ledger.open(pack.home / "ledger.sqlite3") as ledger:
         people = {
             r["patient_value"]: r
-            for r in ledger.query(
-                "SELECT * FROM pack_patients WHERE pack_id = ?", (pack.manifest["pack_id"],)
+            for r in ledger_rows(
+                ledger, "SELECT * FROM pack_patients WHERE pack_id = ?", (pack.manifest["pack_id"],)
             )
         }
     for page, text in zip(pack.manifest["pages"], texts, strict=True):
@@ -161,7 +163,9 @@ def test_admission_forms_have_fresh_reserve_ids(home: Path, tmp_path: Path) -> N
     assert all(p["patient"]["system"] == "downtime-reserve" for m in (first.manifest,)
                for p in m["pages"] if p["form"] == "admission")  # fmt: skip
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        stored = {r["reserve_id"] for r in ledger.query("SELECT reserve_id FROM reserve_ids")}
+        stored = {
+            r["reserve_id"] for r in ledger_rows(ledger, "SELECT reserve_id FROM reserve_ids")
+        }
     assert stored == set(ids)
 
 
@@ -183,11 +187,11 @@ def test_a_new_pack_supersedes_the_last_one_for_its_ward(home: Path, tmp_path: P
     other_ward = print_example_pack(home, tmp_path / "2", ward="KIR7")
     second = print_example_pack(home, tmp_path / "3")
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        assert ledger.superseded_by(first.manifest["pack_id"]) == second.manifest["pack_id"]
-        assert ledger.superseded_by(second.manifest["pack_id"]) is None
-        assert ledger.superseded_by(other_ward.manifest["pack_id"]) is None
+        assert superseded_by(ledger, first.manifest["pack_id"]) == second.manifest["pack_id"]
+        assert superseded_by(ledger, second.manifest["pack_id"]) is None
+        assert superseded_by(ledger, other_ward.manifest["pack_id"]) is None
         # nothing was overwritten: the first pack's pages are all still there
-        assert len(ledger.pages_of_pack(first.manifest["pack_id"])) == len(first.manifest["pages"])
+        assert len(pages_of_pack(ledger, first.manifest["pack_id"])) == len(first.manifest["pages"])
 
 
 def test_printing_is_audited_per_patient(example_packs: dict[str, PrintedPack]) -> None:
@@ -195,11 +199,12 @@ def test_printing_is_audited_per_patient(example_packs: dict[str, PrintedPack]) 
     patients = {p["patient"]["value"] for p in pack.manifest["pages"]
                 if p["patient"] and p["patient"]["system"] != "downtime-reserve"}  # fmt: skip
     with Ledger.open(pack.home / "ledger.sqlite3") as ledger:
-        events = ledger.query(
+        events = ledger_rows(
+            ledger,
             "SELECT * FROM audit_events WHERE action = 'pack.print' AND object_id = ?",
             (pack.manifest["pack_id"],),
         )
-        assert ledger.verify_audit_chain() is None
+        assert verify_audit_chain(ledger) is None
     assert {e["patient_value"] for e in events} == patients
     for e in events:
         assert e["care_unit"] == "MED42"
@@ -212,7 +217,7 @@ def test_audit_chain_detects_an_altered_row(home: Path, tmp_path: Path) -> None:
     with sqlite3.connect(home / "ledger.sqlite3") as conn:
         conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq = 3")
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        assert ledger.verify_audit_chain() == 3
+        assert verify_audit_chain(ledger) == 3
 
 
 def test_data_files_are_private(example_packs: dict[str, PrintedPack]) -> None:

@@ -24,6 +24,7 @@ from downtime.codes.keys import KeyStore
 from downtime.forms import load_forms
 from downtime.geometry import FIDUCIALS_MM, code_boxes_mm
 from downtime.ledger import Ledger
+from downtime.ledger.pages import page_fields, pages_of_pack
 
 DPI = 200
 PX_PER_MM = DPI / 25.4
@@ -135,11 +136,11 @@ def test_codes_and_fiducials_render_crisp_and_where_promised(
 def test_ledger_matches_manifest(example_packs: dict[str, PrintedPack]) -> None:
     pack = example_packs["KIR7"]
     with Ledger.open(pack.home / "ledger.sqlite3") as ledger:
-        rows = ledger.pages_of_pack(pack.manifest["pack_id"])
-        assert [r["page_uid"] for r in rows] == [p["page_uid"] for p in pack.manifest["pages"]]
-        assert [r["serial"] for r in rows] == [p["form_serial"] for p in pack.manifest["pages"]]
+        rows = pages_of_pack(ledger, pack.manifest["pack_id"])
+        assert [r.page_uid for r in rows] == [p["page_uid"] for p in pack.manifest["pages"]]
+        assert [r.serial for r in rows] == [p["form_serial"] for p in pack.manifest["pages"]]
         mar = next(p for p in pack.manifest["pages"] if p["form"] == "mar")
-        stored = {f.id: f for f in ledger.page_fields(mar["page_uid"])}
+        stored = {f.id: f for f in page_fields(ledger, mar["page_uid"])}
         for field in mar["fields"]:
             assert stored[field["id"]].box_mm == tuple(field["box_mm"])
             assert stored[field["id"]].ref == field.get("ref", {})

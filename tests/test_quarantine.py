@@ -39,7 +39,7 @@ from scankit import (
 from downtime import simulate
 from downtime.codes import serials
 from downtime.geometry import QR_MODULE_MM
-from downtime.ledger import Ledger
+from downtime.ledger import Ledger, verify_audit_chain
 
 OPPOSITE = {"marked": "empty", "empty": "marked", "written": "blank", "blank": "written"}
 
@@ -298,7 +298,7 @@ def test_assigning_by_typed_serial_files_the_page_to_its_issued_page(
     )
     assert event["object_id"] == entry["page_uid"]
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        assert ledger.verify_audit_chain() is None
+        assert verify_audit_chain(ledger) is None
     still_open = [
         json.loads(x) for x in cli("quarantine", "list", "--json", home=home).stdout.splitlines()
     ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import print_example_pack, run_cli
+from conftest import ledger_rows, print_example_pack, run_cli
 from pdfpages import page_texts
 
 from downtime.cli import main
@@ -40,7 +40,9 @@ def test_downtime_home_names_the_data_folder(
     assert load_site_config(env_home / "site.toml").site == "Miljösjukhuset"
     assert KeyStore.open(env_home / "keys").public_keys()
     with Ledger.open(env_home / "ledger.sqlite3") as ledger:
-        assert [e["action"] for e in ledger.query("SELECT action FROM audit_events")] == ["init"]
+        assert [e["action"] for e in ledger_rows(ledger, "SELECT action FROM audit_events")] == [
+            "init"
+        ]
 
 
 def test_home_option_wins_over_downtime_home(
@@ -59,7 +61,7 @@ def test_downtime_user_is_the_actor_in_the_audit_trail(
     monkeypatch.setenv("DOWNTIME_USER", "ssk.anna")
     run_cli("init", home=home)
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        [event] = ledger.query("SELECT actor FROM audit_events")
+        [event] = ledger_rows(ledger, "SELECT actor FROM audit_events")
     assert event["actor"] == "ssk.anna"
 
 
@@ -126,7 +128,7 @@ def test_command_line_options_override_site_toml(home: Path, tmp_path: Path) -> 
     texts = page_texts(pack.pdf)
     assert "NEDTIDSBLANKETT" in texts[1] and "DOWNTIME FORM" not in "".join(texts)
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        assert [r["lang"] for r in ledger.query("SELECT lang FROM packs")] == ["sv"]
+        assert [r["lang"] for r in ledger_rows(ledger, "SELECT lang FROM packs")] == ["sv"]
     assert load_site_config(home / "site.toml").lang == "en", "site.toml is left as it was"
 
 

@@ -1,12 +1,15 @@
 """Use cases behind the CLI: each opens the data folder, does one job, and returns data.
 
-This is the edge where settings, the key store and the ledger meet; the modules it calls
-(census, pack, forms, layout, render) stay free of it.
+This is the edge where settings, the key store and the ledger meet; the stages it calls
+(census, forms, pack, scan, record, report) stay free of it. Functions here return
+dataclasses; the CLI turns them into text or JSON.
 """
 
 from __future__ import annotations
 
 from downtime.app.forms import (
+    FormCheck,
+    FormDescription,
     check_form_files,
     describe_form,
     preview_form,
@@ -14,18 +17,40 @@ from downtime.app.forms import (
     site_forms_for,
     site_lang,
 )
-from downtime.app.keys import export_keys, import_keys, key_table, rotate_key
-from downtime.app.outage import outage_lines, record_outage, void_pages
-from downtime.app.packs import PackRequest, import_manifests, pack_table, run_pack, safe_name
-from downtime.app.reconcile import reconcile_cmd
+from downtime.app.keys import KeyRow, export_keys, import_keys, key_table, rotate_key
+from downtime.app.outage import (
+    OutageLog,
+    OutageRecorded,
+    Voided,
+    outage_log,
+    record_outage,
+    void_pages,
+)
+from downtime.app.packs import (
+    ManifestImport,
+    PackRequest,
+    import_manifests,
+    pack_table,
+    run_pack,
+    safe_name,
+)
+from downtime.app.reconcile import reconcile_forms
 from downtime.app.report import outage_report
-from downtime.app.scans import ASSIGNABLE, quarantine_assign, quarantine_list, scan_files
-from downtime.app.workspace import Log, initialise, workspace
+from downtime.app.scans import Assignment, quarantine_assign, quarantine_list, scan_files
+from downtime.app.workspace import DataFolder, Log, initialise, workspace
 
 __all__ = [
-    "ASSIGNABLE",
+    "Assignment",
+    "DataFolder",
+    "FormCheck",
+    "FormDescription",
+    "KeyRow",
     "Log",
+    "ManifestImport",
+    "OutageLog",
+    "OutageRecorded",
     "PackRequest",
+    "Voided",
     "check_form_files",
     "describe_form",
     "export_keys",
@@ -33,13 +58,13 @@ __all__ = [
     "import_manifests",
     "initialise",
     "key_table",
-    "outage_lines",
+    "outage_log",
     "outage_report",
     "pack_table",
     "preview_form",
     "quarantine_assign",
     "quarantine_list",
-    "reconcile_cmd",
+    "reconcile_forms",
     "record_outage",
     "rotate_key",
     "run_pack",

@@ -3,14 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from downtime import files
 from downtime.errors import DowntimeError, InputError
 from downtime.forms import FormDef, load_form, load_forms
+from downtime.forms.layout import layout_form
+from downtime.model import FieldBox
 from downtime.settings import Settings, resolve
+
+
+@dataclass(frozen=True)
+class FormDescription:
+    """One form and its fields as laid out on a sample page (``box_mm`` from the top-left)."""
+
+    id: str
+    code: int
+    version: int
+    subject: str
+    title: str
+    definition: str  # the definition file
+    fields: tuple[FieldBox, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "code": self.code,
+            "version": self.version,
+            "subject": self.subject,
+            "title": self.title,
+            "definition": self.definition,
+            "fields": [{"id": f.id, "kind": f.kind, "box_mm": list(f.box_mm)} for f in self.fields],
+        }
+
+
+@dataclass(frozen=True)
+class FormCheck:
+    """One definition file checked: the form it defines, or the error that says what is wrong."""
+
+    path: Path
+    form: FormDef | None = None
+    error: DowntimeError | None = None
 
 
 def site_forms_for(settings: Settings) -> dict[str, FormDef]:
@@ -26,21 +61,14 @@ def site_lang(home: Path | None, lang: str | None) -> str:
     return lang or resolve(home).config.lang
 
 
-def describe_form(home: Path | None, form_id: str, lang: str | None) -> dict[str, Any]:
-    from downtime.forms.layout import layout_form
-
+def describe_form(home: Path | None, form_id: str, lang: str | None) -> FormDescription:
     lang = site_lang(home, lang)
     form = _one_form(home, form_id)
     sample = layout_form(form, lang, orders=(), window_start=datetime(2000, 1, 1))[0]
-    return {
-        "id": form.id,
-        "code": form.code,
-        "version": form.version,
-        "subject": form.subject,
-        "title": form.title[lang],
-        "definition": form.path,
-        "fields": [{"id": f.id, "kind": f.kind, "box_mm": list(f.box_mm)} for f in sample.fields],
-    }
+    return FormDescription(
+        form.id, form.code, form.version, form.subject, form.title[lang], form.path,
+        tuple(sample.fields),
+    )  # fmt: skip
 
 
 def _one_form(home: Path | None, form_id: str) -> FormDef:
@@ -50,24 +78,21 @@ def _one_form(home: Path | None, form_id: str) -> FormDef:
     return forms[form_id]
 
 
-def check_form_files(paths: Iterable[Path]) -> list[tuple[Path, str | DowntimeError]]:
-    out: list[tuple[Path, str | DowntimeError]] = []
+def check_form_files(paths: Iterable[Path]) -> list[FormCheck]:
+    out: list[FormCheck] = []
     for path in paths:
         try:
-            form = load_form(path)
+            out.append(FormCheck(path, form=load_form(path)))
         except DowntimeError as e:
-            out.append((path, e))
-            continue
-        fields = sum(len(g.items) for g in form.groups)
-        out.append((path, f"{form.id} v{form.version} (code {form.code}, {fields} items)"))
+            out.append(FormCheck(path, error=e))
     return out
 
 
-def preview_form(home: Path | None, form_id: str, output: Path, lang: str | None) -> str:
+def preview_form(home: Path | None, form_id: str, output: Path, lang: str | None) -> Path:
     from downtime.pack.preview import render_preview
 
     forms = site_forms(home)
     pdf = render_preview(_one_form(home, form_id), site_lang(home, lang), forms)
     output.parent.mkdir(parents=True, exist_ok=True)
     files.write_atomic(output, pdf)
-    return str(output)
+    return output

@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from downtime.app.workspace import workspace
 from downtime.codes.serials import parse_serial
-from downtime.errors import InputError
+from downtime.errors import InputError, SerialError
+from downtime.ledger.outage import (
+    Outage,
+    OutageEvent,
+    PageToVoid,
+    latest_outage,
+    outage_events,
+    pages_by_serial,
+    record_outage_event,
+    record_voids,
+)
 from downtime.settings import Settings
+
+
+@dataclass(frozen=True)
+class OutageRecorded:
+    kind: str  # start | end
+    at: datetime
+    corrects: datetime | None = None  # the start or end this one corrects
+
+
+@dataclass(frozen=True)
+class OutageLog:
+    events: list[OutageEvent]
+    latest: Outage | None
+
+
+@dataclass(frozen=True)
+class Voided:
+    page: PageToVoid
+    before: bool  # voided earlier: left as it was
 
 
 def _when(text: str | None, settings: Settings) -> datetime:
@@ -26,14 +56,12 @@ def _when(text: str | None, settings: Settings) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=settings.tz)
 
 
-def record_outage(home: Path | None, kind: str, at_text: str | None) -> str:
+def record_outage(home: Path | None, kind: str, at_text: str | None) -> OutageRecorded:
     """Record when the record system went down (``start``) or came back (``end``)."""
-    from downtime.ledger.outage import latest_outage, outage_events, record_outage_event
-
     with workspace(home, keys="read") as (settings, _keys, ledger):
         at = _when(at_text, settings)
         current = latest_outage(outage_events(ledger))
-        note = ""
+        corrects = None
         if kind == "end":
             if current is None:
                 raise InputError(
@@ -45,41 +73,26 @@ def record_outage(home: Path | None, kind: str, at_text: str | None) -> str:
                     f"({current.start.isoformat()})",
                     hint="give the end with --at, or correct the start (`downtime outage start`)",
                 )
-            if current.end is not None:
-                note = f"\t(corrects the end recorded as {current.end.isoformat()})"
+            corrects = current.end
         elif current is not None and current.end is None:
-            note = f"\t(corrects the open outage's start, {current.start.isoformat()})"
+            corrects = current.start
         record_outage_event(ledger, kind, at, actor=settings.operator, station=settings.station)
-        return f"outage {kind}\t{at.isoformat()}{note}"
+        return OutageRecorded(kind, at, corrects)
 
 
-def outage_lines(home: Path | None) -> list[str]:
-    """Every recorded outage event, then the latest outage's window."""
-    from downtime.ledger.outage import latest_outage, outage_events
-
+def outage_log(home: Path | None) -> OutageLog:
+    """Every recorded outage event, and the latest outage's window."""
     with workspace(home, keys="read") as (_settings, _keys, ledger):
         events = outage_events(ledger)
-    lines = [
-        f"{e.seq}\t{e.kind}\t{e.at.isoformat()}\t"
-        f"recorded {e.recorded_at.isoformat(timespec='seconds')} by {e.recorded_by}"
-        for e in events
-    ]
-    latest = latest_outage(events)
-    if latest is None:
-        return [*lines, "no outage recorded"]
-    end = latest.end.isoformat() if latest.end else "not ended"
-    return [*lines, f"latest outage\t{latest.start.isoformat()}\t{end}"]
+    return OutageLog(events, latest_outage(events))
 
 
-def void_pages(home: Path | None, serial_texts: Sequence[str], reason: str) -> list[str]:
+def void_pages(home: Path | None, serial_texts: Sequence[str], reason: str) -> list[Voided]:
     """Void issued pages that will never come back, by their printed serials: all or none.
 
     A mistyped serial, a serial no issued page has, or a page already returned is refused and
     nothing is written; a page voided before is left as it was.
     """
-    from downtime.errors import SerialError
-    from downtime.ledger.outage import pages_by_serial, record_voids
-
     reason = " ".join(reason.split())
     if not reason:
         raise InputError("give the reason the pages will never come back (--reason)")
@@ -108,8 +121,4 @@ def void_pages(home: Path | None, serial_texts: Sequence[str], reason: str) -> l
         done = set(
             record_voids(ledger, pages, reason, actor=settings.operator, station=settings.station)
         )
-    return [
-        f"{'voided' if p.serial in done else 'already voided'}\t{p.serial}\t{p.ward}\t"
-        f"{p.form} page {p.page_no} of {p.page_count}"
-        for p in pages
-    ]
+    return [Voided(p, before=p.serial not in done) for p in pages]

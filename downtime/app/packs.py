@@ -13,7 +13,8 @@ from downtime import files
 from downtime.app.forms import site_forms_for
 from downtime.app.workspace import Log, workspace
 from downtime.errors import InputError
-from downtime.ledger import AuditEvent
+from downtime.ledger import AuditEvent, PackSummary
+from downtime.ledger.packs import has_pack, pack_summaries, record_pack
 from downtime.pack import PackResult, make_packs, prepare_pack
 from downtime.settings import resolve
 
@@ -107,19 +108,27 @@ def safe_name(ward: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", ward) or "ward"
 
 
-def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[str]:
+@dataclass(frozen=True)
+class ManifestImport:
+    manifest: Path
+    ward: str
+    pages: int
+    known_before: bool  # the pack was in the ledger already: nothing added
+
+
+def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestImport]:
     """Record packs printed elsewhere from their manifests, so this station's ledger knows
     their pages (a scan station with a ledger of its own). Importing twice adds nothing."""
     from downtime.pack.manifest import read_manifest, reserve_ids
 
-    lines = []
+    done = []
     with workspace(home, keys="read") as (settings, _keys, ledger):
         for path in paths:
             record, pages = read_manifest(
                 path, issued_by=settings.operator, station=settings.station
             )
-            if ledger.has_pack(record.pack_id):
-                lines.append(f"{path.name}\t{record.ward}\talready known")
+            if has_pack(ledger, record.pack_id):
+                done.append(ManifestImport(path, record.ward, len(pages), known_before=True))
                 continue
             event = AuditEvent(
                 "pack.import",
@@ -128,26 +137,15 @@ def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[str]:
                 object_type="pack",
                 object_id=record.pack_id,
             )
-            ledger.record_pack(
-                record, pages, [], [], reserve_ids(pages), [event],
+            record_pack(
+                ledger, record, pages, [], [], reserve_ids(pages), [event],
                 actor=settings.operator, station=settings.station,
             )  # fmt: skip
-            lines.append(f"{path.name}\t{record.ward}\t{len(pages)} pages imported")
-    return lines
+            done.append(ManifestImport(path, record.ward, len(pages), known_before=False))
+    return done
 
 
-def pack_table(home: Path | None) -> list[tuple[str, ...]]:
+def pack_table(home: Path | None) -> list[PackSummary]:
+    """Every pack this ledger knows, newest first."""
     with workspace(home, keys="read") as (_, _keys, ledger):
-        rows = ledger.query(
-            "SELECT k.pack_id, k.ward, k.issued_at, k.page_count, k.census_source, s.superseded_by"
-            " FROM packs k LEFT JOIN pack_supersessions s USING (pack_id)"
-            " ORDER BY k.issued_at DESC"
-        )
-        table: list[tuple[str, ...]] = [("pack_id", "ward", "issued_at", "pages", "from", "state")]
-        for r in rows:
-            state = f"superseded by {r['superseded_by']}" if r["superseded_by"] else "current"
-            table.append(
-                (r["pack_id"], r["ward"], r["issued_at"], str(r["page_count"]),
-                 r["census_source"], state)
-            )  # fmt: skip
-        return table
+        return pack_summaries(ledger)

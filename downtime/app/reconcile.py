@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from downtime.app.workspace import Log, workspace
+from downtime.record import Summary, Target, reconcile
+from downtime.record.client import FhirClient, read_token
 
 
-def reconcile_cmd(
+def reconcile_forms(
     home: Path | None,
     *,
     fhir_url: str | None,
@@ -17,10 +18,7 @@ def reconcile_cmd(
     dry_run: bool,
     max_entries: int,
     log: Log,
-) -> Any:
-    from downtime.record.client import FhirClient, read_token
-    from downtime.record.reconciliation import Target, reconcile
-
+) -> Summary:
     with workspace(home, keys="read") as (settings, _keys, ledger):
         if fhir_url:
             client = FhirClient(fhir_url, token=read_token(token_file))

@@ -8,7 +8,7 @@ from pathlib import Path
 from downtime import files
 from downtime.app.workspace import workspace
 from downtime.errors import InputError
-from downtime.ledger import AuditEvent
+from downtime.ledger import AuditEvent, write_audit
 
 
 def outage_report(
@@ -65,5 +65,5 @@ def outage_report(
                 object_type="report",
             )
         )
-        ledger.audit(events, actor=settings.operator, station=settings.station)
+        write_audit(ledger, events, actor=settings.operator, station=settings.station)
         return str(output) if output is not None else text

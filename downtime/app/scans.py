@@ -4,6 +4,7 @@ assigned by their printed serial."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from downtime.app.forms import site_forms_for
@@ -12,14 +13,24 @@ from downtime.codes.keys import KeyStore
 from downtime.codes.serials import parse_serial
 from downtime.errors import ConfigError, InputError
 from downtime.ledger import Ledger
-from downtime.ledger.scans import QuarantineItem, quarantine_items, record_assignment
+from downtime.ledger.pages import page_by_serial
+from downtime.ledger.quarantine import QuarantineItem, quarantine_items, record_assignment
 from downtime.scan.page import PageOutcome
 from downtime.scan.run import PageRecord, ScanOptions, ScanSummary, log_event, run_scan
 from downtime.settings import Settings
+from downtime.vocab import ASSIGNABLE, ScanStatus
 
-# Reasons a clerk may resolve by typing the printed serial. A forged, foreign or contradictory
-# code is never overridden this way: the paper original must be checked.
-ASSIGNABLE = frozenset({"no-page-code", "registration-failed", "worker-crash"})
+
+@dataclass(frozen=True)
+class Assignment:
+    """A set-aside page attached to its issued page by the printed serial."""
+
+    item_id: int
+    serial: str
+    form: str
+    page_no: int
+    page_count: int
+    status: ScanStatus  # identified, or duplicate / conflict of a capture before it
 
 
 def scan_files(
@@ -56,7 +67,7 @@ def quarantine_list(home: Path | None, *, include_assigned: bool) -> list[Quaran
         return quarantine_items(ledger, open_only=not include_assigned)
 
 
-def quarantine_assign(home: Path | None, item_id: int, serial_text: str) -> str:
+def quarantine_assign(home: Path | None, item_id: int, serial_text: str) -> Assignment:
     serial = parse_serial(serial_text)
     with workspace(home, keys="read") as (settings, keys, ledger):
         item = next((i for i in quarantine_items(ledger) if i.item_id == item_id), None)
@@ -75,22 +86,19 @@ def quarantine_assign(home: Path | None, item_id: int, serial_text: str) -> str:
                 hint="check the paper original; a genuine page with a foreign key verifies "
                 "once that key is imported (`downtime keys import-public`) and it is rescanned",
             )
-        row = ledger.page_by_serial(serial)
-        if row is None:
+        page = page_by_serial(ledger, serial)
+        if page is None:
             raise InputError(
                 f"no issued page has the serial {serial}",
                 hint="read the serial again from the page footer",
             )
-        outcome = _assigned_outcome(settings, keys, ledger, item, row["page_uid"])
-        if outcome.status != "identified":
+        outcome = _assigned_outcome(settings, keys, ledger, item, page.page_uid)
+        if outcome.status != ScanStatus.IDENTIFIED:
             raise InputError(f"quarantine item {item_id}: {outcome.message}")
         result = record_assignment(
-            ledger, item, serial, outcome, actor=settings.operator, station=settings.station
+            ledger, item, serial, outcome.fact(), actor=settings.operator, station=settings.station
         )
-        return (
-            f"item {item_id}\t{serial}\t{row['form']} page {row['page_no']} of "
-            f"{row['page_count']}\t{result.status}"
-        )
+        return Assignment(item_id, serial, page.form, page.page_no, page.page_count, result.status)
 
 
 def _assigned_outcome(

@@ -5,15 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from downtime import files
 from downtime.codes.keys import KEYRING, KeyStore
-from downtime.ledger import AuditEvent, Ledger
+from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.settings import SITE_FILE, Settings, resolve, site_config_text
 
 Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """What ``downtime init`` made or found."""
+
+    home: Path
+    ledger: Path
+    site_config: Path
+    signing_key: str | None  # None: a scan station, which only verifies
 
 
 @contextmanager
@@ -47,7 +58,7 @@ def _key_store(folder: Path, mode: str) -> KeyStore:
 
 def initialise(
     home: Path | None, *, site: str | None, lang: str | None, signing: bool = True
-) -> list[str]:
+) -> DataFolder:
     settings = resolve(home)
     config_path = settings.home / SITE_FILE
     with workspace(home, keys="sign" if signing else "station") as (settings, keys, ledger):
@@ -57,15 +68,13 @@ def initialise(
         if changes or not config_path.exists():
             config = resolve(home, **changes).config  # validated
             files.write_atomic(config_path, site_config_text(config).encode("utf-8"))
-        ledger.audit(
+        write_audit(
+            ledger,
             [AuditEvent("init", f"site={config.site} lang={config.lang}")],
             actor=settings.operator,
             station=settings.station,
         )
         active = [k.key_id for k in keys.public_keys() if k.status == "active"]
-        return [
-            f"data folder\t{settings.home}",
-            f"ledger\t{settings.ledger_path}",
-            f"site config\t{config_path}",
-            f"signing key\t{active[0] if active else 'none (scan station)'}",
-        ]
+        return DataFolder(
+            settings.home, settings.ledger_path, config_path, active[0] if active else None
+        )

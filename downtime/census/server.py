@@ -7,14 +7,21 @@ MedicationRequests and AllergyIntolerances, gathered into one collection Bundle 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-from downtime.record.client import FhirClient
+from typing import Any, Protocol
 
 
-def fetch_census_bundle(client: FhirClient) -> dict[str, Any]:
+class FhirSearch(Protocol):
+    """What the census needs of a FHIR client (``downtime.record.client.FhirClient`` is one):
+    the census stage reads from a server but owns no network code of its own."""
+
+    base_url: str
+
+    def search(self, resource_type: str, params: Mapping[str, str]) -> list[dict[str, Any]]: ...
+
+
+def fetch_census_bundle(client: FhirSearch) -> dict[str, Any]:
     encounters = [
         e
         for status in ("in-progress", "arrived")
@@ -63,7 +70,7 @@ def _ref_id(reference: Any, resource_type: str) -> str | None:
     return None
 
 
-def _by_ids(client: FhirClient, resource_type: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+def _by_ids(client: FhirSearch, resource_type: str, ids: Iterable[str]) -> list[dict[str, Any]]:
     wanted = list(ids)
     out: list[dict[str, Any]] = []
     for i in range(0, len(wanted), 50):

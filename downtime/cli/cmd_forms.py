@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from downtime.cli.common import EXISTING_FILE, LANG, OUTPUT_PATH, _home, handles_errors
-from downtime.errors import DowntimeError, ExitCode
+from downtime.errors import ExitCode
 
 
 @click.group()
@@ -49,18 +49,15 @@ def forms_show(ctx: click.Context, form_id: str, as_json: bool, lang: str | None
     """One form's definition and its fields (ids, kinds, boxes in mm from the top-left)."""
     from downtime.app import describe_form
 
-    description = describe_form(_home(ctx), form_id, lang)
+    form = describe_form(_home(ctx), form_id, lang)
     if as_json:
-        click.echo(json.dumps(description, ensure_ascii=False, indent=1))
+        click.echo(json.dumps(form.to_json(), ensure_ascii=False, indent=1))
         return
-    click.echo(
-        f"{description['id']}  code {description['code']}  version {description['version']}"
-        f"  {description['subject']}  {description['title']}"
-    )
-    click.echo(f"definition: {description['definition']}")
-    for f in description["fields"]:
-        x, y, w, h = f["box_mm"]
-        click.echo(f"  {f['id']:<32} {f['kind']:<10} [{x:7.2f} {y:7.2f} {w:6.2f} {h:6.2f}]")
+    click.echo(f"{form.id}  code {form.code}  version {form.version}  {form.subject}  {form.title}")
+    click.echo(f"definition: {form.definition}")
+    for f in form.fields:
+        x, y, w, h = f.box_mm
+        click.echo(f"  {f.id:<32} {f.kind:<10} [{x:7.2f} {y:7.2f} {w:6.2f} {h:6.2f}]")
 
 
 @forms.command("check")
@@ -71,12 +68,16 @@ def forms_check(files: tuple[Path, ...]) -> None:
     from downtime.app import check_form_files
 
     failed = 0
-    for path, outcome in check_form_files(files):
-        if isinstance(outcome, DowntimeError):
+    for checked in check_form_files(files):
+        if checked.form is None:
             failed += 1
-            click.echo(f"error: {outcome}", err=True)
-        else:
-            click.echo(f"ok\t{path}\t{outcome}")
+            click.echo(f"error: {checked.error}", err=True)
+            continue
+        form = checked.form
+        items = sum(len(g.items) for g in form.groups)
+        click.echo(
+            f"ok\t{checked.path}\t{form.id} v{form.version} (code {form.code}, {items} items)"
+        )
     if failed:
         sys.exit(int(ExitCode.BAD_INPUT))
 

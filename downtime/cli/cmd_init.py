@@ -21,6 +21,8 @@ def init(ctx: click.Context, site: str | None, lang: str | None, scan_station: b
     """
     from downtime.app import initialise
 
-    report = initialise(_home(ctx), site=site, lang=lang, signing=not scan_station)
-    for line in report:
-        click.echo(line)
+    made = initialise(_home(ctx), site=site, lang=lang, signing=not scan_station)
+    click.echo(f"data folder\t{made.home}")
+    click.echo(f"ledger\t{made.ledger}")
+    click.echo(f"site config\t{made.site_config}")
+    click.echo(f"signing key\t{made.signing_key or 'none (scan station)'}")

@@ -21,8 +21,11 @@ def keys_list(ctx: click.Context) -> None:
     """Every key, its status and how many issued pages it signed."""
     from downtime.app import key_table
 
-    for row in key_table(_home(ctx)):
-        click.echo("\t".join(row))
+    click.echo("\t".join(("key_id", "status", "created", "retired", "pages_signed")))
+    for k in key_table(_home(ctx)):
+        retired = k.retired_at.isoformat(timespec="seconds") if k.retired_at else "-"
+        created = k.created_at.isoformat(timespec="seconds")
+        click.echo("\t".join((k.key_id, k.status, created, retired, str(k.pages_signed))))
 
 
 @keys.command("rotate")
@@ -32,7 +35,7 @@ def keys_rotate(ctx: click.Context) -> None:
     """Make a new signing key; the old one keeps verifying the pages it signed."""
     from downtime.app import rotate_key
 
-    click.echo(rotate_key(_home(ctx)))
+    click.echo(f"active\t{rotate_key(_home(ctx))}")
 
 
 @keys.command("export-public")

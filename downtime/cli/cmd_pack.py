@@ -124,8 +124,13 @@ def packs_list(ctx: click.Context) -> None:
     """Every pack: ward, when issued, pages, and whether a later pack superseded it."""
     from downtime.app import pack_table
 
-    for row in pack_table(_home(ctx)):
-        click.echo("\t".join(row))
+    click.echo("\t".join(("pack_id", "ward", "issued_at", "pages", "from", "state")))
+    for p in pack_table(_home(ctx)):
+        state = f"superseded by {p.superseded_by}" if p.superseded_by else "current"
+        issued = p.issued_at.isoformat()
+        click.echo(
+            "\t".join((p.pack_id, p.ward, issued, str(p.page_count), p.census_source, state))
+        )
 
 
 @packs.command("import")
@@ -141,5 +146,6 @@ def packs_import(ctx: click.Context, manifests: tuple[Path, ...]) -> None:
     """
     from downtime.app import import_manifests
 
-    for line in import_manifests(_home(ctx), manifests):
-        click.echo(line)
+    for done in import_manifests(_home(ctx), manifests):
+        what = "already known" if done.known_before else f"{done.pages} pages imported"
+        click.echo(f"{done.manifest.name}\t{done.ward}\t{what}")

@@ -56,9 +56,9 @@ def reconcile(
     downtime reconcile                                  # into the outbox folder
     downtime reconcile --fhir-url https://fhir.example/R4 --token-file /etc/downtime/token
     """
-    from downtime.app import reconcile_cmd
+    from downtime.app import reconcile_forms
 
-    summary = reconcile_cmd(
+    summary = reconcile_forms(
         _home(ctx),
         fhir_url=fhir_url,
         token_file=token_file,
@@ -67,9 +67,15 @@ def reconcile(
         max_entries=max_entries,
         log=_stderr,
     )
-    if dry_run:
-        for line in summary.lines:
-            click.echo(line)
+    for planned in summary.plan:
+        patient = planned.patient.display() if planned.patient else "-"
+        made = ", ".join(f"{n} {t}" for t, n in planned.resources.items()) or "nothing"
+        line = f"{planned.ward}\t{patient}\t{planned.form}\t{made}"
+        if planned.held:
+            line += "\theld: " + " | ".join(
+                f"{h.item} ({h.kind}: {h.detail})" for h in planned.held
+            )
+        click.echo(line)
     click.echo(
         f"forms {summary.forms}  unchanged {summary.unchanged}  unused {summary.unused}  "
         f"bundles {summary.bundles}  resources {summary.resources}  held {summary.held}  "

@@ -4,10 +4,14 @@ come back, and ``downtime report`` makes the outage report."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from downtime.cli.common import OUTPUT_PATH, _home, handles_errors
+
+if TYPE_CHECKING:
+    from downtime.app.outage import OutageRecorded
 
 AT_OPTION = click.option(
     "--at",
@@ -15,6 +19,14 @@ AT_OPTION = click.option(
     metavar="ISO8601",
     help="When (e.g. 2026-11-25T06:40; without an offset: site time). Default: now.",
 )
+
+
+def _recorded(done: OutageRecorded) -> None:
+    line = f"outage {done.kind}\t{done.at.isoformat()}"
+    if done.corrects is not None:
+        what = "the end recorded as" if done.kind == "end" else "the open outage's start,"
+        line += f"\t(corrects {what} {done.corrects.isoformat()})"
+    click.echo(line)
 
 
 @click.group()
@@ -30,7 +42,7 @@ def outage_start(ctx: click.Context, at_text: str | None) -> None:
     """Record that the record system went down (again while one lasts: corrects its start)."""
     from downtime.app import record_outage
 
-    click.echo(record_outage(_home(ctx), "start", at_text))
+    _recorded(record_outage(_home(ctx), "start", at_text))
 
 
 @outage.command("end")
@@ -41,7 +53,7 @@ def outage_end(ctx: click.Context, at_text: str | None) -> None:
     """Record that the record system is back (again: corrects the end)."""
     from downtime.app import record_outage
 
-    click.echo(record_outage(_home(ctx), "end", at_text))
+    _recorded(record_outage(_home(ctx), "end", at_text))
 
 
 @outage.command("show")
@@ -49,10 +61,19 @@ def outage_end(ctx: click.Context, at_text: str | None) -> None:
 @handles_errors
 def outage_show(ctx: click.Context) -> None:
     """Every recorded start and end, and the latest outage's window."""
-    from downtime.app import outage_lines
+    from downtime.app import outage_log
 
-    for line in outage_lines(_home(ctx)):
-        click.echo(line)
+    log = outage_log(_home(ctx))
+    for e in log.events:
+        click.echo(
+            f"{e.seq}\t{e.kind}\t{e.at.isoformat()}\t"
+            f"recorded {e.recorded_at.isoformat(timespec='seconds')} by {e.recorded_by}"
+        )
+    if log.latest is None:
+        click.echo("no outage recorded")
+        return
+    end = log.latest.end.isoformat() if log.latest.end else "not ended"
+    click.echo(f"latest outage\t{log.latest.start.isoformat()}\t{end}")
 
 
 @click.command()
@@ -69,8 +90,12 @@ def void(ctx: click.Context, serials: tuple[str, ...], reason: str) -> None:
     """
     from downtime.app import void_pages
 
-    for line in void_pages(_home(ctx), serials, reason):
-        click.echo(line)
+    for v in void_pages(_home(ctx), serials, reason):
+        p = v.page
+        click.echo(
+            f"{'already voided' if v.before else 'voided'}\t{p.serial}\t{p.ward}\t"
+            f"{p.form} page {p.page_no} of {p.page_count}"
+        )
 
 
 @click.command()

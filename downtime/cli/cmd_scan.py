@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from downtime.cli.common import _home, handles_errors, jobs_option
+from downtime.vocab import ScanStatus
 
 
 @click.command()
@@ -63,16 +64,16 @@ def scan(
     bar.close()
     if as_json:
         return
-    for status in ("identified", "duplicate", "conflict", "quarantined", "blank"):
+    for status in ScanStatus:
         line = f"{status:<12}{summary.by_status.get(status, 0):>6}"
-        if status == "quarantined" and summary.quarantined_by_reason:
+        if status == ScanStatus.QUARANTINED and summary.quarantined_by_reason:
             reasons = ", ".join(
                 f"{r} {n}" for r, n in sorted(summary.quarantined_by_reason.items())
             )
             line += f"   ({reasons})"
         click.echo(line)
     click.echo(f"{'pages':<12}{summary.pages:>6}   in {summary.seconds:.1f} s")
-    if summary.by_status.get("quarantined"):
+    if summary.by_status.get(ScanStatus.QUARANTINED):
         click.echo("set aside: see `downtime quarantine list`")
     if debug_dir is not None:
         click.echo(f"debug overlays: {debug_dir}")
@@ -139,4 +140,8 @@ def quarantine_assign(ctx: click.Context, item: int, serial: str) -> None:
     """
     from downtime.app import quarantine_assign as assign
 
-    click.echo(assign(_home(ctx), item, serial))
+    done = assign(_home(ctx), item, serial)
+    click.echo(
+        f"item {done.item_id}\t{done.serial}\t{done.form} page {done.page_no} of "
+        f"{done.page_count}\t{done.status}"
+    )

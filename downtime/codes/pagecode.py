@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from downtime.codes import base45
 from downtime.errors import PageCodeError
 from downtime.model import Identifier, IdSystem
+from downtime.vocab import Reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -262,7 +263,7 @@ def decode(text: str, public_keys: Iterable[Ed25519PublicKey]) -> PageCode:
     """
     if not text.startswith(PREFIX):
         raise PageCodeError(
-            "not-dk1",
+            Reason.NOT_DK1,
             "this code is not a downtime page code (it does not start with DK1:); it may be "
             "another barcode on the page, such as a wristband or medication label",
             hint="set the page aside for manual filing",
@@ -271,7 +272,7 @@ def decode(text: str, public_keys: Iterable[Ed25519PublicKey]) -> PageCode:
         raw = base45.decode(text[len(PREFIX) :])
     except ValueError:
         raise PageCodeError(
-            "bad-base45",
+            Reason.BAD_BASE45,
             "the page code holds characters a page code never contains: it is damaged or was "
             "misread",
             hint=f"rescan the page; if it fails again, {_SET_ASIDE}",
@@ -280,14 +281,14 @@ def decode(text: str, public_keys: Iterable[Ed25519PublicKey]) -> PageCode:
     candidates = candidate_keys(body[1 : 1 + KEY_ID_SIZE], public_keys)
     if not candidates:
         raise PageCodeError(
-            "unknown-key",
+            Reason.UNKNOWN_KEY,
             f"the page code was signed with key {body[1 : 1 + KEY_ID_SIZE].hex()}, which this "
             "station does not know",
             hint=f"import the print host's public keys on this station, or {_SET_ASIDE}",
         )
     if not verifies_with_any(candidates, signature, SIGNING_CONTEXT + body):
         raise PageCodeError(
-            "bad-signature",
+            Reason.BAD_SIGNATURE,
             "the page code's signature does not verify: the page may be forged or altered",
             hint=_SET_ASIDE,
         )
@@ -300,7 +301,7 @@ def _split_checked(raw: bytes) -> tuple[bytes, bytes]:
 
     def bad_length(what: str) -> PageCodeError:
         return PageCodeError(
-            "bad-length",
+            Reason.BAD_LENGTH,
             f"the page code {what}: it may be damaged or cut off, or come from a newer "
             "version of the kit",
             hint=f"rescan the page; if it fails again, {_SET_ASIDE}",
@@ -395,7 +396,7 @@ def _text(data: bytes, what: str) -> str:
 
 def _bad_body(what: str) -> PageCodeError:
     return PageCodeError(
-        "bad-body",
+        Reason.BAD_BODY,
         f"the page code's signature verifies but the code {what}: the printing software is "
         "at fault, not the page",
         hint=f"report this to the downtime kit's maintainers; {_SET_ASIDE}",

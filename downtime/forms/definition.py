@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from downtime.vocab import FieldKind
+
 SCHEMA = "downtime.form/1"
 LANGS = ("sv", "en")
-FIELD_KINDS = ("checkbox", "text", "signature", "datetime", "number")
+FIELD_KINDS = tuple(FieldKind)
 SUBJECTS = ("patient", "admission", "ward")
 SOURCES = ("orders.active", "orders.scheduled", "orders.prn")
 ROW_PLACEHOLDERS = frozenset(

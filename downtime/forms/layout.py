@@ -18,6 +18,7 @@ from importlib import resources
 from downtime.forms.definition import Cells, FormDef, Group, Item
 from downtime.geometry import BODY_ORIGIN_MM
 from downtime.model import FieldBox, Identifier, MedicationOrder
+from downtime.vocab import FieldKind
 
 ALLERGY_BANNER_MM = 9.0  # height reserved at the top of the body on medication forms
 SEPARATOR = "·"  # between parts of a data template; empty parts are dropped
@@ -301,7 +302,7 @@ def _item_ops(items: Sequence[Item], lang: str, at: tuple[float, float]) -> Iter
 
 
 def _field_ops(item: Item, lang: str, x: float, y: float, w: float, h: float) -> Iterator[Op]:
-    yield Op("box", x, y, w, h, size=1.0 if item.kind == "checkbox" else 0.0)
+    yield Op("box", x, y, w, h, size=1.0 if item.kind == FieldKind.CHECKBOX else 0.0)
     if item.guide_lines_mm > 0:
         yield Op("guides", x, y, w, h, size=item.guide_lines_mm)
     if item.label is None:

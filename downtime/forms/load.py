@@ -28,6 +28,7 @@ from downtime.forms.definition import (
     Item,
     Text,
 )
+from downtime.vocab import WRITING_KINDS, FieldKind
 
 
 def builtin_forms_dir() -> Path:
@@ -368,9 +369,9 @@ def _check_field_size(
 ) -> None:
     w, h = box[2], box[3]
     lo, hi = CHECKBOX_MM
-    if kind == "checkbox" and not (lo <= w <= hi and lo <= h <= hi):
+    if kind == FieldKind.CHECKBOX and not (lo <= w <= hi and lo <= h <= hi):
         problems.append(Problem(where, f"a checkbox must be {lo}–{hi} mm on each side"))
-    elif kind in ("text", "signature", "datetime", "number") and h < MIN_WRITING_HEIGHT_MM:
+    elif kind in WRITING_KINDS and h < MIN_WRITING_HEIGHT_MM:
         problems.append(
             Problem(where, f"a writing box must be at least {MIN_WRITING_HEIGHT_MM} mm high")
         )

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from downtime.ledger import AuditEvent, Ledger, append_audit
+from downtime.ledger.audit import append_audit
+from downtime.ledger.db import Ledger, rows
+from downtime.ledger.pages import patient_of
+from downtime.ledger.records import AuditEvent
 from downtime.model import Identifier
 
 KINDS = ("start", "end")
@@ -39,7 +42,7 @@ class Outage:
 
 
 def outage_events(ledger: Ledger) -> list[OutageEvent]:
-    rows = ledger.query("SELECT * FROM outage_events ORDER BY seq")
+    found = rows(ledger, "SELECT * FROM outage_events ORDER BY seq")
     return [
         OutageEvent(
             int(r["seq"]),
@@ -48,7 +51,7 @@ def outage_events(ledger: Ledger) -> list[OutageEvent]:
             r["recorded_by"],
             datetime.fromisoformat(r["recorded_at"]),
         )
-        for r in rows
+        for r in found
     ]
 
 
@@ -112,7 +115,8 @@ def record_voids(
         events = []
         for page in pages:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO voids VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO voids (page_uid, reason, voided_by, voided_at)"
+                " VALUES (?, ?, ?, ?)",
                 (page.page_uid, reason, actor, datetime.now(UTC).isoformat()),
             )
             if cur.rowcount == 0:
@@ -138,7 +142,8 @@ def pages_by_serial(ledger: Ledger, serials: Sequence[str]) -> dict[str, tuple[P
     if not serials:
         return {}
     marks = ",".join("?" * len(serials))
-    rows = ledger.query(
+    found = rows(
+        ledger,
         "SELECT p.page_uid, p.serial, p.form, p.page_no, p.page_count, p.patient_system,"
         " p.patient_value, k.ward,"
         " EXISTS (SELECT 1 FROM captures c WHERE c.page_uid = p.page_uid) AS returned"
@@ -146,10 +151,8 @@ def pages_by_serial(ledger: Ledger, serials: Sequence[str]) -> dict[str, tuple[P
         list(serials),
     )
     out: dict[str, tuple[PageToVoid, bool]] = {}
-    for r in rows:
-        patient = (
-            Identifier(r["patient_system"], r["patient_value"]) if r["patient_system"] else None
-        )
+    for r in found:
+        patient = patient_of(r)
         page = PageToVoid(
             r["page_uid"], r["serial"], r["form"], int(r["page_no"]), int(r["page_count"]),
             r["ward"], patient,

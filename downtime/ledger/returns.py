@@ -8,12 +8,12 @@ derived items back until a person decides.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from downtime.ledger import Ledger
+from downtime.ledger.db import Ledger, Row, rows
+from downtime.ledger.pages import patient_of
 from downtime.model import Identifier
 
 
@@ -103,7 +103,8 @@ def issued_forms(ledger: Ledger, pack_ids: Iterable[str]) -> list[IssuedForm]:
     if not wanted:
         return []
     marks = ",".join("?" * len(wanted))
-    pages = ledger.query(
+    pages = rows(
+        ledger,
         "SELECT p.*, k.site, k.ward, k.issued_at AS pack_issued_at FROM pages p"
         f" JOIN packs k ON k.pack_id = p.pack_id WHERE p.pack_id IN ({marks})"
         " ORDER BY p.pack_id, p.pdf_page",
@@ -112,34 +113,30 @@ def issued_forms(ledger: Ledger, pack_ids: Iterable[str]) -> list[IssuedForm]:
     captures = _first_captures(ledger, [r["page_uid"] for r in pages])
     patients = _patients(ledger, wanted)
     orders = _orders(ledger, wanted)
-    voided = {r["page_uid"] for r in ledger.query("SELECT page_uid FROM voids")}
-    groups: dict[str, list[sqlite3.Row]] = {}
+    voided = {r["page_uid"] for r in rows(ledger, "SELECT page_uid FROM voids")}
+    groups: dict[str, list[Row]] = {}
     for row in pages:
-        key = form_key(row["pack_id"], row["form"], _identifier(row))
+        key = form_key(row["pack_id"], row["form"], patient_of(row))
         groups.setdefault(key, []).append(row)
-    return [_form(key, rows, captures, patients, orders, voided) for key, rows in groups.items()]
-
-
-def _identifier(row: sqlite3.Row) -> Identifier | None:
-    if row["patient_system"] is None:
-        return None
-    return Identifier(row["patient_system"], row["patient_value"])
+    return [
+        _form(key, members, captures, patients, orders, voided) for key, members in groups.items()
+    ]
 
 
 def _form(
     key: str,
-    rows: Sequence[sqlite3.Row],
+    members: Sequence[Row],
     captures: Mapping[str, ReturnedPage],
     patients: Mapping[tuple[str, Identifier], PatientInfo],
     orders: Mapping[str, Mapping[str, OrderInfo]],
     voided: set[str],
 ) -> IssuedForm:
-    first = rows[0]
-    identifier = _identifier(first)
+    first = members[0]
+    identifier = patient_of(first)
     patient = None
     if identifier is not None:
         patient = patients.get((first["pack_id"], identifier), PatientInfo(identifier))
-    uids = tuple(r["page_uid"] for r in sorted(rows, key=lambda r: r["page_no"]))
+    uids = tuple(r["page_uid"] for r in sorted(members, key=lambda r: r["page_no"]))
     returned = tuple(captures[u] for u in uids if u in captures)
     own_orders = orders.get(first["pack_id"], {})
     wanted_orders = {
@@ -168,13 +165,14 @@ def _first_captures(ledger: Ledger, page_uids: Sequence[str]) -> dict[str, Retur
     for i in range(0, len(page_uids), 500):
         chunk = page_uids[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        rows = ledger.query(
+        found = rows(
+            ledger,
             "SELECT c.*, p.serial, p.page_no FROM captures c JOIN pages p USING (page_uid)"
             f" WHERE c.page_uid IN ({marks}) ORDER BY c.capture_id",
             chunk,
         )
-        conflicted = {r["page_uid"] for r in rows if r["conflicts_with"] is not None}
-        for r in rows:
+        conflicted = {r["page_uid"] for r in found if r["conflicts_with"] is not None}
+        for r in found:
             if r["page_uid"] in out:
                 continue
             out[r["page_uid"]] = ReturnedPage(
@@ -193,27 +191,32 @@ def _first_captures(ledger: Ledger, page_uids: Sequence[str]) -> dict[str, Retur
 
 
 def _readings(ledger: Ledger, capture_id: int) -> dict[str, Reading]:
-    rows = ledger.query(
-        "SELECT field_id, state, score, flags FROM marks WHERE capture_id = ?", (capture_id,)
+    found = rows(
+        ledger,
+        "SELECT field_id, state, score, flags FROM marks WHERE capture_id = ?",
+        (capture_id,),
     )
     return {
         r["field_id"]: Reading(r["state"], float(r["score"]), tuple(r["flags"].split()))
-        for r in rows
+        for r in found
     }
 
 
 def _refs(ledger: Ledger, page_uid: str) -> dict[str, dict[str, str]]:
-    rows = ledger.query(
-        "SELECT field_id, order_id, slot FROM page_field_refs WHERE page_uid = ?", (page_uid,)
+    found = rows(
+        ledger,
+        "SELECT field_id, order_id, slot FROM page_field_refs WHERE page_uid = ?",
+        (page_uid,),
     )
     return {
-        r["field_id"]: {k: r[k] for k in ("order_id", "slot") if r[k] is not None} for r in rows
+        r["field_id"]: {k: r[k] for k in ("order_id", "slot") if r[k] is not None} for r in found
     }
 
 
 def _patients(ledger: Ledger, pack_ids: Sequence[str]) -> dict[tuple[str, Identifier], PatientInfo]:
     marks = ",".join("?" * len(pack_ids))
-    rows = ledger.query(
+    found = rows(
+        ledger,
         f"SELECT * FROM pack_patients WHERE pack_id IN ({marks})",
         pack_ids,
     )
@@ -227,18 +230,19 @@ def _patients(ledger: Ledger, pack_ids: Sequence[str]) -> dict[tuple[str, Identi
             encounter_id=r["encounter_id"],
             bed=r["bed"] or None,
         )
-        for r in rows
+        for r in found
     }
 
 
 def _orders(ledger: Ledger, pack_ids: Sequence[str]) -> dict[str, dict[str, OrderInfo]]:
     marks = ",".join("?" * len(pack_ids))
-    rows = ledger.query(
+    found = rows(
+        ledger,
         f"SELECT * FROM pack_orders WHERE pack_id IN ({marks})",
         pack_ids,
     )
     out: dict[str, dict[str, OrderInfo]] = {}
-    for r in rows:
+    for r in found:
         times = tuple(time.fromisoformat(t) for t in r["times"].split(";") if t)
         out.setdefault(r["pack_id"], {})[r["order_id"]] = OrderInfo(
             r["order_id"], r["medication"], r["dose"], r["route"], r["frequency"], times,

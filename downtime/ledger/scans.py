@@ -1,86 +1,125 @@
-"""Scan facts in the ledger: runs, files, pages, captures, marks, quarantine, assignments.
+"""Scan facts in the ledger: runs, files, pages, captures and their marks.
 
 Appended only. A page's second capture is compared with the earlier ones on the fields both
 read with certainty: no disagreement links it to the earlier capture (``duplicate``); any
 disagreement makes it a ``conflict`` (both kept, a person decides). Uncertain readings never
 decide either way.
+
+The scanner hands over its own results as the ledger's dataclasses (:class:`ScannedFile`,
+:class:`PageFact`, :class:`MarkFact`): the ledger knows nothing of images or readers.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from downtime.ledger import AuditEvent, Ledger, append_audit
+from downtime.ledger.audit import append_audit, write_audit
+from downtime.ledger.db import Connection, Ledger, now, rows
+from downtime.ledger.records import AuditEvent
 from downtime.model import Identifier
-
-if TYPE_CHECKING:
-    from downtime.scan.images import InputFile
-    from downtime.scan.page import PageOutcome
-
-CERTAIN = frozenset({"marked", "empty", "written", "blank"})
+from downtime.vocab import CAPTURED_STATUSES, CERTAIN_STATES, CURABLE, Reason, ScanStatus
 
 
-# Reasons a page is set aside that a later scan of the same file may cure: a key imported,
-# a pack's pages imported, Tesseract installed, a crash not repeated. Other reasons are
-# properties of the file itself; scanning it again changes nothing.
-CURABLE = frozenset(
-    {"unknown-key", "unknown-page", "no-page-code", "registration-failed", "worker-crash"}
-)
+@dataclass(frozen=True)
+class ScannedFile:
+    """An input file, stored content-addressed before anything is recorded about it."""
+
+    sha256: str
+    size: int
+    kind: str  # pdf | tiff | png | jpeg | unknown
+    source: str  # the name it was given under
+
+
+@dataclass(frozen=True)
+class MarkFact:
+    """One field of a captured page as read: state, score, flags, where, and the metrics."""
+
+    field_id: str
+    kind: str
+    state: str
+    score: float
+    flags: tuple[str, ...]
+    crop_px: tuple[int, int, int, int]  # left, top, right, bottom on the registered image
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """How an identified page was read: the registered image, how it was identified, marks."""
+
+    via: str  # code | serial | assigned
+    residual_mm: float
+    registered_as: str  # the registered page image in the store
+    marks: tuple[MarkFact, ...]
+
+
+@dataclass(frozen=True)
+class PageFact:
+    """What one image page of an input file turned out to be (before duplicate/conflict)."""
+
+    source: str
+    source_page: int
+    file_sha256: str
+    status: ScanStatus  # identified | quarantined | blank
+    reason: Reason | None = None
+    message: str = ""
+    page_uid: str | None = None  # only from a verified code (or a serial that checked out)
+    patient: Identifier | None = None
+    rotation: int = 0
+    capture: Capture | None = None  # for an identified page
 
 
 @dataclass(frozen=True)
 class EarlierPage:
-    status: str
-    reason: str | None
+    status: ScanStatus
+    reason: Reason | None
     page_uid: str | None
     form: str | None
     page: int | None
-    patient: dict[str, str] | None
+    patient: Identifier | None
     rotation: int | None
     ward: str | None
 
     @property
     def read_again(self) -> bool:
         """Set aside for a curable reason: a rescan of the same file is a new attempt."""
-        return self.status == "quarantined" and self.reason in CURABLE
+        return self.status == ScanStatus.QUARANTINED and self.reason in CURABLE
 
 
 @dataclass(frozen=True)
 class Recorded:
-    status: str
+    status: ScanStatus
     capture_id: int | None = None
     quarantine_item: int | None = None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def start_run(ledger: Ledger, run_id: str, operator: str, station: str, at: datetime) -> None:
     with ledger.transaction() as conn:
         conn.execute(
-            "INSERT INTO scan_runs VALUES (?, ?, ?, ?)", (run_id, at.isoformat(), operator, station)
+            "INSERT INTO scan_runs (run_id, started_at, operator, station) VALUES (?, ?, ?, ?)",
+            (run_id, at.isoformat(), operator, station),
         )
 
 
-def record_file(ledger: Ledger, run_id: str, item: InputFile, stored_as: str) -> None:
+def record_file(ledger: Ledger, run_id: str, item: ScannedFile, stored_as: str) -> None:
     with ledger.transaction() as conn:
         conn.execute(
-            "INSERT OR IGNORE INTO scan_files VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO scan_files (file_sha256, size, kind, first_source, first_run,"
+            " stored_as) VALUES (?, ?, ?, ?, ?, ?)",
             (item.sha256, item.size, item.kind, item.source, run_id, stored_as),
         )
         conn.execute(
-            "INSERT OR IGNORE INTO scan_sightings VALUES (?, ?, ?)",
+            "INSERT OR IGNORE INTO scan_sightings (run_id, file_sha256, source) VALUES (?, ?, ?)",
             (run_id, item.sha256, item.source),
         )
 
 
 def earlier_page(ledger: Ledger, file_sha256: str, source_page: int) -> EarlierPage | None:
     """The latest attempt at this page of this file, if it was scanned before."""
-    rows = ledger.query(
+    found = rows(
+        ledger,
         "SELECT s.status, s.reason, s.page_uid, s.rotation, p.form, p.page_no,"
         " p.patient_system, p.patient_value, k.ward FROM scan_pages s"
         " LEFT JOIN pages p ON p.page_uid = s.page_uid"
@@ -88,18 +127,18 @@ def earlier_page(ledger: Ledger, file_sha256: str, source_page: int) -> EarlierP
         " WHERE s.file_sha256 = ? AND s.source_page = ? ORDER BY s.scan_page_id DESC LIMIT 1",
         (file_sha256, source_page),
     )
-    if not rows:
+    if not found:
         return None
-    r = rows[0]
-    known = r["form"] is not None and r["status"] in ("identified", "duplicate", "conflict")
+    r = found[0]
+    known = r["form"] is not None and r["status"] in CAPTURED_STATUSES
     patient = (
-        {"system": r["patient_system"], "value": r["patient_value"]}
+        Identifier(r["patient_system"], r["patient_value"])
         if known and r["patient_system"] is not None
         else None
     )
     return EarlierPage(
-        r["status"],
-        r["reason"],
+        ScanStatus(r["status"]),
+        Reason(r["reason"]) if r["reason"] else None,
         r["page_uid"] if known else None,
         r["form"] if known else None,
         r["page_no"] if known else None,
@@ -114,122 +153,128 @@ def record_sighting(
 ) -> None:
     """The same file again: nothing is added but the audit event (a person handled the
     patient's page again)."""
-    patient = Identifier(**earlier.patient) if earlier.patient else None
-    ledger.audit(
-        [
-            AuditEvent(
-                "scan.page",
-                f"{source} page {source_page}: duplicate (same-file)",
-                care_unit=earlier.ward,
-                patient=patient,
-                object_type="page" if earlier.page_uid else "file",
-                object_id=earlier.page_uid,
-            )
-        ],
-        actor=actor,
-        station=station,
+    event = AuditEvent(
+        "scan.page",
+        f"{source} page {source_page}: duplicate (same-file)",
+        care_unit=earlier.ward,
+        patient=earlier.patient,
+        object_type="page" if earlier.page_uid else "file",
+        object_id=earlier.page_uid,
     )
+    write_audit(ledger, [event], actor=actor, station=station)
 
 
 def record_outcome(
-    ledger: Ledger, run_id: str, outcome: PageOutcome, *, actor: str, station: str
+    ledger: Ledger, run_id: str, fact: PageFact, *, actor: str, station: str
 ) -> Recorded:
     """Write one page's outcome; decide identified / duplicate / conflict for captures."""
+    return record_outcomes(ledger, run_id, [fact], actor=actor, station=station)[0]
+
+
+def record_outcomes(
+    ledger: Ledger, run_id: str, facts: Sequence[PageFact], *, actor: str, station: str
+) -> list[Recorded]:
+    """Write several pages' outcomes in one transaction (each audited)."""
+    out = []
     with ledger.transaction() as conn:
-        status, same_as, conflicts_with = outcome.status, None, None
-        if outcome.status == "identified" and outcome.page_uid is not None:
-            status, same_as, conflicts_with = _compare(conn, outcome)
+        for fact in facts:
+            out.append(_record(conn, run_id, fact, actor=actor, station=station))
+    return out
+
+
+def _record(conn: Connection, run_id: str, fact: PageFact, *, actor: str, station: str) -> Recorded:
+    status, same_as, conflicts_with = fact.status, None, None
+    if fact.status == ScanStatus.IDENTIFIED and fact.page_uid is not None:
+        status, same_as, conflicts_with = compare_capture(conn, fact)
+    cur = conn.execute(
+        "INSERT INTO scan_pages (file_sha256, source_page, run_id, status, reason, page_uid,"
+        " rotation, scanned_at) VALUES (?,?,?,?,?,?,?,?)",
+        (
+            fact.file_sha256, fact.source_page, run_id, status, fact.reason, fact.page_uid,
+            fact.rotation, now(),
+        ),
+    )  # fmt: skip
+    scan_page_id = int(cur.lastrowid or 0)
+    capture_id = item = None
+    if fact.status == ScanStatus.IDENTIFIED:
+        capture_id = insert_capture(conn, scan_page_id, fact, same_as, conflicts_with)
+    elif fact.status == ScanStatus.QUARANTINED:
         cur = conn.execute(
-            "INSERT INTO scan_pages (file_sha256, source_page, run_id, status, reason, page_uid,"
-            " rotation, scanned_at) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                outcome.file_sha256, outcome.source_page, run_id, status, outcome.reason,
-                outcome.page_uid, outcome.rotation, _now(),
-            ),
-        )  # fmt: skip
-        scan_page_id = int(cur.lastrowid or 0)
-        capture_id = item = None
-        if outcome.status == "identified":
-            capture_id = insert_capture(conn, scan_page_id, outcome, same_as, conflicts_with)
-        elif outcome.status == "quarantined":
-            cur = conn.execute(
-                "INSERT INTO quarantine (scan_page_id, reason, message, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (scan_page_id, outcome.reason or "unknown", outcome.message, _now()),
-            )
-            item = int(cur.lastrowid or 0)
-        append_audit(
-            conn,
-            [_audit(conn, outcome, status)],
-            actor=actor,
-            station=station,
+            "INSERT INTO quarantine (scan_page_id, reason, message, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            (scan_page_id, fact.reason or "unknown", fact.message, now()),
         )
+        item = int(cur.lastrowid or 0)
+    append_audit(conn, [_audit(conn, fact, status)], actor=actor, station=station)
     return Recorded(status, capture_id, item)
 
 
 def insert_capture(
-    conn: sqlite3.Connection,
+    conn: Connection,
     scan_page_id: int,
-    outcome: PageOutcome,
+    fact: PageFact,
     same_as: int | None,
     conflicts_with: int | None,
 ) -> int:
-    if outcome.registered_as is None or outcome.via is None or outcome.residual_mm is None:
-        raise ValueError("a capture needs its registered image, how it was identified, residual")
+    capture = fact.capture
+    if capture is None or fact.page_uid is None:
+        raise ValueError("a capture needs its page, registered image, how it was identified")
     cur = conn.execute(
         "INSERT INTO captures (scan_page_id, page_uid, via, residual_mm, registered_as, same_as,"
         " conflicts_with, captured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            scan_page_id, outcome.page_uid, outcome.via, outcome.residual_mm,
-            outcome.registered_as, same_as, conflicts_with, _now(),
+            scan_page_id, fact.page_uid, capture.via, capture.residual_mm,
+            capture.registered_as, same_as, conflicts_with, now(),
         ),
     )  # fmt: skip
     capture_id = int(cur.lastrowid or 0)
     conn.executemany(
-        "INSERT INTO marks VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO marks (capture_id, field_id, kind, state, score, flags, crop_left_px,"
+        " crop_top_px, crop_right_px, crop_bottom_px) VALUES (?,?,?,?,?,?,?,?,?,?)",
         [
-            (capture_id, r.field_id, r.kind, r.state, float(r.score), " ".join(r.flags), *crop)
-            for r, crop in zip(outcome.readings, outcome.crops, strict=True)
+            (capture_id, m.field_id, m.kind, m.state, float(m.score), " ".join(m.flags), *m.crop_px)
+            for m in capture.marks
         ],
     )
     conn.executemany(
-        "INSERT INTO mark_metrics VALUES (?,?,?,?)",
+        "INSERT INTO mark_metrics (capture_id, field_id, name, value) VALUES (?,?,?,?)",
         [
-            (capture_id, r.field_id, name, float(value))
-            for r in outcome.readings
-            for name, value in r.metrics.items()
+            (capture_id, m.field_id, name, float(value))
+            for m in capture.marks
+            for name, value in m.metrics.items()
         ],
     )
     return capture_id
 
 
-def _compare(conn: sqlite3.Connection, outcome: PageOutcome) -> tuple[str, int | None, int | None]:
+def compare_capture(conn: Connection, fact: PageFact) -> tuple[ScanStatus, int | None, int | None]:
     """identified (first capture), duplicate (agrees with one) or conflict (with the first)."""
     earlier = [
         int(r[0])
         for r in conn.execute(
             "SELECT capture_id FROM captures WHERE page_uid = ? ORDER BY capture_id",
-            (outcome.page_uid,),
+            (fact.page_uid,),
         )
     ]
     if not earlier:
-        return "identified", None, None
-    mine = {r.field_id: r.state for r in outcome.readings if r.state in CERTAIN}
+        return ScanStatus.IDENTIFIED, None, None
+    marks = fact.capture.marks if fact.capture else ()
+    mine = {m.field_id: m.state for m in marks if m.state in CERTAIN_STATES}
     for capture_id in earlier:
         theirs = _certain_states(conn, capture_id)
         if all(theirs.get(f, s) == s for f, s in mine.items()):
-            return "duplicate", capture_id, None
-    return "conflict", None, earlier[0]
+            return ScanStatus.DUPLICATE, capture_id, None
+    return ScanStatus.CONFLICT, None, earlier[0]
 
 
-def _certain_states(conn: sqlite3.Connection, capture_id: int) -> dict[str, str]:
-    rows = conn.execute(
+def _certain_states(conn: Connection, capture_id: int) -> dict[str, str]:
+    found = conn.execute(
         "SELECT field_id, state FROM marks WHERE capture_id = ?", (capture_id,)
     ).fetchall()
-    return {f: s for f, s in rows if s in CERTAIN}
+    return {f: s for f, s in found if s in CERTAIN_STATES}
 
 
-def _ward_of(conn: sqlite3.Connection, page_uid: str | None) -> str | None:
+def ward_of(conn: Connection, page_uid: str | None) -> str | None:
     if page_uid is None:
         return None
     row = conn.execute(
@@ -239,120 +284,15 @@ def _ward_of(conn: sqlite3.Connection, page_uid: str | None) -> str | None:
     return str(row[0]) if row else None
 
 
-def _audit(conn: sqlite3.Connection, outcome: PageOutcome, status: str) -> AuditEvent:
-    ward = _ward_of(conn, outcome.page_uid)
-    detail = f"{outcome.source} page {outcome.source_page}: {status}"
-    if outcome.reason:
-        detail += f" ({outcome.reason})"
+def _audit(conn: Connection, fact: PageFact, status: str) -> AuditEvent:
+    detail = f"{fact.source} page {fact.source_page}: {status}"
+    if fact.reason:
+        detail += f" ({fact.reason})"
     return AuditEvent(
         action="scan.page",
         detail=detail,
-        care_unit=ward,
-        patient=outcome.patient,
-        object_type="page" if outcome.page_uid else "file",
-        object_id=outcome.page_uid or outcome.file_sha256,
+        care_unit=ward_of(conn, fact.page_uid),
+        patient=fact.patient,
+        object_type="page" if fact.page_uid else "file",
+        object_id=fact.page_uid or fact.file_sha256,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Quarantine
-
-
-@dataclass(frozen=True)
-class QuarantineItem:
-    item_id: int
-    source: str
-    source_page: int
-    file_sha256: str
-    stored_as: str
-    reason: str
-    message: str
-    created_at: str
-    assigned_serial: str | None
-    rescanned: bool = False  # a later scan of the same file read the page
-    set_aside_again: int | None = None  # a later scan set it aside again, as this item
-
-    @property
-    def resolved(self) -> str | None:
-        if self.assigned_serial is not None:
-            return f"assigned {self.assigned_serial}"
-        if self.rescanned:
-            return "read on a later scan"
-        if self.set_aside_again is not None:
-            return f"scanned again: see item {self.set_aside_again}"
-        return None
-
-
-def quarantine_items(ledger: Ledger, *, open_only: bool = False) -> list[QuarantineItem]:
-    """Set-aside pages. An item is resolved when a clerk assigned it, or when a later scan of
-    the same file read the page (after a key was imported, say); ``resolved`` says how."""
-    rows = ledger.query(
-        "SELECT q.item_id, f.first_source, s.source_page, s.file_sha256, f.stored_as, q.reason,"
-        " q.message, q.created_at, a.serial,"
-        " (SELECT count(*) FROM scan_pages later WHERE later.file_sha256 = s.file_sha256"
-        "  AND later.source_page = s.source_page AND later.scan_page_id > s.scan_page_id"
-        "  AND later.status IN ('identified', 'duplicate', 'conflict')) AS rescanned,"
-        " (SELECT max(q2.item_id) FROM scan_pages later JOIN quarantine q2"
-        "  ON q2.scan_page_id = later.scan_page_id WHERE later.file_sha256 = s.file_sha256"
-        "  AND later.source_page = s.source_page AND later.scan_page_id > s.scan_page_id)"
-        "  AS again"
-        " FROM quarantine q"
-        " JOIN scan_pages s ON s.scan_page_id = q.scan_page_id"
-        " JOIN scan_files f ON f.file_sha256 = s.file_sha256"
-        " LEFT JOIN assignments a ON a.item_id = q.item_id ORDER BY q.item_id"
-    )
-    items = [
-        QuarantineItem(
-            item_id=r["item_id"],
-            source=r["first_source"],
-            source_page=r["source_page"],
-            file_sha256=r["file_sha256"],
-            stored_as=r["stored_as"],
-            reason=r["reason"],
-            message=r["message"],
-            created_at=r["created_at"],
-            assigned_serial=r["serial"],
-            rescanned=bool(r["rescanned"]),
-            set_aside_again=r["again"],
-        )
-        for r in rows
-    ]
-    return [i for i in items if i.resolved is None] if open_only else items
-
-
-def record_assignment(
-    ledger: Ledger,
-    item: QuarantineItem,
-    serial: str,
-    outcome: PageOutcome,
-    *,
-    actor: str,
-    station: str,
-) -> Recorded:
-    """A clerk attached a set-aside page to its issued page by the printed serial."""
-    with ledger.transaction() as conn:
-        status, same_as, conflicts_with = _compare(conn, outcome)
-        scan_page_id = conn.execute(
-            "SELECT scan_page_id FROM quarantine WHERE item_id = ?", (item.item_id,)
-        ).fetchone()[0]
-        capture_id = insert_capture(conn, scan_page_id, outcome, same_as, conflicts_with)
-        conn.execute(
-            "INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?)",
-            (item.item_id, serial, outcome.page_uid, capture_id, actor, _now()),
-        )
-        append_audit(
-            conn,
-            [
-                AuditEvent(
-                    "quarantine.assign",
-                    f"item {item.item_id} -> serial {serial}: {status}",
-                    care_unit=_ward_of(conn, outcome.page_uid),
-                    patient=outcome.patient,
-                    object_type="page",
-                    object_id=outcome.page_uid,
-                )
-            ],
-            actor=actor,
-            station=station,
-        )
-    return Recorded(status, capture_id, item.item_id)

@@ -18,6 +18,9 @@ from downtime.codes import serials
 from downtime.codes.keys import KeyStore
 from downtime.forms import FormDef
 from downtime.ledger import AuditEvent, IssuedPage, Ledger, PackRecord
+from downtime.ledger.packs import record_pack as record_pack_rows
+from downtime.ledger.packs import used_reserve_ids
+from downtime.ledger.pages import existing_serials
 from downtime.model import Census, Identifier
 from downtime.pack.heads import page_head, page_patient
 from downtime.pack.manifest import build_manifest, manifest_bytes
@@ -144,7 +147,8 @@ def record_pack(
         pdf_sha256=drawn.pdf_sha256,
         page_count=len(drawn.issued),
     )
-    superseded = ledger.record_pack(
+    superseded = record_pack_rows(
+        ledger,
         record,
         drawn.issued,
         plan.patients,
@@ -225,6 +229,7 @@ def _issue(
     renderer.page(page_head(page, ctx, serial, text), layout)
     return IssuedPage(
         page_uid=uid,
+        pack_id=ctx.pack_id,
         serial=serial,
         pdf_page=pdf_page,
         form=page.form.id,
@@ -246,7 +251,7 @@ def _page_uids(ledger: Ledger, count: int, taken: set[str]) -> list[str]:
     while len(uids) < count:
         batch = [codes.new_page_uid() for _ in range(count - len(uids))]
         by_serial = {serials.serial_for_page(u): u for u in batch}
-        clash = ledger.existing_serials(by_serial) | taken
+        clash = existing_serials(ledger, list(by_serial)) | taken
         for serial, uid in by_serial.items():
             if serial not in clash:
                 uids.append(uid)
@@ -256,11 +261,7 @@ def _page_uids(ledger: Ledger, count: int, taken: set[str]) -> list[str]:
 
 def _fresh(ledger: Ledger, candidates: Iterable[str]) -> tuple[str, ...]:
     wanted = list(candidates)
-    rows = ledger.query(
-        f"SELECT reserve_id FROM reserve_ids WHERE reserve_id IN ({','.join('?' * len(wanted))})",
-        wanted,
-    )
-    used = {r["reserve_id"] for r in rows}
+    used = used_reserve_ids(ledger, wanted)
     fresh = [r for r in wanted if r not in used]
     while len(fresh) < len(wanted):  # a collision among 21**10 ids: draw again
         fresh.extend(_fresh(ledger, [serials.new_reserve_id()]))

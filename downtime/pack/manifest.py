@@ -92,7 +92,7 @@ def read_manifest(
         )
     try:
         issued_at = datetime.fromisoformat(doc["issued_at"])
-        pages = [_issued(p, issued_at) for p in doc["pages"]]
+        pages = [_issued(p, str(doc["pack_id"]), issued_at) for p in doc["pages"]]
         record = PackRecord(
             pack_id=str(doc["pack_id"]),
             site=str(doc["site"]),
@@ -114,10 +114,11 @@ def read_manifest(
     return record, pages
 
 
-def _issued(p: Mapping[str, Any], issued_at: datetime) -> IssuedPage:
+def _issued(p: Mapping[str, Any], pack_id: str, issued_at: datetime) -> IssuedPage:
     patient = p.get("patient")
     return IssuedPage(
         page_uid=str(p["page_uid"]),
+        pack_id=pack_id,
         serial=str(p["form_serial"]),
         pdf_page=int(p["pdf_page"]),
         form=str(p["form"]),

@@ -24,7 +24,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -34,11 +33,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from downtime import codes
 from downtime.errors import PageCodeError
 from downtime.geometry import box_px
-from downtime.ledger import Ledger
+from downtime.ledger import IssuedPage, Ledger
+from downtime.ledger.pages import issued_page, page_by_serial
+from downtime.ledger.scans import Capture, MarkFact, PageFact
 from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.scan import decode, images, marks, ocr, register
 from downtime.scan.overlay import draw_overlay, draw_unregistered
+from downtime.vocab import MarkState, Reason, ScanStatus
 
 Image = npt.NDArray[np.uint8]
 REGISTERED_QUALITY = 80  # JPEG quality of the stored registered page image (~300 KB a page;
@@ -71,8 +73,8 @@ class PageOutcome:
     source: str
     source_page: int
     file_sha256: str
-    status: str  # identified | quarantined | blank
-    reason: str | None = None
+    status: ScanStatus  # identified | quarantined | blank
+    reason: Reason | None = None
     message: str = ""
     page_uid: str | None = None  # only from a verified code (or a serial that checked out)
     form_code: int | None = None
@@ -85,6 +87,28 @@ class PageOutcome:
     crops: tuple[tuple[int, int, int, int], ...] = ()  # per reading, px on the registered image
     registered_as: str | None = None
     seconds: float = 0.0
+
+    def fact(self) -> PageFact:
+        """This outcome as the ledger records it."""
+        capture = None
+        if self.registered_as is not None and self.via is not None and self.residual_mm is not None:
+            marks_read = tuple(
+                MarkFact(r.field_id, r.kind, r.state, r.score, r.flags, crop, dict(r.metrics))
+                for r, crop in zip(self.readings, self.crops, strict=True)
+            )
+            capture = Capture(self.via, self.residual_mm, self.registered_as, marks_read)
+        return PageFact(
+            source=self.source,
+            source_page=self.source_page,
+            file_sha256=self.file_sha256,
+            status=self.status,
+            reason=self.reason,
+            message=self.message,
+            page_uid=self.page_uid,
+            patient=self.patient,
+            rotation=self.rotation,
+            capture=capture,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,7 +185,7 @@ def _identify(
     if verified and (failures or len({c.page_uid for _, c in verified}) > 1):
         return _set_aside(
             task,
-            "codes-disagree",
+            Reason.CODES_DISAGREE,
             "the page carries two different page codes: one may have been pasted over the "
             "other; check the paper original",
         )
@@ -199,10 +223,10 @@ def _identified_by_code(
     reg = register.register_with_codes(image, symbols)
     if reg is None:
         if _registers_mirrored(image):
-            return _blank(task, "show-through")
+            return _blank(task, Reason.SHOW_THROUGH)
         return _set_aside(
             task,
-            "registration-failed",
+            Reason.REGISTRATION_FAILED,
             "the page code is genuine but the page could not be aligned to its form: "
             "rescan it flat, the whole page in view",
             code=code,
@@ -216,12 +240,12 @@ def _without_code(
     reg = register.register_with_marks(image, px_per_mm)
     if reg is not None and config.ocr:
         serial = ocr.read_serial(register.warp(image, reg))
-        row = ledger.page_by_serial(serial) if serial else None
-        if row is not None:
-            return _read(image, reg, row["page_uid"], "serial", task, config, ledger)
+        page = page_by_serial(ledger, serial) if serial else None
+        if page is not None:
+            return _read(image, reg, page.page_uid, "serial", task, config, ledger)
     return _set_aside(
         task,
-        "no-page-code",
+        Reason.NO_PAGE_CODE,
         "no readable page code: rescan at 200 dpi or more, or type the printed form serial "
         "with `downtime quarantine assign`",
     )
@@ -238,20 +262,20 @@ def _read(
     *,
     code: codes.PageCode | None = None,
 ) -> PageOutcome:
-    row = ledger.page(page_uid)
-    if row is None:
+    page = issued_page(ledger, page_uid)
+    if page is None:
         return _set_aside(
             task,
-            "unknown-page",
+            Reason.UNKNOWN_PAGE,
             "the page code is genuine but this ledger has no record of the page: scan it "
             "where its pack was printed, or import the pack's manifest",
             code=code,
         )
-    if code is not None and not _matches(code, row):
+    if code is not None and not _matches(code, page):
         return _set_aside(
-            task, "ledger-mismatch", "the page code and the ledger disagree about this page"
+            task, Reason.LEDGER_MISMATCH, "the page code and the ledger disagree about this page"
         )
-    fields = ledger.page_fields(page_uid)
+    fields = list(page.fields)
     registered = register.warp(image, reg)
     readings = marks.read_fields(registered, fields, config.mark_settings)
     if not reg.clean:
@@ -263,15 +287,15 @@ def _read(
     if not ok:
         raise RuntimeError("the registered page image could not be encoded")
     registered_as = store.put_bytes(jpeg.tobytes(), ".jpg")
-    patient = _patient(row)
+    patient = page.patient
     outcome = PageOutcome(
         source=task.file.source,
         source_page=task.index,
         file_sha256=task.file.sha256,
-        status="identified",
+        status=ScanStatus.IDENTIFIED,
         page_uid=page_uid,
-        form_code=int(row["form_code"]),
-        page=int(row["page_no"]),
+        form_code=page.form_code,
+        page=page.page_no,
         patient=patient,
         via=via,
         rotation=reg.rotation,
@@ -293,25 +317,18 @@ def _read(
     return outcome
 
 
-def _matches(code: codes.PageCode, row: Any) -> bool:
-    patient = _patient(row)
+def _matches(code: codes.PageCode, page: IssuedPage) -> bool:
     return (
-        code.form_code == row["form_code"]
-        and code.form_version == row["form_version"]
-        and code.page == row["page_no"]
-        and code.page_count == row["page_count"]
-        and code.patient == patient
+        code.form_code == page.form_code
+        and code.form_version == page.form_version
+        and code.page == page.page_no
+        and code.page_count == page.page_count
+        and code.patient == page.patient
     )
 
 
-def _patient(row: Any) -> Identifier | None:
-    if row["patient_system"] is None:
-        return None
-    return Identifier(row["patient_system"], row["patient_value"])
-
-
 def _unsure(reading: marks.FieldReading, flag: str) -> marks.FieldReading:
-    return replace(reading, state="uncertain", flags=(*reading.flags, flag))
+    return replace(reading, state=MarkState.UNCERTAIN, flags=(*reading.flags, flag))
 
 
 def _registers_mirrored(image: Image) -> bool:
@@ -330,19 +347,19 @@ def is_blank(image: Image) -> bool:
     return float(dark.mean()) < BLANK_INK_FRACTION
 
 
-def _blank(task: PageTask, reason: str | None) -> PageOutcome:
-    return PageOutcome(task.file.source, task.index, task.file.sha256, "blank", reason)
+def _blank(task: PageTask, reason: Reason | None) -> PageOutcome:
+    return PageOutcome(task.file.source, task.index, task.file.sha256, ScanStatus.BLANK, reason)
 
 
 def _set_aside(
-    task: PageTask, reason: str, message: str, *, code: codes.PageCode | None = None
+    task: PageTask, reason: Reason, message: str, *, code: codes.PageCode | None = None
 ) -> PageOutcome:
     """Quarantine. Only a *verified* code's page uid is carried (never an unverified one)."""
     return PageOutcome(
         task.file.source,
         task.index,
         task.file.sha256,
-        "quarantined",
+        ScanStatus.QUARANTINED,
         reason,
         message,
         page_uid=code.page_uid if code is not None else None,
@@ -364,7 +381,7 @@ def read_assigned(
     if reg is None:
         return _set_aside(
             task,
-            "registration-failed",
+            Reason.REGISTRATION_FAILED,
             "the page's registration marks could not be found: rescan it flat, whole page in view",
         )
     return _read(image, reg, page_uid, "assigned", task, config, ledger)

@@ -26,14 +26,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from downtime.codes.keys import KeyStore
 from downtime.forms import FormDef
-from downtime.ledger import AuditEvent, Ledger
+from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger import scans as scan_ledger
 from downtime.ledger.store import Store
+from downtime.model import Identifier
 from downtime.scan import images
 from downtime.scan.page import PageOutcome, PageTask, WorkerConfig, init_worker, process
 from downtime.settings import Settings
-
-STATUSES = ("identified", "duplicate", "conflict", "quarantined", "blank")
+from downtime.vocab import Reason, ScanStatus
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class PageRecord:
 
     source: str
     source_page: int
-    status: str
-    reason: str | None = None
+    status: ScanStatus
+    reason: Reason | None = None
     page_uid: str | None = None
     form: str | None = None
     page: int | None = None
@@ -92,7 +92,7 @@ class ScanSummary:
     def add(self, record: PageRecord) -> None:
         self.pages += 1
         self.by_status[record.status] = self.by_status.get(record.status, 0) + 1
-        if record.status == "quarantined" and record.reason:
+        if record.status == ScanStatus.QUARANTINED and record.reason:
             reasons = self.quarantined_by_reason
             reasons[record.reason] = reasons.get(record.reason, 0) + 1
 
@@ -196,8 +196,8 @@ def _alone(task: PageTask, config: WorkerConfig) -> PageOutcome:
                 task.file.source,
                 task.index,
                 task.file.sha256,
-                "quarantined",
-                "worker-crash",
+                ScanStatus.QUARANTINED,
+                Reason.WORKER_CRASH,
                 "reading this page crashed the image decoder; the page is set aside and the "
                 "rest of the batch went on. Rescan it, or assign it by its serial",
             )
@@ -215,14 +215,14 @@ def _record(
     form_ids: Mapping[int, str],
 ) -> PageRecord:
     result = scan_ledger.record_outcome(
-        ledger, run_id, outcome, actor=settings.operator, station=settings.station
+        ledger, run_id, outcome.fact(), actor=settings.operator, station=settings.station
     )
     fields = {
         r.field_id: {"state": r.state, "score": round(r.score, 3)}
         | ({"flags": list(r.flags)} if r.flags else {})
         for r in outcome.readings
     }
-    identified = outcome.status == "identified"
+    identified = outcome.status == ScanStatus.IDENTIFIED
     patient = outcome.patient
     return PageRecord(
         source=outcome.source,
@@ -232,7 +232,7 @@ def _record(
         page_uid=outcome.page_uid,
         form=form_ids.get(outcome.form_code or 0) if identified else None,
         page=outcome.page if identified else None,
-        patient={"system": patient.system, "value": patient.value} if patient else None,
+        patient=_patient_json(patient),
         rotation=outcome.rotation,
         fields=fields,
         via=outcome.via,
@@ -263,7 +263,8 @@ def _file_slots(
     if sha != item.sha256:
         return [_unstored(item, "the file changed while it was scanned: scan it again")]
     stored = replace(item, path=store.path(stored_as))
-    scan_ledger.record_file(ledger, run_id, item, stored_as)
+    scanned = scan_ledger.ScannedFile(item.sha256, item.size, item.kind, item.source)
+    scan_ledger.record_file(ledger, run_id, scanned, stored_as)
     numbers, problems = images.page_numbers(stored)
     if sha in seen:
         return [_same_file_in_run(item, n) for n in numbers or [p.source_page for p in problems]]
@@ -288,19 +289,21 @@ def _same_file_in_run(item: images.InputFile, number: int) -> PageRecord:
     return PageRecord(
         item.source,
         number,
-        "duplicate",
-        "same-file",
+        ScanStatus.DUPLICATE,
+        Reason.SAME_FILE,
         message="the same file was given twice in this run (under another name); read once",
     )
 
 
 def _unstored(item: images.InputFile, message: str) -> PageRecord:
     """A file that could not even be copied into the store: reported, nothing recorded."""
-    return PageRecord(item.source, 0, "quarantined", "unreadable-file", message=message)
+    return PageRecord(
+        item.source, 0, ScanStatus.QUARANTINED, Reason.UNREADABLE_FILE, message=message
+    )
 
 
-def _problem(item: images.InputFile, page: int, reason: str, message: str) -> PageOutcome:
-    return PageOutcome(item.source, page, item.sha256, "quarantined", reason, message)
+def _problem(item: images.InputFile, page: int, reason: Reason, message: str) -> PageOutcome:
+    return PageOutcome(item.source, page, item.sha256, ScanStatus.QUARANTINED, reason, message)
 
 
 def _duplicate_file_page(
@@ -313,18 +316,19 @@ def _duplicate_file_page(
     return PageRecord(
         source=item.source,
         source_page=index,
-        status="duplicate",
-        reason="same-file",
+        status=ScanStatus.DUPLICATE,
+        reason=Reason.SAME_FILE,
         page_uid=earlier.page_uid,
         form=earlier.form,
         page=earlier.page,
-        patient=earlier.patient,
+        patient=_patient_json(earlier.patient),
         rotation=earlier.rotation or 0,
     )
 
 
 def log_event(ledger: Ledger, settings: Settings, summary: ScanSummary) -> None:
-    ledger.audit(
+    write_audit(
+        ledger,
         [
             AuditEvent(
                 "scan.run",
@@ -336,3 +340,7 @@ def log_event(ledger: Ledger, settings: Settings, summary: ScanSummary) -> None:
         actor=settings.operator,
         station=settings.station,
     )
+
+
+def _patient_json(patient: Identifier | None) -> dict[str, str] | None:
+    return {"system": patient.system, "value": patient.value} if patient else None

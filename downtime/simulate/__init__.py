@@ -102,11 +102,6 @@ from downtime.simulate.codes import TYPICAL_CODE_MODULES
 from downtime.simulate.degrade import DEGRADATIONS, Degradation, Degraded, Rng, degrade, upright
 from downtime.simulate.draw import MM_PER_INCH, Image, Points
 from downtime.simulate.fill import (
-    BLANK,
-    EMPTY,
-    MARKED,
-    WRITING_KINDS,
-    WRITTEN,
     Truth,
     fill_page,
     fill_pages,
@@ -117,17 +112,12 @@ from downtime.simulate.hand import ALL_MARK_STYLES, CORRECTED, MARK_STYLES, WRIT
 
 __all__ = [
     "ALL_MARK_STYLES",
-    "BLANK",
     "CORRECTED",
     "DEGRADATIONS",
-    "EMPTY",
-    "MARKED",
     "MARK_STYLES",
     "MM_PER_INCH",
     "TYPICAL_CODE_MODULES",
     "WRITE_STYLES",
-    "WRITING_KINDS",
-    "WRITTEN",
     "Degradation",
     "Degraded",
     "Image",

@@ -164,7 +164,7 @@ def _save_pdf(path: Path, images: list[np.ndarray]) -> None:
 
 def _scan(home: Path, scans: Path, jobs: int) -> dict[str, int]:
     from downtime.app import scan_files
-    from downtime.scan.run import ScanOptions
+    from downtime.scan import ScanOptions
 
     summary = scan_files(
         [scans],
@@ -177,9 +177,9 @@ def _scan(home: Path, scans: Path, jobs: int) -> dict[str, int]:
 
 
 def _reconcile(home: Path) -> dict[str, int]:
-    from downtime.app import reconcile_cmd
+    from downtime.app import reconcile_forms
 
-    s = reconcile_cmd(
+    s = reconcile_forms(
         home, fhir_url=None, token_file=None, outbox=None, dry_run=False, max_entries=8,
         log=lambda _: None,
     )  # fmt: skip

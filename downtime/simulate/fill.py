@@ -14,11 +14,7 @@ import numpy as np
 from downtime.geometry import Box
 from downtime.simulate.draw import MM_PER_INCH, Image, _Target
 from downtime.simulate.hand import ALL_MARK_STYLES, MARK_STYLES, WRITE_STYLES, _mark, _write
-
-WRITING_KINDS = frozenset({"text", "signature", "datetime", "number"})
-
-MARKED, EMPTY, WRITTEN, BLANK = "marked", "empty", "written", "blank"
-
+from downtime.vocab import WRITING_KINDS, FieldKind, MarkState
 
 # --- rendering ----------------------------------------------------------------------------------
 
@@ -58,7 +54,11 @@ class Truth:
 
     def inked(self) -> set[str]:
         """The ids of the fields that were marked or written."""
-        return {fid for fid, state in self.fields.items() if state in (MARKED, WRITTEN)}
+        return {
+            fid
+            for fid, state in self.fields.items()
+            if state in (MarkState.MARKED, MarkState.WRITTEN)
+        }
 
 
 def fill_page(
@@ -91,24 +91,24 @@ def fill_page(
     used: dict[str, str] = {}
     for index, entry in enumerate(fields):
         fid, kind, box = str(entry["id"]), str(entry["kind"]), _box(entry)
-        if kind == "checkbox":
+        if kind == FieldKind.CHECKBOX:
             if rng.random() < mark_rate:
                 style = rng.choice(list(styles))
                 local = _Local(out, box, 1.0, ppm)
                 _mark(local.canvas, local.target, style, rng)
                 local.commit(out, guards, index)
-                states[fid], used[fid] = MARKED, style
+                states[fid], used[fid] = MarkState.MARKED, style
             else:
-                states[fid] = EMPTY
+                states[fid] = MarkState.EMPTY
         elif kind in WRITING_KINDS:
             if rng.random() < write_rate:
                 style = rng.choice(list(write_styles))
                 local = _Local(out, box, 0.6, ppm)
                 _write(local.canvas, local.target, kind, style, rng)
                 local.commit(out, guards, index)
-                states[fid], used[fid] = WRITTEN, style
+                states[fid], used[fid] = MarkState.WRITTEN, style
             else:
-                states[fid] = BLANK
+                states[fid] = MarkState.BLANK
         else:
             raise ValueError(f"field {fid!r} has unknown kind {kind!r}")
     return out, Truth(states, used)

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from downtime.simulate.draw import _ONE, _SHIFT, Image, Points, _curve, _smooth, _stroke, _Target
+from downtime.vocab import FieldKind
 
 MARK_STYLES: tuple[str, ...] = ("tick", "cross", "fill", "scribble", "pencil")
 CORRECTED = "corrected"
@@ -143,7 +144,7 @@ def _write(canvas: Image, target: _Target, kind: str, style: str, rng: random.Ra
             pen(np.array([(dx, baseline - 1.5 * xh), (dx + xh * 0.3, baseline - 1.55 * xh)]))
         return x
 
-    if kind == "signature":
+    if kind == FieldKind.SIGNATURE:
         xh = min(rng.uniform(2.0, 3.5), 0.32 * height_mm)
         baseline = top + height_mm * 0.5 + xh * rng.uniform(0.3, 0.6)
         letters = max(2, min(rng.randint(4, 10), int((width_mm - 2.5) / (xh * 1.2 * 1.3))))
@@ -163,10 +164,11 @@ def _write(canvas: Image, target: _Target, kind: str, style: str, rng: random.Ra
     slots = max(1, int(height_mm // pitch))
     lines = rng.randint(1, slots)
     # (fewest, most) clusters per line and (fewest, most) letters per cluster
-    clusters, letters_range = {
-        "datetime": ((1, 3), (2, 5)),
-        "number": ((1, 2), (1, 4)),
-    }.get(kind, ((1, 1000), (2, 8)))
+    shapes: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+        FieldKind.DATETIME: ((1, 3), (2, 5)),
+        FieldKind.NUMBER: ((1, 2), (1, 4)),
+    }
+    clusters, letters_range = shapes.get(kind, ((1, 1000), (2, 8)))
     for line in range(lines):
         if slots == 1:
             baseline = top + height_mm / 2 + xh * rng.uniform(0.35, 0.65)

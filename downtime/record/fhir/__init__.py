@@ -76,7 +76,7 @@ Mapping decisions
   first (``page 2/med1.t08``), so an item is unique within its form.
 * **mar**: one cell = the one-of choice *given* / *not given*. Given → MedicationAdministration
   ``completed``; not given → ``not-done``; neither (and no initials) → nothing; both, an
-  uncertain box, a box not read, a review flag (:data:`downtime.marks.REVIEW_FLAGS`) on a box
+  uncertain box, a box not read, a review flag (:data:`downtime.vocab.REVIEW_FLAGS`) on a box
   or the initials, initials without a tick, or a cell without its order or slot → held. An
   as-needed dose with anything on it → held (its time is handwritten). The administration's
   ``dosage`` (text, route, dose) is there only when the printed dose is a number and a unit

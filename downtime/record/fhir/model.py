@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from downtime.scan.marks import MARKED, UNCERTAIN, WRITTEN
+from downtime.vocab import MarkState
 
 ITEM_SYSTEM = "urn:downtime:item"
 ENCOUNTER_SYSTEM = "urn:downtime:encounter"
@@ -23,7 +23,7 @@ SNOMED = "http://snomed.info/sct"
 
 PENDING, CONFLICT = "pending-review", "conflict"
 _URN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:downtime:fhir")
-_INK = frozenset({MARKED, WRITTEN, UNCERTAIN})
+_INK = frozenset({MarkState.MARKED, MarkState.WRITTEN, MarkState.UNCERTAIN})
 _AUTHOR = "signature on the paper form (see page image)"
 _ON_PAPER = "Documented on paper during a record outage"
 _FORM_TITLES = {

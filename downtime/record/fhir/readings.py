@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from downtime.ledger.returns import Reading, ReturnedPage
 from downtime.record.fhir.model import _INK
-from downtime.scan.marks import CORRECTED, MARKED, REVIEW_FLAGS, UNCERTAIN
+from downtime.vocab import REVIEW_FLAGS, MarkFlag, MarkState
 
 
 def _grouped(
@@ -57,15 +57,15 @@ def _choice(
     flags = sorted({f for r in read for f in r.flags} & REVIEW_FLAGS)
     if flags:
         why = f"flagged {', '.join(flags)}: look at the page"
-        if CORRECTED in flags:
+        if MarkFlag.CORRECTED in flags:
             why += " (a filled-in box may be a tick taken back)"
         return _Choice(why=why)
     present = [r is not None for r in boxes.values()]
     if any(present) and not all(present):
         return _Choice(why="not every box of this group was read: look at the page")
-    if any(r is not None and r.state == UNCERTAIN for r in boxes.values()):
+    if any(r is not None and r.state == MarkState.UNCERTAIN for r in boxes.values()):
         return _Choice(why="a box could not be read clearly: look at the page")
-    marked = [name for name, r in boxes.items() if r is not None and r.state == MARKED]
+    marked = [name for name, r in boxes.items() if r is not None and r.state == MarkState.MARKED]
     if len(marked) > 1:
         return _Choice(why=f"more than one box ticked ({', '.join(marked)}): look at the page")
     return _Choice(chosen=marked[0] if marked else None)

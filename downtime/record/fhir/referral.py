@@ -10,7 +10,7 @@ from downtime.ledger.returns import Reading, ReturnedPage
 from downtime.record.fhir.common import _Derived, _Env, _unit
 from downtime.record.fhir.model import _CATEGORIES, _PRIORITIES, _WHY_PAGE, _WHY_REFERRAL, _WHY_TO
 from downtime.record.fhir.readings import _choice, _inked
-from downtime.scan.marks import MARKED, WRITTEN
+from downtime.vocab import MarkState
 
 
 def _referral(env: _Env, derived: _Derived) -> None:
@@ -18,7 +18,7 @@ def _referral(env: _Env, derived: _Derived) -> None:
         readings = {k.removeprefix("referral."): r for k, r in page.readings.items()}
         if _inked([readings.get("to")]):
             derived.hold(env, page, "referral.to", _WHY_TO)
-        if any(r.state in (MARKED, WRITTEN) for r in readings.values()):
+        if any(r.state in (MarkState.MARKED, MarkState.WRITTEN) for r in readings.values()):
             _service_request(env, derived, page, readings)
         elif _inked(readings.values()) or page.in_conflict:
             derived.hold(env, page, "referral", _WHY_REFERRAL)

@@ -13,6 +13,7 @@ from typing import BinaryIO
 from downtime.errors import InputError
 from downtime.scan.images.model import InputFile, PageProblem
 from downtime.scan.images.problems import _changed, _empty, _problem, _unreadable
+from downtime.vocab import Reason
 
 #: Files up to this size are read into memory once, and their hash checked against the one
 #: :func:`find_inputs` recorded; larger ones are read from disk as needed (size checked only).
@@ -163,7 +164,7 @@ def _open(
             return _problem(
                 item.source,
                 0,
-                "unreadable-file",
+                Reason.UNREADABLE_FILE,
                 "this is not a regular file (but a folder, pipe or device); name scan files only",
             )
         if info.st_size == 0:

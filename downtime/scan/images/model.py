@@ -11,6 +11,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from downtime.vocab import Reason
+
 GrayImage = npt.NDArray[np.uint8]
 
 #: 120 megapixels: A3 at 600 dpi is 69.6 MP, A4 at 600 dpi 34.8 MP; no real scan comes close.
@@ -22,14 +24,14 @@ ACCEPTED_FORMATS: Final = "PDF, TIFF, PNG or JPEG"
 
 REASONS: Final = frozenset(
     {
-        "empty-file",
-        "unsupported-format",
-        "corrupt-file",
-        "truncated-file",
-        "encrypted-pdf",
-        "decompression-bomb",
-        "too-many-pages",
-        "unreadable-file",
+        Reason.EMPTY_FILE,
+        Reason.UNSUPPORTED_FORMAT,
+        Reason.CORRUPT_FILE,
+        Reason.TRUNCATED_FILE,
+        Reason.ENCRYPTED_PDF,
+        Reason.DECOMPRESSION_BOMB,
+        Reason.TOO_MANY_PAGES,
+        Reason.UNREADABLE_FILE,
     }
 )
 
@@ -62,7 +64,7 @@ class PageProblem:
 
     source: str
     source_page: int  # 1-based; 0 when the whole file failed before any page
-    reason: str  # one of REASONS
+    reason: Reason  # one of REASONS
     message: str  # for a clerk: what is wrong and what to do; never file contents
 
 

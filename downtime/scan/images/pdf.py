@@ -16,6 +16,7 @@ import pypdfium2.raw as pdfium_c
 
 from downtime.scan.images.model import GrayImage, InputFile, PageImage, PageProblem, _dpi, _finish
 from downtime.scan.images.problems import _bomb, _problem, _too_many
+from downtime.vocab import Reason
 
 # A single image object counts as "the page" when it and the page box overlap this much.
 _COVER = 0.95
@@ -73,7 +74,7 @@ def _pdf_tail(source: str, total: int, max_pages: int, complete: bool) -> list[P
             _problem(
                 source,
                 total + 1,
-                "truncated-file",
+                Reason.TRUNCATED_FILE,
                 f"the file is cut off (it does not end like a complete PDF); {total} pages "
                 "were read, pages after them may be missing. Copy or export the file again",
             )
@@ -86,7 +87,7 @@ def _pdf_open_problem(source: str, code: int | None, complete: bool) -> PageProb
         return _problem(
             source,
             0,
-            "encrypted-pdf",
+            Reason.ENCRYPTED_PDF,
             "the PDF is protected by a password; remove the password in the scanner software "
             "(turn off PDF encryption) and scan again",
         )
@@ -94,7 +95,7 @@ def _pdf_open_problem(source: str, code: int | None, complete: bool) -> PageProb
         return _problem(
             source,
             0,
-            "encrypted-pdf",
+            Reason.ENCRYPTED_PDF,
             "the PDF is encrypted in a way this program cannot open; turn off PDF "
             "encryption in the scanner software and scan again",
         )
@@ -102,14 +103,14 @@ def _pdf_open_problem(source: str, code: int | None, complete: bool) -> PageProb
         return _problem(
             source,
             0,
-            "truncated-file",
+            Reason.TRUNCATED_FILE,
             "the PDF is cut off (incomplete copy or download, or the scanner had not "
             "finished writing it); copy or export it again, or scan the paper again",
         )
     return _problem(
         source,
         0,
-        "corrupt-file",
+        Reason.CORRUPT_FILE,
         "the PDF is damaged and cannot be opened; export it again from the scanner or "
         "scan the paper again",
     )
@@ -124,7 +125,7 @@ def _pdf_page(
         return _problem(
             source,
             number,
-            "corrupt-file",
+            Reason.CORRUPT_FILE,
             f"page {number} of the PDF is damaged and cannot be read; scan that sheet again",
         )
     try:
@@ -133,7 +134,7 @@ def _pdf_page(
         return _problem(
             source,
             number,
-            "corrupt-file",
+            Reason.CORRUPT_FILE,
             f"page {number} of the PDF could not be decoded; scan that sheet again",
         )
     finally:
@@ -224,7 +225,7 @@ def _pdf_native_image(
         return _problem(
             source,
             number,
-            "corrupt-file",
+            Reason.CORRUPT_FILE,
             f"the scanned image on page {number} of the PDF is damaged and cannot be decoded; "
             "scan that sheet again",
         )

@@ -6,13 +6,14 @@ Every :class:`~downtime.images.PageProblem` is made here, with a reason from
 from __future__ import annotations
 
 from downtime.scan.images.model import REASONS, PageProblem
+from downtime.vocab import Reason
 
 
 def _empty(source: str) -> PageProblem:
     return _problem(
         source,
         0,
-        "empty-file",
+        Reason.EMPTY_FILE,
         "the file is empty (0 bytes); if the scanner is still writing it, wait until it is "
         "done and scan again, otherwise scan the paper again",
     )
@@ -23,7 +24,7 @@ def _unreadable(source: str, exc: OSError) -> PageProblem:
     return _problem(
         source,
         0,
-        "unreadable-file",
+        Reason.UNREADABLE_FILE,
         f"the file cannot be read ({why}); check that it still exists and that you may read "
         "it, then scan it again",
     )
@@ -33,13 +34,13 @@ def _changed(source: str) -> PageProblem:
     return _problem(
         source,
         0,
-        "unreadable-file",
+        Reason.UNREADABLE_FILE,
         "the file changed while it was being read (is the scanner still writing it?); wait "
         "until it is complete and scan it again",
     )
 
 
-def _problem(source: str, page: int, reason: str, message: str) -> PageProblem:
+def _problem(source: str, page: int, reason: Reason, message: str) -> PageProblem:
     assert reason in REASONS, reason
     return PageProblem(source, page, reason, message)
 
@@ -51,7 +52,7 @@ def _bomb(
     return _problem(
         source,
         page,
-        "decompression-bomb",
+        Reason.DECOMPRESSION_BOMB,
         f"{what} claims {width} × {height} pixels, more than the {max_pixels:,} allowed; "
         "it was not opened. Scan the paper again at 200–300 dpi",
     )
@@ -62,7 +63,7 @@ def _too_many(source: str, max_pages: int, total: int | None) -> PageProblem:
     return _problem(
         source,
         max_pages + 1,
-        "too-many-pages",
+        Reason.TOO_MANY_PAGES,
         f"the file {has}; only the first {max_pages} were read. Split it into files of at "
         f"most {max_pages} pages and scan the file with the rest",
     )
@@ -75,13 +76,13 @@ def _damaged(source: str, page: int, kind: str, cut: bool) -> PageProblem:
         return _problem(
             source,
             page,
-            "truncated-file",
+            Reason.TRUNCATED_FILE,
             f"{what} is cut off (incomplete copy, or the scanner had not finished writing "
             "it); copy or export it again, or scan the paper again",
         )
     return _problem(
         source,
         page,
-        "corrupt-file",
+        Reason.CORRUPT_FILE,
         f"{what} is damaged and cannot be decoded; export it again or scan the paper again",
     )

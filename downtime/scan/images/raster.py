@@ -13,6 +13,7 @@ from PIL import ExifTags, Image
 
 from downtime.scan.images.model import GrayImage, PageImage, PageProblem, _dpi, _finish
 from downtime.scan.images.problems import _bomb, _damaged, _problem
+from downtime.vocab import Reason
 
 _PIL_FORMAT: Final = {"tiff": "TIFF", "png": "PNG", "jpeg": "JPEG"}
 
@@ -28,7 +29,7 @@ def _read_single(
             return _problem(
                 source,
                 1,
-                "decompression-bomb",
+                Reason.DECOMPRESSION_BOMB,
                 "the image claims more pixels than allowed; it was not opened. Scan the "
                 "paper again at 200–300 dpi",
             )

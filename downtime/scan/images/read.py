@@ -18,6 +18,7 @@ from downtime.scan.images.pdf import _pdf_document, _pdf_tail, _read_pdf
 from downtime.scan.images.problems import _damaged, _problem
 from downtime.scan.images.raster import _read_single
 from downtime.scan.images.tiff import _read_tiff, _tiff_directories, _tiff_tail
+from downtime.vocab import Reason
 
 
 def read_pages(
@@ -64,7 +65,7 @@ def read_pages(
             yield _problem(
                 item.source,
                 0,
-                "unsupported-format",
+                Reason.UNSUPPORTED_FORMAT,
                 f"this is not a scan file this program reads (accepted: {ACCEPTED_FORMATS}, "
                 "recognised by their content, whatever the file name); scan the paper again "
                 "or export it as one of these",
@@ -124,5 +125,5 @@ def read_page(
         if result.source_page in (0, number):
             return result
     return _problem(
-        item.source, number, "unreadable-file", f"the file has no page {number} (any more)"
+        item.source, number, Reason.UNREADABLE_FILE, f"the file has no page {number} (any more)"
     )

@@ -13,6 +13,7 @@ from PIL import Image, TiffImagePlugin
 from downtime.scan.images.model import PageImage, PageProblem, _dpi, _finish
 from downtime.scan.images.problems import _bomb, _damaged, _problem, _too_many
 from downtime.scan.images.raster import _quiet, _to_gray
+from downtime.vocab import Reason
 
 
 def _read_tiff(
@@ -37,7 +38,7 @@ def _read_tiff(
         yield _problem(
             source,
             1,
-            "decompression-bomb",
+            Reason.DECOMPRESSION_BOMB,
             "page 1 claims more pixels than allowed; it was not opened. Scan the paper again "
             "at 200–300 dpi",
         )
@@ -65,7 +66,7 @@ def _tiff_tail(
             _problem(
                 source,
                 frames + 1,
-                "truncated-file",
+                Reason.TRUNCATED_FILE,
                 f"the file ends early: page {frames + 1} and any after it are missing. Copy "
                 "or export the file again, or scan those sheets again",
             )
@@ -75,7 +76,7 @@ def _tiff_tail(
             _problem(
                 source,
                 frames + 1,
-                "corrupt-file",
+                Reason.CORRUPT_FILE,
                 f"the file is damaged after page {frames} (its page list loops); pages after "
                 "it may be missing. Export the file again or scan the sheets again",
             )

@@ -101,19 +101,7 @@ chosen from; ``tests/test_marks.py`` draws the marks and degradations these were
 from __future__ import annotations
 
 from downtime.scan.marks.model import (
-    BLANK,
-    CHECKBOX,
-    CORRECTED,
-    EMPTY,
-    FAINT_PAGE,
-    MARKED,
-    NO_OUTLINE,
-    OFF_PAGE,
-    OVERRUN,
     PT_MM,
-    REVIEW_FLAGS,
-    UNCERTAIN,
-    WRITTEN,
     FieldReading,
     FloatArray,
     Image,
@@ -125,19 +113,7 @@ from downtime.scan.marks.quality import page_quality, tone_patch
 from downtime.scan.marks.read import read_fields
 
 __all__ = [
-    "BLANK",
-    "CHECKBOX",
-    "CORRECTED",
-    "EMPTY",
-    "FAINT_PAGE",
-    "MARKED",
-    "NO_OUTLINE",
-    "OFF_PAGE",
-    "OVERRUN",
     "PT_MM",
-    "REVIEW_FLAGS",
-    "UNCERTAIN",
-    "WRITTEN",
     "FieldReading",
     "FloatArray",
     "Image",

@@ -11,13 +11,6 @@ from downtime.geometry import PX_PER_MM
 from downtime.model import FieldBox
 from downtime.scan.marks.maps import _contrast, _Maps, _mean_ink
 from downtime.scan.marks.model import (
-    CORRECTED,
-    EMPTY,
-    FAINT_PAGE,
-    MARKED,
-    NO_OUTLINE,
-    OVERRUN,
-    UNCERTAIN,
     FieldReading,
     FloatArray,
     IntArray,
@@ -25,6 +18,7 @@ from downtime.scan.marks.model import (
     _px,
     _reading,
 )
+from downtime.vocab import MarkFlag, MarkState
 
 
 def _read_checkboxes(
@@ -73,7 +67,11 @@ def _read_checkboxes(
         empty = np.zeros_like(empty)
     else:
         faint_empty = empty if faint else np.zeros_like(empty)
-    state = np.where(~found, UNCERTAIN, np.where(marked, MARKED, np.where(empty, EMPTY, UNCERTAIN)))
+    state = np.where(
+        ~found,
+        MarkState.UNCERTAIN,
+        np.where(marked, MarkState.MARKED, np.where(empty, MarkState.EMPTY, MarkState.UNCERTAIN)),
+    )
 
     names = (
         "fill", "core", "peak", "coverage", "ring", "crossing", "outline_dx_mm",
@@ -89,13 +87,13 @@ def _read_checkboxes(
         st = str(state[k])
         flags: list[str] = []
         if not found[k]:
-            flags.append(NO_OUTLINE)
-        if st == MARKED and corrected[k]:
-            flags.append(CORRECTED)
-        if st != EMPTY and overrun[k]:
-            flags.append(OVERRUN)
+            flags.append(MarkFlag.NO_OUTLINE)
+        if st == MarkState.MARKED and corrected[k]:
+            flags.append(MarkFlag.CORRECTED)
+        if st != MarkState.EMPTY and overrun[k]:
+            flags.append(MarkFlag.OVERRUN)
         if faint_empty[k] and found[k]:
-            flags.append(FAINT_PAGE)
+            flags.append(MarkFlag.FAINT_PAGE)
         readings.append(_reading(fields[i], st, names, values[k], flags))
     return readings
 

@@ -1,4 +1,4 @@
-"""The mark reader's vocabulary: states, flags, :class:`MarkSettings` (every threshold, with
+"""The mark reader's model: :class:`MarkSettings` (every threshold, with
 its unit), :class:`PageQuality` and :class:`FieldReading`, and page-pixel units."""
 
 from __future__ import annotations
@@ -11,19 +11,7 @@ import numpy.typing as npt
 
 from downtime.geometry import PX_PER_MM
 from downtime.model import FieldBox
-
-CHECKBOX = "checkbox"
-MARKED, EMPTY = "marked", "empty"
-WRITTEN, BLANK = "written", "blank"
-UNCERTAIN = "uncertain"
-
-CORRECTED = "corrected"
-OVERRUN = "overrun"
-NO_OUTLINE = "no-outline"
-OFF_PAGE = "off-page"
-FAINT_PAGE = "faint-page"
-REVIEW_FLAGS = frozenset({CORRECTED, NO_OUTLINE, OFF_PAGE})
-"""Flags that by themselves need a person (``overrun`` and ``faint-page`` are information)."""
+from downtime.vocab import MarkState
 
 PT_MM = 25.4 / 72.0  # one typographic point in mm
 
@@ -149,7 +137,7 @@ class PageQuality:
 class FieldReading:
     field_id: str
     kind: str
-    state: str  # checkbox: marked | empty | uncertain; writing areas: written | blank | uncertain
+    state: MarkState  # checkbox: marked | empty | uncertain; writing: written | blank | uncertain
     score: float  # 0..1, monotone in how much ink the interior holds
     metrics: Mapping[str, float]  # raw measurements behind the verdict
     flags: tuple[str, ...] = ()
@@ -169,4 +157,4 @@ def _reading(
     """A reading whose score is its first measurement (the interior's ink), kept in 0..1."""
     score = min(max(row[0], 0.0), 1.0)
     metrics = dict(zip(names, row, strict=True))
-    return FieldReading(box.id, box.kind, state, score, metrics, tuple(flags))
+    return FieldReading(box.id, box.kind, MarkState(state), score, metrics, tuple(flags))

@@ -13,9 +13,6 @@ from downtime.model import FieldBox
 from downtime.scan.marks.checkbox import _read_checkboxes
 from downtime.scan.marks.maps import _contrast, _Maps, _maps, _rect
 from downtime.scan.marks.model import (
-    CHECKBOX,
-    OFF_PAGE,
-    UNCERTAIN,
     FieldReading,
     FloatArray,
     Image,
@@ -27,6 +24,7 @@ from downtime.scan.marks.model import (
 )
 from downtime.scan.marks.quality import _check_page, page_quality
 from downtime.scan.marks.writing import _read_writing
+from downtime.vocab import FieldKind, MarkFlag, MarkState
 
 
 def _despeckled(img: Image, roi: tuple[int, int, int, int], q: PageQuality,
@@ -72,7 +70,9 @@ def read_fields(
     )
     out: list[FieldReading | None] = [None] * len(fields)
     for i in np.flatnonzero(~inside).tolist():
-        out[i] = FieldReading(fields[i].id, fields[i].kind, UNCERTAIN, 0.0, {}, (OFF_PAGE,))
+        out[i] = FieldReading(
+            fields[i].id, fields[i].kind, MarkState.UNCERTAIN, 0.0, {}, (MarkFlag.OFF_PAGE,)
+        )
     if inside.any():
         used = boxes[inside]
         roi = (
@@ -82,7 +82,7 @@ def read_fields(
             int(used[:, 3].max()) + reach + 1,
         )
         maps = _maps(_despeckled(img, roi, q, settings), q, roi)
-        is_box = np.array([f.kind == CHECKBOX for f in fields], dtype=bool)
+        is_box = np.array([f.kind == FieldKind.CHECKBOX for f in fields], dtype=bool)
         used_index = np.flatnonzero(inside)
         line_mm = np.where(is_box[used_index], settings.checkbox_line_mm, settings.writing_line_mm)
         _, contrast = _contrast(maps, used)

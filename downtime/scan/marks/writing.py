@@ -13,11 +13,6 @@ from downtime.geometry import PX_PER_MM
 from downtime.model import FieldBox
 from downtime.scan.marks.maps import _contrast, _Maps, _mean_ink, _ragged, _rect
 from downtime.scan.marks.model import (
-    BLANK,
-    FAINT_PAGE,
-    NO_OUTLINE,
-    UNCERTAIN,
-    WRITTEN,
     FieldReading,
     FloatArray,
     IntArray,
@@ -25,6 +20,7 @@ from downtime.scan.marks.model import (
     _px,
     _reading,
 )
+from downtime.vocab import MarkFlag, MarkState
 
 
 def _read_writing(
@@ -84,7 +80,9 @@ def _read_writing(
     else:
         faint_blank = blank if faint else np.zeros_like(blank)
     state = np.where(
-        ~found, UNCERTAIN, np.where(written, WRITTEN, np.where(blank, BLANK, UNCERTAIN))
+        ~found,
+        MarkState.UNCERTAIN,
+        np.where(written, MarkState.WRITTEN, np.where(blank, MarkState.BLANK, MarkState.UNCERTAIN)),
     )
     names = (
         "fill", "guide_ink", "block_peak", "stroke_blocks", "coverage", "outline_dx_mm",
@@ -100,9 +98,9 @@ def _read_writing(
         st = str(state[k])
         flags: list[str] = []
         if not found[k]:
-            flags.append(NO_OUTLINE)
+            flags.append(MarkFlag.NO_OUTLINE)
         if faint_blank[k] and found[k]:
-            flags.append(FAINT_PAGE)
+            flags.append(MarkFlag.FAINT_PAGE)
         readings.append(_reading(fields[i], st, names, values[k], flags))
     return readings
 

@@ -1,0 +1,174 @@
+"""Postings: what reconciliation sent where, every attempt, what the record holds, what is held.
+
+The row for a bundle is written before anything leaves (:func:`begin_postings`); attempts and
+the resources found on the server are appended after (:func:`record_deliveries`). A form whose
+content has not changed since it was delivered is not sent again (:func:`delivered`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from downtime.ledger.audit import append_audit
+from downtime.ledger.db import Ledger, now, rows
+from downtime.ledger.records import AuditEvent
+
+DELIVERED = ("posted", "written")  # attempt outcomes that mean the bundle arrived
+
+
+@dataclass(frozen=True)
+class HeldFact:
+    """An item not posted, and why (``pending-review``, ``conflict``, ``record-conflict``)."""
+
+    item: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class PostingPlan:
+    """One form's bundles about to leave, and what of it is held back."""
+
+    form_key: str
+    content_sha256: str  # of what was read from the form's returned pages
+    held: tuple[HeldFact, ...]
+    bundles: tuple[tuple[str, int], ...]  # (bundle key, number of resources)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    outcome: str  # written | posted | retry | failed
+    http_status: int | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class PostedResource:
+    resource_type: str
+    identifier: str  # system|value
+    location: str | None  # Type/id/_history/version on the server
+
+
+@dataclass(frozen=True)
+class BundleDelivery:
+    """What happened to one bundle: its attempts, and the resources it made or found."""
+
+    bundle_key: str
+    attempts: tuple[Attempt, ...]
+    resources: tuple[PostedResource, ...] = ()
+
+
+def delivered(ledger: Ledger, form_key: str, content_sha256: str, target: str) -> bool:
+    """Whether every bundle of this form, in this state, reached ``target``."""
+    found = rows(
+        ledger,
+        "SELECT p.bundle_key, (SELECT outcome FROM posting_attempts a WHERE a.bundle_key ="
+        " p.bundle_key ORDER BY attempt DESC LIMIT 1) AS outcome FROM postings p"
+        " WHERE p.form_key = ? AND p.content_sha256 = ? AND p.target = ?",
+        (form_key, content_sha256, target),
+    )
+    return bool(found) and all(r["outcome"] in DELIVERED for r in found)
+
+
+def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) -> dict[str, int]:
+    """Before anything leaves: the held items and a posting row per bundle, in one transaction.
+    Returns each bundle's next attempt number (1 for a new posting; more after a crash or a
+    failure)."""
+    at = now()
+    numbers: dict[str, int] = {}
+    with ledger.transaction() as conn:
+        for plan in plans:
+            key = plan.form_key
+            for h in plan.held:
+                conn.execute(
+                    "INSERT INTO held_items (form_key, item, kind, detail, found_at)"
+                    " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM held_items"
+                    " WHERE form_key = ? AND item = ? AND kind = ? AND detail = ?)",
+                    (key, h.item, h.kind, h.detail, at, key, h.item, h.kind, h.detail),
+                )
+            for bundle_key, resources in plan.bundles:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO postings (bundle_key, form_key, content_sha256, target,"
+                    " resources, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (bundle_key, key, plan.content_sha256, target, resources, at),
+                )
+                row = conn.execute(
+                    "SELECT coalesce(max(attempt), 0) FROM posting_attempts WHERE bundle_key = ?",
+                    (bundle_key,),
+                ).fetchone()
+                # A posting row already there, even without attempts, means it may have been
+                # sent before a crash: its next attempt is at least 2, which searches first.
+                numbers[bundle_key] = max(int(row[0]) + 1, 1 if cur.rowcount else 2)
+    return numbers
+
+
+def record_deliveries(
+    ledger: Ledger,
+    deliveries: Sequence[BundleDelivery],
+    audit: Sequence[AuditEvent],
+    *,
+    actor: str,
+    station: str,
+) -> None:
+    """After the bundles left: every attempt and resource, and the audit, in one transaction."""
+    at = now()
+    with ledger.transaction() as conn:
+        for d in deliveries:
+            conn.executemany(
+                "INSERT INTO posting_attempts (bundle_key, attempt, at, outcome, http_status,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (d.bundle_key, a.number, at, a.outcome, a.http_status, a.detail)
+                    for a in d.attempts
+                ],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO posted_resources (bundle_key, resource_type, identifier,"
+                " location) VALUES (?, ?, ?, ?)",
+                [(d.bundle_key, r.resource_type, r.identifier, r.location) for r in d.resources],
+            )
+        append_audit(conn, audit, actor=actor, station=station)
+
+
+def posted_locations(ledger: Ledger, form_key: str, target: str) -> dict[str, str | None]:
+    """Identifier → server location of every resource delivered before for this form."""
+    found = rows(
+        ledger,
+        "SELECT r.identifier, r.location FROM posted_resources r JOIN postings p"
+        " USING (bundle_key) WHERE p.form_key = ? AND p.target = ?",
+        (form_key, target),
+    )
+    return {r["identifier"]: r["location"] for r in found}
+
+
+def bundle_outcomes(ledger: Ledger) -> dict[str, dict[str, int]]:
+    """Per form, how many of its bundles ended in each latest outcome (``not-attempted``: a
+    posting row without attempts)."""
+    found = rows(
+        ledger,
+        "SELECT p.form_key, coalesce(a.outcome, 'not-attempted') AS outcome FROM postings p"
+        " LEFT JOIN posting_attempts a ON a.bundle_key = p.bundle_key AND a.attempt ="
+        " (SELECT max(attempt) FROM posting_attempts l WHERE l.bundle_key = p.bundle_key)",
+    )
+    out: dict[str, dict[str, int]] = {}
+    for r in found:
+        per = out.setdefault(r["form_key"], {})
+        per[r["outcome"]] = per.get(r["outcome"], 0) + 1
+    return out
+
+
+def held_items(ledger: Ledger) -> dict[str, dict[str, str]]:
+    """Per form, each held item with the kind of the latest row recorded for it."""
+    latest: dict[tuple[str, str], tuple[datetime, int, str]] = {}
+    for r in rows(ledger, "SELECT rowid AS n, form_key, item, kind, found_at FROM held_items"):
+        mark = (datetime.fromisoformat(r["found_at"]), int(r["n"]), r["kind"])
+        key = (r["form_key"], r["item"])
+        if key not in latest or mark[:2] > latest[key][:2]:
+            latest[key] = mark
+    out: dict[str, dict[str, str]] = {}
+    for (form_key, item), (_, _, kind) in latest.items():
+        out.setdefault(form_key, {})[item] = kind
+    return out
