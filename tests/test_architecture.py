@@ -183,7 +183,6 @@ def test_every_insert_names_its_columns() -> None:
     assert not unnamed
 
 
-@pytest.mark.xfail(strict=True, reason="names shared between files are made public next")
 def test_an_underscored_name_is_private_to_its_file() -> None:
     private_files = [p for p in MODULES.values() if p.stem.startswith("_") and p.stem != "__init__"]
     crossing = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from downtime.record.client import _diagnostics
+from downtime.record.client import diagnostics
 
 
 def test_a_refusal_is_told_by_its_errors_without_patient_values() -> None:
@@ -19,11 +19,11 @@ def test_a_refusal_is_told_by_its_errors_without_patient_values() -> None:
             },
         ],
     }
-    text = _diagnostics(json.dumps(outcome).encode())
+    text = diagnostics(json.dumps(outcome).encode())
     assert "Patient.identifier[0].value" in text and "Invalid value" in text
     assert "Tolvansson" not in text and "191212121212" not in text
     assert "reference" not in text  # errors first; warnings only when there are no errors
 
 
 def test_an_unreadable_refusal_gives_an_empty_text() -> None:
-    assert _diagnostics(b"<html>502 Bad Gateway</html>") == ""
+    assert diagnostics(b"<html>502 Bad Gateway</html>") == ""

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from downtime.census.findings import _Invalid
-from downtime.census.textfiles import _modified_at, _read_text, _unreadable
-from downtime.census.values import _aware_datetime
+from downtime.census.findings import Invalid
+from downtime.census.textfiles import modified_at, read_text, unreadable
+from downtime.census.values import aware_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,42 +20,42 @@ if TYPE_CHECKING:
 
 _BUNDLE_TYPES = ("collection", "searchset", "batch", "transaction")
 
-# A resource id that may carry a personnummer is not printed (see _Entry.where).
+# A resource id that may carry a personnummer is not printed (see Entry.where).
 _NUMBER_LIKE = re.compile(r"\d{10}|\d{6}[-+]\d{4}")
 
-_JsonObject = dict[str, Any]
+JsonObject = dict[str, Any]
 
 
-def _obj(value: object) -> _JsonObject:
+def obj(value: object) -> JsonObject:
     return value if isinstance(value, dict) else {}
 
 
-def _objects(value: object) -> list[_JsonObject]:
+def objects(value: object) -> list[JsonObject]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def _string(value: object) -> str:
+def string(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _strings(value: object) -> list[str]:
+def strings(value: object) -> list[str]:
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Entry:
     number: int  # 1-based position in Bundle.entry
-    resource: _JsonObject
+    resource: JsonObject
     full_url: str
     file: str
 
     @property
     def type(self) -> str:
-        return _string(self.resource.get("resourceType"))
+        return string(self.resource.get("resourceType"))
 
     @property
     def id(self) -> str:
-        return _string(self.resource.get("id"))
+        return string(self.resource.get("id"))
 
     @property
     def where(self) -> str:
@@ -67,10 +67,10 @@ class _Entry:
 
 
 @dataclass
-class _Bundle:
-    entries: list[_Entry]
-    by_url: dict[str, _Entry] = field(default_factory=dict)
-    by_type_id: dict[str, _Entry] = field(default_factory=dict)
+class Bundle:
+    entries: list[Entry]
+    by_url: dict[str, Entry] = field(default_factory=dict)
+    by_type_id: dict[str, Entry] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for entry in self.entries:
@@ -79,12 +79,12 @@ class _Bundle:
             if entry.type and entry.id:
                 self.by_type_id.setdefault(f"{entry.type}/{entry.id}", entry)
 
-    def of_type(self, resource_type: str) -> list[_Entry]:
+    def of_type(self, resource_type: str) -> list[Entry]:
         return [entry for entry in self.entries if entry.type == resource_type]
 
-    def resolve(self, reference: object, resource_type: str) -> _Entry | None:
+    def resolve(self, reference: object, resource_type: str) -> Entry | None:
         """The entry a ``Reference`` points at (by fullUrl or ``Type/id``), if of that type."""
-        target = _string(_obj(reference).get("reference")).strip()
+        target = string(obj(reference).get("reference")).strip()
         if not target:
             return None
         entry = self.by_url.get(target)
@@ -102,61 +102,61 @@ def _no_constants(text: str) -> object:
     raise ValueError(text)
 
 
-def _read_bundle(path: Path) -> tuple[_Bundle, _JsonObject]:
+def read_bundle(path: Path) -> tuple[Bundle, JsonObject]:
     try:
-        data = json.loads(_read_text(path), parse_float=_parse_float, parse_constant=_no_constants)
+        data = json.loads(read_text(path), parse_float=_parse_float, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
-        raise _unreadable(path, f"not valid JSON (near line {exc.lineno})") from None
+        raise unreadable(path, f"not valid JSON (near line {exc.lineno})") from None
     except ValueError:
-        raise _unreadable(path, "not valid JSON (NaN and Infinity are not JSON numbers)") from None
-    bundle = _obj(data)
+        raise unreadable(path, "not valid JSON (NaN and Infinity are not JSON numbers)") from None
+    bundle = obj(data)
     if bundle.get("resourceType") != "Bundle":
-        raise _unreadable(path, "not a FHIR Bundle (resourceType must be Bundle)")
+        raise unreadable(path, "not a FHIR Bundle (resourceType must be Bundle)")
     if bundle.get("type") not in _BUNDLE_TYPES:
-        raise _unreadable(path, f"Bundle.type must be one of {', '.join(_BUNDLE_TYPES)}")
+        raise unreadable(path, f"Bundle.type must be one of {', '.join(_BUNDLE_TYPES)}")
     entries = [
-        _Entry(number, _obj(item.get("resource")), _string(item.get("fullUrl")), path.name)
-        for number, item in enumerate(_objects(bundle.get("entry")), start=1)
+        Entry(number, obj(item.get("resource")), string(item.get("fullUrl")), path.name)
+        for number, item in enumerate(objects(bundle.get("entry")), start=1)
     ]
-    return _Bundle(entries), bundle
+    return Bundle(entries), bundle
 
 
-def _bundle_time(path: Path, bundle: _JsonObject) -> datetime:
+def bundle_time(path: Path, bundle: JsonObject) -> datetime:
     """Bundle.timestamp, else Bundle.meta.lastUpdated, else the file's modification time."""
     for name, value in (
         ("Bundle.timestamp", bundle.get("timestamp")),
-        ("Bundle.meta.lastUpdated", _obj(bundle.get("meta")).get("lastUpdated")),
+        ("Bundle.meta.lastUpdated", obj(bundle.get("meta")).get("lastUpdated")),
     ):
         if value is None:
             continue
         try:
-            return _aware_datetime(_string(value)).astimezone(UTC)
-        except _Invalid as exc:
-            raise _unreadable(path, f"{name} {exc}") from None
-    return _modified_at(path)
+            return aware_datetime(string(value)).astimezone(UTC)
+        except Invalid as exc:
+            raise unreadable(path, f"{name} {exc}") from None
+    return modified_at(path)
 
 
-def _concept_text(concept: object) -> str:
+def concept_text(concept: object) -> str:
     """A CodeableConcept's text, else its first coding's display."""
-    concept = _obj(concept)
-    text = _string(concept.get("text")).strip()
+    concept = obj(concept)
+    text = string(concept.get("text")).strip()
     if text:
         return text
-    for coding in _objects(concept.get("coding")):
-        display = _string(coding.get("display")).strip()
+    for coding in objects(concept.get("coding")):
+        display = string(coding.get("display")).strip()
         if display:
             return display
     return ""
 
 
-def _has_code(concept: object, codes: Sequence[str]) -> bool:
-    return any(coding.get("code") in codes for coding in _objects(_obj(concept).get("coding")))
+def has_code(concept: object, codes: Sequence[str]) -> bool:
+    return any(coding.get("code") in codes for coding in objects(obj(concept).get("coding")))
 
 
-def _business_id(resource: _JsonObject) -> str:
+def business_id(resource: JsonObject) -> str:
     """The first identifier's value, else the resource id."""
-    for identifier in _objects(resource.get("identifier")):
-        value = _string(identifier.get("value")).strip()
+    for identifier in objects(resource.get("identifier")):
+        value = string(identifier.get("value")).strip()
         if value:
             return value
-    return _string(resource.get("id")).strip()
+    return string(resource.get("id")).strip()

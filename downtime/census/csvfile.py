@@ -8,20 +8,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from downtime.census.findings import _Findings, _Issue
+from downtime.census.findings import Findings, Issue
 from downtime.census.ids import IdentifierError, parse_patient_id
-from downtime.census.textfiles import _modified_at, _read_text, _unreadable
+from downtime.census.textfiles import modified_at, read_text, unreadable
 from downtime.census.values import (
-    _allergies,
-    _birth_date,
-    _boolean,
-    _check,
-    _clean_text,
-    _optional_date,
-    _optional_datetime,
-    _required_text,
-    _sex,
-    _times,
+    birth_date,
+    boolean,
+    check,
+    clean_text,
+    optional_date,
+    optional_datetime,
+    parse_allergies,
+    parse_sex,
+    parse_times,
+    required_text,
 )
 from downtime.errors import CensusError, Problem
 from downtime.model import Census, Identifier, MedicationOrder, Patient
@@ -63,7 +63,7 @@ class _Row:
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[_Row]:
     """The data rows of a CSV file with exactly ``columns`` (in any order); blank rows skipped."""
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
     try:
         header = [cell.strip() for cell in next(reader)]
         _check_header(path, header, columns)
@@ -78,7 +78,7 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[_Row]:
                 misshapen = f"has {len(cells)} cells; the header has {len(header)}"
             rows.append(_Row(line, dict(zip(header, cells, strict=False)), misshapen))
     except csv.Error:
-        raise _unreadable(path, f"line {reader.line_num} is not valid CSV") from None
+        raise unreadable(path, f"line {reader.line_num} is not valid CSV") from None
     return rows
 
 
@@ -106,23 +106,23 @@ def _check_header(path: Path, header: list[str], columns: tuple[str, ...]) -> No
         )
 
 
-def _patient_from_row(row: _Row, today: date) -> tuple[Patient | None, list[_Issue]]:
+def _patient_from_row(row: _Row, today: date) -> tuple[Patient | None, list[Issue]]:
     if row.misshapen:
-        return None, [_Issue(None, row.misshapen)]
-    cells, issues = row.cells, list[_Issue]()
-    identifier = _check(
+        return None, [Issue(None, row.misshapen)]
+    cells, issues = row.cells, list[Issue]()
+    identifier = check(
         issues, "patient_id", lambda raw: parse_patient_id(raw, today=today), cells["patient_id"]
     )
-    family = _check(issues, "family_name", _required_text, cells["family_name"])
-    given = _check(issues, "given_name", _required_text, cells["given_name"])
-    stated_birth = _check(issues, "birth_date", _optional_date, cells["birth_date"])
-    sex = _check(issues, "sex", _sex, cells["sex"])
-    ward = _check(issues, "ward", _required_text, cells["ward"])
-    bed = _check(issues, "bed", _clean_text, cells["bed"])
-    encounter = _check(issues, "encounter_id", _required_text, cells["encounter_id"])
-    admitted = _check(issues, "admitted_at", _optional_datetime, cells["admitted_at"])
-    allergies = _check(issues, "allergies", _allergies, cells["allergies"])
-    born = _birth_date(issues, "birth_date", stated_birth, identifier, today)
+    family = check(issues, "family_name", required_text, cells["family_name"])
+    given = check(issues, "given_name", required_text, cells["given_name"])
+    stated_birth = check(issues, "birth_date", optional_date, cells["birth_date"])
+    sex = check(issues, "sex", parse_sex, cells["sex"])
+    ward = check(issues, "ward", required_text, cells["ward"])
+    bed = check(issues, "bed", clean_text, cells["bed"])
+    encounter = check(issues, "encounter_id", required_text, cells["encounter_id"])
+    admitted = check(issues, "admitted_at", optional_datetime, cells["admitted_at"])
+    allergies = check(issues, "allergies", parse_allergies, cells["allergies"])
+    born = birth_date(issues, "birth_date", stated_birth, identifier, today)
     if issues:
         return None, issues
     assert identifier is not None and family is not None and given is not None
@@ -153,18 +153,18 @@ class _PatientIndex:
 
 
 def _csv_patients(
-    path: Path, today: date, findings: _Findings
+    path: Path, today: date, findings: Findings
 ) -> tuple[list[Patient], _PatientIndex]:
     rows = _read_csv(path, PATIENT_COLUMNS)
     if not rows:
-        raise _unreadable(path, "no patient rows after the header")
+        raise unreadable(path, "no patient rows after the header")
     patients: list[Patient] = []
     index = _PatientIndex()
     for row in rows:
         patient, issues = _patient_from_row(row, today)
         identifier = patient.identifier if patient else _identifier_of(row, today)
         if identifier is not None and identifier in index.first:
-            issues.append(_Issue("patient_id", f"same patient as line {index.first[identifier]}"))
+            issues.append(Issue("patient_id", f"same patient as line {index.first[identifier]}"))
         elif identifier is not None:
             index.first[identifier] = row.line
         if issues:
@@ -182,23 +182,23 @@ def _identifier_of(row: _Row, today: date) -> Identifier | None:
         return None
 
 
-def _order_from_row(row: _Row, today: date) -> tuple[MedicationOrder | None, list[_Issue]]:
+def _order_from_row(row: _Row, today: date) -> tuple[MedicationOrder | None, list[Issue]]:
     if row.misshapen:
-        return None, [_Issue(None, row.misshapen)]
-    cells, issues = row.cells, list[_Issue]()
-    identifier = _check(
+        return None, [Issue(None, row.misshapen)]
+    cells, issues = row.cells, list[Issue]()
+    identifier = check(
         issues, "patient_id", lambda raw: parse_patient_id(raw, today=today), cells["patient_id"]
     )
-    order_id = _check(issues, "order_id", _required_text, cells["order_id"])
-    medication = _check(issues, "medication", _required_text, cells["medication"])
-    dose = _check(issues, "dose", _required_text, cells["dose"])
-    route = _check(issues, "route", _clean_text, cells["route"])
-    frequency = _check(issues, "frequency", _clean_text, cells["frequency"])
-    times = _check(issues, "times", _times, cells["times"])
-    prn = _check(issues, "prn", _boolean, cells["prn"])
-    start = _check(issues, "start_date", _optional_date, cells["start_date"])
+    order_id = check(issues, "order_id", required_text, cells["order_id"])
+    medication = check(issues, "medication", required_text, cells["medication"])
+    dose = check(issues, "dose", required_text, cells["dose"])
+    route = check(issues, "route", clean_text, cells["route"])
+    frequency = check(issues, "frequency", clean_text, cells["frequency"])
+    times = check(issues, "times", parse_times, cells["times"])
+    prn = check(issues, "prn", boolean, cells["prn"])
+    start = check(issues, "start_date", optional_date, cells["start_date"])
     if prn is False and times == ():
-        issues.append(_Issue("times", "a scheduled (not prn) order needs at least one time"))
+        issues.append(Issue("times", "a scheduled (not prn) order needs at least one time"))
     if issues:
         return None, issues
     assert identifier is not None and order_id is not None and medication is not None
@@ -220,7 +220,7 @@ def _order_from_row(row: _Row, today: date) -> tuple[MedicationOrder | None, lis
 
 
 def _csv_orders(
-    path: Path, patients_file: str, index: _PatientIndex, today: date, findings: _Findings
+    path: Path, patients_file: str, index: _PatientIndex, today: date, findings: Findings
 ) -> list[MedicationOrder]:
     orders: list[MedicationOrder] = []
     first_order: dict[str, int] = {}
@@ -228,12 +228,12 @@ def _csv_orders(
         order, issues = _order_from_row(row, today)
         order_id = row.cells.get("order_id", "").strip()
         if order_id and order_id in first_order:
-            issues.append(_Issue("order_id", f"same order_id as line {first_order[order_id]}"))
+            issues.append(Issue("order_id", f"same order_id as line {first_order[order_id]}"))
         elif order_id:
             first_order[order_id] = row.line
         if order is not None and order.patient not in index.first:
             issues.append(
-                _Issue("patient_id", f"no patient with this identifier in {patients_file}")
+                Issue("patient_id", f"no patient with this identifier in {patients_file}")
             )
         if issues:
             findings.bad_line(path.name, row.line, issues)
@@ -283,7 +283,7 @@ def load_csv_census(
     :attr:`Census.data_as_of` is the patients file's modification time (UTC), which stands for
     the time the census was exported; :attr:`Census.source` is the patients file as given.
     """
-    findings = _Findings(patients.name)
+    findings = Findings(patients.name)
     patient_list, index = _csv_patients(patients, today, findings)
     orders: list[MedicationOrder] = []
     if medications is not None:
@@ -294,6 +294,6 @@ def load_csv_census(
         patients=tuple(patient_list),
         orders=tuple(orders),
         source=str(patients),
-        data_as_of=_modified_at(patients),
+        data_as_of=modified_at(patients),
         skipped=tuple(findings.skipped),
     )

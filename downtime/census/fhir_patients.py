@@ -9,28 +9,28 @@ from datetime import date, datetime
 from functools import partial
 
 from downtime.census.bundle import (
-    _Bundle,
-    _business_id,
-    _concept_text,
-    _Entry,
-    _has_code,
-    _JsonObject,
-    _obj,
-    _objects,
-    _string,
-    _strings,
+    Bundle,
+    Entry,
+    JsonObject,
+    business_id,
+    concept_text,
+    has_code,
+    obj,
+    objects,
+    string,
+    strings,
 )
-from downtime.census.findings import _Findings, _Invalid, _Issue
+from downtime.census.findings import Findings, Invalid, Issue
 from downtime.census.ids import from_fhir, known_system
 from downtime.census.values import (
-    _attempt,
-    _birth_date,
-    _check,
-    _clean_text,
-    _iso_date,
-    _optional_datetime,
-    _required_text,
-    _sex,
+    attempt,
+    birth_date,
+    check,
+    clean_text,
+    iso_date,
+    optional_datetime,
+    parse_sex,
+    required_text,
 )
 from downtime.model import Identifier, IdSystem, Patient
 
@@ -44,12 +44,12 @@ _PRIORITY = (
 _LOCATION_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 
 
-def _fhir_identifier(patient: _JsonObject, today: date) -> Identifier:
+def _fhir_identifier(patient: JsonObject, today: date) -> Identifier:
     """By known system: personnummer, samordningsnummer, reservnummer, downtime reserve id;
     else the first identifier with a system and a value, kept as it is."""
     candidates = [
-        (_string(item.get("system")), _string(item.get("value")))
-        for item in _objects(patient.get("identifier"))
+        (string(item.get("system")), string(item.get("value")))
+        for item in objects(patient.get("identifier"))
         if item.get("use") != "old"
     ]
     candidates = [(system, value) for system, value in candidates if system and value]
@@ -58,13 +58,13 @@ def _fhir_identifier(patient: _JsonObject, today: date) -> Identifier:
             if known_system(system) == wanted:
                 return from_fhir(system, value, today=today)
     if not candidates:
-        raise _Invalid("has no identifier with a system and a value")
+        raise Invalid("has no identifier with a system and a value")
     return from_fhir(*candidates[0], today=today)
 
 
-def _fhir_name(patient: _JsonObject) -> _JsonObject:
+def _fhir_name(patient: JsonObject) -> JsonObject:
     """The official name, else the first name that is not old, else the first name."""
-    names = _objects(patient.get("name"))
+    names = objects(patient.get("name"))
     for wanted in (("official",), (None, "usual", "temp", "nickname", "anonymous")):
         for name in names:
             if name.get("use") in wanted:
@@ -76,7 +76,7 @@ def _fhir_birth_date(raw: str) -> date | None:
     """A full FHIR date; a partial one (``1950`` or ``1950-03``) counts as unknown."""
     if not raw or re.fullmatch(r"\d{4}(-\d{2})?", raw):
         return None
-    return _iso_date(raw)
+    return iso_date(raw)
 
 
 @dataclass(frozen=True)
@@ -89,84 +89,84 @@ class _Stay:
     admitted_at: datetime | None
 
 
-def _location_kind(item: _JsonObject, location: _Entry | None) -> str | None:
+def _location_kind(item: JsonObject, location: Entry | None) -> str | None:
     """The physical type code (``wa`` ward, ``bd`` bed, ``ro`` room…) of an Encounter.location."""
     for concept in (
         item.get("physicalType"),
         (location.resource if location else {}).get("physicalType"),
     ):
-        for coding in _objects(_obj(concept).get("coding")):
+        for coding in objects(obj(concept).get("coding")):
             if coding.get("system") in (None, _LOCATION_TYPE_SYSTEM) and coding.get("code"):
-                return _string(coding.get("code"))
+                return string(coding.get("code"))
     return None
 
 
-def _location_name(item: _JsonObject, location: _Entry | None) -> str:
-    display = _string(_obj(item.get("location")).get("display")).strip()
+def _location_name(item: JsonObject, location: Entry | None) -> str:
+    display = string(obj(item.get("location")).get("display")).strip()
     if display or location is None:
         return display
-    return _string(location.resource.get("name")).strip()
+    return string(location.resource.get("name")).strip()
 
 
-def _ward_and_bed(encounter: _JsonObject, bundle: _Bundle) -> tuple[str, str]:
+def _ward_and_bed(encounter: JsonObject, bundle: Bundle) -> tuple[str, str]:
     """The ward and bed of an Encounter (see :func:`load_fhir_census` for the rule)."""
     typed: list[tuple[str | None, str]] = []
-    for item in _objects(encounter.get("location")):
+    for item in objects(encounter.get("location")):
         if item.get("status") in ("planned", "completed"):
             continue
         location = bundle.resolve(item.get("location"), "Location")
         typed.append((_location_kind(item, location), _location_name(item, location)))
     ward = next((name for kind, name in typed if kind == "wa" and name), "")
     ward = ward or next((name for kind, name in typed if kind is None and name), "")
-    provider = _obj(encounter.get("serviceProvider"))
-    ward = ward or _string(provider.get("display")).strip()
-    ward = ward or _string(_obj(provider.get("identifier")).get("value")).strip()
+    provider = obj(encounter.get("serviceProvider"))
+    ward = ward or string(provider.get("display")).strip()
+    ward = ward or string(obj(provider.get("identifier")).get("value")).strip()
     bed = next((name for kind, name in typed if kind == "bd" and name), "")
     return ward, bed
 
 
-def _stay(encounter: _Entry, bundle: _Bundle) -> _Stay:
+def _stay(encounter: Entry, bundle: Bundle) -> _Stay:
     resource = encounter.resource
     ward, bed = _ward_and_bed(resource, bundle)
     prefix = f"Encounter (entry {encounter.number})"
     if not ward:
-        raise _Invalid(f"{prefix} names no ward (location display or serviceProvider)")
-    encounter_id = _business_id(resource)
+        raise Invalid(f"{prefix} names no ward (location display or serviceProvider)")
+    encounter_id = business_id(resource)
     if not encounter_id:
-        raise _Invalid(f"{prefix} has neither identifier nor id")
-    start = _string(_obj(resource.get("period")).get("start"))
+        raise Invalid(f"{prefix} has neither identifier nor id")
+    start = string(obj(resource.get("period")).get("start"))
     try:
-        admitted = _optional_datetime(start)
-    except _Invalid as exc:
-        raise _Invalid(f"{prefix} period.start {exc}") from None
-    return _Stay(_clean_text(ward), _clean_text(bed), _clean_text(encounter_id), admitted)
+        admitted = optional_datetime(start)
+    except Invalid as exc:
+        raise Invalid(f"{prefix} period.start {exc}") from None
+    return _Stay(clean_text(ward), clean_text(bed), clean_text(encounter_id), admitted)
 
 
-def _patient_stays(bundle: _Bundle, findings: _Findings) -> dict[int, list[_Entry]]:
+def _patient_stays(bundle: Bundle, findings: Findings) -> dict[int, list[Entry]]:
     """Active Encounters by the entry number of their Patient; others reported as bad."""
-    stays: dict[int, list[_Entry]] = {}
+    stays: dict[int, list[Entry]] = {}
     for entry in bundle.of_type("Encounter"):
         if entry.resource.get("status") not in _ACTIVE_ENCOUNTER:
             continue
         patient = bundle.resolve(entry.resource.get("subject"), "Patient")
         if patient is None:
             findings.bad_entry(
-                entry.where, entry.number, [_Issue("subject", "is not a Patient in this bundle")]
+                entry.where, entry.number, [Issue("subject", "is not a Patient in this bundle")]
             )
             continue
         stays.setdefault(patient.number, []).append(entry)
     return stays
 
 
-def _allergy_text(resource: _JsonObject) -> str:
-    text = _concept_text(resource.get("code"))
+def _allergy_text(resource: JsonObject) -> str:
+    text = concept_text(resource.get("code"))
     if not text:
-        raise _Invalid("has no text or display")
-    return _clean_text(text)
+        raise Invalid("has no text or display")
+    return clean_text(text)
 
 
 def _patient_allergies(
-    bundle: _Bundle, findings: _Findings
+    bundle: Bundle, findings: Findings
 ) -> tuple[dict[int, list[str]], dict[int, int]]:
     """Active allergies by Patient entry; and, per patient, the first bad allergy entry.
 
@@ -178,15 +178,15 @@ def _patient_allergies(
     for entry in bundle.of_type("AllergyIntolerance"):
         resource = entry.resource
         status = resource.get("clinicalStatus")
-        if status is not None and not _has_code(status, ("active",)):
+        if status is not None and not has_code(status, ("active",)):
             continue
-        if _has_code(resource.get("verificationStatus"), ("entered-in-error", "refuted")):
+        if has_code(resource.get("verificationStatus"), ("entered-in-error", "refuted")):
             continue
-        issues: list[_Issue] = []
+        issues: list[Issue] = []
         patient = bundle.resolve(resource.get("patient"), "Patient")
         if patient is None:
-            issues.append(_Issue("patient", "is not a Patient in this bundle"))
-        text = _attempt(issues, "code", partial(_allergy_text, resource))
+            issues.append(Issue("patient", "is not a Patient in this bundle"))
+        text = attempt(issues, "code", partial(_allergy_text, resource))
         if issues:
             findings.bad_entry(entry.where, entry.number, issues)
             if patient is not None:
@@ -197,28 +197,28 @@ def _patient_allergies(
 
 
 def _fhir_patient(
-    entry: _Entry,
-    stays: list[_Entry],
+    entry: Entry,
+    stays: list[Entry],
     allergies: list[str],
-    bundle: _Bundle,
+    bundle: Bundle,
     today: date,
-) -> tuple[Patient | None, Identifier | None, list[_Issue]]:
-    resource, issues = entry.resource, list[_Issue]()
-    identifier = _attempt(issues, "identifier", lambda: _fhir_identifier(resource, today))
+) -> tuple[Patient | None, Identifier | None, list[Issue]]:
+    resource, issues = entry.resource, list[Issue]()
+    identifier = attempt(issues, "identifier", lambda: _fhir_identifier(resource, today))
     name = _fhir_name(resource)
-    family = _check(issues, "name.family", _required_text, _string(name.get("family")))
-    given = _check(issues, "name.given", _required_text, " ".join(_strings(name.get("given"))))
-    stated = _check(issues, "birthDate", _fhir_birth_date, _string(resource.get("birthDate")))
-    born = _birth_date(issues, "birthDate", stated, identifier, today)
-    sex = _check(issues, "gender", _sex, _string(resource.get("gender")))
+    family = check(issues, "name.family", required_text, string(name.get("family")))
+    given = check(issues, "name.given", required_text, " ".join(strings(name.get("given"))))
+    stated = check(issues, "birthDate", _fhir_birth_date, string(resource.get("birthDate")))
+    born = birth_date(issues, "birthDate", stated, identifier, today)
+    sex = check(issues, "gender", parse_sex, string(resource.get("gender")))
     stay: _Stay | None = None
     if not stays:
-        issues.append(_Issue(None, "has no active Encounter (in-progress or arrived)"))
+        issues.append(Issue(None, "has no active Encounter (in-progress or arrived)"))
     elif len(stays) > 1:
         numbers = ", ".join(str(stay_entry.number) for stay_entry in stays)
-        issues.append(_Issue(None, f"has several active Encounters (entries {numbers})"))
+        issues.append(Issue(None, f"has several active Encounters (entries {numbers})"))
     else:
-        stay = _attempt(issues, "", lambda: _stay(stays[0], bundle))
+        stay = attempt(issues, "", lambda: _stay(stays[0], bundle))
     if issues:
         return None, identifier, issues
     assert identifier is not None and family is not None and given is not None
@@ -238,8 +238,8 @@ def _fhir_patient(
     return patient, identifier, []
 
 
-def _fhir_patients(
-    bundle: _Bundle, today: date, findings: _Findings
+def fhir_patients(
+    bundle: Bundle, today: date, findings: Findings
 ) -> tuple[list[Patient], dict[int, Identifier], set[int]]:
     """Patients in entry order; the identifier of each good Patient entry; the bad ones."""
     stays = _patient_stays(bundle, findings)
@@ -253,7 +253,7 @@ def _fhir_patients(
             entry, stays.get(entry.number, []), allergies.get(entry.number, []), bundle, today
         )
         if identifier is not None and identifier in first:
-            issues.append(_Issue("identifier", f"same patient as entry {first[identifier]}"))
+            issues.append(Issue("identifier", f"same patient as entry {first[identifier]}"))
         elif identifier is not None:
             first[identifier] = entry.number
         if issues:

@@ -6,10 +6,10 @@ import re
 from datetime import date
 from typing import TYPE_CHECKING
 
-from downtime.census.bundle import _bundle_time, _read_bundle
-from downtime.census.fhir_orders import _fhir_orders
-from downtime.census.fhir_patients import _fhir_patients
-from downtime.census.findings import _Findings
+from downtime.census.bundle import bundle_time, read_bundle
+from downtime.census.fhir_orders import fhir_orders
+from downtime.census.fhir_patients import fhir_patients
+from downtime.census.findings import Findings
 from downtime.model import Census
 
 if TYPE_CHECKING:
@@ -51,11 +51,11 @@ def load_fhir_census(bundle: Path, *, skip_invalid: bool = False, today: date) -
     modification time. Bad entries raise :class:`~downtime.errors.CensusError` unless
     ``skip_invalid``, as for CSV; a skipped row's ``line`` is then its entry number.
     """
-    findings = _Findings(bundle.name)
-    parsed, raw_bundle = _read_bundle(bundle)
-    data_as_of = _bundle_time(bundle, raw_bundle)
-    patients, good, bad = _fhir_patients(parsed, today, findings)
-    orders = _fhir_orders(parsed, good, bad, findings)
+    findings = Findings(bundle.name)
+    parsed, raw_bundle = read_bundle(bundle)
+    data_as_of = bundle_time(bundle, raw_bundle)
+    patients, good, bad = fhir_patients(parsed, today, findings)
+    orders = fhir_orders(parsed, good, bad, findings)
     if not skip_invalid:
         findings.problems.sort(key=lambda problem: _entry_number(problem.where))
         findings.raise_if_bad("entry")

@@ -18,18 +18,18 @@ _SKIP_HINT = (
 )
 
 
-class _Invalid(ValueError):
+class Invalid(ValueError):
     """One field is wrong. The message is ours, never a library's (those can echo the value)."""
 
 
 @dataclass(frozen=True)
-class _Issue:
+class Issue:
     column: str | None  # CSV column or FHIR element; None for the row or entry as a whole
     what: str
 
 
 @dataclass
-class _Findings:
+class Findings:
     """Bad rows (or bundle entries) found so far, as problems and as skipped rows."""
 
     file: str
@@ -37,7 +37,7 @@ class _Findings:
     skipped: list[SkippedRow] = field(default_factory=list)
     bad: int = 0
 
-    def bad_line(self, file: str, line: int, issues: Sequence[_Issue]) -> None:
+    def bad_line(self, file: str, line: int, issues: Sequence[Issue]) -> None:
         """A bad CSV row: one problem per issue, located by line and column."""
         self.bad += 1
         for issue in issues:
@@ -49,7 +49,7 @@ class _Findings:
         )
         self.skipped.append(SkippedRow(line, f"{file}: {details}"))
 
-    def bad_entry(self, where: str, number: int, issues: Sequence[_Issue]) -> None:
+    def bad_entry(self, where: str, number: int, issues: Sequence[Issue]) -> None:
         """A bad bundle entry: located as ``<file> entry N (Type/id)``, the element in ``what``."""
         self.bad += 1
         whats = [f"{i.column}: {i.what}" if i.column else i.what for i in issues]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 _READ_HINT = "export the census again as UTF-8 CSV with a header row, or as a FHIR R4 Bundle"
 
 
-def _unreadable(path: Path, what: str) -> CensusError:
+def unreadable(path: Path, what: str) -> CensusError:
     return CensusError(
         f"census {path.name}: cannot be read; no pack was made",
         [Problem(path.name, what)],
@@ -26,27 +26,27 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise _unreadable(path, "no such file") from None
+        raise unreadable(path, "no such file") from None
     except IsADirectoryError:
-        raise _unreadable(path, "is a folder, not a file") from None
+        raise unreadable(path, "is a folder, not a file") from None
     except PermissionError:
-        raise _unreadable(path, "permission denied") from None
+        raise unreadable(path, "permission denied") from None
     except OSError as exc:
-        raise _unreadable(path, f"cannot be read ({exc.strerror})") from None
+        raise unreadable(path, f"cannot be read ({exc.strerror})") from None
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     """The file's text: UTF-8, a byte order mark tolerated; an empty file is an error."""
     data = _read_bytes(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise _unreadable(path, f"line {line} is not UTF-8 text") from None
+        raise unreadable(path, f"line {line} is not UTF-8 text") from None
     if not text.strip():
-        raise _unreadable(path, "the file is empty")
+        raise unreadable(path, "the file is empty")
     return text
 
 
-def _modified_at(path: Path) -> datetime:
+def modified_at(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)

@@ -10,7 +10,7 @@ from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, TypeVar
 
-from downtime.census.findings import _Invalid, _Issue
+from downtime.census.findings import Invalid, Issue
 from downtime.census.ids import IdentifierError, birth_date_of
 from downtime.model import Identifier
 
@@ -22,88 +22,88 @@ SEXES = ("female", "male", "other", "unknown")
 T = TypeVar("T")
 
 
-def _attempt(issues: list[_Issue], column: str, compute: Callable[[], T]) -> T | None:
+def attempt(issues: list[Issue], column: str, compute: Callable[[], T]) -> T | None:
     """``compute()``, or ``None`` with an issue recorded for ``column`` ("" for none)."""
     try:
         return compute()
-    except (_Invalid, IdentifierError) as exc:
-        issues.append(_Issue(column or None, str(exc)))
+    except (Invalid, IdentifierError) as exc:
+        issues.append(Issue(column or None, str(exc)))
         return None
 
 
-def _check(issues: list[_Issue], column: str, parse: Callable[[str], T], raw: str) -> T | None:
+def check(issues: list[Issue], column: str, parse: Callable[[str], T], raw: str) -> T | None:
     """``parse(raw)``, or ``None`` with an issue recorded for ``column``."""
-    return _attempt(issues, column, partial(parse, raw))
+    return attempt(issues, column, partial(parse, raw))
 
 
-def _clean_text(raw: str) -> str:
+def clean_text(raw: str) -> str:
     """Trimmed, NFC-normalised text without control characters or line breaks."""
     text = unicodedata.normalize("NFC", raw.strip())
     for char in text:
         if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-            raise _Invalid("contains a control character or line break")
+            raise Invalid("contains a control character or line break")
     return text
 
 
-def _required_text(raw: str) -> str:
-    text = _clean_text(raw)
+def required_text(raw: str) -> str:
+    text = clean_text(raw)
     if not text:
-        raise _Invalid("is empty")
+        raise Invalid("is empty")
     return text
 
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
-def _iso_date(raw: str) -> date:
+def iso_date(raw: str) -> date:
     match = _ISO_DATE.fullmatch(raw.strip())
     if match is None:
-        raise _Invalid("is not a date (write YYYY-MM-DD)")
+        raise Invalid("is not a date (write YYYY-MM-DD)")
     try:
         return date(*(int(part) for part in match.groups()))
     except ValueError:
-        raise _Invalid("is not a real calendar date") from None
+        raise Invalid("is not a real calendar date") from None
 
 
-def _optional_date(raw: str) -> date | None:
-    return _iso_date(raw) if raw.strip() else None
+def optional_date(raw: str) -> date | None:
+    return iso_date(raw) if raw.strip() else None
 
 
-def _aware_datetime(raw: str) -> datetime:
+def aware_datetime(raw: str) -> datetime:
     """An ISO 8601 date and time with a UTC offset (``Z`` or ``+02:00``)."""
     text = raw.strip()
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", text):
-        raise _Invalid("is not a date and time (write e.g. 2026-05-04T08:30+02:00)")
+        raise Invalid("is not a date and time (write e.g. 2026-05-04T08:30+02:00)")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _Invalid("is not a date and time (write e.g. 2026-05-04T08:30+02:00)") from None
+        raise Invalid("is not a date and time (write e.g. 2026-05-04T08:30+02:00)") from None
     if moment.tzinfo is None:
-        raise _Invalid("has no UTC offset (write e.g. 2026-05-04T08:30+02:00)")
+        raise Invalid("has no UTC offset (write e.g. 2026-05-04T08:30+02:00)")
     return moment
 
 
-def _optional_datetime(raw: str) -> datetime | None:
-    return _aware_datetime(raw) if raw.strip() else None
+def optional_datetime(raw: str) -> datetime | None:
+    return aware_datetime(raw) if raw.strip() else None
 
 
-def _sex(raw: str) -> str:
+def parse_sex(raw: str) -> str:
     sex = raw.strip().lower()
     if not sex:
         return "unknown"
     if sex not in SEXES:
-        raise _Invalid("must be female, male, other or unknown")
+        raise Invalid("must be female, male, other or unknown")
     return sex
 
 
-def _allergies(raw: str) -> tuple[str, ...]:
-    return tuple(text for text in (_clean_text(part) for part in raw.split(";")) if text)
+def parse_allergies(raw: str) -> tuple[str, ...]:
+    return tuple(text for text in (clean_text(part) for part in raw.split(";")) if text)
 
 
 _TIME = re.compile(r"(\d{1,2})(?::(\d{2}))?")
 
 
-def _times(raw: str) -> tuple[time, ...]:
+def parse_times(raw: str) -> tuple[time, ...]:
     """``08;14;20`` or ``08:00;14:30``: sorted times of day."""
     times: list[time] = []
     for part in (p.strip() for p in raw.split(";")):
@@ -111,34 +111,34 @@ def _times(raw: str) -> tuple[time, ...]:
             continue
         match = _TIME.fullmatch(part)
         if match is None:
-            raise _Invalid("is not a list of times of day (write e.g. 08;14;20 or 08:00;14:30)")
+            raise Invalid("is not a list of times of day (write e.g. 08;14;20 or 08:00;14:30)")
         hour, minute = int(match[1]), int(match[2] or 0)
         if hour > 23 or minute > 59:
-            raise _Invalid(f"{part} is not a time of day")
+            raise Invalid(f"{part} is not a time of day")
         times.append(time(hour, minute))
-    return _sorted_times(times)
+    return sorted_times(times)
 
 
-def _sorted_times(times: Iterable[time]) -> tuple[time, ...]:
+def sorted_times(times: Iterable[time]) -> tuple[time, ...]:
     ordered = sorted(times)
     for earlier, later in pairwise(ordered):
         if earlier == later:
-            raise _Invalid(f"{earlier:%H:%M} is given twice")
+            raise Invalid(f"{earlier:%H:%M} is given twice")
     return tuple(ordered)
 
 
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
-def _boolean(raw: str) -> bool:
+def boolean(raw: str) -> bool:
     value = _BOOLEANS.get(raw.strip().lower())
     if value is None:
-        raise _Invalid("must be true or false (or yes/no, 1/0)")
+        raise Invalid("must be true or false (or yes/no, 1/0)")
     return value
 
 
-def _birth_date(
-    issues: list[_Issue],
+def birth_date(
+    issues: list[Issue],
     column: str,
     given: date | None,
     identifier: Identifier | None,
@@ -149,7 +149,7 @@ def _birth_date(
     if given is None:
         return derived
     if given > today:
-        issues.append(_Issue(column, "is in the future"))
+        issues.append(Issue(column, "is in the future"))
     elif derived is not None and derived != given:
-        issues.append(_Issue(column, "does not match the birth date in the patient identifier"))
+        issues.append(Issue(column, "does not match the birth date in the patient identifier"))
     return given

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from downtime.cli.common import _stderr, handles_errors, jobs_option
+from downtime.cli.common import echo_err, handles_errors, jobs_option
 
 
 @click.command()
@@ -29,7 +29,7 @@ def drill(ward: str, seed: int, keep: Path | None, jobs: int) -> None:
     """
     from downtime.simulate.drill import DrillOptions, run_drill
 
-    result = run_drill(DrillOptions(ward=ward, seed=seed, keep=keep, jobs=jobs), log=_stderr)
+    result = run_drill(DrillOptions(ward=ward, seed=seed, keep=keep, jobs=jobs), log=echo_err)
     click.echo(result.report)
     click.echo(
         f"sheets returned {result.sheets_returned}, lost on purpose {len(result.sheets_lost)}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from downtime.cli.common import EXISTING_FILE, LANG, OUTPUT_PATH, _home, handles_errors
+from downtime.cli.common import EXISTING_FILE, LANG, OUTPUT_PATH, data_home, handles_errors
 from downtime.errors import ExitCode
 
 
@@ -29,9 +29,9 @@ def forms_list(ctx: click.Context, lang: str | None) -> None:
     from downtime.app import site_forms, site_lang
     from downtime.forms import builtin_forms_dir
 
-    lang = site_lang(_home(ctx), lang)
+    lang = site_lang(data_home(ctx), lang)
     builtin = builtin_forms_dir()
-    for form in sorted(site_forms(_home(ctx)).values(), key=lambda f: f.code):
+    for form in sorted(site_forms(data_home(ctx)).values(), key=lambda f: f.code):
         origin = "built-in" if Path(form.path).parent == builtin else "site"
         click.echo(
             f"{form.id:<20} code {form.code:<3} v{form.version:<3} {form.subject:<9} "
@@ -49,7 +49,7 @@ def forms_show(ctx: click.Context, form_id: str, as_json: bool, lang: str | None
     """One form's definition and its fields (ids, kinds, boxes in mm from the top-left)."""
     from downtime.app import describe_form
 
-    form = describe_form(_home(ctx), form_id, lang)
+    form = describe_form(data_home(ctx), form_id, lang)
     if as_json:
         click.echo(json.dumps(form.to_json(), ensure_ascii=False, indent=1))
         return
@@ -96,4 +96,4 @@ def forms_preview(ctx: click.Context, form_id: str, output: Path, lang: str | No
     """
     from downtime.app import preview_form
 
-    click.echo(preview_form(_home(ctx), form_id, output, lang))
+    click.echo(preview_form(data_home(ctx), form_id, output, lang))

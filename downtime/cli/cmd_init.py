@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from downtime.cli.common import LANG, _home, handles_errors
+from downtime.cli.common import LANG, data_home, handles_errors
 
 
 @click.command()
@@ -21,7 +21,7 @@ def init(ctx: click.Context, site: str | None, lang: str | None, scan_station: b
     """
     from downtime.app import initialise
 
-    made = initialise(_home(ctx), site=site, lang=lang, signing=not scan_station)
+    made = initialise(data_home(ctx), site=site, lang=lang, signing=not scan_station)
     click.echo(f"data folder\t{made.home}")
     click.echo(f"ledger\t{made.ledger}")
     click.echo(f"site config\t{made.site_config}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from downtime.cli.common import EXISTING_FILE, _home, handles_errors
+from downtime.cli.common import EXISTING_FILE, data_home, handles_errors
 
 
 @click.group()
@@ -22,7 +22,7 @@ def keys_list(ctx: click.Context) -> None:
     from downtime.app import key_table
 
     click.echo("\t".join(("key_id", "status", "created", "retired", "pages_signed")))
-    for k in key_table(_home(ctx)):
+    for k in key_table(data_home(ctx)):
         retired = k.retired_at.isoformat(timespec="seconds") if k.retired_at else "-"
         created = k.created_at.isoformat(timespec="seconds")
         click.echo("\t".join((k.key_id, k.status, created, retired, str(k.pages_signed))))
@@ -35,7 +35,7 @@ def keys_rotate(ctx: click.Context) -> None:
     """Make a new signing key; the old one keeps verifying the pages it signed."""
     from downtime.app import rotate_key
 
-    click.echo(f"active\t{rotate_key(_home(ctx))}")
+    click.echo(f"active\t{rotate_key(data_home(ctx))}")
 
 
 @keys.command("export-public")
@@ -45,7 +45,7 @@ def keys_export(ctx: click.Context) -> None:
     """Print every public key still in use as PEM (for scan stations)."""
     from downtime.app import export_keys
 
-    click.echo(export_keys(_home(ctx)), nl=False)
+    click.echo(export_keys(data_home(ctx)), nl=False)
 
 
 @keys.command("import-public")
@@ -56,5 +56,5 @@ def keys_import(ctx: click.Context, pem_file: Path) -> None:
     """Add a print host's public keys (from export-public) to this station."""
     from downtime.app import import_keys
 
-    for key_id in import_keys(_home(ctx), pem_file.read_bytes()):
+    for key_id in import_keys(data_home(ctx), pem_file.read_bytes()):
         click.echo(f"imported\t{key_id}")

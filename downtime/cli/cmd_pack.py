@@ -13,8 +13,8 @@ from downtime.cli.common import (
     EXISTING_FILE,
     LANG,
     OUTPUT_PATH,
-    _home,
-    _stderr,
+    data_home,
+    echo_err,
     handles_errors,
     jobs_option,
 )
@@ -103,7 +103,7 @@ def pack(
         token_file=token_file,
     )
     results = run_pack(
-        request, home=_home(ctx), lang=lang, admission_forms=admission_forms, log=_stderr
+        request, home=data_home(ctx), lang=lang, admission_forms=admission_forms, log=echo_err
     )
     for r in results:
         click.echo(
@@ -125,7 +125,7 @@ def packs_list(ctx: click.Context) -> None:
     from downtime.app import pack_table
 
     click.echo("\t".join(("pack_id", "ward", "issued_at", "pages", "from", "state")))
-    for p in pack_table(_home(ctx)):
+    for p in pack_table(data_home(ctx)):
         state = f"superseded by {p.superseded_by}" if p.superseded_by else "current"
         issued = p.issued_at.isoformat()
         click.echo(
@@ -146,6 +146,6 @@ def packs_import(ctx: click.Context, manifests: tuple[Path, ...]) -> None:
     """
     from downtime.app import import_manifests
 
-    for done in import_manifests(_home(ctx), manifests):
+    for done in import_manifests(data_home(ctx), manifests):
         what = "already known" if done.known_before else f"{done.pages} pages imported"
         click.echo(f"{done.manifest.name}\t{done.ward}\t{what}")

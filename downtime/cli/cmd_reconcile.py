@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from downtime.cli.common import EXISTING_FILE, _home, _stderr, handles_errors
+from downtime.cli.common import EXISTING_FILE, data_home, echo_err, handles_errors
 
 
 @click.command()
@@ -59,13 +59,13 @@ def reconcile(
     from downtime.app import reconcile_forms
 
     summary = reconcile_forms(
-        _home(ctx),
+        data_home(ctx),
         fhir_url=fhir_url,
         token_file=token_file,
         outbox=outbox,
         dry_run=dry_run,
         max_entries=max_entries,
-        log=_stderr,
+        log=echo_err,
     )
     for planned in summary.plan:
         patient = planned.patient.display() if planned.patient else "-"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from downtime.cli.common import OUTPUT_PATH, _home, handles_errors
+from downtime.cli.common import OUTPUT_PATH, data_home, handles_errors
 
 if TYPE_CHECKING:
     from downtime.app.outage import OutageRecorded
@@ -42,7 +42,7 @@ def outage_start(ctx: click.Context, at_text: str | None) -> None:
     """Record that the record system went down (again while one lasts: corrects its start)."""
     from downtime.app import record_outage
 
-    _recorded(record_outage(_home(ctx), "start", at_text))
+    _recorded(record_outage(data_home(ctx), "start", at_text))
 
 
 @outage.command("end")
@@ -53,7 +53,7 @@ def outage_end(ctx: click.Context, at_text: str | None) -> None:
     """Record that the record system is back (again: corrects the end)."""
     from downtime.app import record_outage
 
-    _recorded(record_outage(_home(ctx), "end", at_text))
+    _recorded(record_outage(data_home(ctx), "end", at_text))
 
 
 @outage.command("show")
@@ -63,7 +63,7 @@ def outage_show(ctx: click.Context) -> None:
     """Every recorded start and end, and the latest outage's window."""
     from downtime.app import outage_log
 
-    log = outage_log(_home(ctx))
+    log = outage_log(data_home(ctx))
     for e in log.events:
         click.echo(
             f"{e.seq}\t{e.kind}\t{e.at.isoformat()}\t"
@@ -90,7 +90,7 @@ def void(ctx: click.Context, serials: tuple[str, ...], reason: str) -> None:
     """
     from downtime.app import void_pages
 
-    for v in void_pages(_home(ctx), serials, reason):
+    for v in void_pages(data_home(ctx), serials, reason):
         p = v.page
         click.echo(
             f"{'already voided' if v.before else 'voided'}\t{p.serial}\t{p.ward}\t"
@@ -128,5 +128,5 @@ def report(
     """
     from downtime.app import outage_report
 
-    text = outage_report(_home(ctx), fmt=fmt, ward=ward, all_packs=all_packs, output=output)
+    text = outage_report(data_home(ctx), fmt=fmt, ward=ward, all_packs=all_packs, output=output)
     click.echo(text, nl=output is not None)

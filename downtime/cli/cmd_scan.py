@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from downtime.cli.common import _home, handles_errors, jobs_option
+from downtime.cli.common import data_home, handles_errors, jobs_option
 from downtime.vocab import ScanStatus
 
 
@@ -56,7 +56,7 @@ def scan(
     bar = _Progress(enabled=not as_json)
     summary = scan_files(
         paths,
-        home=_home(ctx),
+        home=data_home(ctx),
         options=ScanOptions(jobs=jobs, debug_dir=debug_dir, ocr=not no_ocr),
         emit=emit,
         progress=bar.update,
@@ -115,7 +115,7 @@ def quarantine_list(ctx: click.Context, include_assigned: bool, as_json: bool) -
 
     from downtime.app import quarantine_list as items
 
-    for item in items(_home(ctx), include_assigned=include_assigned):
+    for item in items(data_home(ctx), include_assigned=include_assigned):
         if as_json:
             click.echo(json.dumps(asdict(item) | {"resolved": item.resolved}, ensure_ascii=False))
             continue
@@ -140,7 +140,7 @@ def quarantine_assign(ctx: click.Context, item: int, serial: str) -> None:
     """
     from downtime.app import quarantine_assign as assign
 
-    done = assign(_home(ctx), item, serial)
+    done = assign(data_home(ctx), item, serial)
     click.echo(
         f"item {done.item_id}\t{done.serial}\t{done.form} page {done.page_no} of "
         f"{done.page_count}\t{done.status}"

@@ -50,10 +50,10 @@ def handles_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _home(ctx: click.Context) -> Path | None:
+def data_home(ctx: click.Context) -> Path | None:
     home: Path | None = ctx.obj.get("home") if ctx.obj else None
     return home
 
 
-def _stderr(message: str) -> None:
+def echo_err(message: str) -> None:
     click.echo(message, err=True)

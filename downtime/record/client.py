@@ -122,7 +122,7 @@ class FhirClient:
                     self._wait(attempt, e.headers.get("Retry-After"))
                     continue
                 raise FhirError(
-                    f"{method} {_path(url)}: HTTP {e.code} {_diagnostics(e.read())}",
+                    f"{method} {_path(url)}: HTTP {e.code} {diagnostics(e.read())}",
                     status=e.code,
                 ) from e
             except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
@@ -165,7 +165,7 @@ def _json(raw: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _diagnostics(raw: bytes) -> str:
+def diagnostics(raw: bytes) -> str:
     """What an OperationOutcome says, briefly: its errors (warnings only if there are none)."""
     try:
         outcome = json.loads(raw)

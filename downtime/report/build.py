@@ -9,7 +9,7 @@ from typing import Any
 
 from downtime.ledger.returns import IssuedForm
 from downtime.model import Identifier
-from downtime.report.facts import Facts, _kind
+from downtime.report.facts import Facts, patient_kind
 from downtime.report.model import (
     CATEGORIES,
     CONFLICT_KINDS,
@@ -34,7 +34,7 @@ def build_report(facts: Facts, *, ward: str | None = None) -> Report:
         if ward is not None and form.ward != ward:
             continue
         who = form.patient.identifier if form.patient else None
-        key = (_kind(form.form, who), who)
+        key = (patient_kind(form.form, who), who)
         lines.setdefault(form.ward, {}).setdefault(key, []).append((form, _line(form, facts)))
     quarantined: dict[str, list[QuarantineLine]] = {}
     unattributed = []

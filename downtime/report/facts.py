@@ -79,7 +79,7 @@ def _quarantine_line(item: QuarantineItem, page: SetAsidePage | None) -> Quarant
     if page is None:
         return QuarantineLine(*base)
     patient = PatientRef(
-        _kind(page.form, page.patient), page.patient, page.family_name, page.given_name,
+        patient_kind(page.form, page.patient), page.patient, page.family_name, page.given_name,
         page.bed,
     )  # fmt: skip
     return QuarantineLine(
@@ -87,7 +87,7 @@ def _quarantine_line(item: QuarantineItem, page: SetAsidePage | None) -> Quarant
     )
 
 
-def _kind(form: str, identifier: Identifier | None) -> str:
+def patient_kind(form: str, identifier: Identifier | None) -> str:
     if identifier is None:
         return "ward"
     if form == "admission" or identifier.system == IdSystem.DOWNTIME_RESERVE:

@@ -14,21 +14,21 @@ import numpy as np
 from downtime import codes
 from downtime.codes import base45, qr
 from downtime.geometry import QR_MODULE_MM, code_boxes_mm
-from downtime.simulate.codes import _code_boxes_px, _frame_boxes, _page_ppm, _read_codes
-from downtime.simulate.draw import _ONE, _SHIFT, MM_PER_INCH, Image
+from downtime.simulate.codes import code_boxes_px, frame_boxes, page_ppm, read_codes
+from downtime.simulate.draw import MM_PER_INCH, ONE, SHIFT, Image
 from downtime.simulate.pixels import (
-    _affine,
-    _blob,
-    _blur,
-    _fmt,
-    _jpeg,
-    _noise,
-    _protect,
-    _resample,
-    _rotate_small,
-    _salt_pepper,
-    _tone,
-    _u8,
+    affine,
+    blob,
+    blur,
+    fmt,
+    jpeg,
+    noise,
+    protect,
+    resample,
+    rotate_small,
+    salt_pepper,
+    tone,
+    u8,
 )
 
 Rng = np.random.Generator | random.Random
@@ -85,14 +85,14 @@ Degradation = Callable[[Image, float, float, np.random.Generator], Degraded]
 
 def _scan(target: int) -> Degradation:
     def scan(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
-        out = _resample(image, target / dpi_x, target / dpi_y)
+        out = resample(image, target / dpi_x, target / dpi_y)
         angle = float(g.uniform(-0.3, 0.3))
-        out = _rotate_small(out, angle)
+        out = rotate_small(out, angle)
         paper = float(g.uniform(240, 250))
         sigma = float(g.uniform(1.0, 2.5))
-        out = _noise(_tone(out, 0, paper), sigma, g)
+        out = noise(tone(out, 0, paper), sigma, g)
         note = (
-            f"scan-{target}: resampled {_fmt(dpi_x)}×{_fmt(dpi_y)} → {target} dpi, "
+            f"scan-{target}: resampled {fmt(dpi_x)}×{fmt(dpi_y)} → {target} dpi, "
             f"skew {angle:+.2f}° (ccw), paper {paper:.0f}, noise σ {sigma:.1f}"
         )
         return Degraded(out, target, target, 0, note)
@@ -102,19 +102,19 @@ def _scan(target: int) -> Degradation:
 
 def _skew(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
     angle = float(g.uniform(0.5, 3.0) * g.choice([-1, 1]))
-    out = _rotate_small(image, angle)
+    out = rotate_small(image, angle)
     return Degraded(out, dpi_x, dpi_y, 0, f"skew: {angle:+.2f}° (ccw) about the centre")
 
 
 def _upside_down(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
-    return Degraded(_u8(np.rot90(image, 2)), dpi_x, dpi_y, 180, "upside-down: turned 180°")
+    return Degraded(u8(np.rot90(image, 2)), dpi_x, dpi_y, 180, "upside-down: turned 180°")
 
 
 def _rot90(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
     if g.random() < 0.5:
-        out = _u8(np.rot90(image, -1))
+        out = u8(np.rot90(image, -1))
         return Degraded(out, dpi_y, dpi_x, 270, "rot90: turned 90° clockwise")
-    out = _u8(np.rot90(image, 1))
+    out = u8(np.rot90(image, 1))
     return Degraded(out, dpi_y, dpi_x, 90, "rot90: turned 90° counter-clockwise")
 
 
@@ -122,32 +122,32 @@ def _fit97(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> 
     scale = 0.97
     cx, cy = (image.shape[1] - 1) / 2, (image.shape[0] - 1) / 2
     matrix = np.array([[scale, 0, (1 - scale) * cx], [0, scale, (1 - scale) * cy]])
-    out = _affine(image, matrix, 255)
+    out = affine(image, matrix, 255)
     return Degraded(out, dpi_x, dpi_y, 0, "fit-97: printed at 97 % about the centre")
 
 
 def _blurred(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
     sigma = float(g.uniform(1.0, 1.5))
-    out = _blur(image, sigma * dpi_x / 200, sigma * dpi_y / 200)
+    out = blur(image, sigma * dpi_x / 200, sigma * dpi_y / 200)
     return Degraded(out, dpi_x, dpi_y, 0, f"blur: Gaussian σ {sigma:.2f} px at 200 dpi")
 
 
 def _noisy(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
     sigma = float(g.uniform(12, 20))
     fraction = float(g.uniform(0.001, 0.004))
-    out = _salt_pepper(_noise(image, sigma, g), fraction, g)
+    out = salt_pepper(noise(image, sigma, g), fraction, g)
     note = f"noise: Gaussian σ {sigma:.1f}, salt and pepper {fraction:.2%}"
     return Degraded(out, dpi_x, dpi_y, 0, note)
 
 
 def _jpeg_low(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
     quality = int(g.integers(25, 41))
-    return Degraded(_jpeg(image, quality), dpi_x, dpi_y, 0, f"jpeg: quality {quality}")
+    return Degraded(jpeg(image, quality), dpi_x, dpi_y, 0, f"jpeg: quality {quality}")
 
 
 def _low_contrast(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
     ink, paper = float(g.uniform(110, 140)), float(g.uniform(210, 230))
-    out = _tone(image, ink, paper)
+    out = tone(image, ink, paper)
     return Degraded(out, dpi_x, dpi_y, 0, f"low-contrast: ink {ink:.0f}, paper {paper:.0f}")
 
 
@@ -161,8 +161,8 @@ def _photocopy(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator)
             [0, scale, (1 - scale) * cy + shift_y * dpi_y / MM_PER_INCH],
         ]
     )
-    out = _affine(image, matrix, 255)
-    out = _blur(out, 0.7 * dpi_x / 200, 0.7 * dpi_y / 200)
+    out = affine(image, matrix, 255)
+    out = blur(out, 0.7 * dpi_x / 200, 0.7 * dpi_y / 200)
     threshold = float(g.uniform(150, 175))
     toner, paper = int(g.integers(15, 40)), int(g.integers(238, 250))
     out = np.where(out < threshold, np.uint8(toner), np.uint8(paper)).astype(np.uint8)
@@ -184,10 +184,10 @@ def _photocopy(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator)
 
 
 def _fax(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
-    out = _resample(image, 204 / dpi_x, 98 / dpi_y)
+    out = resample(image, 204 / dpi_x, 98 / dpi_y)
     threshold = float(g.uniform(115, 140))
     out = np.where(out < threshold, np.uint8(0), np.uint8(255)).astype(np.uint8)
-    out = _salt_pepper(out, 0.0003, g)
+    out = salt_pepper(out, 0.0003, g)
     note = f"fax: 204 × 98 dpi (squashed vertically), threshold {threshold:.0f}"
     return Degraded(out, 204.0, 98.0, 0, note)
 
@@ -195,7 +195,7 @@ def _fax(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> De
 def _phone(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
     dpi = float(g.uniform(150, 200))
     paper = float(g.uniform(200, 230))
-    page = _tone(_resample(image, dpi / dpi_x, dpi / dpi_y), 0, paper)
+    page = tone(resample(image, dpi / dpi_x, dpi / dpi_y), 0, paper)
     page_h, page_w = page.shape
     # The page's corners, each moved by up to 8 % of the page size, then a table margin.
     corners = np.array([(0, 0), (page_w, 0), (page_w, page_h), (0, page_h)], dtype=np.float64)
@@ -229,12 +229,12 @@ def _phone(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> 
     gain = 1 - dark * np.clip(1 - distance / 0.9, 0, 1) ** 1.5
     gain *= 1 - 0.12 * (((gx - 0.5) ** 2 + (gy - 0.5) ** 2) * 2)
     light = cv2.resize(gain.astype(np.float32), (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
-    out = _u8(cv2.multiply(out.astype(np.float32), light, dtype=cv2.CV_8U))
+    out = u8(cv2.multiply(out.astype(np.float32), light, dtype=cv2.CV_8U))
     sigma = float(g.uniform(0.6, 1.1))
-    out = _blur(out, sigma)
-    out = _noise(out, float(g.uniform(2.0, 4.0)), g)
+    out = blur(out, sigma)
+    out = noise(out, float(g.uniform(2.0, 4.0)), g)
     quality = int(g.integers(65, 76))
-    out = _jpeg(out, quality)
+    out = jpeg(out, quality)
     where = ", ".join(f"({x:.0f}, {y:.0f})" for x, y in placed)
     note = (
         f"phone: ~{dpi:.0f} dpi, page corners at {where} px in a {frame_w} × {frame_h} frame "
@@ -246,8 +246,8 @@ def _phone(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> 
 
 
 def _stain_code(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
-    ppm = _page_ppm(image, dpi_x, dpi_y, "stain-code")
-    boxes = _code_boxes_px(image, ppm)
+    ppm = page_ppm(image, dpi_x, dpi_y, "stain-code")
+    boxes = code_boxes_px(image, ppm)
     which = int(g.integers(0, 2))
     x0, y0, x1, y1 = boxes[which]
     size = max(x1 - x0, y1 - y0)
@@ -256,8 +256,8 @@ def _stain_code(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator
         (y0 + y1) / 2 + g.uniform(-0.08, 0.08) * size,
     )
     radii = (float(g.uniform(0.6, 0.75) * size), float(g.uniform(0.6, 0.75) * size))
-    mask = _blob(image.shape[:2], centre, radii, float(g.uniform(0, math.pi)), 0.06, g)
-    _protect(mask, _frame_boxes(), ppm, 1.5)
+    mask = blob(image.shape[:2], centre, radii, float(g.uniform(0, math.pi)), 0.06, g)
+    protect(mask, frame_boxes(), ppm, 1.5)
     ox0, oy0, ox1, oy1 = boxes[1 - which]
     margin = round(3 * ppm)
     mask[max(0, oy0 - margin) : oy1 + margin, max(0, ox0 - margin) : ox1 + margin] = False
@@ -277,10 +277,10 @@ def _stain_code(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator
 
 
 def _codes_destroyed(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
-    ppm = _page_ppm(image, dpi_x, dpi_y, "codes-destroyed")
+    ppm = page_ppm(image, dpi_x, dpi_y, "codes-destroyed")
     out = image.copy()
     done = []
-    for number, (x0, y0, x1, y1) in enumerate(_code_boxes_px(image, ppm), start=1):
+    for number, (x0, y0, x1, y1) in enumerate(code_boxes_px(image, ppm), start=1):
         grow = float(g.uniform(1.0, 2.0)) * ppm
         # A jagged outline around the code: every point pushed outwards by up to 2 mm more.
         left, top, right, bottom = x0 - grow, y0 - grow, x1 + grow, y1 + grow
@@ -296,13 +296,13 @@ def _codes_destroyed(image: Image, dpi_x: float, dpi_y: float, g: np.random.Gene
             ]
         )
         layer = np.zeros(out.shape, np.uint8)
-        pts = np.round(outline * _ONE).astype(np.int32).reshape(-1, 1, 2)
-        cv2.fillPoly(layer, [pts], 1, cv2.LINE_8, _SHIFT)
+        pts = np.round(outline * ONE).astype(np.int32).reshape(-1, 1, 2)
+        cv2.fillPoly(layer, [pts], 1, cv2.LINE_8, SHIFT)
         layer[
             max(0, math.floor(top)) : math.ceil(bottom), max(0, math.floor(left)) : math.ceil(right)
         ] = 1
         mask = layer.astype(bool)
-        _protect(mask, _frame_boxes(), ppm, 1.0)
+        protect(mask, frame_boxes(), ppm, 1.0)
         how = str(g.choice(["torn (white)", "torn (dark)", "inked over"]))
         value = {"torn (white)": 255, "torn (dark)": int(g.integers(20, 60))}.get(
             how, int(g.integers(5, 40))
@@ -313,8 +313,8 @@ def _codes_destroyed(image: Image, dpi_x: float, dpi_y: float, g: np.random.Gene
 
 
 def _forged(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
-    ppm = _page_ppm(image, dpi_x, dpi_y, "forged")
-    reads = _read_codes(image, ppm)
+    ppm = page_ppm(image, dpi_x, dpi_y, "forged")
+    reads = read_codes(image, ppm)
     texts = [read[0] for read in reads if read is not None]
     if not texts or not texts[0].startswith(codes.PREFIX):
         raise ValueError("forged: the page has no readable DK1 page code to alter")
@@ -353,8 +353,8 @@ def _forged(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) ->
 def _duplex_back(image: Image, dpi_x: float, dpi_y: float, g: np.random.Generator) -> Degraded:
     paper = float(g.uniform(240, 248))
     ink = float(g.uniform(215, min(235, paper - 6)))
-    through = _blur(_u8(image[:, ::-1]), 1.2 * dpi_x / 200, 1.2 * dpi_y / 200)
-    out = _noise(_tone(through, ink, paper), 1.5, g)
+    through = blur(u8(image[:, ::-1]), 1.2 * dpi_x / 200, 1.2 * dpi_y / 200)
+    out = noise(tone(through, ink, paper), 1.5, g)
     note = (
         f"duplex-back: the front mirrored left-right, showing through at {ink:.0f} on {paper:.0f}"
     )

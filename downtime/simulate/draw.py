@@ -14,12 +14,12 @@ Points = npt.NDArray[np.float64]
 
 MM_PER_INCH = 25.4
 
-_SHIFT = 4  # cv2 drawing: 4 fractional bits of sub-pixel precision
-_ONE = 1 << _SHIFT
+SHIFT = 4  # cv2 drawing: 4 fractional bits of sub-pixel precision
+ONE = 1 << SHIFT
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     """Where a field is on a local canvas: the box in canvas pixels and the pixel scale."""
 
     left: float
@@ -33,12 +33,12 @@ class _Target:
         return self.left + self.width / 2, self.top + self.height / 2
 
 
-def _stroke(canvas: Image, points: Points, ink: int, width: int, closed: bool = False) -> None:
-    pts = np.round(points * _ONE).astype(np.int32).reshape(-1, 1, 2)
-    cv2.polylines(canvas, [pts], closed, ink, max(1, width), cv2.LINE_AA, _SHIFT)
+def draw_stroke(canvas: Image, points: Points, ink: int, width: int, closed: bool = False) -> None:
+    pts = np.round(points * ONE).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(canvas, [pts], closed, ink, max(1, width), cv2.LINE_AA, SHIFT)
 
 
-def _curve(a: tuple[float, float], b: tuple[float, float], bend: float, n: int = 10) -> Points:
+def bezier(a: tuple[float, float], b: tuple[float, float], bend: float, n: int = 10) -> Points:
     """A quadratic Bézier from ``a`` to ``b`` bowed sideways by ``bend`` × its length."""
     ax, ay = a
     bx, by = b
@@ -50,7 +50,7 @@ def _curve(a: tuple[float, float], b: tuple[float, float], bend: float, n: int =
     )
 
 
-def _smooth(points: Points, steps: int = 5) -> Points:
+def smooth(points: Points, steps: int = 5) -> Points:
     """A Catmull-Rom spline through ``points`` (n × 2), ``steps`` samples per segment."""
     if len(points) < 3:
         return points

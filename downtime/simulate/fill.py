@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from downtime.geometry import Box
-from downtime.simulate.draw import MM_PER_INCH, Image, _Target
-from downtime.simulate.hand import ALL_MARK_STYLES, MARK_STYLES, WRITE_STYLES, _mark, _write
+from downtime.simulate.draw import MM_PER_INCH, Image, Target
+from downtime.simulate.hand import ALL_MARK_STYLES, MARK_STYLES, WRITE_STYLES, mark, write
 from downtime.vocab import WRITING_KINDS, FieldKind, MarkState
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def fill_page(
             if rng.random() < mark_rate:
                 style = rng.choice(list(styles))
                 local = _Local(out, box, 1.0, ppm)
-                _mark(local.canvas, local.target, style, rng)
+                mark(local.canvas, local.target, style, rng)
                 local.commit(out, guards, index)
                 states[fid], used[fid] = MarkState.MARKED, style
             else:
@@ -104,7 +104,7 @@ def fill_page(
             if rng.random() < write_rate:
                 style = rng.choice(list(write_styles))
                 local = _Local(out, box, 0.6, ppm)
-                _write(local.canvas, local.target, kind, style, rng)
+                write(local.canvas, local.target, kind, style, rng)
                 local.commit(out, guards, index)
                 states[fid], used[fid] = MarkState.WRITTEN, style
             else:
@@ -203,7 +203,7 @@ class _Local:
         self.x1 = max(self.x0, min(page.shape[1], math.ceil((x + w + margin_mm) * ppm)))
         self.y1 = max(self.y0, min(page.shape[0], math.ceil((y + h + margin_mm) * ppm)))
         self.canvas: Image = np.full((self.y1 - self.y0, self.x1 - self.x0), 255, np.uint8)
-        self.target = _Target(x * ppm - self.x0, y * ppm - self.y0, w * ppm, h * ppm, ppm)
+        self.target = Target(x * ppm - self.x0, y * ppm - self.y0, w * ppm, h * ppm, ppm)
 
     def commit(self, page: Image, guards: Sequence[tuple[int, int, int, int]], own: int) -> None:
         """Keep the ink out of every other field's box, then darken ``page`` with it."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from downtime.simulate.draw import _ONE, _SHIFT, Image, Points, _curve, _smooth, _stroke, _Target
+from downtime.simulate.draw import ONE, SHIFT, Image, Points, Target, bezier, draw_stroke, smooth
 from downtime.vocab import FieldKind
 
 MARK_STYLES: tuple[str, ...] = ("tick", "cross", "fill", "scribble", "pencil")
@@ -22,7 +22,7 @@ WRITE_STYLES: tuple[str, ...] = ("pen", "pencil")
 
 
 def _hand(
-    target: _Target, rng: random.Random, size: float, shift: float = 0.12, turn: float = 12.0
+    target: Target, rng: random.Random, size: float, shift: float = 0.12, turn: float = 12.0
 ) -> Callable[[Points], Points]:
     """Box units (-0.5..0.5 across the box) → canvas pixels, scaled by ``size``, rotated and
     moved off-centre like a hand (one placement, shared by every stroke of a mark)."""
@@ -40,7 +40,7 @@ def _hand(
     return place
 
 
-def _mark(canvas: Image, target: _Target, style: str, rng: random.Random) -> None:
+def mark(canvas: Image, target: Target, style: str, rng: random.Random) -> None:
     ppm = target.ppm
     pen = rng.randint(0, 60)
     pen_width = round(rng.uniform(0.4, 0.7) * ppm)
@@ -50,33 +50,33 @@ def _mark(canvas: Image, target: _Target, style: str, rng: random.Random) -> Non
 
     def tick() -> list[Points]:
         start, bottom, end = jitter(-0.38, 0.0), jitter(-0.08, 0.36), jitter(0.42, -0.46)
-        first = _curve(start, bottom, rng.uniform(-0.1, 0.1), 6)
-        second = _curve(bottom, end, rng.uniform(-0.12, 0.08), 10)
+        first = bezier(start, bottom, rng.uniform(-0.1, 0.1), 6)
+        second = bezier(bottom, end, rng.uniform(-0.12, 0.08), 10)
         return [np.vstack([first, second[1:]])]
 
     def cross() -> list[Points]:
         return [
-            _curve(jitter(-0.42, -0.42, 0.07), jitter(0.42, 0.42, 0.07), rng.uniform(-0.08, 0.08)),
-            _curve(jitter(0.42, -0.42, 0.07), jitter(-0.42, 0.42, 0.07), rng.uniform(-0.08, 0.08)),
+            bezier(jitter(-0.42, -0.42, 0.07), jitter(0.42, 0.42, 0.07), rng.uniform(-0.08, 0.08)),
+            bezier(jitter(0.42, -0.42, 0.07), jitter(-0.42, 0.42, 0.07), rng.uniform(-0.08, 0.08)),
         ]
 
     def scribble() -> list[Points]:
         return [
-            _smooth(np.array([jitter(0.0, 0.0, 0.45) for _ in range(4)]), 6)
+            smooth(np.array([jitter(0.0, 0.0, 0.45) for _ in range(4)]), 6)
             for _ in range(rng.randint(3, 6))
         ]
 
     def solid() -> None:
         place = _hand(target, rng, rng.uniform(0.85, 1.05), shift=0.06, turn=4.0)
         shape = place(np.array([jitter(sx * 0.5, sy * 0.5, 0.06) for sx, sy in _CORNERS]))
-        pts = np.round(shape * _ONE).astype(np.int32).reshape(-1, 1, 2)
-        cv2.fillPoly(canvas, [pts], pen, cv2.LINE_AA, _SHIFT)
-        _stroke(canvas, shape, pen, pen_width, closed=True)
+        pts = np.round(shape * ONE).astype(np.int32).reshape(-1, 1, 2)
+        cv2.fillPoly(canvas, [pts], pen, cv2.LINE_AA, SHIFT)
+        draw_stroke(canvas, shape, pen, pen_width, closed=True)
 
     def draw(strokes: list[Points], ink: int, width: int) -> None:
         place = _hand(target, rng, rng.uniform(0.5, 1.1))
         for stroke in strokes:
-            _stroke(canvas, place(stroke), ink, width)
+            draw_stroke(canvas, place(stroke), ink, width)
 
     if style == "tick":
         draw(tick(), pen, pen_width)
@@ -96,8 +96,8 @@ def _mark(canvas: Image, target: _Target, style: str, rng: random.Random) -> Non
         over_y = 0.5 + rng.uniform(0.4, 0.8) * ppm / target.height
         place = _hand(target, rng, 1.0, shift=0.02, turn=2.0)
         for sx in (-1, 1):
-            line = _curve((sx * over_x, -over_y), (-sx * over_x, over_y), rng.uniform(-0.03, 0.03))
-            _stroke(canvas, place(line), pen, pen_width)
+            line = bezier((sx * over_x, -over_y), (-sx * over_x, over_y), rng.uniform(-0.03, 0.03))
+            draw_stroke(canvas, place(line), pen, pen_width)
     else:  # pragma: no cover - styles are checked by fill_page
         raise ValueError(f"unknown mark style {style!r}")
 
@@ -108,7 +108,7 @@ _CORNERS = ((-1, -1), (1, -1), (1, 1), (-1, 1))
 # ---- writing areas
 
 
-def _write(canvas: Image, target: _Target, kind: str, style: str, rng: random.Random) -> None:
+def write(canvas: Image, target: Target, kind: str, style: str, rng: random.Random) -> None:
     """Handwriting-like clusters in the box. Coordinates are mm from the canvas origin."""
     ppm = target.ppm
     if style == "pencil":
@@ -121,7 +121,7 @@ def _write(canvas: Image, target: _Target, kind: str, style: str, rng: random.Ra
     slant = math.tan(math.radians(rng.uniform(-5.0, 20.0)))
 
     def pen(points: Points) -> None:
-        _stroke(canvas, points * ppm, ink, width)
+        draw_stroke(canvas, points * ppm, ink, width)
 
     def word(x: float, baseline: float, xh: float, letters: int, stretch: float = 1.0) -> float:
         """One word-like cluster starting at ``x``; returns where it ends."""
@@ -136,7 +136,7 @@ def _write(canvas: Image, target: _Target, kind: str, style: str, rng: random.Ra
             pts.append((x + lw * rng.uniform(0.25, 0.45), b - xh * high))
             pts.append((x + lw * rng.uniform(0.6, 0.85), b + xh * low))
             x += lw
-        path = _smooth(np.array(pts), 5)
+        path = smooth(np.array(pts), 5)
         path[:, 0] += (baseline - path[:, 1]) * slant
         pen(path)
         if rng.random() < 0.25:  # an i-dot or a t-bar
@@ -152,7 +152,7 @@ def _write(canvas: Image, target: _Target, kind: str, style: str, rng: random.Ra
         end = word(start, baseline, xh, letters, stretch=1.3)
         if rng.random() < 0.5 and end > start + 3:  # an underline flourish
             pen(
-                _curve(
+                bezier(
                     (start + rng.uniform(0.0, 1.0), baseline + xh * 0.3),
                     (min(end, right - 0.5), baseline + xh * rng.uniform(0.0, 0.4)),
                     rng.uniform(-0.08, 0.08),

@@ -15,23 +15,23 @@ import numpy.typing as npt
 from PIL import Image as PILImage
 
 from downtime.geometry import Box
-from downtime.simulate.draw import _ONE, _SHIFT, Image
+from downtime.simulate.draw import ONE, SHIFT, Image
 
 
-def _u8(array: Any) -> Image:
+def u8(array: Any) -> Image:
     return np.ascontiguousarray(array, dtype=np.uint8)
 
 
-def _resample(image: Image, fx: float, fy: float) -> Image:
+def resample(image: Image, fx: float, fy: float) -> Image:
     width = max(1, round(image.shape[1] * fx))
     height = max(1, round(image.shape[0] * fy))
     shrink = width * height < image.shape[0] * image.shape[1]
     method = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-    return _u8(cv2.resize(image, (width, height), interpolation=method))
+    return u8(cv2.resize(image, (width, height), interpolation=method))
 
 
-def _affine(image: Image, matrix: npt.NDArray[np.float64], fill: int) -> Image:
-    return _u8(
+def affine(image: Image, matrix: npt.NDArray[np.float64], fill: int) -> Image:
+    return u8(
         cv2.warpAffine(
             image,
             matrix,
@@ -43,16 +43,16 @@ def _affine(image: Image, matrix: npt.NDArray[np.float64], fill: int) -> Image:
     )
 
 
-def _rotate_small(image: Image, degrees: float, fill: int = 255) -> Image:
+def rotate_small(image: Image, degrees: float, fill: int = 255) -> Image:
     """Rotated about its centre by ``degrees`` counter-clockwise (same size, ``fill`` outside)."""
     centre = ((image.shape[1] - 1) / 2, (image.shape[0] - 1) / 2)
     matrix = np.asarray(cv2.getRotationMatrix2D(centre, degrees, 1.0), dtype=np.float64)
-    return _affine(image, matrix, fill)
+    return affine(image, matrix, fill)
 
 
-def _tone(image: Image, black: float, white: float) -> Image:
+def tone(image: Image, black: float, white: float) -> Image:
     """Ink 0 → ``black``, paper 255 → ``white``, linearly."""
-    return _u8(cv2.convertScaleAbs(image, alpha=(white - black) / 255.0, beta=black))
+    return u8(cv2.convertScaleAbs(image, alpha=(white - black) / 255.0, beta=black))
 
 
 # A 256-level standard normal: its quantiles at (i + 0.5) / 256. Indexing it with uniform random
@@ -61,7 +61,7 @@ def _tone(image: Image, black: float, white: float) -> Image:
 _NORMAL = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)])
 
 
-def _noise(image: Image, sigma: float, g: np.random.Generator) -> Image:
+def noise(image: Image, sigma: float, g: np.random.Generator) -> Image:
     """``image`` plus Gaussian noise of ``sigma`` grey levels (saturating)."""
     if sigma <= 0:
         return image
@@ -70,10 +70,10 @@ def _noise(image: Image, sigma: float, g: np.random.Generator) -> Image:
     down = np.clip(np.round(-levels), 0, 255).astype(np.uint8)
     index = g.integers(0, 256, image.shape, dtype=np.uint8)
     out = cv2.add(image, cv2.LUT(index, up))
-    return _u8(cv2.subtract(out, cv2.LUT(index, down)))
+    return u8(cv2.subtract(out, cv2.LUT(index, down)))
 
 
-def _salt_pepper(image: Image, fraction: float, g: np.random.Generator) -> Image:
+def salt_pepper(image: Image, fraction: float, g: np.random.Generator) -> Image:
     out = image.copy()
     flat = out.reshape(-1)
     count = int(flat.size * fraction)
@@ -82,20 +82,20 @@ def _salt_pepper(image: Image, fraction: float, g: np.random.Generator) -> Image
     return out
 
 
-def _blur(image: Image, sigma_x: float, sigma_y: float | None = None) -> Image:
+def blur(image: Image, sigma_x: float, sigma_y: float | None = None) -> Image:
     sigma_y = sigma_x if sigma_y is None else sigma_y
-    return _u8(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma_x, sigmaY=sigma_y))
+    return u8(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma_x, sigmaY=sigma_y))
 
 
-def _jpeg(image: Image, quality: int) -> Image:
+def jpeg(image: Image, quality: int) -> Image:
     buffer = io.BytesIO()
     PILImage.fromarray(image, mode="L").save(buffer, format="JPEG", quality=quality)
     buffer.seek(0)
     with PILImage.open(buffer) as decoded:
-        return _u8(np.asarray(decoded.convert("L")))
+        return u8(np.asarray(decoded.convert("L")))
 
 
-def _mm_box_px(box: Box, ppm: float, margin_mm: float = 0.0) -> tuple[int, int, int, int]:
+def mm_box_px(box: Box, ppm: float, margin_mm: float = 0.0) -> tuple[int, int, int, int]:
     x, y, w, h = box
     return (
         math.floor((x - margin_mm) * ppm),
@@ -105,14 +105,14 @@ def _mm_box_px(box: Box, ppm: float, margin_mm: float = 0.0) -> tuple[int, int, 
     )
 
 
-def _protect(mask: npt.NDArray[np.bool_], boxes: Sequence[Box], ppm: float, margin: float) -> None:
+def protect(mask: npt.NDArray[np.bool_], boxes: Sequence[Box], ppm: float, margin: float) -> None:
     """Clear ``mask`` over ``boxes`` (mm) widened by ``margin`` mm."""
     for box in boxes:
-        x0, y0, x1, y1 = _mm_box_px(box, ppm, margin)
+        x0, y0, x1, y1 = mm_box_px(box, ppm, margin)
         mask[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = False
 
 
-def _blob(
+def blob(
     shape: tuple[int, int],
     centre: tuple[float, float],
     radii: tuple[float, float],
@@ -130,10 +130,10 @@ def _blob(
     px = centre[0] + x * math.cos(angle) - y * math.sin(angle)
     py = centre[1] + x * math.sin(angle) + y * math.cos(angle)
     mask = np.zeros(shape, np.uint8)
-    pts = np.round(np.column_stack([px, py]) * _ONE).astype(np.int32).reshape(-1, 1, 2)
-    cv2.fillPoly(mask, [pts], 1, cv2.LINE_8, _SHIFT)
+    pts = np.round(np.column_stack([px, py]) * ONE).astype(np.int32).reshape(-1, 1, 2)
+    cv2.fillPoly(mask, [pts], 1, cv2.LINE_8, SHIFT)
     return mask.astype(bool)
 
 
-def _fmt(value: float) -> str:
+def fmt(value: float) -> str:
     return f"{value:.3g}"

@@ -103,16 +103,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from downtime.ledger.returns import IssuedForm
-from downtime.record.fhir.bundles import _bundles
+from downtime.record.fhir.bundles import pack_bundles
 from downtime.record.fhir.common import (
-    _conflict_pages,
-    _Derived,
-    _document,
-    _document_provenance,
-    _env,
-    _is_unused,
+    Derived,
+    conflict_pages,
+    document_provenance,
+    document_scan,
+    is_unused,
+    make_env,
 )
-from downtime.record.fhir.mar import _mar
+from downtime.record.fhir.mar import mar
 from downtime.record.fhir.model import ACT_CODE as ACT_CODE
 from downtime.record.fhir.model import CONFLICT as CONFLICT
 from downtime.record.fhir.model import (
@@ -129,9 +129,9 @@ from downtime.record.fhir.model import PARTICIPANT_TYPE as PARTICIPANT_TYPE
 from downtime.record.fhir.model import PENDING as PENDING
 from downtime.record.fhir.model import SNOMED as SNOMED
 from downtime.record.fhir.model import TAG_SYSTEM as TAG_SYSTEM
-from downtime.record.fhir.orders import _orders
-from downtime.record.fhir.referral import _referral
-from downtime.record.fhir.transcribe import _admission, _journal, _prescription, _unknown_form
+from downtime.record.fhir.orders import orders
+from downtime.record.fhir.referral import referral
+from downtime.record.fhir.transcribe import admission, journal, prescription, unknown_form
 
 __all__ = [
     "ENCOUNTER_SYSTEM",
@@ -153,17 +153,17 @@ def form_bundles(
     PDF per returned page (in page order) when one would be too large for one attachment."""
     if form.patient is None or not form.returned:
         return FormBundles(form.form_key, (), (), (), unused=False)
-    if _is_unused(form):
+    if is_unused(form):
         return FormBundles(form.form_key, (), (), (), unused=True)
     pdfs = [pdf] if isinstance(pdf, bytes) else list(pdf)
     if not pdfs or not all(pdfs) or len(pdfs) not in (1, len(form.returned)):
         raise ValueError("one PDF of the returned pages, or one per returned page, is needed")
-    env = _env(form, form.patient, ctx)
-    document = _document(env, pdfs)
-    derived = _Derived([(document, _document_provenance(env, document))])
-    _conflict_pages(env, derived)
-    _HANDLERS.get(form.form, _unknown_form)(env, derived)
-    bundles = _bundles(form.form_key, env.header, derived.units, ctx.max_entries)
+    env = make_env(form, form.patient, ctx)
+    document = document_scan(env, pdfs)
+    derived = Derived([(document, document_provenance(env, document))])
+    conflict_pages(env, derived)
+    _HANDLERS.get(form.form, unknown_form)(env, derived)
+    bundles = pack_bundles(form.form_key, env.header, derived.units, ctx.max_entries)
     made = [*env.header, *(m for unit in derived.units for m in unit)]
     return FormBundles(
         form_key=form.form_key,
@@ -176,10 +176,10 @@ def form_bundles(
 
 
 _HANDLERS = {
-    "journal": _journal,
-    "mar": _mar,
-    "medication-orders": _orders,
-    "prescription": _prescription,
-    "referral": _referral,
-    "admission": _admission,
+    "journal": journal,
+    "mar": mar,
+    "medication-orders": orders,
+    "prescription": prescription,
+    "referral": referral,
+    "admission": admission,
 }

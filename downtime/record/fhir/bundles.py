@@ -6,15 +6,15 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from downtime.record.fhir.made import _Made
+from downtime.record.fhir.made import Made
 from downtime.record.fhir.model import item_identifier
 
 
-def _bundles(
-    form_key: str, header: Sequence[_Made], units: Sequence[Sequence[_Made]], max_entries: int
+def pack_bundles(
+    form_key: str, header: Sequence[Made], units: Sequence[Sequence[Made]], max_entries: int
 ) -> list[dict[str, Any]]:
     room = max_entries - len(header)
-    groups: list[list[_Made]] = []
+    groups: list[list[Made]] = []
     for unit in units:
         if len(unit) > room:
             raise ValueError(f"max_entries {max_entries} leaves no room for {len(unit)} entries")
@@ -27,8 +27,8 @@ def _bundles(
 
 def _bundle(
     form_key: str,
-    entries: Sequence[_Made],
-    own: Sequence[_Made],
+    entries: Sequence[Made],
+    own: Sequence[Made],
     logical: Mapping[str, dict[str, Any]],
 ) -> dict[str, Any]:
     here = {m.urn for m in entries}

@@ -13,32 +13,32 @@ from typing import Any
 from downtime.census.ids import fhir_system
 from downtime.ledger.returns import IssuedForm, PatientInfo, ReturnedPage
 from downtime.model import IdSystem
-from downtime.record.fhir.made import _instant, _Made, _made, _urn
+from downtime.record.fhir.made import Made, instant, made_resource, urn_for
 from downtime.record.fhir.model import (
-    _AUTHOR,
-    _FORM_TITLES,
-    _GENDERS,
-    _INK,
-    _WHY_PAGE,
     ACT_CODE,
+    AUTHOR,
     CONFLICT,
     ENCOUNTER_SYSTEM,
     FORM_SYSTEM,
+    FORM_TITLES,
+    GENDERS,
+    INK,
     PARTICIPANT_TYPE,
     PENDING,
     TAG_SYSTEM,
+    WHY_PAGE,
     HeldItem,
     PostingContext,
     item_identifier,
 )
-from downtime.record.fhir.readings import _admission_gender
+from downtime.record.fhir.readings import admission_gender
 
 
 @dataclass(frozen=True)
-class _Env:
+class Env:
     form: IssuedForm
     ctx: PostingContext
-    header: tuple[_Made, ...]  # Patient, then the Encounter if there is one
+    header: tuple[Made, ...]  # Patient, then the Encounter if there is one
     pages: tuple[ReturnedPage, ...]  # by page number
 
     @property
@@ -52,41 +52,41 @@ class _Env:
     @property
     def document(self) -> dict[str, Any]:
         """A reference to the form's DocumentReference (made logical in other bundles)."""
-        urn = _urn("DocumentReference", *item_identifier(self.form.form_key, "document"))
+        urn = urn_for("DocumentReference", *item_identifier(self.form.form_key, "document"))
         return {"reference": urn}
 
     def item(self, page: ReturnedPage, name: str) -> str:
         return name if self.form.page_count == 1 else f"page {page.page_no}/{name}"
 
-    def made(self, resource: dict[str, Any], item: str, label: str = "") -> _Made:
-        return _made(resource, *item_identifier(self.form.form_key, item), label or item)
+    def made(self, resource: dict[str, Any], item: str, label: str = "") -> Made:
+        return made_resource(resource, *item_identifier(self.form.form_key, item), label or item)
 
 
 @dataclass
-class _Derived:
-    units: list[tuple[_Made, ...]]  # a resource and its Provenance, kept in one bundle
+class Derived:
+    units: list[tuple[Made, ...]]  # a resource and its Provenance, kept in one bundle
     held: list[HeldItem] = field(default_factory=list)
 
-    def hold(self, env: _Env, page: ReturnedPage, name: str, why: str) -> None:
+    def hold(self, env: Env, page: ReturnedPage, name: str, why: str) -> None:
         kind = CONFLICT if page.in_conflict else PENDING
         self.held.append(HeldItem(env.item(page, name), kind, why))
 
 
-def _env(form: IssuedForm, patient: PatientInfo, ctx: PostingContext) -> _Env:
+def make_env(form: IssuedForm, patient: PatientInfo, ctx: PostingContext) -> Env:
     pages = tuple(sorted(form.returned, key=lambda p: p.page_no))
-    gender = _admission_gender(pages) if form.form == "admission" else None
+    gender = admission_gender(pages) if form.form == "admission" else None
     header = [_patient(patient, gender)]
     encounter = _encounter(form, patient, header[0])
     if encounter is not None:
         header.append(encounter)
-    return _Env(form, ctx, tuple(header), pages)
+    return Env(form, ctx, tuple(header), pages)
 
 
 def _is_reserve(patient: PatientInfo) -> bool:
     return patient.identifier.system == IdSystem.DOWNTIME_RESERVE
 
 
-def _patient(patient: PatientInfo, gender: str | None) -> _Made:
+def _patient(patient: PatientInfo, gender: str | None) -> Made:
     system, value = fhir_system(patient.identifier), patient.identifier.value
     resource: dict[str, Any] = {"resourceType": "Patient"}
     if _is_reserve(patient):
@@ -97,15 +97,15 @@ def _patient(patient: PatientInfo, gender: str | None) -> _Made:
         }
         resource["meta"] = {"tag": [tag]}
     else:
-        gender = patient.sex if patient.sex in _GENDERS else None
+        gender = patient.sex if patient.sex in GENDERS else None
     name = {"family": patient.family_name, "given": [patient.given_name]}
     resource["name"] = [name]
     resource["gender"] = gender
     resource["birthDate"] = patient.birth_date.isoformat() if patient.birth_date else None
-    return _made(resource, system, value)
+    return made_resource(resource, system, value)
 
 
-def _encounter(form: IssuedForm, patient: PatientInfo, subject: _Made) -> _Made | None:
+def _encounter(form: IssuedForm, patient: PatientInfo, subject: Made) -> Made | None:
     value = patient.encounter_id
     if value is None and _is_reserve(patient):
         value = patient.identifier.value
@@ -118,21 +118,21 @@ def _encounter(form: IssuedForm, patient: PatientInfo, subject: _Made) -> _Made 
         "subject": {"reference": subject.urn},
         "serviceProvider": {"display": form.ward},
     }
-    return _made(resource, ENCOUNTER_SYSTEM, value)
+    return made_resource(resource, ENCOUNTER_SYSTEM, value)
 
 
-def _is_unused(form: IssuedForm) -> bool:
+def is_unused(form: IssuedForm) -> bool:
     if form.in_conflict:
         return False
     readings = (r for page in form.returned for r in page.readings.values())
-    return not any(r.state in _INK for r in readings)
+    return not any(r.state in INK for r in readings)
 
 
-def _document(env: _Env, pdfs: Sequence[bytes]) -> _Made:
+def document_scan(env: Env, pdfs: Sequence[bytes]) -> Made:
     """The form's scan: one PDF of all returned pages, or (when that would be too large for
     one attachment, e.g. Medplum's 1 MB string limit) one PDF per returned page."""
     form = env.form
-    title = _FORM_TITLES.get(form.form, form.form)
+    title = FORM_TITLES.get(form.form, form.form)
     whole = _document_title(form, env.pages)
     content = [
         {
@@ -148,7 +148,7 @@ def _document(env: _Env, pdfs: Sequence[bytes]) -> _Made:
         "docStatus": "preliminary",
         "type": {"coding": [{"system": FORM_SYSTEM, "code": form.form, "display": title}]},
         "subject": env.subject,
-        "date": _instant(env.ctx.now),
+        "date": instant(env.ctx.now),
         "description": _document_description(form, title),
         "content": content,
         "context": {"encounter": [env.encounter]},
@@ -208,13 +208,13 @@ def _page_list(numbers: Iterable[int]) -> str:
 # Provenance
 
 
-def _provenance(
-    env: _Env,
-    targets: Sequence[_Made],
+def provenance(
+    env: Env,
+    targets: Sequence[Made],
     item: str,
     source: dict[str, Any],
     occurred: datetime | None = None,
-) -> _Made:
+) -> Made:
     def agent(code: str, display: str, who: str) -> dict[str, Any]:
         coding = {"system": PARTICIPANT_TYPE, "code": code, "display": display}
         return {"type": {"coding": [coding]}, "who": {"display": who}}
@@ -224,38 +224,38 @@ def _provenance(
         "resourceType": "Provenance",
         "meta": {"tag": [{"system": system, "code": value}]},
         "target": [{"reference": t.urn} for t in targets],
-        "occurredDateTime": _instant(occurred) if occurred else None,
-        "recorded": _instant(env.ctx.now),
+        "occurredDateTime": instant(occurred) if occurred else None,
+        "recorded": instant(env.ctx.now),
         "location": {"display": f"scan station {env.ctx.station}, {env.ctx.site}"},
         "agent": [
-            agent("author", "Author", _AUTHOR),
+            agent("author", "Author", AUTHOR),
             agent("enterer", "Enterer", env.ctx.enterer),
         ],
         "entity": [{"role": "source", "what": source}],
     }
-    return _made(resource, system, value)
+    return made_resource(resource, system, value)
 
 
-def _document_provenance(env: _Env, document: _Made) -> _Made:
+def document_provenance(env: Env, document: Made) -> Made:
     serials = ", ".join(p.serial for p in env.pages)
     source = {"display": f"downtime paper form, page serials {serials}"}
-    return _provenance(env, [document], "document", source)
+    return provenance(env, [document], "document", source)
 
 
-def _unit(
-    env: _Env,
+def unit(
+    env: Env,
     resource: dict[str, Any],
     item: str,
     occurred: datetime | None = None,
     label: str = "",
-) -> tuple[_Made, _Made]:
+) -> tuple[Made, Made]:
     """A resource made from the paper, with its Provenance pointing at the document.
     ``label`` names it the way a clerk finds it on the paper (default: ``item``)."""
     made = env.made(resource, item, label)
-    return made, _provenance(env, [made], item, env.document, occurred)
+    return made, provenance(env, [made], item, env.document, occurred)
 
 
-def _conflict_pages(env: _Env, derived: _Derived) -> None:
+def conflict_pages(env: Env, derived: Derived) -> None:
     for page in env.pages:
         if page.in_conflict:
-            derived.held.append(HeldItem(f"page {page.page_no}", CONFLICT, _WHY_PAGE))
+            derived.held.append(HeldItem(f"page {page.page_no}", CONFLICT, WHY_PAGE))

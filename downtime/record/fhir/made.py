@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from downtime.record.fhir.model import _URN_NAMESPACE
+from downtime.record.fhir.model import URN_NAMESPACE
 
 
 @dataclass(frozen=True)
-class _Made:
+class Made:
     """One resource and how it is created only once."""
 
     resource_type: str
@@ -25,13 +25,13 @@ class _Made:
 
     @property
     def urn(self) -> str:
-        return _urn(self.resource_type, self.system, self.value)
+        return urn_for(self.resource_type, self.system, self.value)
 
     def logical(self) -> dict[str, Any]:
-        return _logical(self.resource_type, self.system, self.value)
+        return logical_ref(self.resource_type, self.system, self.value)
 
 
-def _made(resource: dict[str, Any], system: str, value: str, label: str = "") -> _Made:
+def made_resource(resource: dict[str, Any], system: str, value: str, label: str = "") -> Made:
     kind = resource["resourceType"]
     if kind == "Provenance":
         search = f"_tag={_token(system, value)}"
@@ -39,12 +39,12 @@ def _made(resource: dict[str, Any], system: str, value: str, label: str = "") ->
         identifier = [{"system": system, "value": value}]
         resource = {"resourceType": kind, "identifier": identifier, **resource}
         search = f"identifier={_token(system, value)}"
-    return _Made(kind, system, value, _pruned(resource), search, label)
+    return Made(kind, system, value, _pruned(resource), search, label)
 
 
-def _urn(resource_type: str, system: str, value: str) -> str:
+def urn_for(resource_type: str, system: str, value: str) -> str:
     name = f"{resource_type}/{system}|{value}"
-    return f"urn:uuid:{uuid.uuid5(_URN_NAMESPACE, name)}"
+    return f"urn:uuid:{uuid.uuid5(URN_NAMESPACE, name)}"
 
 
 def _token(system: str, value: str) -> str:
@@ -57,7 +57,7 @@ def _token(system: str, value: str) -> str:
     return f"{part(system)}|{part(value)}"
 
 
-def _logical(resource_type: str, system: str, value: str) -> dict[str, Any]:
+def logical_ref(resource_type: str, system: str, value: str) -> dict[str, Any]:
     return {"type": resource_type, "identifier": {"system": system, "value": value}}
 
 
@@ -72,5 +72,5 @@ def _pruned(value: Any) -> Any:
     return value
 
 
-def _instant(at: datetime) -> str:
+def instant(at: datetime) -> str:
     return at.isoformat(timespec="seconds")

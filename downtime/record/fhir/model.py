@@ -22,11 +22,11 @@ PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant
 SNOMED = "http://snomed.info/sct"
 
 PENDING, CONFLICT = "pending-review", "conflict"
-_URN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:downtime:fhir")
-_INK = frozenset({MarkState.MARKED, MarkState.WRITTEN, MarkState.UNCERTAIN})
-_AUTHOR = "signature on the paper form (see page image)"
-_ON_PAPER = "Documented on paper during a record outage"
-_FORM_TITLES = {
+URN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:downtime:fhir")
+INK = frozenset({MarkState.MARKED, MarkState.WRITTEN, MarkState.UNCERTAIN})
+AUTHOR = "signature on the paper form (see page image)"
+ON_PAPER = "Documented on paper during a record outage"
+FORM_TITLES = {
     "journal": "Journal entry",
     "medication-orders": "Medication orders",
     "mar": "Medication administration record",
@@ -34,36 +34,36 @@ _FORM_TITLES = {
     "referral": "Referral",
     "admission": "Admission, new patient",
 }
-_GENDERS = frozenset({"female", "male", "other", "unknown"})
-_CATEGORIES = {
+GENDERS = frozenset({"female", "male", "other", "unknown"})
+CATEGORIES = {
     "lab": (SNOMED, "108252007", "Laboratory procedure"),
     "radiology": (SNOMED, "363679005", "Imaging"),
     "consultation": (SNOMED, "11429006", "Consultation"),
 }
-_PRIORITIES = {"acute": "stat", "asap": "asap", "two_weeks": "urgent", "routine": "routine"}
+PRIORITIES = {"acute": "stat", "asap": "asap", "two_weeks": "urgent", "routine": "routine"}
 
-_MAR_CELL = re.compile(r"(med\d+\.t\d{2}(?:\d{2})?)\.(given|notgiven|initials)")
-_PRN_CELL = re.compile(r"(prn\d+\.dose\d+)\.(time|initials)")
-_ACTIVE_ROW = re.compile(r"(active\d+)\.(continue|change|stop|initials)")
-_NEW_ROW = re.compile(r"(new\d+)\.(.+)")
-_RX_BLOCK = re.compile(r"(rx\d+)\.(.+)")
-_SIMPLE_DOSE = re.compile(r"(\d+(?:[.,]\d+)?)\s*([^\d\s,.-][^\d]*)")
+MAR_CELL = re.compile(r"(med\d+\.t\d{2}(?:\d{2})?)\.(given|notgiven|initials)")
+PRN_CELL = re.compile(r"(prn\d+\.dose\d+)\.(time|initials)")
+ACTIVE_ROW = re.compile(r"(active\d+)\.(continue|change|stop|initials)")
+NEW_ROW = re.compile(r"(new\d+)\.(.+)")
+RX_BLOCK = re.compile(r"(rx\d+)\.(.+)")
+SIMPLE_DOSE = re.compile(r"(\d+(?:[.,]\d+)?)\s*([^\d\s,.-][^\d]*)")
 
-_WHY_PRN = "as-needed dose: the time is handwritten; transcribe it"
-_WHY_CHANGE = "change: the new dose is handwritten; transcribe it as a new order"
-_WHY_NEW = "new order written by hand: transcribe drug, dose, route, frequency"
-_WHY_RX = (
+WHY_PRN = "as-needed dose: the time is handwritten; transcribe it"
+WHY_CHANGE = "change: the new dose is handwritten; transcribe it as a new order"
+WHY_NEW = "new order written by hand: transcribe drug, dose, route, frequency"
+WHY_RX = (
     "paper prescription: transcribe drug, form, strength, amount, dosage, purpose, "
     "dispensings, benefit, substitution and urgency"
 )
-_WHY_TO = "referral: the receiving unit is handwritten; transcribe it"
-_WHY_REFERRAL = "the referral page may hold writing that could not be read clearly: look at it"
-_WHY_ADMISSION = "new patient: transcribe name and identity, then link to the real patient"
-_WHY_FORM = "a form this kit does not map to the record: transcribe what it holds"
-_WHY_PAGE = "another capture of this page reads differently: a person decides which is right"
-_WHY_NO_ORDER = "the order this row refers to is not in the pack's data: look at the page"
-_WHY_NO_SLOT = "the cell's time slot is not known: look at the page"
-_WHY_INITIALS = "initials without a ticked box: look at the page"
+WHY_TO = "referral: the receiving unit is handwritten; transcribe it"
+WHY_REFERRAL = "the referral page may hold writing that could not be read clearly: look at it"
+WHY_ADMISSION = "new patient: transcribe name and identity, then link to the real patient"
+WHY_FORM = "a form this kit does not map to the record: transcribe what it holds"
+WHY_PAGE = "another capture of this page reads differently: a person decides which is right"
+WHY_NO_ORDER = "the order this row refers to is not in the pack's data: look at the page"
+WHY_NO_SLOT = "the cell's time slot is not known: look at the page"
+WHY_INITIALS = "initials without a ticked box: look at the page"
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from downtime.ledger.returns import Reading, ReturnedPage
-from downtime.record.fhir.model import _INK
+from downtime.record.fhir.model import INK
 from downtime.vocab import REVIEW_FLAGS, MarkFlag, MarkState
 
 
-def _grouped(
+def grouped(
     readings: Mapping[str, Reading], pattern: re.Pattern[str]
 ) -> list[tuple[str, dict[str, Reading]]]:
     """Readings by the pattern's first group (``med1.t08``), leaves by its second, sorted."""
@@ -36,8 +36,8 @@ def _part_key(part: str) -> tuple[str, int]:
     return match[1], int(match[2])
 
 
-def _inked(readings: Iterable[Reading | None]) -> bool:
-    return any(r is not None and r.state in _INK for r in readings)
+def inked(readings: Iterable[Reading | None]) -> bool:
+    return any(r is not None and r.state in INK for r in readings)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class _Choice:
     why: str | None = None  # why a person must look instead
 
 
-def _choice(
+def choice_of(
     boxes: Mapping[str, Reading | None], *, beside: Iterable[Reading | None] = ()
 ) -> _Choice:
     """A one-of group of tick boxes, read only when every box is clear.
@@ -71,10 +71,10 @@ def _choice(
     return _Choice(chosen=marked[0] if marked else None)
 
 
-def _admission_gender(pages: Sequence[ReturnedPage]) -> str | None:
+def admission_gender(pages: Sequence[ReturnedPage]) -> str | None:
     """The one sex box ticked cleanly on an admission form's first page, if any."""
     page = pages[0]
     if page.in_conflict:
         return None
     options = ("female", "male", "other", "unknown")
-    return _choice({o: page.readings.get(f"patient.sex.{o}") for o in options}).chosen
+    return choice_of({o: page.readings.get(f"patient.sex.{o}") for o in options}).chosen

@@ -7,35 +7,35 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from downtime.ledger.returns import Reading, ReturnedPage
-from downtime.record.fhir.common import _Derived, _Env, _unit
-from downtime.record.fhir.model import _CATEGORIES, _PRIORITIES, _WHY_PAGE, _WHY_REFERRAL, _WHY_TO
-from downtime.record.fhir.readings import _choice, _inked
+from downtime.record.fhir.common import Derived, Env, unit
+from downtime.record.fhir.model import CATEGORIES, PRIORITIES, WHY_PAGE, WHY_REFERRAL, WHY_TO
+from downtime.record.fhir.readings import choice_of, inked
 from downtime.vocab import MarkState
 
 
-def _referral(env: _Env, derived: _Derived) -> None:
+def referral(env: Env, derived: Derived) -> None:
     for page in env.pages:
         readings = {k.removeprefix("referral."): r for k, r in page.readings.items()}
-        if _inked([readings.get("to")]):
-            derived.hold(env, page, "referral.to", _WHY_TO)
+        if inked([readings.get("to")]):
+            derived.hold(env, page, "referral.to", WHY_TO)
         if any(r.state in (MarkState.MARKED, MarkState.WRITTEN) for r in readings.values()):
             _service_request(env, derived, page, readings)
-        elif _inked(readings.values()) or page.in_conflict:
-            derived.hold(env, page, "referral", _WHY_REFERRAL)
+        elif inked(readings.values()) or page.in_conflict:
+            derived.hold(env, page, "referral", WHY_REFERRAL)
 
 
 def _service_request(
-    env: _Env, derived: _Derived, page: ReturnedPage, readings: Mapping[str, Reading]
+    env: Env, derived: Derived, page: ReturnedPage, readings: Mapping[str, Reading]
 ) -> None:
     types = ("lab", "radiology", "consultation", "other")
     category = _ticked(env, derived, page, readings, "type", types)
-    priority = _ticked(env, derived, page, readings, "priority", tuple(_PRIORITIES))
+    priority = _ticked(env, derived, page, readings, "priority", tuple(PRIORITIES))
     resource = {
         "resourceType": "ServiceRequest",
         "status": "active",
         "intent": "order",
         "category": [_category(category)] if category else None,
-        "priority": _PRIORITIES[priority] if priority else None,
+        "priority": PRIORITIES[priority] if priority else None,
         "code": {"text": "Referral (paper form)"},
         "subject": env.subject,
         "encounter": env.encounter,
@@ -48,12 +48,12 @@ def _service_request(
             }
         ],
     }
-    derived.units.append(_unit(env, resource, "referral"))
+    derived.units.append(unit(env, resource, "referral"))
 
 
 def _ticked(
-    env: _Env,
-    derived: _Derived,
+    env: Env,
+    derived: Derived,
     page: ReturnedPage,
     readings: Mapping[str, Reading],
     group: str,
@@ -62,17 +62,17 @@ def _ticked(
     """The one option of a referral's tick group, or None (held when it is not clear)."""
     boxes = {o: readings.get(f"{group}.{o}") for o in options}
     if page.in_conflict:
-        if _inked(boxes.values()):
-            derived.hold(env, page, f"referral.{group}", _WHY_PAGE)
+        if inked(boxes.values()):
+            derived.hold(env, page, f"referral.{group}", WHY_PAGE)
         return None
-    choice = _choice(boxes)
+    choice = choice_of(boxes)
     if choice.why is not None:
         derived.hold(env, page, f"referral.{group}", choice.why)
     return choice.chosen
 
 
 def _category(option: str) -> dict[str, Any]:
-    if option not in _CATEGORIES:
+    if option not in CATEGORIES:
         return {"text": "Other"}
-    system, code, display = _CATEGORIES[option]
+    system, code, display = CATEGORIES[option]
     return {"coding": [{"system": system, "code": code, "display": display}], "text": display}

@@ -3,33 +3,33 @@ scan is posted as the DocumentReference; what they hold is held for transcriptio
 
 from __future__ import annotations
 
-from downtime.record.fhir.common import _Derived, _Env, _provenance
+from downtime.record.fhir.common import Derived, Env, provenance
 from downtime.record.fhir.model import (
-    _RX_BLOCK,
-    _WHY_ADMISSION,
-    _WHY_FORM,
-    _WHY_RX,
     PENDING,
+    RX_BLOCK,
+    WHY_ADMISSION,
+    WHY_FORM,
+    WHY_RX,
     HeldItem,
 )
-from downtime.record.fhir.readings import _grouped, _inked
+from downtime.record.fhir.readings import grouped, inked
 
 
-def _prescription(env: _Env, derived: _Derived) -> None:
+def prescription(env: Env, derived: Derived) -> None:
     for page in env.pages:
-        for key, block in _grouped(page.readings, _RX_BLOCK):
-            if _inked(block.values()):
-                derived.hold(env, page, key, _WHY_RX)
+        for key, block in grouped(page.readings, RX_BLOCK):
+            if inked(block.values()):
+                derived.hold(env, page, key, WHY_RX)
 
 
-def _journal(env: _Env, derived: _Derived) -> None:
+def journal(env: Env, derived: Derived) -> None:
     """The DocumentReference is all: a Composition comes when the entries are transcribed."""
 
 
-def _unknown_form(env: _Env, derived: _Derived) -> None:
-    derived.held.append(HeldItem("form", PENDING, _WHY_FORM))
+def unknown_form(env: Env, derived: Derived) -> None:
+    derived.held.append(HeldItem("form", PENDING, WHY_FORM))
 
 
-def _admission(env: _Env, derived: _Derived) -> None:
-    derived.units.append((_provenance(env, env.header, "admission", env.document),))
-    derived.hold(env, env.pages[0], "patient", _WHY_ADMISSION)
+def admission(env: Env, derived: Derived) -> None:
+    derived.units.append((provenance(env, env.header, "admission", env.document),))
+    derived.hold(env, env.pages[0], "patient", WHY_ADMISSION)

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from downtime.errors import InputError
 from downtime.scan.images.model import InputFile, PageProblem
-from downtime.scan.images.problems import _changed, _empty, _problem, _unreadable
+from downtime.scan.images.problems import changed, empty, problem, unreadable
 from downtime.vocab import Reason
 
 #: Files up to this size are read into memory once, and their hash checked against the one
@@ -22,7 +22,7 @@ IN_MEMORY_LIMIT = 512 * 1024 * 1024
 _CHUNK = 1024 * 1024
 _O_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
 _PDF_JUNK = 1024  # PDFium, like Acrobat, finds "%PDF-" up to 1024 bytes into the file
-_HEAD = _PDF_JUNK + 5
+HEAD = _PDF_JUNK + 5
 
 
 def sniff(head: bytes) -> str:
@@ -33,7 +33,7 @@ def sniff(head: bytes) -> str:
         return "jpeg"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "tiff"
-    if head.find(b"%PDF-", 0, _HEAD) >= 0:
+    if head.find(b"%PDF-", 0, HEAD) >= 0:
         return "pdf"
     return "unknown"
 
@@ -127,8 +127,8 @@ def _describe(source: str, path: Path) -> InputFile:
     try:
         with path.open("rb") as stream:
             while chunk := stream.read(_CHUNK):
-                if len(head) < _HEAD:
-                    head += chunk[: _HEAD - len(head)]
+                if len(head) < HEAD:
+                    head += chunk[: HEAD - len(head)]
                 digest.update(chunk)
                 size += len(chunk)
     except OSError:
@@ -140,7 +140,7 @@ def _describe(source: str, path: Path) -> InputFile:
     return InputFile(source, path, digest.hexdigest(), size, sniff(head))
 
 
-def _open(
+def open_input(
     item: InputFile, *, verify: bool = True
 ) -> tuple[bytes | None, BinaryIO, int] | PageProblem:
     """The file's bytes (when small enough) and a stream over them, checked against ``item``.
@@ -149,19 +149,19 @@ def _open(
     hashed."""
     if verify and not item.sha256:
         # it could not be read when it was listed: say so (its size may even claim 0 bytes)
-        return _unreadable(item.source, OSError(5, "it could not be read when it was listed"))
+        return unreadable(item.source, OSError(5, "it could not be read when it was listed"))
     try:
         # O_NONBLOCK: should the path have become a pipe, fail instead of waiting for a writer
         stream = open(  # noqa: SIM115 - closed below, or by read_pages
             item.path, "rb", opener=lambda path, flags: os.open(path, flags | _O_NONBLOCK)
         )
     except OSError as exc:
-        return _unreadable(item.source, exc)
+        return unreadable(item.source, exc)
     try:
         info = os.fstat(stream.fileno())
         if not stat.S_ISREG(info.st_mode):
             stream.close()
-            return _problem(
+            return problem(
                 item.source,
                 0,
                 Reason.UNREADABLE_FILE,
@@ -169,23 +169,23 @@ def _open(
             )
         if info.st_size == 0:
             stream.close()
-            return _empty(item.source)
-        if not verify and sniff(stream.read(_HEAD)) == "pdf":
+            return empty(item.source)
+        if not verify and sniff(stream.read(HEAD)) == "pdf":
             stream.seek(0)
             return None, stream, info.st_size
         stream.seek(0)
         if info.st_size > IN_MEMORY_LIMIT:
             if info.st_size != item.size:
                 stream.close()
-                return _changed(item.source)
+                return changed(item.source)
             return None, stream, info.st_size
         data = stream.read()
         stream.close()
     except OSError as exc:
         stream.close()
-        return _unreadable(item.source, exc)
+        return unreadable(item.source, exc)
     if verify and (len(data) != item.size or hashlib.sha256(data).hexdigest() != item.sha256):
         if not data:
-            return _empty(item.source)
-        return _changed(item.source)
+            return empty(item.source)
+        return changed(item.source)
     return data, io.BytesIO(data), len(data)

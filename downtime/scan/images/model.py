@@ -68,13 +68,13 @@ class PageProblem:
     message: str  # for a clerk: what is wrong and what to do; never file contents
 
 
-def _finish(image: GrayImage) -> GrayImage:
+def finish(image: GrayImage) -> GrayImage:
     out = np.ascontiguousarray(image, dtype=np.uint8)
     out.flags.writeable = False
     return out
 
 
-def _dpi(x: Any, y: Any) -> tuple[float, float] | None:
+def dpi_of(x: Any, y: Any) -> tuple[float, float] | None:
     try:
         fx, fy = float(x), float(y)
     except (TypeError, ValueError, ZeroDivisionError):

@@ -14,8 +14,8 @@ import numpy.typing as npt
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from downtime.scan.images.model import GrayImage, InputFile, PageImage, PageProblem, _dpi, _finish
-from downtime.scan.images.problems import _bomb, _problem, _too_many
+from downtime.scan.images.model import GrayImage, InputFile, PageImage, PageProblem, dpi_of, finish
+from downtime.scan.images.problems import bomb, problem, too_many
 from downtime.vocab import Reason
 
 # A single image object counts as "the page" when it and the page box overlap this much.
@@ -24,7 +24,7 @@ _COVER = 0.95
 _MAX_OBJECTS = 20_000
 
 
-def _read_pdf(
+def read_pdf(
     item: InputFile,
     data: bytes | None,
     stream: BinaryIO,
@@ -35,7 +35,7 @@ def _read_pdf(
     only: int | None = None,
 ) -> Iterator[PageImage | PageProblem]:
     source = item.source
-    opened = _pdf_document(item, data, stream, size)
+    opened = pdf_document(item, data, stream, size)
     if isinstance(opened, PageProblem):
         yield opened
         return
@@ -48,12 +48,12 @@ def _read_pdf(
         for number in numbers:
             yield _pdf_page(document, source, number, max_pixels, pdf_dpi)
         if only is None:
-            yield from _pdf_tail(source, total, max_pages, complete)
+            yield from pdf_tail(source, total, max_pages, complete)
     finally:
         document.close()
 
 
-def _pdf_document(
+def pdf_document(
     item: InputFile, data: bytes | None, stream: BinaryIO, size: int
 ) -> tuple[Any, bool] | PageProblem:
     stream.seek(max(0, size - 1024))
@@ -66,12 +66,12 @@ def _pdf_document(
         return _pdf_open_problem(item.source, None, complete)
 
 
-def _pdf_tail(source: str, total: int, max_pages: int, complete: bool) -> list[PageProblem]:
+def pdf_tail(source: str, total: int, max_pages: int, complete: bool) -> list[PageProblem]:
     if total > max_pages:
-        return [_too_many(source, max_pages, total)]
+        return [too_many(source, max_pages, total)]
     if not complete:
         return [
-            _problem(
+            problem(
                 source,
                 total + 1,
                 Reason.TRUNCATED_FILE,
@@ -84,7 +84,7 @@ def _pdf_tail(source: str, total: int, max_pages: int, complete: bool) -> list[P
 
 def _pdf_open_problem(source: str, code: int | None, complete: bool) -> PageProblem:
     if code == pdfium_c.FPDF_ERR_PASSWORD:
-        return _problem(
+        return problem(
             source,
             0,
             Reason.ENCRYPTED_PDF,
@@ -92,7 +92,7 @@ def _pdf_open_problem(source: str, code: int | None, complete: bool) -> PageProb
             "(turn off PDF encryption) and scan again",
         )
     if code == pdfium_c.FPDF_ERR_SECURITY:
-        return _problem(
+        return problem(
             source,
             0,
             Reason.ENCRYPTED_PDF,
@@ -100,14 +100,14 @@ def _pdf_open_problem(source: str, code: int | None, complete: bool) -> PageProb
             "encryption in the scanner software and scan again",
         )
     if not complete:
-        return _problem(
+        return problem(
             source,
             0,
             Reason.TRUNCATED_FILE,
             "the PDF is cut off (incomplete copy or download, or the scanner had not "
             "finished writing it); copy or export it again, or scan the paper again",
         )
-    return _problem(
+    return problem(
         source,
         0,
         Reason.CORRUPT_FILE,
@@ -122,7 +122,7 @@ def _pdf_page(
     try:
         page = document[number - 1]
     except Exception:
-        return _problem(
+        return problem(
             source,
             number,
             Reason.CORRUPT_FILE,
@@ -131,7 +131,7 @@ def _pdf_page(
     try:
         return _pdf_page_image(page, document, source, number, max_pixels, pdf_dpi)
     except Exception:
-        return _problem(
+        return problem(
             source,
             number,
             Reason.CORRUPT_FILE,
@@ -150,7 +150,7 @@ def _pdf_page_image(
     images, others, pixels = _page_objects(page)
     biggest = max(images, key=lambda entry: entry[1] * entry[2], default=None)
     if pixels > max_pixels and biggest is not None:
-        return _bomb(source, number, biggest[1], biggest[2], max_pixels)
+        return bomb(source, number, biggest[1], biggest[2], max_pixels)
     if len(images) == 1 and others == 0 and page.get_rotation() == 0:
         native = _pdf_native_image(page, document, images[0], source, number)
         if native is not None:
@@ -158,13 +158,13 @@ def _pdf_page_image(
     scale = pdf_dpi / 72
     render_w, render_h = math.ceil(width * scale), math.ceil(height * scale)
     if render_w * render_h > max_pixels:
-        return _bomb(source, number, render_w, render_h, max_pixels)
+        return bomb(source, number, render_w, render_h, max_pixels)
     bitmap = page.render(
         scale=scale, force_bitmap_format=pdfium_c.FPDFBitmap_Gray, may_draw_forms=False
     )
     # A bitmap made by pypdfium2 owns a packed buffer that outlives it: no copy needed.
     gray = np.asarray(bitmap.to_numpy(), dtype=np.uint8)
-    return PageImage(source, number, _finish(gray), (float(pdf_dpi), float(pdf_dpi)), "pdf-render")
+    return PageImage(source, number, finish(gray), (float(pdf_dpi), float(pdf_dpi)), "pdf-render")
 
 
 def _page_objects(page: Any) -> tuple[list[tuple[Any, int, int]], int, int]:
@@ -222,7 +222,7 @@ def _pdf_native_image(
     try:
         bitmap = image.get_bitmap(render=False)
     except pdfium.PdfiumError:
-        return _problem(
+        return problem(
             source,
             number,
             Reason.CORRUPT_FILE,
@@ -236,8 +236,8 @@ def _pdf_native_image(
         bitmap.close()
     if gray.shape != (px_h, px_w):
         return None
-    dpi = _dpi(px_w / ((right - left) / 72), px_h / ((top - bottom) / 72))
-    return PageImage(source, number, _finish(gray), dpi, "pdf-image")
+    dpi = dpi_of(px_w / ((right - left) / 72), px_h / ((top - bottom) / 72))
+    return PageImage(source, number, finish(gray), dpi, "pdf-image")
 
 
 def _bitmap_gray(pixels: npt.NDArray[np.uint8], fmt: int) -> GrayImage:

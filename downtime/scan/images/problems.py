@@ -9,8 +9,8 @@ from downtime.scan.images.model import REASONS, PageProblem
 from downtime.vocab import Reason
 
 
-def _empty(source: str) -> PageProblem:
-    return _problem(
+def empty(source: str) -> PageProblem:
+    return problem(
         source,
         0,
         Reason.EMPTY_FILE,
@@ -19,9 +19,9 @@ def _empty(source: str) -> PageProblem:
     )
 
 
-def _unreadable(source: str, exc: OSError) -> PageProblem:
+def unreadable(source: str, exc: OSError) -> PageProblem:
     why = exc.strerror or type(exc).__name__
-    return _problem(
+    return problem(
         source,
         0,
         Reason.UNREADABLE_FILE,
@@ -30,8 +30,8 @@ def _unreadable(source: str, exc: OSError) -> PageProblem:
     )
 
 
-def _changed(source: str) -> PageProblem:
-    return _problem(
+def changed(source: str) -> PageProblem:
+    return problem(
         source,
         0,
         Reason.UNREADABLE_FILE,
@@ -40,16 +40,16 @@ def _changed(source: str) -> PageProblem:
     )
 
 
-def _problem(source: str, page: int, reason: Reason, message: str) -> PageProblem:
+def problem(source: str, page: int, reason: Reason, message: str) -> PageProblem:
     assert reason in REASONS, reason
     return PageProblem(source, page, reason, message)
 
 
-def _bomb(
+def bomb(
     source: str, page: int, width: int, height: int, max_pixels: int, *, single: bool = False
 ) -> PageProblem:
     what = "the image" if single else f"page {page}"
-    return _problem(
+    return problem(
         source,
         page,
         Reason.DECOMPRESSION_BOMB,
@@ -58,9 +58,9 @@ def _bomb(
     )
 
 
-def _too_many(source: str, max_pages: int, total: int | None) -> PageProblem:
+def too_many(source: str, max_pages: int, total: int | None) -> PageProblem:
     has = f"has {total} pages" if total is not None else f"has more than {max_pages} pages"
-    return _problem(
+    return problem(
         source,
         max_pages + 1,
         Reason.TOO_MANY_PAGES,
@@ -69,18 +69,18 @@ def _too_many(source: str, max_pages: int, total: int | None) -> PageProblem:
     )
 
 
-def _damaged(source: str, page: int, kind: str, cut: bool) -> PageProblem:
+def damaged(source: str, page: int, kind: str, cut: bool) -> PageProblem:
     name = {"tiff": "TIFF", "png": "PNG", "jpeg": "JPEG", "pdf": "PDF"}[kind]
     what = f"page {page} of the {name} file" if page and kind == "tiff" else f"the {name} file"
     if cut:
-        return _problem(
+        return problem(
             source,
             page,
             Reason.TRUNCATED_FILE,
             f"{what} is cut off (incomplete copy, or the scanner had not finished writing "
             "it); copy or export it again, or scan the paper again",
         )
-    return _problem(
+    return problem(
         source,
         page,
         Reason.CORRUPT_FILE,

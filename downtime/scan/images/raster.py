@@ -11,22 +11,22 @@ from typing import Any, BinaryIO, Final
 import numpy as np
 from PIL import ExifTags, Image
 
-from downtime.scan.images.model import GrayImage, PageImage, PageProblem, _dpi, _finish
-from downtime.scan.images.problems import _bomb, _damaged, _problem
+from downtime.scan.images.model import GrayImage, PageImage, PageProblem, dpi_of, finish
+from downtime.scan.images.problems import bomb, damaged, problem
 from downtime.vocab import Reason
 
 _PIL_FORMAT: Final = {"tiff": "TIFF", "png": "PNG", "jpeg": "JPEG"}
 
 
-def _read_single(
+def read_single(
     source: str, kind: str, stream: BinaryIO, size: int, max_pixels: int
 ) -> PageImage | PageProblem:
     stream.seek(0)
-    with _quiet():
+    with quiet():
         try:
             image = Image.open(stream, formats=[_PIL_FORMAT[kind]])
         except Image.DecompressionBombError:
-            return _problem(
+            return problem(
                 source,
                 1,
                 Reason.DECOMPRESSION_BOMB,
@@ -34,33 +34,33 @@ def _read_single(
                 "paper again at 200–300 dpi",
             )
         except Exception:
-            return _damaged(source, 0, kind, _looks_cut(kind, stream, size))
+            return damaged(source, 0, kind, _looks_cut(kind, stream, size))
         with image:
             width, height = image.size
             if width * height > max_pixels:
-                return _bomb(source, 1, width, height, max_pixels, single=True)
+                return bomb(source, 1, width, height, max_pixels, single=True)
             if width < 1 or height < 1:
-                return _damaged(source, 1, kind, cut=False)
+                return damaged(source, 1, kind, cut=False)
             try:
                 if kind == "jpeg" and image.mode == "RGB":
                     image.draft("L", image.size)  # decode luminance only, at full size
                 image.load()
-                gray = _to_gray(image)
+                gray = to_gray(image)
             except Image.DecompressionBombError:
-                return _bomb(source, 1, width, height, max_pixels, single=True)
+                return bomb(source, 1, width, height, max_pixels, single=True)
             except Exception:
-                return _damaged(source, 1, kind, _looks_cut(kind, stream, size))
+                return damaged(source, 1, kind, _looks_cut(kind, stream, size))
             dpi = _info_dpi(image.info)
             orientation = _orientation(image)  # after load(): Pillow's PNG getexif() loads
     if orientation is not None:
         gray = _orient(gray, orientation)
         if dpi is not None and orientation >= 5:
             dpi = (dpi[1], dpi[0])
-    return PageImage(source, 1, _finish(gray), dpi, kind)
+    return PageImage(source, 1, finish(gray), dpi, kind)
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """Pillow warns about damaged files (and about big images: the limit here is ours); the
     caller hears about the file through a PageProblem instead. Never held across a yield."""
     with warnings.catch_warnings():
@@ -86,7 +86,7 @@ def _info_dpi(info: Mapping[Any, Any]) -> tuple[float, float] | None:
     value = info.get("dpi")
     if not isinstance(value, tuple) or len(value) != 2:
         return None
-    return _dpi(value[0], value[1])
+    return dpi_of(value[0], value[1])
 
 
 def _orientation(image: Image.Image) -> int | None:
@@ -112,7 +112,7 @@ def _orient(gray: GrayImage, orientation: int) -> GrayImage:
     return np.ascontiguousarray(turned)
 
 
-def _to_gray(image: Image.Image) -> GrayImage:
+def to_gray(image: Image.Image) -> GrayImage:
     """A loaded Pillow image as gray uint8: alpha composited on white, 1-bit as 0/255,
     16-bit scaled down."""
     mode = image.mode

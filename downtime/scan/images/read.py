@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from downtime.scan.images.inputs import _HEAD, _open, sniff
+from downtime.scan.images.inputs import HEAD, open_input, sniff
 from downtime.scan.images.model import (
     ACCEPTED_FORMATS,
     DEFAULT_MAX_PAGES,
@@ -14,10 +14,10 @@ from downtime.scan.images.model import (
     PageImage,
     PageProblem,
 )
-from downtime.scan.images.pdf import _pdf_document, _pdf_tail, _read_pdf
-from downtime.scan.images.problems import _damaged, _problem
-from downtime.scan.images.raster import _read_single
-from downtime.scan.images.tiff import _read_tiff, _tiff_directories, _tiff_tail
+from downtime.scan.images.pdf import pdf_document, pdf_tail, read_pdf
+from downtime.scan.images.problems import damaged, problem
+from downtime.scan.images.raster import read_single
+from downtime.scan.images.tiff import read_tiff, tiff_directories, tiff_tail
 from downtime.vocab import Reason
 
 
@@ -46,23 +46,23 @@ def read_pages(
     """
     if max_pixels < 1 or max_pages < 1 or pdf_dpi < 1:
         raise ValueError("max_pixels, max_pages and pdf_dpi must be positive")
-    opened = _open(item, verify=verify)
+    opened = open_input(item, verify=verify)
     if isinstance(opened, PageProblem):
         yield opened
         return
     data, stream, size = opened
     with stream:
         stream.seek(0)
-        kind = sniff(stream.read(_HEAD))
+        kind = sniff(stream.read(HEAD))
         if kind == "pdf":
-            yield from _read_pdf(item, data, stream, size, max_pixels, max_pages, pdf_dpi, only)
+            yield from read_pdf(item, data, stream, size, max_pixels, max_pages, pdf_dpi, only)
         elif kind == "tiff":
-            yield from _read_tiff(item.source, stream, size, max_pixels, max_pages, only)
+            yield from read_tiff(item.source, stream, size, max_pixels, max_pages, only)
         elif kind in ("png", "jpeg"):
             if only in (None, 1):
-                yield _read_single(item.source, kind, stream, size, max_pixels)
+                yield read_single(item.source, kind, stream, size, max_pixels)
         else:
-            yield _problem(
+            yield problem(
                 item.source,
                 0,
                 Reason.UNSUPPORTED_FORMAT,
@@ -81,29 +81,29 @@ def page_numbers(
     Cheap: a PDF's page count and a TIFF's directory chain, not their images. The file's hash
     is checked here, once; the pages are then read with :func:`read_page`.
     """
-    opened = _open(item)
+    opened = open_input(item)
     if isinstance(opened, PageProblem):
         return [], [opened]
     data, stream, size = opened
     with stream:
         stream.seek(0)
-        kind = sniff(stream.read(_HEAD))
+        kind = sniff(stream.read(HEAD))
         if kind == "pdf":
-            document = _pdf_document(item, data, stream, size)
+            document = pdf_document(item, data, stream, size)
             if isinstance(document, PageProblem):
                 return [], [document]
             doc, complete = document
             total = len(doc)
             doc.close()
-            return list(range(1, min(total, max_pages) + 1)), _pdf_tail(
+            return list(range(1, min(total, max_pages) + 1)), pdf_tail(
                 item.source, total, max_pages, complete
             )
         if kind == "tiff":
-            frames, cut, looped = _tiff_directories(stream, size, max_pages + 1)
+            frames, cut, looped = tiff_directories(stream, size, max_pages + 1)
             if frames == 0:
-                return [], [_damaged(item.source, 0, "tiff", cut)]
+                return [], [damaged(item.source, 0, "tiff", cut)]
             numbers = list(range(1, min(frames, max_pages) + 1))
-            return numbers, _tiff_tail(item.source, frames, max_pages, cut, looped)
+            return numbers, tiff_tail(item.source, frames, max_pages, cut, looped)
         if kind in ("png", "jpeg"):
             return [1], []
     return [], [p for p in read_pages(item, max_pages=max_pages) if isinstance(p, PageProblem)]
@@ -124,6 +124,6 @@ def read_page(
     for result in found:
         if result.source_page in (0, number):
             return result
-    return _problem(
+    return problem(
         item.source, number, Reason.UNREADABLE_FILE, f"the file has no page {number} (any more)"
     )

@@ -10,13 +10,13 @@ from typing import BinaryIO
 
 from PIL import Image, TiffImagePlugin
 
-from downtime.scan.images.model import PageImage, PageProblem, _dpi, _finish
-from downtime.scan.images.problems import _bomb, _damaged, _problem, _too_many
-from downtime.scan.images.raster import _quiet, _to_gray
+from downtime.scan.images.model import PageImage, PageProblem, dpi_of, finish
+from downtime.scan.images.problems import bomb, damaged, problem, too_many
+from downtime.scan.images.raster import quiet, to_gray
 from downtime.vocab import Reason
 
 
-def _read_tiff(
+def read_tiff(
     source: str,
     stream: BinaryIO,
     size: int,
@@ -24,18 +24,18 @@ def _read_tiff(
     max_pages: int,
     only: int | None = None,
 ) -> Iterator[PageImage | PageProblem]:
-    frames, cut, looped = _tiff_directories(stream, size, max_pages + 1)
+    frames, cut, looped = tiff_directories(stream, size, max_pages + 1)
     if frames == 0:
-        yield _damaged(source, 0, "tiff", cut)
+        yield damaged(source, 0, "tiff", cut)
         return
     if cut:
         stream = _tiff_repaired(stream, frames)
     stream.seek(0)
     try:
-        with _quiet():
+        with quiet():
             image = Image.open(stream, formats=["TIFF"])
     except Image.DecompressionBombError:
-        yield _problem(
+        yield problem(
             source,
             1,
             Reason.DECOMPRESSION_BOMB,
@@ -44,7 +44,7 @@ def _read_tiff(
         )
         return
     except Exception:
-        yield _damaged(source, 0, "tiff", _tiff_data_cut_any(stream, size) or cut)
+        yield damaged(source, 0, "tiff", _tiff_data_cut_any(stream, size) or cut)
         return
     with image:
         indices = range(min(frames, max_pages))
@@ -53,17 +53,17 @@ def _read_tiff(
         for index in indices:
             yield _tiff_frame(image, source, index, size, max_pixels)
     if only is None:
-        yield from _tiff_tail(source, frames, max_pages, cut, looped)
+        yield from tiff_tail(source, frames, max_pages, cut, looped)
 
 
-def _tiff_tail(
+def tiff_tail(
     source: str, frames: int, max_pages: int, cut: bool, looped: bool
 ) -> list[PageProblem]:
     if frames > max_pages:
-        return [_too_many(source, max_pages, None)]
+        return [too_many(source, max_pages, None)]
     if cut:
         return [
-            _problem(
+            problem(
                 source,
                 frames + 1,
                 Reason.TRUNCATED_FILE,
@@ -73,7 +73,7 @@ def _tiff_tail(
         ]
     if looped:
         return [
-            _problem(
+            problem(
                 source,
                 frames + 1,
                 Reason.CORRUPT_FILE,
@@ -88,25 +88,25 @@ def _tiff_frame(
     image: Image.Image, source: str, index: int, size: int, max_pixels: int
 ) -> PageImage | PageProblem:
     number = index + 1
-    with _quiet():
+    with quiet():
         try:
             image.seek(index)
             width, height = image.size
         except Exception:
-            return _damaged(source, number, "tiff", _tiff_data_cut(image, size))
+            return damaged(source, number, "tiff", _tiff_data_cut(image, size))
         if width * height > max_pixels:
-            return _bomb(source, number, width, height, max_pixels)
+            return bomb(source, number, width, height, max_pixels)
         if width < 1 or height < 1:
-            return _damaged(source, number, "tiff", cut=False)
+            return damaged(source, number, "tiff", cut=False)
         try:
             image.load()
-            gray = _to_gray(image)
+            gray = to_gray(image)
         except Exception:
-            return _damaged(source, number, "tiff", _tiff_data_cut(image, size))
-    return PageImage(source, number, _finish(gray), _tiff_dpi(image), "tiff")
+            return damaged(source, number, "tiff", _tiff_data_cut(image, size))
+    return PageImage(source, number, finish(gray), _tiff_dpi(image), "tiff")
 
 
-def _tiff_directories(stream: BinaryIO, size: int, limit: int) -> tuple[int, bool, bool]:
+def tiff_directories(stream: BinaryIO, size: int, limit: int) -> tuple[int, bool, bool]:
     """Walk the chain of TIFF image directories (pages) without decoding anything.
 
     Returns how many complete directories there are (counting stops at ``limit``), whether
@@ -171,7 +171,7 @@ def _tiff_data_cut(image: Image.Image, size: int) -> bool:
 
 
 def _tiff_data_cut_any(stream: BinaryIO, size: int) -> bool:
-    frames, cut, _looped = _tiff_directories(stream, size, 1)
+    frames, cut, _looped = tiff_directories(stream, size, 1)
     return cut or frames == 0
 
 
@@ -185,7 +185,7 @@ def _tiff_dpi(image: Image.Image) -> tuple[float, float] | None:
     if x is None or y is None:
         return None
     if unit == 2:
-        return _dpi(x, y)
+        return dpi_of(x, y)
     if unit == 3:  # centimetre
-        return _dpi(float(x) * 2.54, float(y) * 2.54)
+        return dpi_of(float(x) * 2.54, float(y) * 2.54)
     return None  # 1: no absolute unit

@@ -9,20 +9,20 @@ import numpy as np
 
 from downtime.geometry import PX_PER_MM
 from downtime.model import FieldBox
-from downtime.scan.marks.maps import _contrast, _Maps, _mean_ink
+from downtime.scan.marks.maps import Maps, local_contrast, mean_ink
 from downtime.scan.marks.model import (
     FieldReading,
     FloatArray,
     IntArray,
     MarkSettings,
-    _px,
-    _reading,
+    px,
+    reading,
 )
 from downtime.vocab import MarkFlag, MarkState
 
 
-def _read_checkboxes(
-    maps: _Maps,
+def read_checkboxes(
+    maps: Maps,
     fields: Sequence[FieldBox],
     index: IntArray,
     boxes: IntArray,
@@ -30,21 +30,21 @@ def _read_checkboxes(
     s: MarkSettings,
 ) -> list[FieldReading]:
     q = maps.quality
-    paper, contrast = _contrast(maps, boxes)
+    paper, contrast = local_contrast(maps, boxes)
     dx, dy, strength = outline
     left, top = boxes[:, 0] + dx, boxes[:, 1] + dy
     right, bottom = boxes[:, 2] + dx, boxes[:, 3] + dy
 
-    ins = _px(s.checkbox_inset_mm)
+    ins = px(s.checkbox_inset_mm)
     ix0, iy0 = left + ins, top + ins
     ix1, iy1 = np.maximum(right - ins, ix0 + 2), np.maximum(bottom - ins, iy0 + 2)
-    fill = _mean_ink(maps, (ix0, iy0, ix1, iy1), contrast)
+    fill = mean_ink(maps, (ix0, iy0, ix1, iy1), contrast)
 
-    cin = _px(s.checkbox_core_inset_mm)
+    cin = px(s.checkbox_core_inset_mm)
     cx0 = np.minimum(ix0 + cin, (ix0 + ix1) // 2 - 1)
     cy0 = np.minimum(iy0 + cin, (iy0 + iy1) // 2 - 1)
     cx1, cy1 = np.maximum(ix1 - cin, cx0 + 2), np.maximum(iy1 - cin, cy0 + 2)
-    core = _mean_ink(maps, (cx0, cy0, cx1, cy1), contrast)
+    core = mean_ink(maps, (cx0, cy0, cx1, cy1), contrast)
 
     peak = _peak(maps, (ix0, iy0, ix1, iy1), contrast, max(1, s.checkbox_cells))
     ring, crossing = _ring(maps, (left, top, right, bottom), (ix0, iy0, ix1, iy1), contrast, s)
@@ -94,12 +94,12 @@ def _read_checkboxes(
             flags.append(MarkFlag.OVERRUN)
         if faint_empty[k] and found[k]:
             flags.append(MarkFlag.FAINT_PAGE)
-        readings.append(_reading(fields[i], st, names, values[k], flags))
+        readings.append(reading(fields[i], st, names, values[k], flags))
     return readings
 
 
 def _peak(
-    maps: _Maps,
+    maps: Maps,
     interior: tuple[IntArray, IntArray, IntArray, IntArray],
     contrast: FloatArray,
     g: int,
@@ -109,7 +109,7 @@ def _peak(
     steps = np.arange(g + 1, dtype=np.int64)[None, :]
     gx = ix0[:, None] + (ix1 - ix0)[:, None] * steps // g
     gy = iy0[:, None] + (iy1 - iy0)[:, None] * steps // g
-    cells = _mean_ink(
+    cells = mean_ink(
         maps,
         (gx[:, None, :-1], gy[:, :-1, None], gx[:, None, 1:], gy[:, 1:, None]),
         contrast[:, None, None],
@@ -119,7 +119,7 @@ def _peak(
 
 
 def _ring(
-    maps: _Maps,
+    maps: Maps,
     outline: tuple[IntArray, IntArray, IntArray, IntArray],
     interior: tuple[IntArray, IntArray, IntArray, IntArray],
     contrast: FloatArray,
@@ -131,7 +131,7 @@ def _ring(
     ix0, iy0, ix1, iy1 = interior
     # ink just outside each side of the outline and just inside it: a stroke crossing the edge
     # has both; printed text next to the box, or a tick kept inside it, has one
-    ro, ri, eb = _px(s.ring_outer_mm), _px(s.ring_inner_mm), _px(s.edge_band_mm)
+    ro, ri, eb = px(s.ring_outer_mm), px(s.ring_inner_mm), px(s.edge_band_mm)
     ring_parts = []
     for k in range(3):  # the ring of each side in thirds, so that one stroke is not averaged away
         ox0, ox1 = _third(left - ro, right + ro, k)
@@ -148,8 +148,8 @@ def _ring(
         (ix0, iy0, ix0 + eb, iy1),
         (ix1 - eb, iy0, ix1, iy1),
     )
-    ring_sides = np.stack([_mean_ink(maps, r, contrast) for r in ring_parts], axis=1)
-    edge_sides = np.stack([_mean_ink(maps, r, contrast) for r in edge_parts], axis=1)
+    ring_sides = np.stack([mean_ink(maps, r, contrast) for r in ring_parts], axis=1)
+    edge_sides = np.stack([mean_ink(maps, r, contrast) for r in edge_parts], axis=1)
     ring = ring_sides.max(axis=1)
     crossing = np.minimum(ring_sides, np.tile(edge_sides, 3)).max(axis=1)
     return ring, crossing
@@ -161,7 +161,7 @@ def _third(start: IntArray, stop: IntArray, k: int) -> tuple[IntArray, IntArray]
 
 
 def _coverage(
-    maps: _Maps, rect: tuple[IntArray, IntArray, IntArray, IntArray], level: FloatArray
+    maps: Maps, rect: tuple[IntArray, IntArray, IntArray, IntArray], level: FloatArray
 ) -> FloatArray:
     """Share of each interior's pixels whose ink reaches ``level`` (grey levels, above the
     margin). Interiors of one size (a page has one or two) are gathered in one go."""

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from downtime.scan.marks.model import FloatArray, Image, IntArray, PageQuality, _u8
+from downtime.scan.marks.model import FloatArray, Image, IntArray, PageQuality, u8
 
 
 @dataclass
-class _Maps:
+class Maps:
     """The ink map of the region of the page that holds the fields, and its integral image.
 
     Coordinates given to the helpers are page pixels; ``origin`` is subtracted here."""
@@ -25,7 +25,7 @@ class _Maps:
     quality: PageQuality
 
 
-def _maps(img: Image, q: PageQuality, roi: tuple[int, int, int, int]) -> _Maps:
+def ink_maps(img: Image, q: PageQuality, roi: tuple[int, int, int, int]) -> Maps:
     x0, y0, x1, y1 = roi
     c = q.cell_px
     rows, cols = q.background_map.shape
@@ -35,14 +35,14 @@ def _maps(img: Image, q: PageQuality, roi: tuple[int, int, int, int]) -> _Maps:
     block = np.maximum(q.background_map[cy0:cy1, cx0:cx1].astype(np.int16) - margin, 0)
     # the same bilinear interpolation as upsampling the whole map, over the region only
     size = ((cx1 - cx0) * c, (cy1 - cy0) * c)
-    up = _u8(cv2.resize(block.astype(np.uint8), size, interpolation=cv2.INTER_LINEAR))
+    up = u8(cv2.resize(block.astype(np.uint8), size, interpolation=cv2.INTER_LINEAR))
     paper = up[y0 - cy0 * c : y1 - cy0 * c, x0 - cx0 * c : x1 - cx0 * c]
-    ink = _u8(cv2.subtract(paper, img[y0:y1, x0:x1]))
+    ink = u8(cv2.subtract(paper, img[y0:y1, x0:x1]))
     integral = np.asarray(cv2.integral(ink, sdepth=cv2.CV_32S), dtype=np.int32)
-    return _Maps(ink, integral, (x0, y0), q)
+    return Maps(ink, integral, (x0, y0), q)
 
 
-def _rect(maps: _Maps, x0: IntArray, y0: IntArray, x1: IntArray, y1: IntArray) -> FloatArray:
+def rect_sums(maps: Maps, x0: IntArray, y0: IntArray, x1: IntArray, y1: IntArray) -> FloatArray:
     """Ink sums over [x0, x1) × [y0, y1) (page pixels), element-wise over broadcast arrays."""
     ox, oy = maps.origin
     ii = maps.integral
@@ -55,16 +55,16 @@ def _rect(maps: _Maps, x0: IntArray, y0: IntArray, x1: IntArray, y1: IntArray) -
     )
 
 
-def _mean_ink(
-    maps: _Maps, rect: tuple[IntArray, IntArray, IntArray, IntArray], contrast: FloatArray
+def mean_ink(
+    maps: Maps, rect: tuple[IntArray, IntArray, IntArray, IntArray], contrast: FloatArray
 ) -> FloatArray:
     """Mean ink over rectangles as a fraction of each one's contrast."""
     x0, y0, x1, y1 = rect
     area = np.maximum((x1 - x0) * (y1 - y0), 1).astype(np.float64)
-    return _rect(maps, x0, y0, x1, y1) / (area * contrast)
+    return rect_sums(maps, x0, y0, x1, y1) / (area * contrast)
 
 
-def _ragged(counts: IntArray) -> tuple[IntArray, IntArray]:
+def ragged(counts: IntArray) -> tuple[IntArray, IntArray]:
     """For items of ``counts`` parts each, laid end to end: each part's item and its index
     within the item."""
     item = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
@@ -72,7 +72,7 @@ def _ragged(counts: IntArray) -> tuple[IntArray, IntArray]:
     return item, np.arange(int(counts.sum()), dtype=np.int64) - starts[item]
 
 
-def _contrast(maps: _Maps, boxes: IntArray) -> tuple[FloatArray, FloatArray]:
+def local_contrast(maps: Maps, boxes: IntArray) -> tuple[FloatArray, FloatArray]:
     """Paper level and contrast (grey levels) at each box's centre."""
     c = maps.quality.cell_px
     cx = (boxes[:, 0] + boxes[:, 2]) // 2 // c

@@ -143,15 +143,15 @@ class FieldReading:
     flags: tuple[str, ...] = ()
 
 
-def _u8(image: object) -> Image:
+def u8(image: object) -> Image:
     return np.asarray(image, dtype=np.uint8)
 
 
-def _px(mm: float) -> int:
+def px(mm: float) -> int:
     return round(mm * PX_PER_MM)
 
 
-def _reading(
+def reading(
     box: FieldBox, state: str, names: Sequence[str], row: Sequence[float], flags: list[str]
 ) -> FieldReading:
     """A reading whose score is its first measurement (the interior's ink), kept in 0..1."""

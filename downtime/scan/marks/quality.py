@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 
 from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, TONE_PATCH_MM, box_px
-from downtime.scan.marks.model import Image, MarkSettings, PageQuality, _px, _u8
+from downtime.scan.marks.model import Image, MarkSettings, PageQuality, px, u8
 
 
-def _check_page(page: np.ndarray) -> Image:
+def check_page(page: np.ndarray) -> Image:
     if page.ndim != 2 or page.dtype != np.uint8:
         raise ValueError(f"a registered page is a 2-D uint8 image, not {page.dtype} {page.shape}")
     if page.shape[0] < 64 or page.shape[1] < 64:
@@ -22,7 +22,7 @@ def tone_patch(page: Image, background: float, ink_ratio: float) -> float:
     """Darkness of the printed grey patch relative to solid print: about 0.28 on a faithful
     scan, near 0 (or 1) after a copier or fax thresholded the page."""
     x0, y0, x1, y1 = box_px(TONE_PATCH_MM)
-    inset = _px(1.0)
+    inset = px(1.0)
     patch = page[y0 + inset : y1 - inset, x0 + inset : x1 - inset]
     if patch.size == 0:
         return 0.0
@@ -35,17 +35,17 @@ def tone_patch(page: Image, background: float, ink_ratio: float) -> float:
 def page_quality(page: np.ndarray, settings: MarkSettings = MarkSettings()) -> PageQuality:  # noqa: B008 (frozen dataclass)
     """Paper level (everywhere, on a 1 mm grid), print darkness, noise, and whether faint
     marks may have been lost (binarised or low-contrast page)."""
-    img = _check_page(page)
+    img = check_page(page)
     h, w = img.shape
-    cell = max(2, _px(1.0))
+    cell = max(2, px(1.0))
     sub = cell // 2
     # every other pixel of every other half cell is plenty to find the paper, and 12× faster
     sample = img[sub // 2 :: sub, sub // 2 :: sub]
-    small = _u8(cv2.resize(sample, (w // cell, h // cell), interpolation=cv2.INTER_AREA))
-    small = _u8(cv2.blur(small, (3, 3)))
+    small = u8(cv2.resize(sample, (w // cell, h // cell), interpolation=cv2.INTER_AREA))
+    small = u8(cv2.blur(small, (3, 3)))
     k = max(3, round(settings.background_kernel_mm * PX_PER_MM / cell) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-    paper = _u8(cv2.blur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (5, 5)))
+    paper = u8(cv2.blur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (5, 5)))
 
     cumulative = np.cumsum(np.bincount(paper.ravel(), minlength=256))
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from downtime.geometry import PX_PER_MM, box_px
 from downtime.model import FieldBox
-from downtime.scan.marks.checkbox import _read_checkboxes
-from downtime.scan.marks.maps import _contrast, _Maps, _maps, _rect
+from downtime.scan.marks.checkbox import read_checkboxes
+from downtime.scan.marks.maps import Maps, ink_maps, local_contrast, rect_sums
 from downtime.scan.marks.model import (
     FieldReading,
     FloatArray,
@@ -19,11 +19,11 @@ from downtime.scan.marks.model import (
     IntArray,
     MarkSettings,
     PageQuality,
-    _px,
-    _u8,
+    px,
+    u8,
 )
-from downtime.scan.marks.quality import _check_page, page_quality
-from downtime.scan.marks.writing import _read_writing
+from downtime.scan.marks.quality import check_page, page_quality
+from downtime.scan.marks.writing import read_writing
 from downtime.vocab import FieldKind, MarkFlag, MarkState
 
 
@@ -35,7 +35,7 @@ def _despeckled(img: Image, roi: tuple[int, int, int, int], q: PageQuality,
         return img
     x0, y0, x1, y1 = max(roi[0], 0), max(roi[1], 0), roi[2], roi[3]
     out = img.copy()
-    out[y0:y1, x0:x1] = _u8(cv2.medianBlur(np.ascontiguousarray(img[y0:y1, x0:x1]), 3))
+    out[y0:y1, x0:x1] = u8(cv2.medianBlur(np.ascontiguousarray(img[y0:y1, x0:x1]), 3))
     return out
 
 
@@ -50,7 +50,7 @@ def read_fields(
 
     ``quality`` is :func:`page_quality` of the same page, if the caller already has it.
     """
-    img = _check_page(page)
+    img = check_page(page)
     q = quality if quality is not None else page_quality(img, settings)
     if q.shape != img.shape:
         raise ValueError(f"page quality measured on a {q.shape} image, page is {img.shape}")
@@ -59,14 +59,14 @@ def read_fields(
     boxes = np.array([box_px(f.box_mm) for f in fields], dtype=np.int64).reshape(-1, 4)
     rows, cols = q.background_map.shape
     height, width = rows * q.cell_px, cols * q.cell_px  # the part of the page the map covers
-    reach = _px(settings.outline_search_mm) + max(_px(settings.ring_outer_mm), _px(0.5)) + 2
+    reach = px(settings.outline_search_mm) + max(px(settings.ring_outer_mm), px(0.5)) + 2
     inside = (
         (boxes[:, 0] - reach >= 0)
         & (boxes[:, 1] - reach >= 0)
         & (boxes[:, 2] + reach < width)
         & (boxes[:, 3] + reach < height)
-        & (boxes[:, 2] - boxes[:, 0] >= _px(2.0))
-        & (boxes[:, 3] - boxes[:, 1] >= _px(2.0))
+        & (boxes[:, 2] - boxes[:, 0] >= px(2.0))
+        & (boxes[:, 3] - boxes[:, 1] >= px(2.0))
     )
     out: list[FieldReading | None] = [None] * len(fields)
     for i in np.flatnonzero(~inside).tolist():
@@ -81,17 +81,17 @@ def read_fields(
             int(used[:, 2].max()) + reach + 1,
             int(used[:, 3].max()) + reach + 1,
         )
-        maps = _maps(_despeckled(img, roi, q, settings), q, roi)
+        maps = ink_maps(_despeckled(img, roi, q, settings), q, roi)
         is_box = np.array([f.kind == FieldKind.CHECKBOX for f in fields], dtype=bool)
         used_index = np.flatnonzero(inside)
         line_mm = np.where(is_box[used_index], settings.checkbox_line_mm, settings.writing_line_mm)
-        _, contrast = _contrast(maps, used)
+        _, contrast = local_contrast(maps, used)
         dx, dy, strength = _find_outline(maps, used, line_mm, contrast, settings)
         position = np.full(len(fields), -1, dtype=np.int64)
         position[used_index] = np.arange(len(used_index))
         for chosen, reader in (
-            (inside & is_box, _read_checkboxes),
-            (inside & ~is_box, _read_writing),
+            (inside & is_box, read_checkboxes),
+            (inside & ~is_box, read_writing),
         ):
             index = np.flatnonzero(chosen)
             if index.size:
@@ -104,7 +104,7 @@ def read_fields(
 
 
 def _find_outline(
-    maps: _Maps, boxes: IntArray, line_mm: FloatArray, contrast: FloatArray, s: MarkSettings
+    maps: Maps, boxes: IntArray, line_mm: FloatArray, contrast: FloatArray, s: MarkSettings
 ) -> tuple[IntArray, IntArray, FloatArray]:
     """Best (dx, dy) of the printed outline around each box, and its strength (1 = ideal).
 
@@ -113,18 +113,18 @@ def _find_outline(
     box's own pair of lines. A first pass searches ``±outline_search_mm``; the median shift of
     the clear outlines then bounds a second pass to ``±outline_consensus_mm`` around it, ties
     going to the median."""
-    reach = _px(s.outline_search_mm)
-    half = max(1, _px(s.outline_window_mm) // 2)
+    reach = px(s.outline_search_mm)
+    half = max(1, px(s.outline_window_mm) // 2)
     d = np.arange(-reach, reach + 1, dtype=np.int64)[None, :]
     x0, y0, x1, y1 = (boxes[:, i : i + 1] for i in range(4))
     ay = np.minimum(reach + half, (y1 - y0) // 2 - 2)
     ax = np.minimum(reach + half, (x1 - x0) // 2 - 2)
     ya, yb = y0 + ay, y1 - ay
     xa, xb = x0 + ax, x1 - ax
-    cols = _rect(maps, x0 + d - half, ya, x0 + d + half, yb) + _rect(
+    cols = rect_sums(maps, x0 + d - half, ya, x0 + d + half, yb) + rect_sums(
         maps, x1 + d - half, ya, x1 + d + half, yb
     )
-    rows = _rect(maps, xa, y0 + d - half, xb, y0 + d + half) + _rect(
+    rows = rect_sums(maps, xa, y0 + d - half, xb, y0 + d + half) + rect_sums(
         maps, xa, y1 + d - half, xb, y1 + d + half
     )
     line = line_mm * PX_PER_MM * np.maximum(contrast - maps.quality.margin, 1.0)
@@ -141,7 +141,7 @@ def _find_outline(
     strength = np.minimum(cols[n, bx] / ideal_x, rows[n, by] / ideal_y)
     clear = strength >= s.outline_reliable
     if clear.any():
-        within = _px(s.outline_consensus_mm)
+        within = px(s.outline_consensus_mm)
         cx, cy = (round(float(np.median(d[0, b[clear]]))) for b in (bx, by))
         bx, by = best(cols, cx, within), best(rows, cy, within)
         strength = np.minimum(cols[n, bx] / ideal_x, rows[n, by] / ideal_y)

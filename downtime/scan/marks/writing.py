@@ -11,20 +11,20 @@ import numpy.typing as npt
 
 from downtime.geometry import PX_PER_MM
 from downtime.model import FieldBox
-from downtime.scan.marks.maps import _contrast, _Maps, _mean_ink, _ragged, _rect
+from downtime.scan.marks.maps import Maps, local_contrast, mean_ink, ragged, rect_sums
 from downtime.scan.marks.model import (
     FieldReading,
     FloatArray,
     IntArray,
     MarkSettings,
-    _px,
-    _reading,
+    px,
+    reading,
 )
 from downtime.vocab import MarkFlag, MarkState
 
 
-def _read_writing(
-    maps: _Maps,
+def read_writing(
+    maps: Maps,
     fields: Sequence[FieldBox],
     index: IntArray,
     boxes: IntArray,
@@ -33,14 +33,14 @@ def _read_writing(
 ) -> list[FieldReading]:
     q = maps.quality
     n = len(boxes)
-    paper, contrast = _contrast(maps, boxes)
+    paper, contrast = local_contrast(maps, boxes)
     dx, dy, strength = outline
-    ins = _px(s.writing_inset_mm)
+    ins = px(s.writing_inset_mm)
     ix0, iy0 = boxes[:, 0] + dx + ins, boxes[:, 1] + dy + ins
     ix1 = np.maximum(boxes[:, 2] + dx - ins, ix0 + 2)
     iy1 = np.maximum(boxes[:, 3] + dy - ins, iy0 + 2)
     area = ((ix1 - ix0) * (iy1 - iy0)).astype(np.float64)
-    total = _rect(maps, ix0, iy0, ix1, iy1) / (area * contrast)
+    total = rect_sums(maps, ix0, iy0, ix1, iy1) / (area * contrast)
 
     faint = q.faint_marks_may_vanish
     divisor = s.faint_page_empty_divisor if faint else 1.0
@@ -50,7 +50,7 @@ def _read_writing(
     # areas that can hold guide lines and have a row of blocks inked all the way across (the
     # middle blocks: guides stop 1.5 mm short of the sides) are measured again band by band,
     # with the ink that runs evenly along each band removed
-    tall = (boxes[:, 3] - boxes[:, 1]) > _px(s.guide_min_height_mm)
+    tall = (boxes[:, 3] - boxes[:, 1]) > px(s.guide_min_height_mm)
     lined = np.zeros(n, dtype=bool)
     if tall.any():
         rows = np.full(len(blocks.row_item), np.inf)
@@ -101,7 +101,7 @@ def _read_writing(
             flags.append(MarkFlag.NO_OUTLINE)
         if faint_blank[k] and found[k]:
             flags.append(MarkFlag.FAINT_PAGE)
-        readings.append(_reading(fields[i], st, names, values[k], flags))
+        readings.append(reading(fields[i], st, names, values[k], flags))
     return readings
 
 
@@ -115,7 +115,7 @@ class _Blocks:
 
 
 def _blocks(
-    maps: _Maps,
+    maps: Maps,
     rect: tuple[IntArray, IntArray, IntArray, IntArray],
     contrast: FloatArray,
     s: MarkSettings,
@@ -123,16 +123,16 @@ def _blocks(
     """Mean ink of blocks of about ``block_mm`` tiling each interior."""
     x0, y0, x1, y1 = rect
     w, h = x1 - x0, y1 - y0
-    size = max(2, _px(s.block_mm))
+    size = max(2, px(s.block_mm))
     nx = np.maximum(1, np.rint(w / size).astype(np.int64))
     ny = np.maximum(1, np.rint(h / size).astype(np.int64))
-    item, j = _ragged(nx * ny)
+    item, j = ragged(nx * ny)
     bx, by = j % nx[item], j // nx[item]
     xa = x0[item] + bx * w[item] // nx[item]
     xb = x0[item] + (bx + 1) * w[item] // nx[item]
     ya = y0[item] + by * h[item] // ny[item]
     yb = y0[item] + (by + 1) * h[item] // ny[item]
-    ink = _mean_ink(maps, (xa, ya, xb, yb), contrast[item])
+    ink = mean_ink(maps, (xa, ya, xb, yb), contrast[item])
     row_start = np.cumsum(ny) - ny
     middle = (bx > 0) & (bx < nx[item] - 1)
     row_item = np.repeat(np.arange(len(ny), dtype=np.int64), ny)
@@ -140,7 +140,7 @@ def _blocks(
 
 
 def _guided_blocks(
-    maps: _Maps,
+    maps: Maps,
     rect: tuple[IntArray, IntArray, IntArray, IntArray],
     contrast: FloatArray,
     area: FloatArray,
@@ -149,10 +149,10 @@ def _guided_blocks(
     """Blocks of areas that may carry guide lines, after removing ink that runs evenly along
     a band (guides, printed or photocopied dark): (field, ink) per block, and each field's
     remaining fill. Such areas are few and large, so each is one 2-D grid."""
-    band = max(1, _px(s.guide_band_mm))
-    seg = max(2, _px(s.guide_segment_mm))
-    tile_px = max(seg, _px(s.guide_tile_mm))
-    per_block = max(1, round(_px(s.block_mm) / band))
+    band = max(1, px(s.guide_band_mm))
+    seg = max(2, px(s.guide_segment_mm))
+    tile_px = max(seg, px(s.guide_tile_mm))
+    per_block = max(1, round(px(s.block_mm) / band))
     ox, oy = maps.origin
     items: list[IntArray] = []
     inks: list[FloatArray] = []
