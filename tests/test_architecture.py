@@ -130,7 +130,6 @@ def test_there_is_no_import_cycle() -> None:
     assert not cycles, "\n".join(cycles)
 
 
-@pytest.mark.xfail(strict=True, reason="ids, pagecode and keys are split next")
 def test_no_module_is_longer_than_about_a_screenful_of_screens() -> None:
     long = {
         str(p.relative_to(PACKAGE.parent)): n

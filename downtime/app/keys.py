@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from downtime.app.workspace import workspace
-from downtime.codes.keys import KeyStatus
+from downtime.codes.keyfiles import KeyStatus
 from downtime.errors import ConfigError
 from downtime.ledger import AuditEvent, write_audit
 from downtime.ledger.pages import pages_per_key

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from downtime import files
-from downtime.codes.keys import KEYRING, KeyStore
+from downtime.codes.keyfiles import KEYRING
+from downtime.codes.keys import KeyStore
 from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.settings import SITE_FILE, Settings, resolve, site_config_text
 

@@ -25,15 +25,20 @@ Sources for the rules:
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from downtime.census.idcheck import (
+    IdentifierError,
+    calendar_date,
+    has_control_character,
+    luhn_digit,
+)
+from downtime.census.reserve import RESERVE_BY_OID, RESERVE_FORMATS, match_reserve, parse_reserve
 from downtime.model import Identifier, IdSystem
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
 __all__ = [
     "DOWNTIME_RESERVE_URN",
@@ -48,10 +53,6 @@ __all__ = [
     "known_system",
     "parse_patient_id",
 ]
-
-
-class IdentifierError(ValueError):
-    """An identifier is malformed. The message says what is wrong without repeating the value."""
 
 
 # HL7 Sweden basprofiler-r4, SEBasePatient.identifier slices "personnummer" and
@@ -71,59 +72,6 @@ _NOT_RECOGNISED = (
     "not a personnummer, samordningsnummer or known reservnummer format; "
     "write other identifier systems as system|value"
 )
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
-
-# --- shared helpers -----------------------------------------------------------------------------
-
-
-def _luhn_digit(payload: str) -> int:
-    """The check digit for ``payload`` by the Luhn (modulus 10, weights 2-1) method.
-
-    The rightmost payload digit is doubled, as for personnummer (whose nine payload digits give
-    weights 2, 1, 2, …, 2 from the left).
-    """
-    total = 0
-    for position, char in enumerate(reversed(payload)):
-        value = int(char) * (2 if position % 2 == 0 else 1)
-        total += value - 9 if value > 9 else value
-    return (10 - total % 10) % 10
-
-
-def _calendar_date(year: int, month: int, day: int) -> date:
-    """``date(year, month, day)``, or an :class:`IdentifierError` naming the impossible part."""
-    if not 1 <= month <= 12:
-        raise IdentifierError(f"no such date (month {month})")
-    if month == 2 and day == 29:
-        try:
-            return date(year, month, day)
-        except ValueError:
-            raise IdentifierError(
-                "no such date (29 February in a year that is not a leap year)"
-            ) from None
-    try:
-        return date(year, month, day)
-    except ValueError:
-        raise IdentifierError(f"no such date (day {day} in {_MONTHS[month - 1]})") from None
-
-
-def _has_control_character(text: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" for char in text)
-
-
 # --- personnummer and samordningsnummer ---------------------------------------------------------
 
 _SWEDISH = re.compile(
@@ -168,160 +116,14 @@ def _parse_swedish(match: re.Match[str], today: date) -> Identifier:
         raise IdentifierError("the + separator belongs to the 10-digit form only")
     else:
         year = int(century + match["yy"])
-    born = _calendar_date(year, month, day)
+    born = calendar_date(year, month, day)
     payload = match["yy"] + match["mm"] + match["dd"] + match["serial"]
-    if _luhn_digit(payload) != int(match["check"]):
+    if luhn_digit(payload) != int(match["check"]):
         raise IdentifierError("check digit is wrong")
     if born > today:
         raise IdentifierError("birth date is in the future")
     value = f"{year:04d}{match['mm']}{match['dd']}{match['serial']}{match['check']}"
     return Identifier(system, value)
-
-
-# --- regional reservnummer ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _ReserveFormat:
-    region: str
-    oid: str  # the FHIR system, urn:oid:…
-    shape: re.Pattern[str]  # full match on the compact, upper-case value
-    check: Callable[[re.Match[str]], None]  # raises IdentifierError
-
-
-def _check_stockholm(match: re.Match[str]) -> None:
-    """Region Stockholm (SLL): ``99yyyyNNNNNC``, OID 1.2.752.97.3.1.3.
-
-    ``99``, the year the number was issued (Region Stockholm's Vårdgivarguiden: characters 3-4
-    the century, 5-6 the year), a five-digit serial and a Luhn check digit computed over
-    positions 5 to 11 (Inera, "Lokala Reservidn"; its examples 991981000010, 991945000023 and
-    991993000032 all pass). HL7 Sweden's pattern is ``99\\d{10}``. Inera also gives the year
-    range 1980-2299, but its own example 991945000023 lies outside it, so the year is not
-    range-checked here.
-    """
-    value = match.string
-    if _luhn_digit(value[4:11]) != int(value[11]):
-        raise IdentifierError("reservnummer check digit is wrong")
-
-
-_VGR_SEX_VALUE = {"K": 5, "M": 7, "X": 8}
-
-
-def _check_vastra_gotaland(match: re.Match[str]) -> None:
-    """Västra Götalandsregionen local reserve identity (LRID): ``yyyymmddGggC``.
-
-    OID 1.2.752.113.11.0.2.1.1.1. From Inera, "Lokala Reservidn": ``yyyymmdd`` a real calendar
-    date; ``G`` the sex, K (kvinna), M (man) or X (unknown); ``gg`` a serial 06-79, odd for M
-    and even for K, or 80-89 for X; ``C`` a Luhn check digit over ``yymmddGgg`` with K=5, M=7,
-    X=8 (its examples 19810829M071, 19450829K088 and 19930829X802 all pass). HL7 Sweden's
-    pattern: ``\\d{8}[KMX](0[6-9]|[1-8][0-9])[0-9]``.
-    """
-    _calendar_date(int(match["yyyy"]), int(match["mm"]), int(match["dd"]))
-    sex, serial = match["sex"], int(match["serial"])
-    if sex == "X":
-        serial_ok = 80 <= serial <= 89
-    else:
-        serial_ok = 6 <= serial <= 79 and serial % 2 == (1 if sex == "M" else 0)
-    if not serial_ok:
-        raise IdentifierError("reservnummer serial does not fit its sex letter")
-    value = match.string
-    payload = value[2:8] + str(_VGR_SEX_VALUE[sex]) + match["serial"]
-    if _luhn_digit(payload) != int(match["check"]):
-        raise IdentifierError("reservnummer check digit is wrong")
-
-
-def _check_varmland(match: re.Match[str]) -> None:
-    """Region Värmland (LiV): ``yyyymmddABNC``, OID 1.2.752.74.9.2.
-
-    From Inera, "Lokala Reservidn": ``yyyymmdd`` a real calendar date; ``A`` the county letter
-    (Värmland = S); ``B`` the kind, F (known birth date), U (without birth date), X (unknown),
-    P (staff without personnummer or samordningsnummer) or L (lab sample without a known
-    patient); ``N`` a digit for the sex; ``C`` an ordinal, a capital A-Z except V (a digit 1-9
-    in test environments). There is no check digit. HL7 Sweden's pattern:
-    ``\\d{8}S[FUXPL]\\d([A-Z&&[^V]]|[1-9])``.
-    """
-    _calendar_date(int(match["yyyy"]), int(match["mm"]), int(match["dd"]))
-
-
-def _check_inera_carelink(match: re.Match[str]) -> None:
-    """Inera Carelink (CLNK): ``yyyymmxxNNNC``, OID 1.2.752.129.2.1.3.2.
-
-    From Inera, "Lokala Reservidn": ``yyyy`` a year, ``mm`` a month, ``xx`` a stand-in for the
-    day, 32-59; ``NNN`` a serial; ``C`` a Luhn check digit over ``yymmxxNNN`` (its example
-    198108320014 passes). HL7 Sweden's pattern:
-    ``(1[7-9]|20)\\d{2}(0[1-9]|1[0-2])(3[2-9]|[4-5][0-9])\\d{4}``.
-    """
-    month = int(match["mm"])
-    if not 1 <= month <= 12:
-        raise IdentifierError(f"no such date (month {month})")
-    if match["century"] not in ("17", "18", "19", "20"):
-        raise IdentifierError("the century digits must be 17, 18, 19 or 20")
-    value = match.string
-    if _luhn_digit(value[2:11]) != int(value[11]):
-        raise IdentifierError("reservnummer check digit is wrong")
-
-
-_RESERVE_FORMATS = (
-    _ReserveFormat(
-        "Region Stockholm",
-        "urn:oid:1.2.752.97.3.1.3",
-        re.compile(r"99\d{10}"),
-        _check_stockholm,
-    ),
-    _ReserveFormat(
-        "Västra Götalandsregionen",
-        "urn:oid:1.2.752.113.11.0.2.1.1.1",
-        re.compile(
-            r"(?P<yyyy>\d{4})(?P<mm>\d{2})(?P<dd>\d{2})(?P<sex>[KMX])(?P<serial>\d{2})(?P<check>\d)"
-        ),
-        _check_vastra_gotaland,
-    ),
-    _ReserveFormat(
-        "Region Värmland",
-        "urn:oid:1.2.752.74.9.2",
-        re.compile(r"(?P<yyyy>\d{4})(?P<mm>\d{2})(?P<dd>\d{2})S[FUXPL]\d[A-UW-Z1-9]"),
-        _check_varmland,
-    ),
-    _ReserveFormat(
-        "Inera Carelink",
-        "urn:oid:1.2.752.129.2.1.3.2",
-        re.compile(r"(?P<century>\d{2})\d{2}(?P<mm>\d{2})(?:3[2-9]|[45]\d)\d{4}"),
-        _check_inera_carelink,
-    ),
-)
-_RESERVE_BY_OID = {fmt.oid: fmt for fmt in _RESERVE_FORMATS}
-
-
-def _compact_reserve(text: str) -> str:
-    """Upper case, no spaces; a ``-`` after an 8-digit date (as in personnummer) is dropped."""
-    compact = "".join(text.split()).upper()
-    if len(compact) == 13 and compact[8] == "-" and compact[:8].isdigit():
-        compact = compact[:8] + compact[9:]
-    return compact
-
-
-def _match_reserve(compact: str) -> tuple[_ReserveFormat, re.Match[str]] | None:
-    for fmt in _RESERVE_FORMATS:
-        match = fmt.shape.fullmatch(compact)
-        if match is not None:
-            return fmt, match
-    return None
-
-
-def _parse_reserve(text: str, *, region: _ReserveFormat | None = None) -> Identifier | None:
-    """A reservnummer of a known regional format, or ``None`` when no format's shape fits.
-
-    With ``region``, only that region's format is accepted (a FHIR identifier names its system).
-    """
-    compact = _compact_reserve(text)
-    found = _match_reserve(compact)
-    if found is None:
-        return None
-    fmt, match = found
-    if region is not None and fmt is not region:
-        raise IdentifierError(f"not a reservnummer in the format of {region.region}")
-    fmt.check(match)
-    return Identifier(IdSystem.RESERVNUMMER, compact)
 
 
 # --- the kit's own reserve ids ------------------------------------------------------------------
@@ -357,7 +159,7 @@ def _other(system: str, value: str) -> Identifier:
         raise IdentifierError("identifier system is empty (write system|value)")
     if not value:
         raise IdentifierError("identifier value is empty (write system|value)")
-    if _has_control_character(system) or _has_control_character(value):
+    if has_control_character(system) or has_control_character(value):
         raise IdentifierError("identifier contains a control character")
     if "|" in value:
         raise IdentifierError("identifier value contains a second |")
@@ -376,7 +178,7 @@ _SYSTEM_NAMES: dict[str, IdSystem] = {
     SAMORDNINGSNUMMER_URI: IdSystem.SAMORDNINGSNUMMER,
     SAMORDNINGSNUMMER_OID: IdSystem.SAMORDNINGSNUMMER,
     DOWNTIME_RESERVE_URN: IdSystem.DOWNTIME_RESERVE,
-    **{fmt.oid: IdSystem.RESERVNUMMER for fmt in _RESERVE_FORMATS},
+    **{fmt.oid: IdSystem.RESERVNUMMER for fmt in RESERVE_FORMATS},
 }
 
 
@@ -417,7 +219,7 @@ def _from_system(system: str, value: str, today: date) -> Identifier:
         return _swedish(value, kind, today)
     if kind is IdSystem.DOWNTIME_RESERVE:
         return _parse_downtime_reserve(value)
-    identifier = _parse_reserve(value, region=_RESERVE_BY_OID.get(system.strip()))
+    identifier = parse_reserve(value, region=RESERVE_BY_OID.get(system.strip()))
     if identifier is None:
         raise IdentifierError("not a reservnummer of a known regional format")
     return identifier
@@ -438,7 +240,7 @@ def parse_patient_id(text: str, *, today: date) -> Identifier:
       the value at most 32 and the system at most 64 UTF-8 bytes.
     * ``DT-XXXX-XXXX-XXXX``: a reserve id allocated by this kit (shape only; its check
       characters are verified by :mod:`downtime.serials`).
-    * a regional reservnummer of a format in ``_RESERVE_FORMATS`` (upper case, spaces removed).
+    * a regional reservnummer of a format in ``RESERVE_FORMATS`` (upper case, spaces removed).
     * a personnummer or samordningsnummer: ``YYYYMMDDNNNC`` or ``YYMMDDNNNC``, with or without
       ``-``; in the 10-digit form ``+`` marks a person of 100 or more. The century of a
       10-digit number is inferred from ``today``. Normalised to 12 digits, no separator.
@@ -453,7 +255,7 @@ def parse_patient_id(text: str, *, today: date) -> Identifier:
         return _from_system(system, value, today)
     if stripped[:2].upper() == "DT":
         return _parse_downtime_reserve(stripped)
-    reserve = _parse_reserve(stripped)
+    reserve = parse_reserve(stripped)
     if reserve is not None:
         return reserve
     match = _SWEDISH.fullmatch(stripped)
@@ -476,7 +278,7 @@ def birth_date_of(identifier: Identifier) -> date | None:
     day = int(value[6:8])
     if identifier.system == IdSystem.SAMORDNINGSNUMMER:
         day -= 60
-    return _calendar_date(int(value[:4]), int(value[4:6]), day)
+    return calendar_date(int(value[:4]), int(value[4:6]), day)
 
 
 def fhir_system(identifier: Identifier) -> str:
@@ -495,7 +297,7 @@ def fhir_system(identifier: Identifier) -> str:
     if identifier.system == IdSystem.DOWNTIME_RESERVE:
         return DOWNTIME_RESERVE_URN
     if identifier.system == IdSystem.RESERVNUMMER:
-        found = _match_reserve(identifier.value)
+        found = match_reserve(identifier.value)
         if found is None:
             raise IdentifierError("reservnummer of no known regional format")
         return found[0].oid

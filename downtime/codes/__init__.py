@@ -5,20 +5,22 @@ from __future__ import annotations
 from downtime.codes.pagecode import (
     FORMAT_VERSION,
     HEADER_SIZE,
-    KEY_ID_SIZE,
     PREFIX,
     SIGNATURE_SIZE,
     SIGNING_CONTEXT,
     PageCode,
     body_of,
-    candidate_keys,
     decode,
     encode,
+    sign_body,
+)
+from downtime.codes.signing import (
+    KEY_ID_SIZE,
+    candidate_keys,
     key_id_bytes,
     key_id_of,
     new_pack_id,
     new_page_uid,
-    sign_body,
     verifies_with_any,
 )
 

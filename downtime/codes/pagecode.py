@@ -34,18 +34,19 @@ the version byte, the three length bytes (to know the exact expected length) and
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from downtime.codes import base45
+from downtime.codes.signing import (
+    KEY_ID_SIZE,
+    candidate_keys,
+    key_id_bytes,
+    verifies_with_any,
+)
 from downtime.errors import PageCodeError
 from downtime.model import Identifier, IdSystem
 from downtime.vocab import Reason
@@ -62,7 +63,6 @@ PREFIX = "DK1:"
 SIGNING_CONTEXT = b"DK1"
 FORMAT_VERSION = 1
 SIGNATURE_SIZE = 64
-KEY_ID_SIZE = 4
 HEADER_SIZE = 41
 MAX_SYSTEM = 64
 MAX_VALUE = 32
@@ -104,54 +104,6 @@ class PageCode:
     patient: Identifier | None
     encounter: str
     key_id: str = ""  # 8 lowercase hex; filled in by decode (and ignored by encode)
-
-
-# --- keys ---------------------------------------------------------------------------------------
-
-
-def key_id_bytes(public_key: Ed25519PublicKey) -> bytes:
-    """The 4-byte key id: the first bytes of SHA-256 over the raw 32-byte public key."""
-    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(raw).digest()[:KEY_ID_SIZE]
-
-
-def key_id_of(public_key: Ed25519PublicKey) -> str:
-    """The key id as printed and stored: 8 lowercase hex characters."""
-    return key_id_bytes(public_key).hex()
-
-
-def candidate_keys(
-    key_id: bytes, public_keys: Iterable[Ed25519PublicKey]
-) -> list[Ed25519PublicKey]:
-    """Every key whose key id starts with ``key_id``, in the order given.
-
-    Key ids are short (4 bytes in DK1), so different keys may share one: the caller must try
-    each candidate, not just the first.
-    """
-    return [key for key in public_keys if key_id_bytes(key).startswith(key_id)]
-
-
-def verifies_with_any(
-    candidates: Iterable[Ed25519PublicKey], signature: bytes, message: bytes
-) -> bool:
-    """Whether ``signature`` over ``message`` verifies with at least one of ``candidates``."""
-    for key in candidates:
-        try:
-            key.verify(signature, message)
-        except InvalidSignature:
-            continue
-        return True
-    return False
-
-
-def new_page_uid() -> str:
-    """A fresh random page uid: 128 bits as 32 lowercase hex characters."""
-    return secrets.token_hex(16)
-
-
-def new_pack_id() -> str:
-    """A fresh random pack id: 64 bits as 16 lowercase hex characters."""
-    return secrets.token_hex(8)
 
 
 # --- encoding -----------------------------------------------------------------------------------
