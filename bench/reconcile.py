@@ -5,7 +5,7 @@
 A census is generated (bench/pack.py's ``write_census``) and its packs printed for real; then
 every issued patient page, up to ``--pages``, is recorded as returned *without scanning it*
 (scanning 10,000 pages takes minutes): a capture is inserted straight into the ledger
-(``downtime.ledger.scans.insert_capture``) with readings drawn at random per page. The
+(``downtime.ledger.scans.record_outcomes``) with readings drawn at random per page. The
 registered page images are real: one page of each form is rendered, filled and degraded with
 ``downtime.simulate`` and JPEG-encoded as the scanner stores them; these few images are reused
 for every page of that form. Then ``reconcile`` runs whole, timed: into the outbox folder, and
@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from conftest import ledger_rows  # noqa: E402
 from fhirserver import fhir_request, start_fhir_server, stop_fhir_server  # noqa: E402
 from pack import replace_section, write_census  # noqa: E402
 
@@ -54,15 +55,24 @@ from downtime.app import PackRequest, run_pack, workspace  # noqa: E402
 from downtime.census.ids import fhir_system  # noqa: E402
 from downtime.geometry import PX_PER_MM, box_px  # noqa: E402
 from downtime.ledger import Ledger  # noqa: E402
-from downtime.ledger.pages import page_fields  # noqa: E402
-from downtime.ledger.scans import insert_capture, record_file, start_run  # noqa: E402
+from downtime.ledger.packs import pack_summaries  # noqa: E402
+from downtime.ledger.pages import pages_of_pack  # noqa: E402
+from downtime.ledger.scans import (  # noqa: E402
+    Capture,
+    MarkFact,
+    PageFact,
+    ScannedFile,
+    record_file,
+    record_outcomes,
+    start_run,
+)
 from downtime.ledger.store import Store  # noqa: E402
 from downtime.model import Identifier  # noqa: E402
 from downtime.record.client import FhirClient, Response  # noqa: E402
 from downtime.record.reconciliation import Summary, Target, reconcile  # noqa: E402
 from downtime.scan import marks  # noqa: E402
-from downtime.scan import page as pagework  # noqa: E402
-from downtime.scan.images import InputFile  # noqa: E402
+from downtime.scan.page import REGISTERED_QUALITY  # noqa: E402
+from downtime.vocab import ScanStatus  # noqa: E402
 
 TARGET_S = 60.0  # the outbox for 10,000 pages
 PAGES_PER_PATIENT = 5.5  # journal 2, orders 1, MAR 1-2, prescription 1, referral 1
@@ -141,9 +151,7 @@ def registered_images(
         scanned = simulate.degrade(filled, REGISTERED_DPI, "scan-200", rng).image
         rows, cols = REGISTERED_SHAPE
         registered = cv2.resize(scanned, (cols, rows), interpolation=cv2.INTER_LINEAR)
-        ok, jpeg = cv2.imencode(
-            ".jpg", registered, [cv2.IMWRITE_JPEG_QUALITY, pagework.REGISTERED_QUALITY]
-        )
+        ok, jpeg = cv2.imencode(".jpg", registered, [cv2.IMWRITE_JPEG_QUALITY, REGISTERED_QUALITY])
         if not ok:
             raise RuntimeError("JPEG encoding failed")
         data = jpeg.tobytes()
@@ -155,47 +163,40 @@ def return_pages(home: Path, wanted: int, images: dict[str, str], seed: int) -> 
     """Record the first ``wanted`` issued patient pages as returned: one capture each."""
     rng = random.Random(seed)
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        issued = ledger.query(
-            "SELECT page_uid, form, form_code, page_no, patient_system, patient_value"
-            " FROM pages WHERE patient_system IS NOT NULL AND form != 'admission'"
-            " ORDER BY pack_id, pdf_page LIMIT ?",
-            (wanted,),
-        )
+        packs = sorted(p.pack_id for p in pack_summaries(ledger))
+        issued = [
+            page
+            for pack_id in packs
+            for page in pages_of_pack(ledger, pack_id)
+            if page.patient is not None and page.form != "admission"
+        ][:wanted]
         run_id = f"bench-{seed}"
         start_run(ledger, run_id, "bench", "bench", datetime.now(UTC))
-        source = InputFile("bench-scans.pdf", home / "bench-scans.pdf", "0" * 64, 0, "pdf")
+        source = ScannedFile("0" * 64, 0, "pdf", "bench-scans.pdf")
         record_file(ledger, run_id, source, images[next(iter(images))])
         for i in range(0, len(issued), BATCH):
-            outcomes = []
+            facts = []
             for n, page in enumerate(issued[i : i + BATCH], start=i + 1):
-                fields = page_fields(ledger, page["page_uid"])
-                key = f"{page['form']}/{page['page_no']}"
-                outcomes.append(
-                    pagework.PageOutcome(
+                key = f"{page.form}/{page.page_no}"
+                marks_read = tuple(
+                    MarkFact(r.field_id, r.kind, r.state, r.score, r.flags, box_px(f.box_mm))
+                    for r, f in zip(readings(page.fields, rng), page.fields, strict=True)
+                )
+                capture = Capture(
+                    "code", 0.1, images.get(key) or images[f"{page.form}/1"], marks_read
+                )
+                facts.append(
+                    PageFact(
                         source=source.source,
                         source_page=n,
                         file_sha256=source.sha256,
-                        status="identified",
-                        page_uid=page["page_uid"],
-                        form_code=int(page["form_code"]),
-                        page=int(page["page_no"]),
-                        patient=Identifier(page["patient_system"], page["patient_value"]),
-                        via="code",
-                        residual_mm=0.1,
-                        readings=tuple(readings(fields, rng)),
-                        crops=tuple(box_px(f.box_mm) for f in fields),
-                        registered_as=images.get(key) or images[f"{page['form']}/1"],
+                        status=ScanStatus.IDENTIFIED,
+                        page_uid=page.page_uid,
+                        patient=page.patient,
+                        capture=capture,
                     )
                 )
-            with ledger.transaction() as conn:
-                for o in outcomes:
-                    cur = conn.execute(
-                        "INSERT INTO scan_pages (file_sha256, source_page, run_id, status,"
-                        " reason, page_uid, rotation, scanned_at) VALUES (?,?,?,?,?,?,?,?)",
-                        (o.file_sha256, o.source_page, run_id, o.status, None, o.page_uid, 0,
-                         datetime.now(UTC).isoformat()),
-                    )  # fmt: skip
-                    insert_capture(conn, int(cur.lastrowid or 0), o, None, None)
+            record_outcomes(ledger, run_id, facts, actor="bench", station="bench")
         return len(issued)
 
 
@@ -301,9 +302,10 @@ def seed_record(home: Path, base_url: str) -> int:
     """The record holds every census patient already (as a hospital's does): then the record
     checks search for administrations and orders, as they would for real."""
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        people = ledger.query(
+        people = ledger_rows(
+            ledger,
             "SELECT DISTINCT patient_system, patient_value, family_name, given_name"
-            " FROM pack_patients WHERE family_name IS NOT NULL"
+            " FROM pack_patients WHERE family_name IS NOT NULL",
         )
     for p in people:
         ident = Identifier(p["patient_system"], p["patient_value"])
@@ -357,10 +359,11 @@ def server_run(
 def failures(home: Path) -> Counter[str]:
     """Why bundles failed, by their latest attempt (the diagnostics, shortened)."""
     with Ledger.open(home / "ledger.sqlite3") as ledger:
-        found = ledger.query(
+        found = ledger_rows(
+            ledger,
             "SELECT a.http_status, a.detail FROM posting_attempts a WHERE a.outcome = 'failed'"
             " AND a.attempt = (SELECT max(attempt) FROM posting_attempts b"
-            " WHERE b.bundle_key = a.bundle_key)"
+            " WHERE b.bundle_key = a.bundle_key)",
         )
     reasons: Counter[str] = Counter()
     for r in found:

@@ -40,9 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _scan_cases import CASE_NAMES, CASES, PHONE, SCANNER, Case, SourcePage, print_packs  # noqa: E402
-from _scan_judge import Tally  # noqa: E402
-from _scan_report import (  # noqa: E402
+from pack import replace_section  # noqa: E402
+from scan_cases import CASE_NAMES, CASES, PHONE, SCANNER, Case, SourcePage, print_packs  # noqa: E402
+from scan_judge import Tally  # noqa: E402
+from scan_report import (  # noqa: E402
     fields_lines,
     intro_lines,
     naive_lines,
@@ -50,8 +51,7 @@ from _scan_report import (  # noqa: E402
     targets_lines,
     totals_row,
 )
-from _scan_runs import SpeedRow, fresh_home, run_case, speed_files, speed_run, stage_costs  # noqa: E402
-from pack import replace_section  # noqa: E402
+from scan_runs import SpeedRow, fresh_home, run_case, speed_files, speed_run, stage_costs  # noqa: E402
 
 
 def main() -> None:

@@ -75,12 +75,6 @@ class InputError(DowntimeError):
     exit_code = ExitCode.BAD_INPUT
 
 
-class UnprintableTextError(DowntimeError):
-    """Text (typically a name) contains characters the embedded font cannot draw."""
-
-    exit_code = ExitCode.BAD_INPUT
-
-
 class ConfigError(DowntimeError):
     exit_code = ExitCode.CONFIG
 

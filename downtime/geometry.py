@@ -31,7 +31,6 @@ FIDUCIAL_HOLE_MM = 2.6
 # top-right mark; code 2 stands on its bottom-left corner over the bottom-left mark, so a stain
 # or a torn corner takes at most one of them.
 QR_MODULE_MM = 0.635
-QR_QUIET_MODULES = 4
 CODE1_TOP_RIGHT_MM = (195.0, 24.0)
 CODE2_BOTTOM_LEFT_MM = (15.0, 273.0)
 

@@ -2,7 +2,7 @@
 
 Coordinates: anything called ``*_mm`` is millimetres from the **top-left** corner of the page,
 ``[left, top, width, height]`` for boxes. reportlab points (bottom-left origin) never leave
-``render.py``.
+``pack/render.py``.
 """
 
 from __future__ import annotations

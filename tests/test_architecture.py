@@ -172,6 +172,19 @@ def test_only_the_ledger_runs_queries_or_transactions() -> None:
     assert not outside
 
 
+def test_the_ledgers_connection_is_its_own() -> None:
+    """Other stages get a ``Ledger`` from ``downtime.ledger`` and call named functions; the
+    statement runner (``ledger.db.rows``) and the connection stay inside the package."""
+    outside = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}"
+        for name, path in MODULES.items()
+        if stage_of(name) != "ledger"
+        for target, line in targets(path)
+        if target == "downtime.ledger.db"
+    ]
+    assert not outside
+
+
 def test_every_insert_names_its_columns() -> None:
     unnamed = [
         f"{path.relative_to(PACKAGE.parent)}:{line}"

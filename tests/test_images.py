@@ -1,4 +1,4 @@
-"""Scan files → page images (downtime/images/). Every input is generated here.
+"""Scan files → page images (downtime/scan/images/). Every input is generated here.
 
 Pages carry a black "anchor" block in the top-left corner (so a turned or mirrored page
 shows) and a black square whose position encodes the page number (so page order shows).

@@ -1048,3 +1048,31 @@ def test_max_entries_below_what_a_bundle_needs_is_a_usage_error(
     assert result.exit_code == 2, result.output
     assert "--max-entries" in result.stderr
     assert not isinstance(result.exception, ValueError)
+
+
+def test_an_order_written_in_the_record_in_the_second_the_pack_was_printed_is_held(
+    printed: PrintedPack, server: FhirServer, tmp_path: Path
+) -> None:
+    """Both times are whole seconds: a tie may be an order the pack never saw (this raced when
+    the pack was printed and scanned back within one second)."""
+    [entry] = form_entries(printed, "medication-orders")
+    home = copy_home(printed, tmp_path / "home")
+    scan_in(home, tmp_path / "scans", [ticked(printed, entry, ["active1.stop"])])
+    patient = record_patient(server, home, entry)
+    order = field_ref(entry, "active1.stop")["order_id"]
+    create(
+        server,
+        {
+            "resourceType": "MedicationRequest",
+            "identifier": [{"system": OTHER_SYSTEM, "value": "MR-13"}],
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": medication_text(home, order)},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+            "authoredOn": printed.manifest["issued_at"],
+        },
+    )
+    summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+    assert (summary["record conflicts"], summary["failed"]) == (1, 0)
+    [conflict] = held(home, CONFLICT)
+    assert "written in the record after the pack" in conflict["detail"]

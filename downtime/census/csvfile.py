@@ -262,7 +262,7 @@ def load_csv_census(
     are physical lines (the header is line 1; a record with a quoted line break counts from the
     line it starts on).
 
-    Patients: ``patient_id`` as :func:`~downtime.ids.parse_patient_id` reads it (a repeated
+    Patients: ``patient_id`` as :func:`~downtime.census.ids.parse_patient_id` reads it (a repeated
     patient is a bad row, naming the line it repeats); names required, trimmed and
     NFC-normalised; ``birth_date`` ``YYYY-MM-DD``, or empty to take it from a personnummer or
     samordningsnummer (empty for an identifier without one leaves it unknown); ``sex`` female,

@@ -62,7 +62,7 @@ SAMORDNINGSNUMMER_URI = "http://electronichealth.se/identifier/samordningsnummer
 # Inera, "Identifierare på Inera": the OIDs RIV-TA services use (owner Skatteverket).
 PERSONNUMMER_OID = "urn:oid:1.2.752.129.2.1.3.1"
 SAMORDNINGSNUMMER_OID = "urn:oid:1.2.752.129.2.1.3.3"
-# The kit's own system for the reserve ids it allocates (see downtime.serials).
+# The kit's own system for the reserve ids it allocates (see downtime.codes.serials).
 DOWNTIME_RESERVE_URN = "urn:downtime:reserve-id"
 
 MAX_VALUE_BYTES = 32
@@ -135,7 +135,7 @@ def _parse_downtime_reserve(text: str) -> Identifier:
     """A reserve id allocated by this kit: ``DT-XXXX-XXXX-XXXX`` (case and spaces ignored).
 
     Only the shape is checked here; the check characters are verified by
-    :mod:`downtime.serials`.
+    :mod:`downtime.codes.serials`.
     """
     compact = "".join(text.split()).upper()
     match = _DOWNTIME_RESERVE.fullmatch(compact)
@@ -239,7 +239,7 @@ def parse_patient_id(text: str, *, today: date) -> Identifier:
       as given (stripped), the value stripped, both non-empty and free of control characters,
       the value at most 32 and the system at most 64 UTF-8 bytes.
     * ``DT-XXXX-XXXX-XXXX``: a reserve id allocated by this kit (shape only; its check
-      characters are verified by :mod:`downtime.serials`).
+      characters are verified by :mod:`downtime.codes.serials`).
     * a regional reservnummer of a format in ``RESERVE_FORMATS`` (upper case, spaces removed).
     * a personnummer or samordningsnummer: ``YYYYMMDDNNNC`` or ``YYMMDDNNNC``, with or without
       ``-``; in the 10-digit form ``+`` marks a person of 100 or more. The century of a

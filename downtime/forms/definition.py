@@ -7,7 +7,7 @@ documented in ``docs/forms.md``.
 
 Coordinates in a definition are millimetres. Group origins are relative to the **body area**
 (the part of the page between the printed header and footer, top-left origin); item boxes are
-relative to their group row (or cell). ``layout.py`` turns them into page millimetres.
+relative to their group row (or cell). ``forms/layout.py`` turns them into page millimetres.
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from downtime.errors import UnprintableTextError
-
 REGULAR = "DowntimeSans"
 BOLD = "DowntimeSans-Bold"
 MONO = "DowntimeMono-Bold"
@@ -72,15 +70,3 @@ def unprintable(text: str, fonts: Iterable[str] = (REGULAR, BOLD)) -> list[Unpri
             if cp not in covered and not ch.isspace():
                 missing.setdefault(cp, Unprintable(cp))
     return list(missing.values())
-
-
-def require_printable(text: str, where: str, fonts: Iterable[str] = (REGULAR, BOLD)) -> None:
-    """Raise if the text cannot be printed; the message names the characters, not the text."""
-    missing = unprintable(text, fonts)
-    if missing:
-        chars = ", ".join(str(m) for m in missing)
-        raise UnprintableTextError(
-            f"{where}: the form font cannot print {chars}",
-            hint="check the census for a mistyped character, or transliterate the name "
-            "the way the patient's identity document does",
-        )

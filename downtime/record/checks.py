@@ -118,7 +118,9 @@ def _ordered_since(
         if _ours(other) or _medication(other) != medication or not authored:
             continue
         try:
-            newer = datetime.fromisoformat(authored.replace("Z", "+00:00")) > issued_at
+            # ">=": the record keeps whole seconds, as the pack does; an order written in the
+            # second the pack was printed may be missing from it, so a tie is held too.
+            newer = datetime.fromisoformat(authored.replace("Z", "+00:00")) >= issued_at
         except ValueError:
             newer = False
         if newer:

@@ -4,7 +4,7 @@ Standard library only (urllib): transactions, searches, reads. Retries only wher
 safe and useful — HTTP 429 and 503 (honouring ``Retry-After``) and connection errors — with a
 bounded number of attempts. A request whose response was lost (a timeout, a dropped
 connection) is *not* simply sent again by this module: the caller searches by identifier first
-(see reconcile.py), because the server may have committed it.
+(see downtime.record.delivery), because the server may have committed it.
 
 The bearer token comes from the environment or a file, never from the command line (where
 other users could read it in the process list).

@@ -2,7 +2,7 @@
 
 Idempotent by construction:
 
-* every resource has a deterministic identifier and is a conditional create (downtime.fhir);
+* every resource has a deterministic identifier and is a conditional create (downtime.record.fhir);
 * a posting row is written to the ledger *before* a bundle is written or sent, and every
   attempt is appended after;
 * a form whose content has not changed since it was delivered is skipped;

@@ -2,7 +2,7 @@
 
 Facts are read from the ledger once (:func:`read_facts`); everything after is pure:
 :func:`build_report` turns them into a :class:`Report`, and :func:`to_table`, :func:`to_csv`
-and :func:`to_json` render it (HTML: :mod:`downtime.report_html`).
+and :func:`to_json` render it (HTML: :mod:`downtime.report.htmlpage`).
 
 Scope: the packs in use during the latest outage — for each ward the newest pack issued at or
 before the outage start, every pack issued during the outage (until its end, or now while it

@@ -1,4 +1,4 @@
-"""The outage report as a text table, CSV and JSON (HTML: :mod:`downtime.report_html`).
+"""The outage report as a text table, CSV and JSON (HTML: :mod:`downtime.report.htmlpage`).
 
 Pure: a :class:`~downtime.report.Report` in, a string or a JSON-ready dict out. The output
 names patients (it is for ward managers and IT): write it to a private file or a terminal,

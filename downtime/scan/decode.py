@@ -41,7 +41,7 @@ class Symbol:
     ``corners`` are the symbol's outer corners as the reader reports them: top-left, top-right,
     bottom-right, bottom-left in the symbol's own frame. A reader that decodes a mirrored
     symbol reports a consistent right-handed frame anyway; registration finds out (see
-    register.py).
+    scan/register.py).
     """
 
     text: str

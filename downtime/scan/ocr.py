@@ -2,8 +2,8 @@
 
 Used only when both page codes of a page are destroyed. The serial's two check characters
 decide: a reading that fails them is no reading, so OCR can never silently name another page
-(see serials.py). Tesseract comes from the system's packages (Debian: ``tesseract-ocr``); when
-it is missing, pages without a readable code are simply set aside.
+(see downtime.codes.serials). Tesseract comes from the system's packages (Debian:
+``tesseract-ocr``); when it is missing, pages without a readable code are simply set aside.
 """
 
 from __future__ import annotations

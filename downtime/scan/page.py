@@ -40,7 +40,7 @@ from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.scan import decode, images, marks, ocr, register
 from downtime.scan.overlay import draw_overlay, draw_unregistered
-from downtime.vocab import MarkState, Reason, ScanStatus
+from downtime.vocab import MarkFlag, MarkState, Reason, ScanStatus
 
 Image = npt.NDArray[np.uint8]
 REGISTERED_QUALITY = 80  # JPEG quality of the stored registered page image (~300 KB a page;
@@ -279,7 +279,7 @@ def _read(
     registered = register.warp(image, reg)
     readings = marks.read_fields(registered, fields, config.mark_settings)
     if not reg.clean:
-        readings = [_unsure(r, "registration") for r in readings]
+        readings = [_unsure(r, MarkFlag.REGISTRATION) for r in readings]
     store = Store(config.home)
     # JPEG, not PNG: 5 ms instead of 60-110 ms a page (BENCHMARKS.md). The lossless original
     # is kept; the marks were read before compression; this copy is for review and the record.

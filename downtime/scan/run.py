@@ -1,7 +1,7 @@
 """A scan run: input files → stored originals → pages processed in workers → ledger → records.
 
 The main process owns the ledger and the store of originals; worker processes
-(:mod:`downtime.pagework`) identify, register and read the pages. A page that crashes a worker
+(:mod:`downtime.scan.page`) identify, register and read the pages. A page that crashes a worker
 (a decoder fault on a pathological image) is retried alone in a fresh worker and, if it crashes
 again, set aside as ``worker-crash``; the run goes on.
 

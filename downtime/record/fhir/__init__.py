@@ -1,9 +1,9 @@
 """An issued form with its returned pages → FHIR R4 transaction bundles (pure: no I/O).
 
-:func:`form_bundles` turns one :class:`~downtime.returns.IssuedForm` (and the returned pages as
-one PDF) into transaction bundles, the list of resources they make, and the items a person must
-look at before anything more can be posted (:class:`HeldItem`). Delivery, retries and the
-bookkeeping of what was posted belong to :mod:`downtime.reconcile`.
+:func:`form_bundles` turns one :class:`~downtime.ledger.returns.IssuedForm` (and the returned
+pages as one PDF) into transaction bundles, the list of resources they make, and the items a
+person must look at before anything more can be posted (:class:`HeldItem`). Delivery, retries
+and the bookkeeping of what was posted belong to :mod:`downtime.record.reconciliation`.
 
 Idempotency
 -----------
@@ -25,7 +25,7 @@ value) and its conditional create searches ``_tag=urn:downtime:item|<value>``.
 :attr:`FormBundles.resources` lists it as ``("Provenance", "urn:downtime:item|<value>")`` like
 the others; find it on a server with ``Provenance?_tag=…``.
 
-The Patient (identifier from :func:`downtime.ids.fhir_system`) and the Encounter (system
+The Patient (identifier from :func:`downtime.census.ids.fhir_system`) and the Encounter (system
 ``urn:downtime:encounter``, the census encounter id) are conditional creates too and head every
 bundle, so references to them are ``urn:uuid:`` references the server rewrites; it never has to
 resolve a conditional reference. The Patient has the census name, birth date and gender

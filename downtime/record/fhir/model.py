@@ -1,5 +1,6 @@
-"""What :mod:`downtime.fhir` hands out (the posting context, held items, a form's bundles), the
-item identifiers every resource carries, and the codes and texts the mapping uses."""
+"""What :mod:`downtime.record.fhir` hands out (the posting context, held items, a form's
+bundles), the item identifiers every resource carries, and the codes and texts the mapping
+uses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What :mod:`downtime.images` hands out (input files, page images, page problems), its
+"""What :mod:`downtime.scan.images` hands out (input files, page images, page problems), its
 limits, and the two helpers every format's reader finishes a page with."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """PDF pages through PDFium: a scanner's one image per page at its own resolution, anything
-else rendered (see :mod:`downtime.images` for which pages are which)."""
+else rendered (see :mod:`downtime.scan.images` for which pages are which)."""
 
 from __future__ import annotations
 

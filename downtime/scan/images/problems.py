@@ -1,7 +1,7 @@
 """Page problems: what went wrong with a file or a page, said for a clerk, with the next step.
 
-Every :class:`~downtime.images.PageProblem` is made here, with a reason from
-:data:`~downtime.images.REASONS`; messages never contain file contents."""
+Every :class:`~downtime.scan.images.PageProblem` is made here, with a reason from
+:data:`~downtime.scan.images.model.REASONS`; messages never contain file contents."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ class MarkSettings:
     checkbox_empty_peak: float = 0.012  # … and no cell darker than this (a speck of ~1 px is
     # 0.01 of a cell; anything larger is not "clearly empty")
     checkbox_corrected_coverage: float = 0.7  # ≥ this share of strong-ink pixels: the box is
-    # filled in or scribbled out: "corrected" (see downtime.marks). Fills and dense
+    # filled in or scribbled out: "corrected" (see downtime.scan.marks). Fills and dense
     # scribbles measure ≥ 0.86; fat crosses on a dark photocopy reach 0.6, ticks 0.55
     ring_inner_mm: float = 0.4  # ring outside the box: from here (clear of the printed line) …
     ring_outer_mm: float = 0.75  # … to here (labels to the right start 1 mm out)

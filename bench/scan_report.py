@@ -7,7 +7,7 @@ import argparse
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from _scan_cases import (
+from scan_cases import (
     BOX_TARGET,
     FAX_BATCH,
     ID_TARGET,
@@ -19,8 +19,8 @@ from _scan_cases import (
     SPEED_TARGET,
     Case,
 )
-from _scan_judge import Tally, expected_status, rates
-from _scan_runs import STAGES, SpeedRow
+from scan_judge import Tally, expected_status, rates
+from scan_runs import STAGES, SpeedRow
 
 from downtime.scan import ocr
 

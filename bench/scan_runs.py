@@ -12,8 +12,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from _scan_cases import Case, Job, SourcePage, make_page, write_case
-from _scan_judge import Tally, judge, naive_baseline
+from scan_cases import Case, Job, SourcePage, make_page, write_case
+from scan_judge import Tally, judge, naive_baseline
 
 from downtime import codes
 from downtime.app import scan_files
@@ -22,7 +22,7 @@ from downtime.ledger import Ledger
 from downtime.ledger.pages import page_fields
 from downtime.ledger.store import Store
 from downtime.scan import decode, images, marks, register
-from downtime.scan import page as pagework
+from downtime.scan import page as scan_page
 from downtime.scan.run import PageRecord, ScanOptions
 
 # --------------------------------------------------------------------------------------------
@@ -126,9 +126,9 @@ STAGES = (
 
 
 def encode_registered(registered: np.ndarray) -> tuple[bytes, str]:
-    """The registered page image as pagework stores it: JPEG at its REGISTERED_QUALITY (PNG,
+    """The registered page image as the scanner stores it: JPEG at its REGISTERED_QUALITY (PNG,
     compression 1, before that setting existed)."""
-    quality = getattr(pagework, "REGISTERED_QUALITY", None)
+    quality = getattr(scan_page, "REGISTERED_QUALITY", None)
     if quality is not None:
         _ok, jpeg = cv2.imencode(".jpg", registered, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         return jpeg.tobytes(), ".jpg"
@@ -137,7 +137,7 @@ def encode_registered(registered: np.ndarray) -> tuple[bytes, str]:
 
 
 def stage_costs(pdfs: list[Path], home: Path, sample: int) -> dict[str, float]:
-    """Milliseconds per page for each step of pagework.scan_image, in-process, over the first
+    """Milliseconds per page for each step of scan_page.scan_image, in-process, over the first
     ``sample`` pages of ``pdfs`` (after one page to warm up)."""
     keys = KeyStore.open(home / "keys").verification_keys()
     ledger = Ledger.open_readonly(home / "ledger.sqlite3")
@@ -161,8 +161,8 @@ def stage_costs(pdfs: list[Path], home: Path, sample: int) -> dict[str, float]:
                 page = images.read_page(item, index, verify=False)
                 assert isinstance(page, images.PageImage)
                 lap("decode file")
-                image, dpi = pagework.square_pixels(page.image, page.dpi)
-                pagework.is_blank(image)
+                image, dpi = scan_page.square_pixels(page.image, page.dpi)
+                scan_page.is_blank(image)
                 lap("blank test")
                 ppm = decode.estimate_px_per_mm(image.shape, dpi)
                 symbols, _ = decode.find_page_codes(image, px_per_mm=ppm)

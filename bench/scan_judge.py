@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _scan_cases import Case, Made
+from scan_cases import Case, Made
 
 from downtime import codes
 from downtime import simulate as sim
