@@ -748,7 +748,7 @@ def test_an_administration_already_in_the_record_is_held_not_posted(
     summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
     assert (summary["record conflicts"], summary["bundles"], summary["failed"]) == (1, 1, 0)
     [conflict] = held(home, CONFLICT)
-    assert conflict["item"] == "med1.t08", "named as a clerk finds it on the paper"
+    assert conflict["item"] == cells[0], "named as a clerk finds it on the paper"
     assert "already documented in the record" in conflict["detail"]
     administrations = server_state(server)["MedicationAdministration"]
     assert administrations[theirs["id"]] == theirs  # untouched
@@ -769,6 +769,26 @@ def test_a_record_conflict_names_the_cell_on_the_paper(
     assert [h["item"] for h in held(home, CONFLICT)] == [cells[0]]
 
 
+def order_in_record(
+    server: FhirServer, home: Path, entry: dict[str, Any], authored: str
+) -> dict[str, Any]:
+    """An active order in the record, by another system, for the drug of ``active1``."""
+    patient = record_patient(server, home, entry)
+    order = field_ref(entry, "active1.stop")["order_id"]
+    return create(
+        server,
+        {
+            "resourceType": "MedicationRequest",
+            "identifier": [{"system": OTHER_SYSTEM, "value": f"MR-{authored}"}],
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": medication_text(home, order)},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+            "authoredOn": authored,
+        },
+    )
+
+
 def test_an_order_written_in_the_record_since_the_pack_holds_the_paper_stop(
     printed: PrintedPack, server: FhirServer, tmp_path: Path
 ) -> None:
@@ -776,20 +796,7 @@ def test_an_order_written_in_the_record_since_the_pack_holds_the_paper_stop(
     home = copy_home(printed, tmp_path / "home")
     scan_in(home, tmp_path / "scans", [ticked(printed, entry, ["active1.stop"])])
     require_ticked(home, entry, ["active1.stop"])
-    patient = record_patient(server, home, entry)
-    order = field_ref(entry, "active1.stop")["order_id"]
-    theirs = create(
-        server,
-        {
-            "resourceType": "MedicationRequest",
-            "identifier": [{"system": OTHER_SYSTEM, "value": "MR-12"}],
-            "status": "active",
-            "intent": "order",
-            "medicationCodeableConcept": {"text": medication_text(home, order)},
-            "subject": {"reference": f"Patient/{patient['id']}"},
-            "authoredOn": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
-    )
+    theirs = order_in_record(server, home, entry, datetime.now(UTC).isoformat(timespec="seconds"))
     summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
     assert (summary["record conflicts"], summary["failed"]) == (1, 0)
     [conflict] = held(home, CONFLICT)
@@ -1058,20 +1065,7 @@ def test_an_order_written_in_the_record_in_the_second_the_pack_was_printed_is_he
     [entry] = form_entries(printed, "medication-orders")
     home = copy_home(printed, tmp_path / "home")
     scan_in(home, tmp_path / "scans", [ticked(printed, entry, ["active1.stop"])])
-    patient = record_patient(server, home, entry)
-    order = field_ref(entry, "active1.stop")["order_id"]
-    create(
-        server,
-        {
-            "resourceType": "MedicationRequest",
-            "identifier": [{"system": OTHER_SYSTEM, "value": "MR-13"}],
-            "status": "active",
-            "intent": "order",
-            "medicationCodeableConcept": {"text": medication_text(home, order)},
-            "subject": {"reference": f"Patient/{patient['id']}"},
-            "authoredOn": printed.manifest["issued_at"],
-        },
-    )
+    order_in_record(server, home, entry, printed.manifest["issued_at"])
     summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
     assert (summary["record conflicts"], summary["failed"]) == (1, 0)
     [conflict] = held(home, CONFLICT)
