@@ -170,7 +170,7 @@ def make_page(job: Job) -> Made:
     if case.chain:
         done = sim.degrade(filled, case.render_dpi, case.chain[0], g)
         for kind in case.chain[1:]:
-            done = done.then(kind, g)
+            done = sim.then(done, kind, g)
     else:
         d = float(case.render_dpi)
         done = sim.Degraded(filled, d, d, 0, "clean: as rendered")

@@ -335,16 +335,20 @@ def test_degrade_takes_random_random_and_rejects_unknown_kinds(
 def test_chains_compose(medication_page: tuple[dict[str, Any], np.ndarray]) -> None:
     _, image = medication_page
     g = np.random.default_rng(1)
-    skewed = simulate.degrade(image, DPI, "skew", g).then("jpeg", g)
+    skewed = simulate.then(simulate.degrade(image, DPI, "skew", g), "jpeg", g)
     assert skewed.note.startswith("skew") and "jpeg" in skewed.note
     assert skewed.image.shape == image.shape
-    turned = simulate.degrade(image, DPI, "fax", g).then("rot90", g).then("upside-down", g)
+    turned = simulate.then(
+        simulate.then(simulate.degrade(image, DPI, "fax", g), "rot90", g), "upside-down", g
+    )
     assert turned.rotation in (90, 270)
     assert (turned.dpi_x, turned.dpi_y) == (98.0, 204.0)
     upright = simulate.upright(turned)
     assert upright.shape == (round(image.shape[0] * 98 / DPI), round(image.shape[1] * 204 / DPI))
     assert is_upright(upright, 204, 98)
-    phone = simulate.degrade(image, DPI, "scan-300", g).then("phone", g).then("rot90", g)
+    phone = simulate.then(
+        simulate.then(simulate.degrade(image, DPI, "scan-300", g), "phone", g), "rot90", g
+    )
     assert is_upright(simulate.upright(phone), phone.dpi_x, phone.dpi_y)
 
 

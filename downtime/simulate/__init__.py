@@ -38,7 +38,7 @@ default styles; pass ``styles=ALL_MARK_STYLES`` (or any sequence containing it) 
 Degrading
 ---------
 :func:`degrade` applies one of :data:`DEGRADATIONS` and returns a :class:`Degraded`; chain
-them with :meth:`Degraded.then` (``degrade(img, 200, "skew", g).then("jpeg", g)``).
+them with :func:`then` (``then(degrade(img, 200, "skew", g), "jpeg", g)``).
 
 * ``dpi_x`` / ``dpi_y`` are the resolution the image file would claim: pixels per inch of the
   sheet along the image's columns / rows (after ``rot90`` they swap). Content printed at a
@@ -99,7 +99,8 @@ The degradations (random parameters drawn uniformly from the ranges given):
 from __future__ import annotations
 
 from downtime.simulate.codes import TYPICAL_CODE_MODULES
-from downtime.simulate.degrade import DEGRADATIONS, Degradation, Degraded, Rng, degrade, upright
+from downtime.simulate.degrade import DEGRADATIONS, degrade, then
+from downtime.simulate.degraded import Degradation, Degraded, Rng, upright
 from downtime.simulate.draw import MM_PER_INCH, Image, Points
 from downtime.simulate.fill import (
     Truth,
@@ -129,5 +130,6 @@ __all__ = [
     "fill_pages",
     "photocopy_filled_differently",
     "render_page",
+    "then",
     "upright",
 ]

@@ -4,9 +4,6 @@ forgers do to a page, each a function of the image, its dpi and a random generat
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -15,6 +12,7 @@ from downtime import codes
 from downtime.codes import base45, qr
 from downtime.geometry import QR_MODULE_MM, code_boxes_mm
 from downtime.simulate.codes import code_boxes_px, frame_boxes, page_ppm, read_codes
+from downtime.simulate.degraded import Degradation, Degraded, Rng
 from downtime.simulate.draw import MM_PER_INCH, ONE, SHIFT, Image
 from downtime.simulate.pixels import (
     affine,
@@ -30,36 +28,6 @@ from downtime.simulate.pixels import (
     tone,
     u8,
 )
-
-Rng = np.random.Generator | random.Random
-
-
-@dataclass(frozen=True, eq=False)
-class Degraded:
-    """A degraded page image; see :mod:`downtime.simulate` for ``dpi_x``, ``dpi_y`` and
-    ``rotation`` (the clockwise turn that makes the page upright again)."""
-
-    image: Image
-    dpi_x: float
-    dpi_y: float
-    rotation: int
-    note: str
-
-    def then(self, kind: str, rng: Rng) -> Degraded:
-        """Degrade this result further; rotations add up and notes are joined."""
-        more = degrade(self.image, (self.dpi_x, self.dpi_y), kind, rng)
-        return Degraded(
-            more.image,
-            more.dpi_x,
-            more.dpi_y,
-            (self.rotation + more.rotation) % 360,
-            f"{self.note}; {more.note}",
-        )
-
-
-def upright(degraded: Degraded) -> Image:
-    """The degraded image turned by its ``rotation`` (clockwise), so the page is upright."""
-    return np.ascontiguousarray(np.rot90(degraded.image, -(degraded.rotation // 90)))
 
 
 def degrade(image: Image, dpi: float | tuple[float, float], kind: str, rng: Rng) -> Degraded:
@@ -77,7 +45,10 @@ def degrade(image: Image, dpi: float | tuple[float, float], kind: str, rng: Rng)
     return function(np.ascontiguousarray(image), dpi_x, dpi_y, generator)
 
 
-Degradation = Callable[[Image, float, float, np.random.Generator], Degraded]
+def then(degraded: Degraded, kind: str, rng: Rng) -> Degraded:
+    """Degrade a result further (``then(degrade(img, 200, "skew", g), "jpeg", g)``)."""
+    more = degrade(degraded.image, (degraded.dpi_x, degraded.dpi_y), kind, rng)
+    return degraded.followed_by(more)
 
 
 # ---- the degradations
