@@ -41,7 +41,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from pack import replace_section  # noqa: E402
-from scan_cases import CASE_NAMES, CASES, PHONE, SCANNER, Case, SourcePage, print_packs  # noqa: E402
+from scan_cases import (  # noqa: E402
+    BITONAL,
+    CASE_NAMES,
+    CASES,
+    PHONE,
+    SCANNER,
+    Case,
+    SourcePage,
+    print_packs,
+)
 from scan_judge import Tally  # noqa: E402
 from scan_report import (  # noqa: E402
     fields_lines,
@@ -117,7 +126,8 @@ def body(args: argparse.Namespace, cases: list[Case], work: Path, started: float
         tallies = accuracy_runs(args, cases, pool_pages, base, work, pool, started)
         scanner = totals_row((t for t in tallies if t.case.target == SCANNER), "all scanner-class")
         phone = totals_row((t for t in tallies if t.case.target == PHONE), "all phone")
-        summed = [x for x in (scanner, phone) if x is not None]
+        bitonal = totals_row((t for t in tallies if t.case.target == BITONAL), "all bitonal")
+        summed = [x for x in (scanner, phone, bitonal) if x is not None]
         emit(fields_lines(tallies, summed), out)
         emit(naive_lines(tallies, zbar is not None, args.scan_jobs), out)
         speed_pages = [p for r in reversed(printed) for p in r][: args.speed_pages]

@@ -20,13 +20,15 @@ from PIL import Image
 from downtime import simulate as sim
 from downtime.app import PackRequest, run_pack
 
-SCANNER, PHONE = "scanner", "phone"
-# Targets (from the issue): identification, and tick boxes (accuracy, most false-confident).
-ID_TARGET = {SCANNER: 0.999, PHONE: 0.99}
+SCANNER, PHONE, BITONAL = "scanner", "phone", "bitonal"
+# Targets (from the issues): identification, and tick boxes (accuracy, most false-confident).
+# On black-and-white scans "accuracy" is at least the share decided: ≥ 80 % of the boxes.
+ID_TARGET = {SCANNER: 0.999, PHONE: 0.99, BITONAL: 0.999}
 MOST_FALSE_CONFIDENT = 0.0005
 BOX_TARGET: dict[str, tuple[float, float | None]] = {
     SCANNER: (0.999, MOST_FALSE_CONFIDENT),
     PHONE: (0.995, None),
+    BITONAL: (0.80, MOST_FALSE_CONFIDENT),
 }
 SPEED_TARGET = {(200, 2): 30, (200, 1): 15}  # pages/s: (dpi, jobs) → at least
 PDF_BATCH = 25  # pages per scanner PDF
@@ -45,12 +47,14 @@ class Case:
 
     name: str
     chain: tuple[str, ...]  # simulate degradations, applied in order
-    arrival: str  # pdf (JPEG pages) | png | fax (G4 TIFF, 204 × 98 dpi) | jpeg (phone)
+    arrival: str  # pdf (JPEG pages) | png | fax (G4 TIFF, 204 × 98 dpi) | g4 (G4 TIFF from a
+    # black-and-white scanner) | jpeg (phone)
     render_dpi: int = 200  # the printed page is rasterised at this resolution, then filled
     target: str | None = SCANNER  # which targets apply (None: reported only)
     expect: str = "identified"  # identified | bad-signature | blank
     styles: tuple[str, ...] = sim.MARK_STYLES
     write_styles: tuple[str, ...] = sim.WRITE_STYLES
+    lines: int = 0  # straight lines drawn through rows or columns of boxes after filling
 
 
 CASES: tuple[Case, ...] = (
@@ -83,6 +87,30 @@ CASES: tuple[Case, ...] = (
         ("phone",),
         "jpeg",
         target=PHONE,
+        styles=PENCIL_HEAVY,
+        write_styles=PENCIL_WRITING,
+    ),
+    # lines through boxes: folds, rulers, scanner streaks (not marks)
+    Case("lines", (), "png", lines=2),
+    Case("lines+scan-200", ("scan-200",), "pdf", 300, lines=2),
+    # black-and-white document scanners
+    Case("bitonal-200", ("bitonal-200",), "g4", 300, target=BITONAL),
+    Case("bitonal-300", ("bitonal-300",), "g4", 300, target=BITONAL),
+    Case(
+        "bitonal-200, pencil-heavy",
+        ("bitonal-200",),
+        "g4",
+        300,
+        target=BITONAL,
+        styles=PENCIL_HEAVY,
+        write_styles=PENCIL_WRITING,
+    ),
+    Case(
+        "bitonal-dark, pencil-heavy",
+        ("bitonal-dark",),
+        "g4",
+        300,
+        target=None,
         styles=PENCIL_HEAVY,
         write_styles=PENCIL_WRITING,
     ),
@@ -166,6 +194,10 @@ def make_page(job: Job) -> Made:
         styles=case.styles,
         write_styles=case.write_styles,
     )
+    if case.lines:
+        filled, _ = sim.lines_through_boxes(
+            filled, entry, case.render_dpi, random.Random(tag + ":lines"), case.lines
+        )
     g = np.random.default_rng(random.Random(tag + ":degrade").getrandbits(64))
     if case.chain:
         done = sim.degrade(filled, case.render_dpi, case.chain[0], g)
@@ -184,7 +216,7 @@ def make_page(job: Job) -> Made:
         dpi = (PHONE_DPI, PHONE_DPI)
         picture.save(out, "JPEG", quality=PHONE_QUALITY, dpi=dpi)
         kind = "jpeg"
-    elif case.arrival == "fax":
+    elif case.arrival in ("fax", "g4"):
         picture.convert("1", dither=Image.Dither.NONE).save(
             out, "TIFF", compression="group4", dpi=dpi
         )
@@ -248,8 +280,8 @@ def write_case(case: Case, made: list[Made], folder: Path, naive: Path) -> list[
     (into ``naive``: the same bytes, one page each)."""
     folder.mkdir(parents=True)
     naive.mkdir(parents=True)
-    if case.arrival in ("pdf", "fax"):
-        batch = PDF_BATCH if case.arrival == "pdf" else FAX_BATCH
+    if case.arrival in ("pdf", "fax", "g4"):
+        batch = FAX_BATCH if case.arrival == "fax" else PDF_BATCH
         for start in range(0, len(made), batch):
             chunk = made[start : start + batch]
             suffix = "pdf" if case.arrival == "pdf" else "tif"

@@ -48,9 +48,16 @@ def intro_lines(args: argparse.Namespace, printing: int, rounds: int) -> list[st
         "sheet's (must be 0; for `forged` and `duplex-back` any page uid at all). Field "
         "measures are over the fields of identified pages; *scanner-class* totals are "
         "the classes with target `scanner`. `photocopy` and `fax` pages went through a "
-        "threshold that erases light pencil; the printed grey tone patch vanishes with it, "
-        "so on those pages no ink-free box or area is read as clearly empty: they are "
-        "`uncertain` by design (identification still counts; false-confident must be 0).",
+        "threshold that erases light pencil; the printed grey wedge shows it, so on those "
+        "pages no ink-free box or area is read as clearly empty: they are `uncertain` by "
+        "design (identification still counts; false-confident must be 0). `bitonal-*` pages "
+        "come from a black-and-white document scanner (G4 TIFF): where the wedge shows that "
+        "ink as light as the lightest pencil was kept, empty boxes are decided (target "
+        "`bitonal`: at least 80 % of tick boxes decided, false-confident at most 0.05 %); "
+        "`bitonal-dark` is one set to a mid-grey threshold that drops light pencil. `lines` "
+        "pages carry two straight lines each (a fold, a pen along a ruler, a scanner streak) "
+        "through rows or columns of boxes (`simulate.lines_through_boxes`), which are not "
+        "marks.",
         "",
     ]
 
@@ -200,6 +207,7 @@ ARRIVAL = {
     "pdf": "PDF, JPEG q85",
     "png": "PNG + dpi",
     "fax": "TIFF G4 204×98",
+    "g4": "TIFF G4, B/W scanner",
     "jpeg": "JPEG, 72 dpi",
 }
 

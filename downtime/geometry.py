@@ -38,11 +38,21 @@ CODE2_BOTTOM_LEFT_MM = (15.0, 273.0)
 SERIAL_FOOTER_MM: Box = (57.0, 239.0, 120.0, 6.0)
 SERIAL_FOOTER_PT = 16.0
 
-# A light-grey patch printed in the footer, as light as a pencil stroke. A copier or a fax that
-# turns grey to white (or black) turns this patch too: then light pencil may have vanished from
-# the page, and no box on it is read as clearly empty.
-TONE_PATCH_MM: Box = (166.0, 236.5, 14.0, 5.0)
-TONE_PATCH_GREY = 0.72  # printed grey level (0 black, 1 white)
+# A grey wedge in the footer: steps printed from lighter than the faintest pencil to darker than
+# any, left to right. A faithful scan keeps every step grey. A black-and-white scanner, a copier
+# or a fax turns each step white or black at its threshold: the lightest step still black says
+# how light a mark can be and still be on the scan (downtime.scan.marks reads it).
+TONE_WEDGE_MM: Box = (150.0, 236.5, 32.0, 5.0)
+TONE_WEDGE: tuple[float, ...] = (0.04, 0.08, 0.12, 0.16, 0.20, 0.28, 0.40, 0.60)  # darkness
+TONE_REFERENCE = 0.28  # the step as dark as a typical pencil stroke: grey on a faithful scan
+
+
+def tone_steps_mm() -> tuple[Box, ...]:
+    """Where each step of the wedge is printed, in the order of :data:`TONE_WEDGE`."""
+    x, y, w, h = TONE_WEDGE_MM
+    step = w / len(TONE_WEDGE)
+    return tuple((x + k * step, y, step, h) for k in range(len(TONE_WEDGE)))
+
 
 # Registered page images (what the scanner keeps and reads marks from): the page frame at this
 # resolution, 8 px/mm ≈ 203 dpi.

@@ -35,10 +35,13 @@ class MarkFlag(StrEnum):
     OVERRUN = "overrun"  # ink crosses the box edge (information)
     FAINT_PAGE = "faint-page"  # the page may have lost light marks (information)
     REGISTRATION = "registration"  # the page registered poorly: every field uncertain
+    LINE_THROUGH = "line-through"  # a straight line (fold, ruler, streak) crosses the field
+    # and was not counted as its ink (information)
 
 
 REVIEW_FLAGS = frozenset({MarkFlag.CORRECTED, MarkFlag.NO_OUTLINE, MarkFlag.OFF_PAGE})
-"""Flags that by themselves need a person (``overrun`` and ``faint-page`` are information)."""
+"""Flags that by themselves need a person (``overrun``, ``faint-page`` and ``line-through`` are
+information)."""
 
 
 class FieldKind(StrEnum):

@@ -32,9 +32,9 @@ from downtime.geometry import (
     FIDUCIALS_MM,
     HOLLOW_FIDUCIAL,
     PX_PER_MM,
-    TONE_PATCH_GREY,
-    TONE_PATCH_MM,
+    TONE_WEDGE,
     box_px,
+    tone_steps_mm,
 )
 from downtime.model import FieldBox
 from downtime.scan.marks import FieldReading, MarkSettings, page_quality, read_fields
@@ -785,8 +785,9 @@ def _dense_mar_page() -> tuple[Page, list[FieldBox]]:
     for box in FIDUCIALS_MM.values():
         x0, y0, x1, y1 = box_px(box)
         page[y0:y1, x0:x1] = 0
-    x0, y0, x1, y1 = box_px(TONE_PATCH_MM)  # the printed grey patch, as the renderer draws it
-    page[y0:y1, x0:x1] = round(255 * TONE_PATCH_GREY)
+    for step, darkness in zip(tone_steps_mm(), TONE_WEDGE, strict=True):
+        x0, y0, x1, y1 = box_px(step)  # the printed grey wedge, as the renderer draws it
+        page[y0:y1, x0:x1] = round(255 * (1.0 - darkness))
     fields = []
 
     def add(field_id: str, kind: str, box: tuple[float, float, float, float]) -> None:
@@ -809,8 +810,9 @@ def _dense_mar_page() -> tuple[Page, list[FieldBox]]:
 
 
 def test_a_dense_page_reads_in_a_few_milliseconds() -> None:
-    """Target: ≤ 5 ms for ~200 fields on one core (measured ~2–3 ms); the bound here is loose
-    so that a busy CI machine does not fail it, but an accidental per-pixel Python loop would."""
+    """About 5–10 ms for ~200 fields on one core, lines through boxes looked for included (the
+    scan benchmark measures it per page); the bound here is loose so that a busy CI machine does
+    not fail it, but an accidental per-pixel Python loop (seconds) would."""
     rng = np.random.default_rng(14)
     image, fields = _dense_mar_page()
     assert len(fields) == 204
@@ -828,7 +830,10 @@ def test_a_dense_page_reads_in_a_few_milliseconds() -> None:
             timings.append(time.perf_counter() - start)
     finally:
         cv2.setNumThreads(threads)
-    assert float(np.median(timings)) < 0.015, f"{np.median(timings) * 1e3:.1f} ms"
-    states = Counter(r.state for r in readings)
-    assert states["marked"] == len(checkboxes(fields)[::3]), states
-    assert states["uncertain"] == 0, states
+    assert float(np.median(timings)) < 0.04, f"{np.median(timings) * 1e3:.1f} ms"
+    boxes = Counter(r.state for r in readings if r.kind == "checkbox")
+    assert boxes == {"marked": len(checkboxes(fields)[::3]), "empty": 112 - 38}, boxes
+    # Nothing is written on this page; where the printed outlines of the time and initials
+    # rows run together (0.6 mm apart, blurred) an area may be uncertain, never written.
+    areas = Counter(r.state for r in readings if r.kind != "checkbox")
+    assert areas["written"] == 0 and areas["uncertain"] <= 2, areas

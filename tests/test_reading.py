@@ -43,7 +43,7 @@ def test_a_copier_or_fax_that_erases_pencil_leaves_the_boxes_uncertain_not_empty
     example_packs: dict[str, PrintedPack], kind: str
 ) -> None:
     """Regression: light pencil erased by a copier's or fax's threshold read as clearly empty.
-    The printed grey tone patch vanishes with it, and tells."""
+    The printed grey wedge loses its grey steps with it, and tells."""
     pack = example_packs["MED42"]
     readings, truth, quality = read(pack, 3, kind, 5, ("pencil",))
     assert quality.binarised, f"tone patch {quality.tone_patch:.2f}"
@@ -52,12 +52,13 @@ def test_a_copier_or_fax_that_erases_pencil_leaves_the_boxes_uncertain_not_empty
 
 
 @pytest.mark.parametrize("kind", ["scan-200", "blur", "jpeg", "low-contrast", "phone"])
-def test_a_faithful_scan_keeps_its_tone_patch(
+def test_a_faithful_scan_keeps_its_grey_wedge(
     example_packs: dict[str, PrintedPack], kind: str
 ) -> None:
     _, _, quality = read(example_packs["MED42"], 4, kind, 2, simulate.MARK_STYLES)
     assert not quality.binarised
     assert 0.15 < quality.tone_patch < 0.45
+    assert sum(0.02 < step < 0.6 for step in quality.tone_wedge) >= 5
 
 
 def test_specks_of_a_noisy_scan_do_not_make_empty_boxes_uncertain(

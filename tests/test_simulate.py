@@ -256,8 +256,8 @@ NOISY = {"scan-200", "scan-300", "noise", "photocopy", "fax", "phone", "stain-co
 
 def expected_shape(kind: str, shape: tuple[int, ...], dpi: float) -> tuple[int, int] | None:
     h, w = shape
-    if kind in ("scan-200", "scan-300"):
-        target = int(kind[-3:])
+    if kind in BITONAL_DPI or kind in ("scan-200", "scan-300"):
+        target = BITONAL_DPI.get(kind) or int(kind[-3:])
         return round(h * target / dpi), round(w * target / dpi)
     if kind == "fax":
         return round(h * 98 / dpi), round(w * 204 / dpi)
@@ -268,7 +268,12 @@ def expected_shape(kind: str, shape: tuple[int, ...], dpi: float) -> tuple[int, 
     return h, w
 
 
+BITONAL_DPI = {"bitonal-200": 200, "bitonal-300": 300, "bitonal-dark": 200}
+
+
 def expected_dpi(kind: str, dpi: float) -> tuple[float, float] | None:
+    if kind in BITONAL_DPI:
+        return float(BITONAL_DPI[kind]), float(BITONAL_DPI[kind])
     return {
         "scan-200": (200.0, 200.0),
         "scan-300": (300.0, 300.0),

@@ -27,9 +27,9 @@ from downtime.geometry import (
     PAGE_MM,
     SERIAL_FOOTER_MM,
     SERIAL_FOOTER_PT,
-    TONE_PATCH_GREY,
-    TONE_PATCH_MM,
+    TONE_WEDGE,
     code_boxes_mm,
+    tone_steps_mm,
 )
 from downtime.pack import fonts
 
@@ -257,7 +257,10 @@ def _frame_ops() -> tuple[Op, ...]:
     ]
     ops.append(Op("line", 15.0, 62.5, 140.0, 0.0))
     ops.append(Op("line", 15.0, 233.0, 180.0, 0.0))
-    ops.append(Op("fill", *TONE_PATCH_MM, size=TONE_PATCH_GREY))
+    ops += [
+        Op("fill", *box, size=1.0 - darkness)
+        for box, darkness in zip(tone_steps_mm(), TONE_WEDGE, strict=True)
+    ]
     return tuple(ops)
 
 

@@ -94,6 +94,20 @@ The degradations (random parameters drawn uniformly from the ranges given):
 ``duplex-back``
     the blank back of a duplex scan: the front mirrored left-right and blurred, showing
     through at 215–235 on paper 240–248, noise σ 1.5. Its codes may read, mirrored.
+``bitonal-200``, ``bitonal-300``
+    a document scanner set to black and white for pencil-filled forms: resampled to 200 / 300
+    dpi, skew ±0.3°, paper 238–250, the optics' blur (σ 0.6 px at 200 dpi), noise σ 1.5, then
+    black or white at a threshold that keeps ink from 6–18 % of the paper's darkness.
+``bitonal-dark``
+    the same at 200 dpi with a mid-grey threshold (keeps ink from 25–50 %): light pencil
+    (20–40 %) is often dropped.
+
+Lines
+-----
+:func:`lines_through_boxes` draws straight lines that are not marks through rows and columns of
+a filled page's tick boxes (:data:`LINE_KINDS`: a fold's ``crease``, a pen along a ``ruler``, a
+scanner ``streak``); apply it to the upright filled page, before degrading. The truth is
+unchanged: a reader must not take such a line for a tick, nor for writing.
 """
 
 from __future__ import annotations
@@ -110,11 +124,13 @@ from downtime.simulate.fill import (
     render_page,
 )
 from downtime.simulate.hand import ALL_MARK_STYLES, CORRECTED, MARK_STYLES, WRITE_STYLES
+from downtime.simulate.paper import LINE_KINDS, lines_through_boxes
 
 __all__ = [
     "ALL_MARK_STYLES",
     "CORRECTED",
     "DEGRADATIONS",
+    "LINE_KINDS",
     "MARK_STYLES",
     "MM_PER_INCH",
     "TYPICAL_CODE_MODULES",
@@ -128,6 +144,7 @@ __all__ = [
     "degrade",
     "fill_page",
     "fill_pages",
+    "lines_through_boxes",
     "photocopy_filled_differently",
     "render_page",
     "then",

@@ -14,6 +14,7 @@ from downtime.geometry import QR_MODULE_MM, code_boxes_mm
 from downtime.simulate.codes import code_boxes_px, frame_boxes, page_ppm, read_codes
 from downtime.simulate.degraded import Degradation, Degraded, Rng
 from downtime.simulate.draw import MM_PER_INCH, ONE, SHIFT, Image
+from downtime.simulate.paper import BITONAL
 from downtime.simulate.pixels import (
     affine,
     blob,
@@ -350,5 +351,6 @@ _DEGRADATIONS: dict[str, Degradation] = {
     "codes-destroyed": _codes_destroyed,
     "forged": _forged,
     "duplex-back": _duplex_back,
+    **BITONAL,
 }
 DEGRADATIONS: tuple[str, ...] = tuple(_DEGRADATIONS)

@@ -37,7 +37,16 @@ Method
    (1 = an ideal printed line). Where no outline is found (strength below
    ``outline_min_strength``) the reading is ``uncertain`` with the flag ``no-outline``: without
    its outline we do not know where the box is.
-4. **Checkboxes.** ``fill`` (mean ink of the interior; this is the score), ``core`` (the middle,
+4. **Straight lines are not marks** (:mod:`downtime.scan.marks.lines`). A fold, a pen drawn
+   along a ruler or a streak from a scanner's glass crosses a whole row or column of boxes and
+   would make each look ticked. Thin, even, straight runs at least ``line_min_length_mm`` long
+   are found once per page; one is taken out of a tick box only where it covers the interior
+   from side to side *and* continues on paper beyond both opposite edges (from
+   ``line_gap_mm``, further than a tick overruns), and out of a writing area wherever it runs
+   (no handwriting is that straight and long). A box whose only ink was such a line reads
+   ``empty``; a tick under a line keeps the rest of its ink and reads ``marked`` (at worst
+   ``uncertain``). Either carries the flag ``line-through`` and the metric ``line``.
+5. **Checkboxes.** ``fill`` (mean ink of the interior; this is the score), ``core`` (the middle,
    ``checkbox_core_inset_mm`` further in), ``peak`` (the darkest of ``checkbox_cells`` ×
    ``checkbox_cells`` cells), ``coverage`` (share of interior pixels of strong ink), ``ring``
    (ink in a ring 0.4–0.75 mm outside the outline, in thirds of each side) and ``crossing``
@@ -49,7 +58,7 @@ Method
    marked or uncertain on its own interior. A neighbour's stroke reaching into the edge of an
    empty box raises its fill and peak but not its core, so that box reads ``uncertain`` at
    worst, never ``marked``.
-5. **Writing areas.** The interior is tiled into blocks of about ``block_mm``. A block holding
+6. **Writing areas.** The interior is tiled into blocks of about ``block_mm``. A block holding
    at least ``block_stroke`` ink holds a stroke, more than ``block_trace`` a trace.
    ``written``: at least ``written_min_blocks`` stroke blocks (handwriting). ``blank``: no
    block above a trace. Anything between — a dot, a smudge, one short stroke, faint pencil —
@@ -77,11 +86,19 @@ photocopied fat; fills and dense scribbles ≥ 85 %.)
 
 Faint pages
 -----------
-On a **binarised** (fax-like) page light pencil either survives as black specks or vanishes
-without a trace, and a box with a vanished mark is pixel for pixel an empty box. Nothing on such
-a page is therefore *clearly* empty: by default (``trust_empty_on_binarised = False``) boxes and
-areas without ink read ``uncertain`` with the flag ``faint-page``; any ink at all still reads as
-usual (pen marks ``marked``/``written``). On a **low-contrast or noisy** page faint marks may
+On a **thresholded** page (a fax, a copier, a black-and-white document scanner) light pencil
+either survives as black or vanishes without a trace, and a box with a vanished mark is pixel
+for pixel an empty box. The footer's **grey wedge** (:data:`~downtime.geometry.TONE_WEDGE`,
+eight steps from 4 % to 60 % of solid print) tells what the threshold kept: a faithful scan
+keeps its steps grey; a thresholded one turns each white or black, and the lightest black step
+is the lightest ink that can be on the page (``PageQuality.faintest_kept``). Where that is at
+least ``thin_line_loss`` lighter than ``lightest_mark`` (light pencil, 20 %), every mark a
+person makes survived, and ink-free boxes and areas read ``empty``/``blank`` as on any page.
+Otherwise — the threshold may have dropped light pencil, or the wedge does not read as a
+threshold leaves it (stained, torn, two grey steps) — nothing on the page is *clearly* empty:
+boxes and areas without ink read ``uncertain`` with the flag ``faint-page``; any ink at all
+still reads as usual (pen marks ``marked``/``written``). ``trust_empty_on_binarised`` reads
+them empty/blank regardless (still flagged). On a **low-contrast or noisy** page faint marks may
 sink under the noise margin: there the uncertain band is widened downwards — the empty/blank
 thresholds are divided by ``faint_page_empty_divisor``, so a few specks make a box
 ``uncertain`` — and ``empty``/``blank`` readings carry ``faint-page``.
@@ -90,9 +107,13 @@ Flags
 -----
 ``corrected`` (filled or scribbled box, see above; needs review), ``no-outline`` (printed outline
 not found near its place: ``uncertain``; needs review), ``off-page`` (field not wholly inside the
-image: ``uncertain``; needs review), ``overrun`` (ink crosses the box edge — information only: it
-is also raised by printed text that touches a box, e.g. a neighbour's label), ``faint-page``
-(see above; information — the page itself carries the reason).
+image: ``uncertain``; needs review), ``overrun`` (ink crosses the box edge — information only:
+a box is decided on its own interior, and a neighbour's stroke reaching into an empty box
+raises its fill but not its core, so it reads ``uncertain`` at worst; ticks overrun their
+box all the time, and printed text touching a box raises it too, so sending every overrun to
+review would bury the boxes that need a person), ``line-through`` (a straight line crossed
+the field and was not counted; information), ``faint-page`` (see above; information — the
+page itself carries the reason).
 
 Every threshold lives in :class:`MarkSettings`, with its unit and the measurements it was
 chosen from; ``tests/test_marks.py`` draws the marks and degradations these were tuned on.
@@ -109,7 +130,7 @@ from downtime.scan.marks.model import (
     MarkSettings,
     PageQuality,
 )
-from downtime.scan.marks.quality import page_quality, tone_patch
+from downtime.scan.marks.quality import page_quality, tone_wedge
 from downtime.scan.marks.read import read_fields
 
 __all__ = [
@@ -122,5 +143,5 @@ __all__ = [
     "PageQuality",
     "page_quality",
     "read_fields",
-    "tone_patch",
+    "tone_wedge",
 ]

@@ -39,6 +39,7 @@ def read_checkboxes(
     ix0, iy0 = left + ins, top + ins
     ix1, iy1 = np.maximum(right - ins, ix0 + 2), np.maximum(bottom - ins, iy0 + 2)
     fill = mean_ink(maps, (ix0, iy0, ix1, iy1), contrast)
+    line = mean_ink(maps, (ix0, iy0, ix1, iy1), contrast, lines=True)
 
     cin = px(s.checkbox_core_inset_mm)
     cx0 = np.minimum(ix0 + cin, (ix0 + ix1) // 2 - 1)
@@ -62,11 +63,11 @@ def read_checkboxes(
         & (peak < s.checkbox_empty_peak / divisor)
     )
     overrun = crossing >= s.overrun_crossing
-    if q.binarised and not s.trust_empty_on_binarised:
+    if not q.trusts_empty(s):
         faint_empty = empty
         empty = np.zeros_like(empty)
     else:
-        faint_empty = empty if faint else np.zeros_like(empty)
+        faint_empty = empty if faint and not q.wedge_vouches(s) else np.zeros_like(empty)
     state = np.where(
         ~found,
         MarkState.UNCERTAIN,
@@ -75,11 +76,11 @@ def read_checkboxes(
 
     names = (
         "fill", "core", "peak", "coverage", "ring", "crossing", "outline_dx_mm",
-        "outline_dy_mm", "outline_strength", "background", "contrast",
+        "outline_dy_mm", "outline_strength", "background", "contrast", "line",
     )  # fmt: skip
     values = np.stack(
         [fill, core, peak, coverage, ring, crossing, dx / PX_PER_MM, dy / PX_PER_MM, strength,
-         paper, contrast],
+         paper, contrast, line],
         axis=1,
     ).tolist()  # fmt: skip
     readings = []
@@ -94,6 +95,8 @@ def read_checkboxes(
             flags.append(MarkFlag.OVERRUN)
         if faint_empty[k] and found[k]:
             flags.append(MarkFlag.FAINT_PAGE)
+        if line[k] >= s.line_flag:
+            flags.append(MarkFlag.LINE_THROUGH)
         readings.append(reading(fields[i], st, names, values[k], flags))
     return readings
 

@@ -23,6 +23,7 @@ class Maps:
     integral: npt.NDArray[np.int32]
     origin: tuple[int, int]
     quality: PageQuality
+    before: npt.NDArray[np.int32] | None = None  # the integral before lines were taken out
 
 
 def ink_maps(img: Image, q: PageQuality, roi: tuple[int, int, int, int]) -> Maps:
@@ -38,14 +39,41 @@ def ink_maps(img: Image, q: PageQuality, roi: tuple[int, int, int, int]) -> Maps
     up = u8(cv2.resize(block.astype(np.uint8), size, interpolation=cv2.INTER_LINEAR))
     paper = up[y0 - cy0 * c : y1 - cy0 * c, x0 - cx0 * c : x1 - cx0 * c]
     ink = u8(cv2.subtract(paper, img[y0:y1, x0:x1]))
-    integral = np.asarray(cv2.integral(ink, sdepth=cv2.CV_32S), dtype=np.int32)
-    return Maps(ink, integral, (x0, y0), q)
+    return Maps(ink, integral(ink), (x0, y0), q)
 
 
-def rect_sums(maps: Maps, x0: IntArray, y0: IntArray, x1: IntArray, y1: IntArray) -> FloatArray:
-    """Ink sums over [x0, x1) × [y0, y1) (page pixels), element-wise over broadcast arrays."""
-    ox, oy = maps.origin
-    ii = maps.integral
+def integral(image: Image) -> npt.NDArray[np.int32]:
+    return np.asarray(cv2.integral(image, sdepth=cv2.CV_32S), dtype=np.int32)
+
+
+def rect_sums(
+    maps: Maps,
+    x0: IntArray,
+    y0: IntArray,
+    x1: IntArray,
+    y1: IntArray,
+    *,
+    lines: bool = False,
+) -> FloatArray:
+    """Ink sums over [x0, x1) × [y0, y1) (page pixels), element-wise over broadcast arrays;
+    with ``lines``, of the ink taken out as straight lines (downtime.scan.marks.lines)."""
+    if not lines:
+        return _sums(maps.integral, maps.origin, x0, y0, x1, y1)
+    if maps.before is None:
+        return np.zeros(np.broadcast(x0, y0, x1, y1).shape)
+    before = _sums(maps.before, maps.origin, x0, y0, x1, y1)
+    return before - _sums(maps.integral, maps.origin, x0, y0, x1, y1)
+
+
+def _sums(
+    ii: npt.NDArray[np.int32],
+    origin: tuple[int, int],
+    x0: IntArray,
+    y0: IntArray,
+    x1: IntArray,
+    y1: IntArray,
+) -> FloatArray:
+    ox, oy = origin
     x0, x1, y0, y1 = x0 - ox, x1 - ox, y0 - oy, y1 - oy
     return (
         ii[y1, x1].astype(np.float64)
@@ -56,12 +84,17 @@ def rect_sums(maps: Maps, x0: IntArray, y0: IntArray, x1: IntArray, y1: IntArray
 
 
 def mean_ink(
-    maps: Maps, rect: tuple[IntArray, IntArray, IntArray, IntArray], contrast: FloatArray
+    maps: Maps,
+    rect: tuple[IntArray, IntArray, IntArray, IntArray],
+    contrast: FloatArray,
+    *,
+    lines: bool = False,
 ) -> FloatArray:
-    """Mean ink over rectangles as a fraction of each one's contrast."""
+    """Mean ink over rectangles as a fraction of each one's contrast (with ``lines``: of the
+    ink taken out as straight lines)."""
     x0, y0, x1, y1 = rect
     area = np.maximum((x1 - x0) * (y1 - y0), 1).astype(np.float64)
-    return rect_sums(maps, x0, y0, x1, y1) / (area * contrast)
+    return rect_sums(maps, x0, y0, x1, y1, lines=lines) / (area * contrast)
 
 
 def ragged(counts: IntArray) -> tuple[IntArray, IntArray]:

@@ -52,6 +52,21 @@ class MarkSettings:
     checkbox_line_mm: float = 0.9 * PT_MM  # printed line widths (render._box), for the strength
     writing_line_mm: float = 0.6 * PT_MM
 
+    # -- straight lines (a fold, a pen along a ruler, a scanner streak) ---------------------------
+    line_min_length_mm: float = 8.0  # a thin straight run this long is a line, not a mark (a
+    # filled 5 mm box overrunning 1 mm each side is 7 mm, and thick)
+    line_max_width_mm: float = 3.0  # … if at most this thick (a crease 0.2-0.4 mm, a pen 0.5,
+    # two or three of them side by side 1-2 mm; a stain or a banner is thicker)
+    line_fringe_mm: float = 0.25  # and this much either side of one goes with it (its blurred
+    # edges, and the step of a line slanted by under a degree)
+    line_gap_mm: float = 1.2  # it counts only if it also runs outside the field, from this far
+    # out (a tick overruns its box by up to ~1 mm) …
+    line_beyond_mm: float = 1.5  # … for at least this long, on both sides …
+    line_cover: float = 0.9  # … covering this share of the interior …
+    line_cover_outside: float = 0.8  # … and this share of both stretches outside (where it
+    # crosses a printed label, a line counts under the letters too)
+    line_flag: float = 0.01  # an interior that lost this much ink to lines is flagged
+
     # -- checkboxes ----------------------------------------------------------------------------
     checkbox_inset_mm: float = 0.6  # interior starts this far inside the outline's centre line
     # (the 0.9 pt line reaches 0.16 mm in; 0.44 mm more keeps blur and JPEG ringing out)
@@ -99,15 +114,26 @@ class MarkSettings:
     # (black, white and the half-way levels an upsampled half-resolution fax adds; a clean
     # rendering has ~0.98, any real scan far less)
     faint_page_empty_divisor: float = 2.5  # empty/blank thresholds are divided by this there
-    # The footer's grey tone patch (geometry.TONE_PATCH_MM) is printed at 28 % of solid print.
-    # A copier or fax that turns it white (or black) may have erased light pencil too: such a
-    # page is read like a binarised one. Outside this range (relative darkness) it counts lost.
+    # The footer's grey wedge (geometry.TONE_WEDGE): its step at TONE_REFERENCE (28 % of solid
+    # print) stays grey on a faithful scan. A copier, fax or black-and-white scanner that turns
+    # it white (or black) may have erased light pencil too: such a page is read like a
+    # binarised one. Outside this range (relative darkness) the tones count as lost …
     tone_patch_min: float = 0.10
     tone_patch_max: float = 0.70
+    wedge_grey_steps: int = 4  # … and at least this many wedge steps grey, i.e. between
+    wedge_grey_floor: float = 0.02  # this and wedge_dark (a faithful scan keeps 6-7 of the 8)
+    wedge_dark: float = 0.6  # on a thresholded page a step this dark (relative) was kept …
+    wedge_light: float = 0.25  # … and one this light was dropped
+    lightest_mark: float = 0.20  # the lightest mark a person makes, relative to solid print
+    # (light pencil measures 0.2-0.3 where it is drawn)
+    thin_line_loss: float = 0.04  # a pencil line 0.3 mm wide loses about this much of its
+    # darkness to the scanner's blur before the threshold, so a wedge step this much lighter
+    # than the lightest mark must have been kept before empty boxes are trusted
     despeckle_noise: float = 6.0  # paper noise σ (grey levels) above which specks are removed
-    trust_empty_on_binarised: bool = False  # a binarised page can erase light pencil without a
-    # trace, so by default nothing on it is "clearly empty": its empty boxes and blank areas are
-    # read "uncertain" (flag faint-page). Set to read them empty/blank (still flagged).
+    trust_empty_on_binarised: bool = False  # a thresholded page can erase light pencil
+    # without a trace, so by default its empty boxes and blank areas are "clearly empty" only
+    # when its wedge shows that the lightest mark would have been kept (see trusts_empty);
+    # otherwise they read "uncertain" (flag faint-page). Set to always read them empty/blank.
 
 
 @dataclass(frozen=True)
@@ -121,9 +147,12 @@ class PageQuality:
     noise: float  # robust σ of the paper, grey levels
     margin: float  # darkness that is never ink, grey levels
     light_range: float  # darkest / brightest paper level on the page (1 = even light)
-    binarised: bool  # (almost) only two grey levels, or the grey tone patch lost: fax-like
+    binarised: bool  # (almost) only two grey levels, or the wedge's grey steps lost: fax-like
     low_contrast: bool  # contrast or noise such that faint pencil may sink under the margin
-    tone_patch: float  # darkness of the printed grey patch relative to solid print (≈ 0.28)
+    tone_patch: float  # darkness of the wedge's reference step relative to solid print (≈ 0.28)
+    tone_wedge: tuple[float, ...]  # darkness of every wedge step, relative to solid print
+    faintest_kept: float  # the lightest darkness a mark needs to be on this scan: 0 on a
+    # faithful one; on a thresholded one the lightest wedge step kept (1.0: unknown)
     shape: tuple[int, int]  # the page image's (height, width) in pixels
     cell_px: int  # pitch of the paper-level grid, pixels
     background_map: Image = field(repr=False, compare=False)  # paper level, one value per cell
@@ -131,6 +160,16 @@ class PageQuality:
     @property
     def faint_marks_may_vanish(self) -> bool:
         return self.binarised or self.low_contrast
+
+    def wedge_vouches(self, s: MarkSettings) -> bool:
+        """A thresholded page whose wedge kept a step lighter than the lightest mark by
+        ``thin_line_loss``: every mark a person makes is on it."""
+        return self.binarised and self.faintest_kept <= s.lightest_mark - s.thin_line_loss + 1e-9
+
+    def trusts_empty(self, s: MarkSettings) -> bool:
+        """Whether ink-free boxes and areas can be read clearly empty: on a faithful scan, on
+        a thresholded one whose wedge vouches for it, or when the settings say so."""
+        return not self.binarised or s.trust_empty_on_binarised or self.wedge_vouches(s)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,21 @@
-"""Page quality: paper level on a 1 mm grid, print darkness, noise, the grey tone patch, and
-whether faint marks may have been lost (binarised or low-contrast page)."""
+"""Page quality: paper level on a 1 mm grid, print darkness, noise, the grey wedge, and whether
+faint marks may have been lost (binarised or low-contrast page) or are known to have been kept."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, TONE_PATCH_MM, box_px
+from downtime.geometry import (
+    FIDUCIALS_MM,
+    HOLLOW_FIDUCIAL,
+    PX_PER_MM,
+    TONE_REFERENCE,
+    TONE_WEDGE,
+    TONE_WEDGE_MM,
+    box_px,
+    tone_steps_mm,
+)
 from downtime.scan.marks.model import Image, MarkSettings, PageQuality, px, u8
 
 
@@ -18,18 +27,53 @@ def check_page(page: np.ndarray) -> Image:
     return np.ascontiguousarray(page, dtype=np.uint8)
 
 
-def tone_patch(page: Image, background: float, ink_ratio: float) -> float:
-    """Darkness of the printed grey patch relative to solid print: about 0.28 on a faithful
-    scan, near 0 (or 1) after a copier or fax thresholded the page."""
-    x0, y0, x1, y1 = box_px(TONE_PATCH_MM)
+def tone_wedge(page: Image, background: float, ink_ratio: float) -> tuple[float, ...]:
+    """Darkness of each step of the printed grey wedge relative to solid print (0 = paper,
+    1 = solid print), in the order of :data:`~downtime.geometry.TONE_WEDGE`: about the printed
+    darkness on a faithful scan, 0 or 1 each after a threshold (black-and-white scanner,
+    copier, fax)."""
+    x0, _, x1, y1 = box_px(TONE_WEDGE_MM)
     inset = px(1.0)
-    patch = page[y0 + inset : y1 - inset, x0 + inset : x1 - inset]
-    if patch.size == 0:
-        return 0.0
-    paper_here = float(np.median(page[y1 + inset : y1 + 4 * inset, x0:x1]))
+    below = page[y1 + inset : y1 + 4 * inset, x0:x1]
+    if below.size == 0:
+        return tuple(0.0 for _ in TONE_WEDGE)
+    paper_here = float(np.median(below))
     black = background * (1.0 - ink_ratio)
     span = max(paper_here - black, 1.0)
-    return float(np.clip((paper_here - float(np.median(patch))) / span, 0.0, 1.0))
+    side = px(0.6)
+    out = []
+    for box in tone_steps_mm():
+        sx0, sy0, sx1, sy1 = box_px(box)
+        step = page[sy0 + side : sy1 - side, sx0 + side : sx1 - side]
+        level = float(np.median(step)) if step.size else paper_here
+        out.append(float(np.clip((paper_here - level) / span, 0.0, 1.0)))
+    return tuple(out)
+
+
+def faintest_kept(wedge: tuple[float, ...], s: MarkSettings) -> float:
+    """On a page whose tones were lost: the darkness of the lightest wedge step still dark.
+
+    Read only when the wedge looks the way a threshold leaves it: light steps white, at most
+    one step grey (the one the threshold cut through: noise dithers it), then every darker
+    step dark. Anything else (a stain, a tear, nothing kept, even the lightest step dark)
+    gives 1.0: nothing is vouched for."""
+    dark = [value >= s.wedge_dark for value in wedge]
+    light = [value <= s.wedge_light for value in wedge]
+    if True not in dark or not light[0]:
+        return 1.0
+    first = dark.index(True)
+    cut = first - 1 if not light[first - 1] else first
+    if not all(light[:cut]) or not all(dark[first:]):
+        return 1.0
+    return TONE_WEDGE[first]
+
+
+def tones_kept(wedge: tuple[float, ...], s: MarkSettings) -> bool:
+    """Whether the scan kept grey as grey: the reference step grey and enough of the others
+    between paper and print (a threshold leaves at most one step grey)."""
+    reference = wedge[TONE_WEDGE.index(TONE_REFERENCE)]
+    greys = sum(s.wedge_grey_floor < value < s.wedge_dark for value in wedge)
+    return s.tone_patch_min <= reference <= s.tone_patch_max and greys >= s.wedge_grey_steps
 
 
 def page_quality(page: np.ndarray, settings: MarkSettings = MarkSettings()) -> PageQuality:  # noqa: B008 (frozen dataclass)
@@ -61,8 +105,9 @@ def page_quality(page: np.ndarray, settings: MarkSettings = MarkSettings()) -> P
     counts = cv2.calcHist([np.ascontiguousarray(img[::6, ::4])], [0], None, [256], [0, 256])
     hist = np.asarray(counts, dtype=np.float64).ravel()
     binarised = float(np.sort(hist)[-4:].sum()) >= settings.binarised_share * float(hist.sum())
-    tone = tone_patch(img, background, ink_ratio)
-    tones_lost = not settings.tone_patch_min <= tone <= settings.tone_patch_max
+    wedge = tone_wedge(img, background, ink_ratio)
+    tone = wedge[TONE_WEDGE.index(TONE_REFERENCE)]
+    thresholded = binarised or not tones_kept(wedge, settings)
 
     noise = _noise(img, paper, cell, contrast)
     margin = max(settings.ink_margin * contrast, settings.noise_sigmas * noise)
@@ -77,9 +122,11 @@ def page_quality(page: np.ndarray, settings: MarkSettings = MarkSettings()) -> P
         noise=noise,
         margin=margin,
         light_range=light_range,
-        binarised=binarised or tones_lost,
+        binarised=thresholded,
         low_contrast=low_contrast,
         tone_patch=tone,
+        tone_wedge=wedge,
+        faintest_kept=faintest_kept(wedge, settings) if thresholded else 0.0,
         shape=(h, w),
         cell_px=cell,
         background_map=paper,

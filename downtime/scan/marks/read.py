@@ -11,6 +11,7 @@ import numpy as np
 from downtime.geometry import PX_PER_MM, box_px
 from downtime.model import FieldBox
 from downtime.scan.marks.checkbox import read_checkboxes
+from downtime.scan.marks.lines import without_lines
 from downtime.scan.marks.maps import Maps, ink_maps, local_contrast, rect_sums
 from downtime.scan.marks.model import (
     FieldReading,
@@ -87,6 +88,19 @@ def read_fields(
         line_mm = np.where(is_box[used_index], settings.checkbox_line_mm, settings.writing_line_mm)
         _, contrast = local_contrast(maps, used)
         dx, dy, strength = _find_outline(maps, used, line_mm, contrast, settings)
+        # the outlines are found on everything printed; the fields are read without the
+        # straight lines that cross them
+        inset = np.where(
+            is_box[used_index], px(settings.checkbox_inset_mm), px(settings.writing_inset_mm)
+        )
+        outlines = (used[:, 0] + dx, used[:, 1] + dy, used[:, 2] + dx, used[:, 3] + dy)
+        interiors = (
+            outlines[0] + inset,
+            outlines[1] + inset,
+            np.maximum(outlines[2] - inset, outlines[0] + inset + 2),
+            np.maximum(outlines[3] - inset, outlines[1] + inset + 2),
+        )
+        clean = without_lines(maps, interiors, outlines, is_box[used_index], settings)
         position = np.full(len(fields), -1, dtype=np.int64)
         position[used_index] = np.arange(len(used_index))
         for chosen, reader in (
@@ -97,7 +111,7 @@ def read_fields(
             if index.size:
                 at = position[index]
                 outline = (dx[at], dy[at], strength[at])
-                found = reader(maps, fields, index, boxes[index], outline, settings)
+                found = reader(clean, fields, index, boxes[index], outline, settings)
                 for i, reading in zip(index.tolist(), found, strict=True):
                     out[i] = reading
     return [r for r in out if r is not None]

@@ -41,6 +41,7 @@ def read_writing(
     iy1 = np.maximum(boxes[:, 3] + dy - ins, iy0 + 2)
     area = ((ix1 - ix0) * (iy1 - iy0)).astype(np.float64)
     total = rect_sums(maps, ix0, iy0, ix1, iy1) / (area * contrast)
+    line = rect_sums(maps, ix0, iy0, ix1, iy1, lines=True) / (area * contrast)
 
     faint = q.faint_marks_may_vanish
     divisor = s.faint_page_empty_divisor if faint else 1.0
@@ -74,11 +75,11 @@ def read_writing(
     found = strength >= s.outline_min_strength
     written = strokes >= s.written_min_blocks
     blank = ~written & (peak < s.block_trace / divisor)
-    if q.binarised and not s.trust_empty_on_binarised:
+    if not q.trusts_empty(s):
         faint_blank = blank
         blank = np.zeros_like(blank)
     else:
-        faint_blank = blank if faint else np.zeros_like(blank)
+        faint_blank = blank if faint and not q.wedge_vouches(s) else np.zeros_like(blank)
     state = np.where(
         ~found,
         MarkState.UNCERTAIN,
@@ -86,11 +87,11 @@ def read_writing(
     )
     names = (
         "fill", "guide_ink", "block_peak", "stroke_blocks", "coverage", "outline_dx_mm",
-        "outline_dy_mm", "outline_strength", "background", "contrast",
+        "outline_dy_mm", "outline_strength", "background", "contrast", "line",
     )  # fmt: skip
     values = np.stack(
         [fill, total - fill, peak, strokes, traces / count, dx / PX_PER_MM, dy / PX_PER_MM,
-         strength, paper, contrast],
+         strength, paper, contrast, line],
         axis=1,
     ).tolist()  # fmt: skip
     readings = []
@@ -101,6 +102,8 @@ def read_writing(
             flags.append(MarkFlag.NO_OUTLINE)
         if faint_blank[k] and found[k]:
             flags.append(MarkFlag.FAINT_PAGE)
+        if line[k] >= s.line_flag:
+            flags.append(MarkFlag.LINE_THROUGH)
         readings.append(reading(fields[i], st, names, values[k], flags))
     return readings
 
