@@ -316,3 +316,23 @@ def test_usage_errors(home: Path, tmp_path: Path, args: list[str]) -> None:
 
 def test_example_census_is_bundled() -> None:
     assert (EXAMPLE / "patients.csv").is_file() and (EXAMPLE / "medications.csv").is_file()
+
+
+def test_packs_for_every_ward_into_an_existing_file_is_a_clear_error(
+    home: Path, tmp_path: Path
+) -> None:
+    """Regression: `-o out` named a file from an earlier one-ward run, and --all-wards then
+    ended in a FileExistsError traceback."""
+    taken = tmp_path / "out"
+    taken.write_bytes(b"%PDF-1.4 an earlier pack")
+    result = run_cli("pack", "--example", "--all-wards", "-o", taken, home=home, ok=False)
+    assert result.exit_code == 3
+    assert "is a file" in result.stderr and "Traceback" not in result.stderr
+    assert taken.read_bytes() == b"%PDF-1.4 an earlier pack"
+
+
+def test_one_ward_into_a_folder_writes_the_wards_pdf_there(home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "packs"
+    folder.mkdir()
+    run_cli("pack", "--example", "--ward", "MED42", "-o", folder, home=home)
+    assert (folder / "MED42.pdf").is_file()

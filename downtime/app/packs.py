@@ -43,6 +43,11 @@ def run_pack(
 ) -> list[PackResult]:
     from downtime.census import load_census
 
+    if request.ward is None and request.output.exists() and not request.output.is_dir():
+        raise InputError(
+            f"{request.output} is a file, and packs for every ward need a folder",
+            hint="give a folder with -o (it is created if missing), or one ward with --ward",
+        )
     census_path = request.census or _fetch_census(home, request)
     census = load_census(
         census_path,
@@ -60,7 +65,10 @@ def run_pack(
                     f"ward '{request.ward}' is not in the census",
                     hint=f"wards in {Path(census.source).name}: {', '.join(census.wards())}",
                 )
-            targets = [(request.ward, request.output)]
+            pdf = request.output
+            if pdf.is_dir():  # a folder given for one ward: the ward's PDF goes into it
+                pdf = pdf / f"{safe_name(request.ward)}.pdf"
+            targets = [(request.ward, pdf)]
         else:
             targets = [(w, request.output / f"{safe_name(w)}.pdf") for w in census.wards()]
         taken: set[str] = set()

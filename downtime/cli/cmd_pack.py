@@ -39,7 +39,11 @@ from downtime.cli.common import (
 @click.option("--ward", help="The ward to print (its code as in the census).")
 @click.option("--all-wards", is_flag=True, help="One pack per ward; -o is then a folder.")
 @click.option(
-    "-o", "--output", type=OUTPUT_PATH, required=True, help="PDF file (--ward) or folder."
+    "-o",
+    "--output",
+    type=OUTPUT_PATH,
+    required=True,
+    help="PDF file (--ward; into a folder: WARD.pdf), or a folder (--all-wards).",
 )
 @click.option("--lang", type=LANG, help="Language of the forms (default: site.toml, else sv).")
 @click.option(
