@@ -11,6 +11,7 @@ Sources for the rules:
 
 * personnummer: Skatteverket, folkbokföringslagen 18 § and Rättslig vägledning "Personnummer"
   (födelsetid + födelsenummer + kontrollsiffra by the modulus-10 method with weights 2 and 1;
+  födelsenummer 001-999, never 000, the test data Skatteverket publishes lists 000 as invalid;
   the ``+`` separator from the year a person turns 100; 12 digits with the century in
   Skatteverket's own systems).
 * samordningsnummer: Skatteverket SKV 707: a personnummer whose day of birth is increased by 60.
@@ -117,6 +118,10 @@ def _parse_swedish(match: re.Match[str], today: date) -> Identifier:
     else:
         year = int(century + match["yy"])
     born = calendar_date(year, month, day)
+    if match["serial"] == "000":
+        # Skatteverket allocates födelsenummer 001-999; 000 is never issued (a placeholder or
+        # a typing error), for samordningsnummer as for personnummer.
+        raise IdentifierError("the birth number (the three digits before the check digit) is 000")
     payload = match["yy"] + match["mm"] + match["dd"] + match["serial"]
     if luhn_digit(payload) != int(match["check"]):
         raise IdentifierError("check digit is wrong")
@@ -243,7 +248,8 @@ def parse_patient_id(text: str, *, today: date) -> Identifier:
     * a regional reservnummer of a format in ``RESERVE_FORMATS`` (upper case, spaces removed).
     * a personnummer or samordningsnummer: ``YYYYMMDDNNNC`` or ``YYMMDDNNNC``, with or without
       ``-``; in the 10-digit form ``+`` marks a person of 100 or more. The century of a
-      10-digit number is inferred from ``today``. Normalised to 12 digits, no separator.
+      10-digit number is inferred from ``today``. The birth number (``NNN``) is never ``000``.
+      Normalised to 12 digits, no separator.
 
     Raises :class:`IdentifierError`, whose message never contains the value.
     """
