@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from downtime.census.idcheck import (
     IdentifierError,
     calendar_date,
-    has_control_character,
+    invisible_character,
     luhn_digit,
 )
 from downtime.census.reserve import RESERVE_BY_OID, RESERVE_FORMATS, match_reserve, parse_reserve
@@ -164,8 +164,12 @@ def _other(system: str, value: str) -> Identifier:
         raise IdentifierError("identifier system is empty (write system|value)")
     if not value:
         raise IdentifierError("identifier value is empty (write system|value)")
-    if has_control_character(system) or has_control_character(value):
-        raise IdentifierError("identifier contains a control character")
+    for part, text in (("system", system), ("value", value)):
+        found = invisible_character(text)
+        if found:
+            raise IdentifierError(
+                f"identifier {part} contains a control character or format character ({found})"
+            )
     if "|" in value:
         raise IdentifierError("identifier value contains a second |")
     if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
@@ -241,7 +245,8 @@ def parse_patient_id(text: str, *, today: date) -> Identifier:
     * ``system|value``: any identifier system. A system the kit knows (``personnummer``,
       ``samordningsnummer``, ``reservnummer``, ``downtime-reserve`` or one of the FHIR URIs and
       OIDs of :func:`fhir_system`) is validated like the bare number; any other system is kept
-      as given (stripped), the value stripped, both non-empty and free of control characters,
+      as given (stripped), the value stripped, both non-empty and free of control, format and
+      line-break characters,
       the value at most 32 and the system at most 64 UTF-8 bytes.
     * ``DT-XXXX-XXXX-XXXX``: a reserve id allocated by this kit (shape only; its check
       characters are verified by :mod:`downtime.codes.serials`).
