@@ -323,7 +323,10 @@ def test_line_numbers_count_physical_lines_of_quoted_line_breaks(tmp_path: Path)
         ],
     )
     assert problems(census_error(write(tmp_path / "p.csv", text))) == {
-        ("p.csv line 2, column allergies", "contains a control character or line break"),
+        (
+            "p.csv line 2, column allergies",
+            "contains U+000A LINE FEED at character 6, a line break: delete it",
+        ),
         ("p.csv line 4, column sex", "must be female, male, other or unknown"),
     }
 
@@ -731,6 +734,11 @@ def test_fhir_encounter_problems_are_reported_on_the_patient(tmp_path: Path) -> 
             "census.json entry 1 (Patient/p1)",
             "Encounter (entry 2) names no ward (location display or serviceProvider)",
         ),
+        (  # every problem of the Encounter at once, not the first only
+            "census.json entry 1 (Patient/p1)",
+            "Encounter (entry 2) period.start: has no UTC offset "
+            "(write e.g. 2026-05-04T08:30+02:00)",
+        ),
         ("census.json entry 3 (Patient/p2)", "has several active Encounters (entries 4, 5)"),
         ("census.json entry 6 (Encounter/e4)", "subject: is not a Patient in this bundle"),
     }
@@ -972,3 +980,174 @@ def test_load_census_reads_the_example(tmp_path: Path) -> None:
     with pytest.raises(CensusError) as caught:
         load_census(tmp_path / "missing.csv", None, skip_invalid=False, today=TODAY)
     assert problems(caught.value) == {("missing.csv", "no such file")}
+
+
+# --- issue 8: text the paper can show -----------------------------------------------------------
+
+HIDDEN = [
+    ("\u202e", "RIGHT-TO-LEFT OVERRIDE"),
+    ("\u200b", "ZERO WIDTH SPACE"),
+    ("\ufeff", "ZERO WIDTH NO-BREAK SPACE"),
+    ("\u2066", "LEFT-TO-RIGHT ISOLATE"),
+    ("\u2069", "POP DIRECTIONAL ISOLATE"),
+    ("\u00ad", "SOFT HYPHEN"),
+]
+
+
+@pytest.mark.parametrize(("char", "name"), HIDDEN)
+@pytest.mark.parametrize(
+    "column", ["family_name", "given_name", "ward", "bed", "encounter_id", "allergies"]
+)
+def test_bidi_and_zero_width_characters_are_refused_in_a_csv_census(
+    tmp_path: Path, column: str, char: str, name: str
+) -> None:
+    path = patients_file(
+        tmp_path, patient(), patient(patient_id="197010632391", **{column: f"Ab{char}cd"})
+    )
+    (problem,) = census_error(path).problems
+    code = f"U+{ord(char):04X}"
+    assert problem.where == f"patients.csv line 3, column {column}"
+    assert problem.what.startswith(f"contains {code} {name} at character 3")
+    assert "Ab" not in problem.what and "cd" not in problem.what
+
+
+def test_a_format_character_in_a_medication_row_is_refused(tmp_path: Path) -> None:
+    patients = patients_file(tmp_path, patient())
+    medications = medications_file(tmp_path, order(medication="Alvedon\u202e 500"))
+    assert problems(census_error(patients, medications)) == {
+        (
+            "medications.csv line 2, column medication",
+            "contains U+202E RIGHT-TO-LEFT OVERRIDE at character 8, an invisible format "
+            "character that can hide or reorder text: delete it",
+        )
+    }
+
+
+def test_a_format_character_in_an_identifier_of_another_system_is_refused(tmp_path: Path) -> None:
+    path = patients_file(tmp_path, patient(patient_id="urn:oid:1.2.3|MRN\u200b42"))
+    ((where, what),) = problems(census_error(path))
+    assert where == "patients.csv line 2, column patient_id"
+    assert "U+200B at character 4" in what and "MRN" not in what
+
+
+def test_a_name_the_font_cannot_print_is_refused_when_the_census_is_read(tmp_path: Path) -> None:
+    path = patients_file(
+        tmp_path,
+        patient(),
+        patient(patient_id="197010632391", family_name="Yamada", given_name="太郎"),
+    )
+    (problem,) = census_error(path).problems
+    assert problem.where == "patients.csv line 3, column given_name"
+    assert "U+592A CJK UNIFIED IDEOGRAPH-592A at character 1 (and 1 more)" in problem.what
+    assert "太" not in problem.what and "郎" not in problem.what and "U+90CE" not in problem.what
+
+
+def test_a_name_of_40_characters_is_accepted_and_41_is_refused_with_the_limit(
+    tmp_path: Path,
+) -> None:
+    fits = patient(family_name="Andersson-Johansson", given_name="Anna-Karin Margaret")
+    too_long = patient(
+        patient_id="197010632391",
+        family_name="Andersson-Johansson",
+        given_name="Anna-Karin Margareta",
+    )
+    assert len("Andersson-Johansson, Anna-Karin Margaret") == 40
+    assert load_csv_census(patients_file(tmp_path, fits), today=TODAY).patients
+    path = patients_file(tmp_path, fits, too_long)
+    assert problems(census_error(path)) == {
+        (
+            "patients.csv line 3",
+            "the name (family and given, with ', ') is 41 characters; at most 40 print "
+            "legibly: shorten it, e.g. to the given name in use",
+        )
+    }
+
+
+def test_a_10000_character_name_is_refused_with_its_line_number(tmp_path: Path) -> None:
+    path = patients_file(
+        tmp_path, patient(), patient(patient_id="197010632391", family_name="Å" * 10_000)
+    )
+    error = census_error(path)
+    assert problems(error) == {
+        (
+            "patients.csv line 3",
+            "the name (family and given, with ', ') is 10008 characters; at most 40 print "
+            "legibly: shorten it, e.g. to the given name in use",
+        )
+    }
+    assert "ÅÅ" not in str(error)
+
+
+def test_a_birth_number_000_row_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = patients_file(tmp_path, patient(), patient(patient_id="20150916-0006"))
+    assert problems(census_error(path)) == {
+        (
+            "patients.csv line 3, column patient_id",
+            "the birth number (the three digits before the check digit) is 000",
+        )
+    }
+
+
+def test_bidi_and_zero_width_characters_are_refused_in_a_fhir_census(tmp_path: Path) -> None:
+    name = {"use": "official", "family": "Tolvans\u202esson", "given": ["Tol\u200bvan"]}
+    ward = fhir_encounter("e2", "Patient/p2")
+    ward["location"][0]["location"]["display"] = "MED\u206642"
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "id": "a1",
+        "patient": {"reference": "Patient/p3"},
+        "code": {"text": "Penicillin\ufeff"},
+    }
+    order = fhir_order("m1", "Patient/p4")
+    order["medicationCodeableConcept"] = {"text": "Alvedon\u2069"}
+    path = bundle_file(
+        tmp_path,
+        fhir_patient("p1", name=[name]),
+        fhir_encounter("e1", "Patient/p1"),
+        fhir_patient("p2", "197010632391"),
+        ward,
+        fhir_patient("p3", personnummer("19500101", "001")),
+        fhir_encounter("e3", "Patient/p3"),
+        allergy,
+        fhir_patient("p4", personnummer("19500101", "002")),
+        fhir_encounter("e4", "Patient/p4"),
+        order,
+    )
+    found = {(where, what.split(" at ")[0]) for where, what in problems(fhir_error(path))}
+    assert found == {
+        ("census.json entry 1 (Patient/p1)", "name.family: contains U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("census.json entry 1 (Patient/p1)", "name.given: contains U+200B ZERO WIDTH SPACE"),
+        (
+            "census.json entry 3 (Patient/p2)",
+            "Encounter (entry 4) ward (location): contains U+2066 LEFT-TO-RIGHT ISOLATE",
+        ),
+        (
+            "census.json entry 7 (AllergyIntolerance/a1)",
+            "code: contains U+FEFF ZERO WIDTH NO-BREAK SPACE",
+        ),
+        (
+            "census.json entry 10 (MedicationRequest/m1)",
+            "medication: contains U+2069 POP DIRECTIONAL ISOLATE",
+        ),
+    }
+
+
+def test_a_long_or_unprintable_name_is_refused_in_a_fhir_census(tmp_path: Path) -> None:
+    long_name = {"use": "official", "family": "Lång" * 2500, "given": ["Tolvan"]}
+    foreign = {"use": "official", "family": "山田", "given": ["Taro"]}
+    path = bundle_file(
+        tmp_path,
+        fhir_patient("p1", name=[long_name]),
+        fhir_encounter("e1", "Patient/p1"),
+        fhir_patient("p2", "197010632391", name=[foreign]),
+        fhir_encounter("e2", "Patient/p2"),
+    )
+    error = fhir_error(path)
+    assert {(p.where, p.what.split(";")[0].split(":")[0]) for p in error.problems} == {
+        (
+            "census.json entry 1 (Patient/p1)",
+            "the name (family and given, with ', ') is 10008 characters",
+        ),
+        ("census.json entry 3 (Patient/p2)", "name.family"),
+    }
+    assert "Lång" not in str(error) and "山" not in str(error)

@@ -156,6 +156,34 @@ def test_rejections_say_what_is_wrong(text: str, message: str) -> None:
         parse(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "20150916-0006",  # listed as invalid in shared personnummer test data
+        "201509160006",
+        "150916-0006",
+        pnr("19800101", "000"),  # a real-looking number with a correct check digit
+        pnr("19800101", "000", ten=True),
+        pnr("19800161", "000"),  # samordningsnummer
+        "personnummer|" + pnr("19800101", "000"),
+        "samordningsnummer|" + pnr("19800161", "000"),
+    ],
+)
+def test_birth_number_000_is_rejected(text: str) -> None:
+    with pytest.raises(IdentifierError, match=r"birth number .* is 000"):
+        parse(text)
+
+
+def test_birth_number_000_is_rejected_from_a_fhir_identifier() -> None:
+    with pytest.raises(IdentifierError, match="000"):
+        from_fhir(PERSONNUMMER_URI, "201509160006", today=TODAY)
+
+
+def test_birth_numbers_001_and_999_are_accepted() -> None:
+    assert parse(pnr("19800101", "001")).value == "198001010019"
+    assert parse(pnr("19800161", "999")).system == IdSystem.SAMORDNINGSNUMMER
+
+
 def test_future_birth_date_is_accepted_once_it_has_happened() -> None:
     number = pnr("20270101", "121")
     assert parse(number, date(2027, 1, 1)).value == number.replace("-", "")
@@ -187,7 +215,7 @@ def test_error_messages_never_contain_the_value(text: str) -> None:
 
 @given(
     born=st.dates(min_value=date(1850, 1, 1), max_value=TODAY),
-    serial=st.integers(min_value=0, max_value=999),
+    serial=st.integers(min_value=1, max_value=999),
     coordination=st.booleans(),
 )
 def test_any_valid_number_round_trips_through_both_forms(

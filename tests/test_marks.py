@@ -825,9 +825,9 @@ def test_a_dense_page_reads_in_a_few_milliseconds() -> None:
         readings = read_fields(page, fields)
         timings = []
         for _ in range(30):
-            start = time.perf_counter()
+            start = time.process_time()  # CPU time: other processes on a busy machine do not count
             read_fields(page, fields)
-            timings.append(time.perf_counter() - start)
+            timings.append(time.process_time() - start)
     finally:
         cv2.setNumThreads(threads)
     assert float(np.median(timings)) < 0.04, f"{np.median(timings) * 1e3:.1f} ms"

@@ -271,6 +271,105 @@ def test_unprintable_name_is_an_error_naming_the_line(home: Path, tmp_path: Path
     assert not pdf.exists()
 
 
+def test_every_bad_row_is_reported_in_one_run_including_an_unprintable_name(
+    home: Path, tmp_path: Path
+) -> None:
+    """Issue 8: a name the font cannot print used to be found only at render time, so only in a
+    second run, after the other bad rows were fixed."""
+    census = write_census(
+        tmp_path,
+        [
+            row("191212121212", "Tolvansson", "Tolvan"),
+            row("191212121213", "Felsson", "Fel", "2"),  # line 3: wrong check digit
+            row("20150916-0006", "Nollsson", "Noll", "3"),  # line 4: birth number 000
+            row("194803169806", "山田", "太郎", "4"),  # line 5: unprintable
+            row("195001010010", "Långsson" * 1250, "Lång", "5"),  # line 6: 10,000+ characters
+            row("195001010028", "Bidi\u202esson", "Bidi", "6"),  # line 7: right-to-left override
+            row("195001010036", "Noll", "Zero\u200bwidth", "7"),  # line 8: zero-width space
+        ],
+    )
+    pdf = tmp_path / "W1.pdf"
+    result = run_cli("pack", census, "--ward", "W1", "-o", pdf, home=home, ok=False)
+    assert result.exit_code == 3
+    assert "6 bad rows" in result.stderr
+    for line, what in [
+        (3, "check digit is wrong"),
+        (4, "birth number"),
+        (5, "U+5C71"),
+        (6, "at most 40"),
+        (7, "U+202E RIGHT-TO-LEFT OVERRIDE at character 5"),
+        (8, "U+200B ZERO WIDTH SPACE at character 5"),
+    ]:
+        assert f"line {line}" in result.stderr and what in result.stderr, (line, what)
+    for secret in ("Felsson", "Nollsson", "山", "田", "太", "Långsson", "Bidi", "Zero", "width"):
+        assert secret not in result.stderr, secret
+    assert "\u202e" not in result.stderr and "\u200b" not in result.stderr
+    assert not pdf.exists()
+
+
+def test_a_name_too_long_to_print_legibly_is_refused_with_its_line_and_the_limit(
+    home: Path, tmp_path: Path
+) -> None:
+    census = write_census(
+        tmp_path,
+        [row("191212121212", "Tolvansson", "Tolvan"), row("194803169806", "A" * 10_000, "B", "2")],
+    )
+    result = run_cli("pack", census, "--ward", "W1", "-o", tmp_path / "W1.pdf", home=home, ok=False)
+    assert result.exit_code == 3
+    assert "line 3" in result.stderr and "10003 characters; at most 40" in result.stderr
+    assert "AAAA" not in result.stderr
+
+
+def test_text_too_wide_for_its_place_is_cut_with_an_ellipsis_never_drawn_beyond_it(
+    tmp_path: Path,
+) -> None:
+    """Issue 8: a 10,000-character name ran, microscopic, under the QR code and over the
+    personnummer. Drawn without the census check, it now stays inside its own width."""
+    import pypdfium2 as pdfium
+
+    from downtime.forms.layout import Op, PageLayout
+    from downtime.pack.render import MM, PackRenderer, PageHead
+
+    name = "Långsson" * 1250
+    head = PageHead(
+        "Journal", "patient", f"{name}, Tolvan", "Personnummer", "19121212-1212", "details",
+        1, 1, "X7J3-DDEE-YPMT", "as of", "DK1:TEST",
+    )  # fmt: skip
+    column = Op("text", 15.0, 100.0, 56.0, 4.0, name, 9.0, True)  # the cover's name column
+    neighbour = Op("mono", 72.0, 100.0, 30.0, 4.0, "19121212-1212", 9.0, True)
+    pdf = tmp_path / "long.pdf"
+    renderer = PackRenderer(pdf, lang="sv", title="t")
+    renderer.page(head, PageLayout("cover", 1, 1, (), (column, neighbour), ()))
+    renderer.close()
+
+    page = pdfium.PdfDocument(pdf)[0]
+    text = page.get_textpage()
+    top = page.get_height()
+
+    def drawn(left_mm: float, top_mm: float, right_mm: float, bottom_mm: float) -> str:
+        """The text inside a rectangle given in page millimetres from the top-left."""
+        return str(
+            text.get_text_bounded(
+                left_mm * MM, top - bottom_mm * MM, right_mm * MM, top - top_mm * MM
+            )
+        )
+
+    chars = [text.get_text_range(i, 1) for i in range(text.count_chars())]
+    boxes = [text.get_charbox(i) for i in range(len(chars))]  # points from the bottom-left
+    for left_mm, top_mm, right_mm in ((15.0, 25.5, 155.0), (15.0, 100.0, 71.0)):
+        on_line = [
+            (char, box)
+            for char, box in zip(chars, boxes, strict=True)
+            if char.strip()
+            and top_mm <= (top - box[3]) / MM <= top_mm + 8.0
+            and left_mm * MM - 0.5 <= box[0] < right_mm * MM
+        ]
+        assert on_line[-1][0] == "…", "cut, and the cut shows"
+        assert max(box[2] for _, box in on_line) <= right_mm * MM + 0.5, "inside its width"
+    assert "Lång" not in drawn(155.0, 10.0, 210.0, 60.0), "nothing over the QR code"
+    assert drawn(72.0, 99.0, 102.0, 105.0).strip() == "19121212-1212", "nothing over the id"
+
+
 def test_skip_invalid_prints_the_rest_and_lists_the_skipped_rows(
     home: Path, tmp_path: Path
 ) -> None:
@@ -336,3 +435,28 @@ def test_one_ward_into_a_folder_writes_the_wards_pdf_there(home: Path, tmp_path:
     folder.mkdir()
     run_cli("pack", "--example", "--ward", "MED42", "-o", folder, home=home)
     assert (folder / "MED42.pdf").is_file()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Andersson-Johansson, Anna-Karin Margaret",
+        "Wąsowski-Szczepańska, Małgorzata Władysł",
+        "Nguyễn Thị Phương, Thảo Anh Lê Hoàng Min",
+    ],
+)
+def test_the_longest_name_the_census_takes_prints_legibly_in_the_cover_column(name: str) -> None:
+    """The census's name limit comes from this measurement: if the cover's column shrinks or
+    the limit grows, a name at the limit would print below the legible size."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from downtime.census.printable import NAME_MAX_CHARS, NAME_MIN_PT
+    from downtime.pack import fonts
+    from downtime.pack.cover import NAME_COLUMN_MM, NAME_PT
+    from downtime.pack.render import MM
+
+    fonts.register()
+    assert len(name) == NAME_MAX_CHARS
+    width = stringWidth(name, fonts.BOLD, NAME_PT)
+    size = NAME_PT * min(1.0, NAME_COLUMN_MM * MM / width)
+    assert size >= NAME_MIN_PT

@@ -111,3 +111,16 @@ def test_manifest_carries_form_codes(example_packs: dict[str, PrintedPack]) -> N
     for page in example_packs["MED42"].manifest["pages"]:
         assert page["form_code"] == codes[page["form"]]
     assert json.loads(json.dumps(example_packs["MED42"].manifest))["key_id"]
+
+
+def test_a_manifest_whose_ward_holds_a_format_character_is_refused(
+    station: Path, example_packs: dict[str, PrintedPack], tmp_path: Path
+) -> None:
+    doc = json.loads(manifest_path(example_packs["MED42"]).read_text(encoding="utf-8"))
+    doc["ward"] = "MED\u202e42"
+    path = tmp_path / "bidi.manifest.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    result = cli("packs", "import", path, home=station, ok=False)
+    assert result.exit_code != 0
+    assert "ward contains U+202E RIGHT-TO-LEFT OVERRIDE at character 4" in result.stderr
+    assert count(station, "pages") == 0

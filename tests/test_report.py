@@ -712,3 +712,48 @@ def test_report_of_an_empty_data_folder_says_there_are_no_packs(tmp_path: Path) 
     result = run_cli("report", home=tmp_path / "empty")  # no census to check stderr against
 
     assert "(no packs)" in result.stdout and result.stderr == ""
+
+
+# --------------------------------------------------------------------------------------------
+# Text from the ledger, shown safely (issue 8)
+
+HIDDEN = "\u202e\u200b\ufeff\u2066\u2069\x1b"
+
+
+def test_report_output_is_free_of_bidi_and_zero_width_characters_in_every_format(
+    fresh: Path,
+) -> None:
+    """The census refuses them now, but a pack printed by an older version (or a ledger written
+    some other way) may hold them: no report format passes them through raw."""
+    import sqlite3
+
+    with sqlite3.connect(fresh / "ledger.sqlite3") as conn:
+        conn.execute(
+            "UPDATE pack_patients SET family_name = ?, given_name = ?, bed = ?",
+            ("Tolv\u202eansson", "Tol\u200bvan\ufeff", "\u20663\u2069\x1b[2J"),
+        )
+    for fmt in ("table", "csv", "json", "html"):
+        out = downtime("report", "--format", fmt, home=fresh).stdout
+        assert not any(char in out for char in HIDDEN), fmt
+        assert "Tolv\ufffdansson" in out and "Tol\ufffdvan\ufffd" in out, fmt
+    doc = report_json(fresh)
+    names = {p["patient"]["family_name"] for _, p, _ in forms_of(doc)}
+    assert "Tolv\ufffdansson" in names
+
+
+def test_report_csv_cells_never_run_as_spreadsheet_formulas(fresh: Path) -> None:
+    import sqlite3
+
+    formulas = ['=HYPERLINK("http://x")', "+1+2", "-3+4", "@SUM(A1)", " =1+1", "\t=1", "＝1"]
+    with sqlite3.connect(fresh / "ledger.sqlite3") as conn:
+        ids = [r[0] for r in conn.execute("SELECT rowid FROM pack_patients ORDER BY rowid")]
+        for rowid, formula in zip(ids, formulas, strict=False):
+            conn.execute("UPDATE pack_patients SET bed = ? WHERE rowid = ?", (formula, rowid))
+    table = list(
+        csv.DictReader(io.StringIO(downtime("report", "--format", "csv", home=fresh).stdout))
+    )
+    beds = {row["bed"] for row in table}
+    expected = {"'" + formula.replace("\t", "\ufffd") for formula in formulas[: len(ids)]}
+    assert len(ids) >= 5 and expected <= beds
+    starts = [bed.lstrip()[0] for bed in beds if bed.strip()]
+    assert starts and not any(char in "=+-@\uff1d\t" for char in starts)

@@ -8,9 +8,12 @@ Two inputs are read:
 :func:`load_census` picks one by looking at the file's first character.
 
 Every problem names where it is (file, line and column, or bundle entry) and what is wrong,
-never a patient's name or identifier. By default one bad row stops the pack: a
-:class:`~downtime.errors.CensusError` lists all problems at once. With ``skip_invalid`` the bad
-rows are left out and returned in :attr:`Census.skipped` for the cover sheet.
+never a patient's name or identifier. What the paper can show is checked here too, so that one
+run reports every bad row (:mod:`downtime.census.printable`): no control or format character,
+every character in the form fonts, a name short enough to print legibly. By default one bad
+row stops the pack: a :class:`~downtime.errors.CensusError` lists all problems at once. With
+``skip_invalid`` the bad rows are left out and returned in :attr:`Census.skipped` for the cover
+sheet.
 """
 
 from __future__ import annotations

@@ -15,12 +15,15 @@ from downtime.census.values import (
     birth_date,
     boolean,
     check,
-    clean_text,
+    name_fits,
     optional_date,
     optional_datetime,
     parse_allergies,
     parse_sex,
     parse_times,
+    printable_identifier,
+    printable_text,
+    required_printable,
     required_text,
 )
 from downtime.errors import CensusError, Problem
@@ -113,13 +116,15 @@ def _patient_from_row(row: _Row, today: date) -> tuple[Patient | None, list[Issu
     identifier = check(
         issues, "patient_id", lambda raw: parse_patient_id(raw, today=today), cells["patient_id"]
     )
-    family = check(issues, "family_name", required_text, cells["family_name"])
-    given = check(issues, "given_name", required_text, cells["given_name"])
+    printable_identifier(issues, "patient_id", identifier)
+    family = check(issues, "family_name", required_printable, cells["family_name"])
+    given = check(issues, "given_name", required_printable, cells["given_name"])
+    name_fits(issues, family, given)
     stated_birth = check(issues, "birth_date", optional_date, cells["birth_date"])
     sex = check(issues, "sex", parse_sex, cells["sex"])
-    ward = check(issues, "ward", required_text, cells["ward"])
-    bed = check(issues, "bed", clean_text, cells["bed"])
-    encounter = check(issues, "encounter_id", required_text, cells["encounter_id"])
+    ward = check(issues, "ward", required_printable, cells["ward"])
+    bed = check(issues, "bed", printable_text, cells["bed"])
+    encounter = check(issues, "encounter_id", required_printable, cells["encounter_id"])
     admitted = check(issues, "admitted_at", optional_datetime, cells["admitted_at"])
     allergies = check(issues, "allergies", parse_allergies, cells["allergies"])
     born = birth_date(issues, "birth_date", stated_birth, identifier, today)
@@ -190,10 +195,10 @@ def _order_from_row(row: _Row, today: date) -> tuple[MedicationOrder | None, lis
         issues, "patient_id", lambda raw: parse_patient_id(raw, today=today), cells["patient_id"]
     )
     order_id = check(issues, "order_id", required_text, cells["order_id"])
-    medication = check(issues, "medication", required_text, cells["medication"])
-    dose = check(issues, "dose", required_text, cells["dose"])
-    route = check(issues, "route", clean_text, cells["route"])
-    frequency = check(issues, "frequency", clean_text, cells["frequency"])
+    medication = check(issues, "medication", required_printable, cells["medication"])
+    dose = check(issues, "dose", required_printable, cells["dose"])
+    route = check(issues, "route", printable_text, cells["route"])
+    frequency = check(issues, "frequency", printable_text, cells["frequency"])
     times = check(issues, "times", parse_times, cells["times"])
     prn = check(issues, "prn", boolean, cells["prn"])
     start = check(issues, "start_date", optional_date, cells["start_date"])
@@ -269,6 +274,11 @@ def load_csv_census(
     male, other or unknown (empty means unknown); ``ward`` and ``encounter_id`` required, ``bed``
     optional; ``admitted_at`` ISO 8601 with a UTC offset, or empty; ``allergies`` separated by
     ``;``.
+
+    Every printed text (names, ward, bed, encounter_id, allergies, medication, dose, route,
+    frequency) is refused if it holds a control, format or line-break character or one the
+    form fonts cannot print; a name (``family, given``) of more than
+    :data:`~downtime.census.printable.NAME_MAX_CHARS` characters is refused (a row issue).
 
     Medications: ``order_id`` unique; ``patient_id`` one of the patients; ``medication`` and
     ``dose`` required (the dose text is kept as written, e.g. ``0,5 mg``); ``route`` and

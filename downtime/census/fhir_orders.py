@@ -22,8 +22,8 @@ from downtime.census.findings import Findings, Invalid, Issue
 from downtime.census.values import (
     attempt,
     check,
-    clean_text,
     iso_date,
+    printable_text,
     required_text,
     sorted_times,
 )
@@ -101,7 +101,7 @@ def _medication_text(resource: JsonObject, bundle: Bundle) -> str:
         text = concept_text(medication.resource.get("code"))
     if not text:
         raise Invalid("has no text or display")
-    return clean_text(text)
+    return printable_text(text)
 
 
 def _start_date(resource: JsonObject) -> date | None:
@@ -122,9 +122,12 @@ def _fhir_order(
     timing = obj(dosage.get("timing"))
     order_id = check(issues, "identifier", required_text, business_id(resource))
     medication = attempt(issues, "medication", lambda: _medication_text(resource, bundle))
-    dose = attempt(issues, "dosageInstruction.dose", lambda: clean_text(_dose(dosage)))
-    route = check(issues, "dosageInstruction.route", clean_text, concept_text(dosage.get("route")))
-    frequency = attempt(issues, "dosageInstruction.timing", lambda: clean_text(_frequency(timing)))
+    dose = attempt(issues, "dosageInstruction.dose", lambda: printable_text(_dose(dosage)))
+    route_text = concept_text(dosage.get("route"))
+    route = check(issues, "dosageInstruction.route", printable_text, route_text)
+    frequency = attempt(
+        issues, "dosageInstruction.timing", lambda: printable_text(_frequency(timing))
+    )
     times = attempt(issues, "dosageInstruction.timing", lambda: _times_of_day(timing))
     prn = dosage.get("asNeededBoolean") is True or bool(obj(dosage.get("asNeededCodeableConcept")))
     start = attempt(issues, "authoredOn", lambda: _start_date(resource))

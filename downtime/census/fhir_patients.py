@@ -26,11 +26,13 @@ from downtime.census.values import (
     attempt,
     birth_date,
     check,
-    clean_text,
     iso_date,
+    name_fits,
     optional_datetime,
     parse_sex,
-    required_text,
+    printable_identifier,
+    printable_text,
+    required_printable,
 )
 from downtime.model import Identifier, IdSystem, Patient
 
@@ -125,21 +127,25 @@ def _ward_and_bed(encounter: JsonObject, bundle: Bundle) -> tuple[str, str]:
     return ward, bed
 
 
-def _stay(encounter: Entry, bundle: Bundle) -> _Stay:
+def _stay(encounter: Entry, bundle: Bundle, issues: list[Issue]) -> _Stay | None:
+    """Where the patient is, or ``None`` with the Encounter's issues added to ``issues``."""
     resource = encounter.resource
-    ward, bed = _ward_and_bed(resource, bundle)
+    ward_name, bed_name = _ward_and_bed(resource, bundle)
     prefix = f"Encounter (entry {encounter.number})"
-    if not ward:
-        raise Invalid(f"{prefix} names no ward (location display or serviceProvider)")
+    before = len(issues)
+    if not ward_name:
+        issues.append(Issue(None, f"{prefix} names no ward (location display or serviceProvider)"))
     encounter_id = business_id(resource)
     if not encounter_id:
-        raise Invalid(f"{prefix} has neither identifier nor id")
+        issues.append(Issue(None, f"{prefix} has neither identifier nor id"))
     start = string(obj(resource.get("period")).get("start"))
-    try:
-        admitted = optional_datetime(start)
-    except Invalid as exc:
-        raise Invalid(f"{prefix} period.start {exc}") from None
-    return _Stay(clean_text(ward), clean_text(bed), clean_text(encounter_id), admitted)
+    admitted = check(issues, f"{prefix} period.start", optional_datetime, start)
+    ward = check(issues, f"{prefix} ward (location)", printable_text, ward_name)
+    bed = check(issues, f"{prefix} bed (location)", printable_text, bed_name)
+    stay_id = check(issues, f"{prefix} identifier", printable_text, encounter_id)
+    if len(issues) > before or ward is None or bed is None or stay_id is None:
+        return None
+    return _Stay(ward, bed, stay_id, admitted)
 
 
 def _patient_stays(bundle: Bundle, findings: Findings) -> dict[int, list[Entry]]:
@@ -162,7 +168,7 @@ def _allergy_text(resource: JsonObject) -> str:
     text = concept_text(resource.get("code"))
     if not text:
         raise Invalid("has no text or display")
-    return clean_text(text)
+    return printable_text(text)
 
 
 def _patient_allergies(
@@ -205,9 +211,11 @@ def _fhir_patient(
 ) -> tuple[Patient | None, Identifier | None, list[Issue]]:
     resource, issues = entry.resource, list[Issue]()
     identifier = attempt(issues, "identifier", lambda: _fhir_identifier(resource, today))
+    printable_identifier(issues, "identifier", identifier)
     name = _fhir_name(resource)
-    family = check(issues, "name.family", required_text, string(name.get("family")))
-    given = check(issues, "name.given", required_text, " ".join(strings(name.get("given"))))
+    family = check(issues, "name.family", required_printable, string(name.get("family")))
+    given = check(issues, "name.given", required_printable, " ".join(strings(name.get("given"))))
+    name_fits(issues, family, given)
     stated = check(issues, "birthDate", _fhir_birth_date, string(resource.get("birthDate")))
     born = birth_date(issues, "birthDate", stated, identifier, today)
     sex = check(issues, "gender", parse_sex, string(resource.get("gender")))
@@ -218,7 +226,7 @@ def _fhir_patient(
         numbers = ", ".join(str(stay_entry.number) for stay_entry in stays)
         issues.append(Issue(None, f"has several active Encounters (entries {numbers})"))
     else:
-        stay = attempt(issues, "", lambda: _stay(stays[0], bundle))
+        stay = _stay(stays[0], bundle, issues)
     if issues:
         return None, identifier, issues
     assert identifier is not None and family is not None and given is not None

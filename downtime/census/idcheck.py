@@ -56,5 +56,10 @@ def calendar_date(year: int, month: int, day: int) -> date:
         raise IdentifierError(f"no such date (day {day} in {MONTHS[month - 1]})") from None
 
 
-def has_control_character(text: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" for char in text)
+def invisible_character(text: str) -> str | None:
+    """The first control, format or line-break character (or non-character) of ``text`` as
+    ``U+202E at character 5``; ``None`` if there is none."""
+    for position, char in enumerate(text, start=1):
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"):
+            return f"U+{ord(char):04X} at character {position}"
+    return None

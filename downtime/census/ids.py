@@ -11,6 +11,7 @@ Sources for the rules:
 
 * personnummer: Skatteverket, folkbokföringslagen 18 § and Rättslig vägledning "Personnummer"
   (födelsetid + födelsenummer + kontrollsiffra by the modulus-10 method with weights 2 and 1;
+  födelsenummer 001-999, never 000, the test data Skatteverket publishes lists 000 as invalid;
   the ``+`` separator from the year a person turns 100; 12 digits with the century in
   Skatteverket's own systems).
 * samordningsnummer: Skatteverket SKV 707: a personnummer whose day of birth is increased by 60.
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 from downtime.census.idcheck import (
     IdentifierError,
     calendar_date,
-    has_control_character,
+    invisible_character,
     luhn_digit,
 )
 from downtime.census.reserve import RESERVE_BY_OID, RESERVE_FORMATS, match_reserve, parse_reserve
@@ -117,6 +118,10 @@ def _parse_swedish(match: re.Match[str], today: date) -> Identifier:
     else:
         year = int(century + match["yy"])
     born = calendar_date(year, month, day)
+    if match["serial"] == "000":
+        # Skatteverket allocates födelsenummer 001-999; 000 is never issued (a placeholder or
+        # a typing error), for samordningsnummer as for personnummer.
+        raise IdentifierError("the birth number (the three digits before the check digit) is 000")
     payload = match["yy"] + match["mm"] + match["dd"] + match["serial"]
     if luhn_digit(payload) != int(match["check"]):
         raise IdentifierError("check digit is wrong")
@@ -159,8 +164,12 @@ def _other(system: str, value: str) -> Identifier:
         raise IdentifierError("identifier system is empty (write system|value)")
     if not value:
         raise IdentifierError("identifier value is empty (write system|value)")
-    if has_control_character(system) or has_control_character(value):
-        raise IdentifierError("identifier contains a control character")
+    for part, text in (("system", system), ("value", value)):
+        found = invisible_character(text)
+        if found:
+            raise IdentifierError(
+                f"identifier {part} contains a control character or format character ({found})"
+            )
     if "|" in value:
         raise IdentifierError("identifier value contains a second |")
     if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
@@ -236,14 +245,16 @@ def parse_patient_id(text: str, *, today: date) -> Identifier:
     * ``system|value``: any identifier system. A system the kit knows (``personnummer``,
       ``samordningsnummer``, ``reservnummer``, ``downtime-reserve`` or one of the FHIR URIs and
       OIDs of :func:`fhir_system`) is validated like the bare number; any other system is kept
-      as given (stripped), the value stripped, both non-empty and free of control characters,
+      as given (stripped), the value stripped, both non-empty and free of control, format and
+      line-break characters,
       the value at most 32 and the system at most 64 UTF-8 bytes.
     * ``DT-XXXX-XXXX-XXXX``: a reserve id allocated by this kit (shape only; its check
       characters are verified by :mod:`downtime.codes.serials`).
     * a regional reservnummer of a format in ``RESERVE_FORMATS`` (upper case, spaces removed).
     * a personnummer or samordningsnummer: ``YYYYMMDDNNNC`` or ``YYMMDDNNNC``, with or without
       ``-``; in the 10-digit form ``+`` marks a person of 100 or more. The century of a
-      10-digit number is inferred from ``today``. Normalised to 12 digits, no separator.
+      10-digit number is inferred from ``today``. The birth number (``NNN``) is never ``000``.
+      Normalised to 12 digits, no separator.
 
     Raises :class:`IdentifierError`, whose message never contains the value.
     """

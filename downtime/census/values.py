@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 from downtime.census.findings import Invalid, Issue
 from downtime.census.ids import IdentifierError, birth_date_of
+from downtime.census.printable import (
+    ID_FONT_FILES,
+    NAME_MAX_CHARS,
+    invisible,
+    invisible_message,
+    unprintable,
+    unprintable_message,
+)
 from downtime.model import Identifier
 
 if TYPE_CHECKING:
@@ -37,11 +45,12 @@ def check(issues: list[Issue], column: str, parse: Callable[[str], T], raw: str)
 
 
 def clean_text(raw: str) -> str:
-    """Trimmed, NFC-normalised text without control characters or line breaks."""
+    """Trimmed, NFC-normalised text without control, format or line-break characters (see
+    :func:`~downtime.census.printable.invisible`)."""
     text = unicodedata.normalize("NFC", raw.strip())
-    for char in text:
-        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-            raise Invalid("contains a control character or line break")
+    found = invisible(text)
+    if found:
+        raise Invalid(invisible_message(found))
     return text
 
 
@@ -50,6 +59,45 @@ def required_text(raw: str) -> str:
     if not text:
         raise Invalid("is empty")
     return text
+
+
+def printable_text(raw: str) -> str:
+    """:func:`clean_text` that the form fonts can print, every character of it."""
+    text = clean_text(raw)
+    found = unprintable(text)
+    if found:
+        raise Invalid(unprintable_message(found))
+    return text
+
+
+def required_printable(raw: str) -> str:
+    text = printable_text(raw)
+    if not text:
+        raise Invalid("is empty")
+    return text
+
+
+def printable_identifier(issues: list[Issue], column: str, identifier: Identifier | None) -> None:
+    """An issue for ``column`` if the identifier font cannot print the identifier as shown."""
+    if identifier is not None:
+        found = unprintable(identifier.display(), ID_FONT_FILES)
+        if found:
+            issues.append(Issue(column, unprintable_message(found)))
+
+
+def name_fits(issues: list[Issue], family: str | None, given: str | None) -> None:
+    """An issue if ``family, given`` is longer than a name the cover sheet prints legibly."""
+    if family is None or given is None:
+        return
+    length = len(f"{family}, {given}")
+    if length > NAME_MAX_CHARS:
+        issues.append(
+            Issue(
+                None,
+                f"the name (family and given, with ', ') is {length} characters; at most "
+                f"{NAME_MAX_CHARS} print legibly: shorten it, e.g. to the given name in use",
+            )
+        )
 
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -97,7 +145,8 @@ def parse_sex(raw: str) -> str:
 
 
 def parse_allergies(raw: str) -> tuple[str, ...]:
-    return tuple(text for text in (clean_text(part) for part in raw.split(";")) if text)
+    """``Latex; Penicillin``: the printable allergies, in order."""
+    return tuple(text for text in (part.strip() for part in printable_text(raw).split(";")) if text)
 
 
 _TIME = re.compile(r"(\d{1,2})(?::(\d{2}))?")

@@ -21,6 +21,8 @@ _X0, _Y0 = BODY_ORIGIN_MM
 
 # Column left edges and widths, body frame: bed, name, identifier, one per form, total, back.
 _BED, _NAME, _ID = (0.0, 13.0), (14.0, 56.0), (71.0, 30.0)
+NAME_COLUMN_MM = _NAME[1]  # the narrowest place a name is printed (census.printable)
+NAME_PT = 9.0  # its bold size before shrinking to fit
 _FORMS_X = 102.0
 _FORM_W = 11.5
 
@@ -130,7 +132,7 @@ def _table_ops(
                 _NAME[1],
                 4.0,
                 f"{p.family_name}, {p.given_name}",
-                9.0,
+                NAME_PT,
                 True,
             )
         )

@@ -4,31 +4,34 @@ reportlab's 14 standard fonts cover Latin-1 only; a Polish, Vietnamese, Greek or
 would come out as boxes. The kit embeds DejaVu Sans (Bitstream Vera licence, see
 ``resources/fonts/LICENSE-DejaVu.txt``), which covers Latin with every diacritic in use in
 Europe and Vietnam, Greek and Cyrillic. A name with a character outside the font is refused
-before anything is printed.
+when the census is read (:mod:`downtime.census.printable` reads the same font files).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+from downtime.census.printable import ID_FONT_FILES, TEXT_FONT_FILES, Unprintable, font_file
+from downtime.census.printable import unprintable as census_unprintable
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 REGULAR = "DowntimeSans"
 BOLD = "DowntimeSans-Bold"
 MONO = "DowntimeMono-Bold"
 
 _FILES = {
-    REGULAR: "DejaVuSans.ttf",
-    BOLD: "DejaVuSans-Bold.ttf",
-    MONO: "DejaVuSansMono-Bold.ttf",
+    REGULAR: TEXT_FONT_FILES[0],
+    BOLD: TEXT_FONT_FILES[1],
+    MONO: ID_FONT_FILES[0],
 }
 
 
 def font_path(name: str) -> Path:
-    return Path(str(resources.files("downtime") / "resources" / "fonts" / _FILES[name]))
+    return font_file(_FILES[name])
 
 
 @cache
@@ -41,32 +44,8 @@ def register() -> None:
         pdfmetrics.registerFont(TTFont(name, str(font_path(name))))
 
 
-@cache
-def _coverage(name: str) -> frozenset[int]:
-    from reportlab.pdfbase.ttfonts import TTFontFile
-
-    face = TTFontFile(str(font_path(name)))
-    return frozenset(face.charToGlyph)
-
-
-@dataclass(frozen=True)
-class Unprintable:
-    codepoint: int
-
-    def __str__(self) -> str:
-        char = chr(self.codepoint)
-        name = unicodedata.name(char, "unnamed character")
-        return f"U+{self.codepoint:04X} {name}"
-
-
 def unprintable(text: str, fonts: Iterable[str] = (REGULAR, BOLD)) -> list[Unprintable]:
-    """Characters of ``text`` (after NFC) that one of ``fonts`` has no glyph for."""
-    text = unicodedata.normalize("NFC", text)
-    missing: dict[int, Unprintable] = {}
-    for font in fonts:
-        covered = _coverage(font)
-        for ch in text:
-            cp = ord(ch)
-            if cp not in covered and not ch.isspace():
-                missing.setdefault(cp, Unprintable(cp))
-    return list(missing.values())
+    """Characters of ``text`` (after NFC) that one of ``fonts`` has no glyph for: the census
+    refuses them when it is read (:mod:`downtime.census.printable`); this is the check again,
+    for a census made some other way."""
+    return census_unprintable(text, tuple(_FILES[font] for font in fonts))

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from downtime.census.printable import invisible, invisible_message
 from downtime.errors import InputError
 from downtime.geometry import PAGE_MM
 from downtime.ledger import IssuedPage, PackRecord
@@ -111,6 +112,10 @@ def read_manifest(
         )
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"{path.name}: the manifest is incomplete or damaged ({e!r})") from e
+    for name, text in (("site", record.site), ("ward", record.ward)):
+        hidden = invisible(text)
+        if hidden:
+            raise InputError(f"{path.name}: the {name} {invisible_message(hidden)}")
     return record, pages
 
 

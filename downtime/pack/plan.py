@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from downtime.census.printable import unprintable_message
 from downtime.errors import CensusError, ConfigError, Problem
 from downtime.forms import FormDef
 from downtime.forms.layout import PageLayout, labels, layout_form
@@ -105,7 +106,7 @@ def _printable(
             continue
         source = Path(census.source).name
         for column, chars in found:
-            what = f"column {column}: the form font cannot print {chars}"
+            what = f"column {column}: {chars}"
             problems.append(Problem(f"{source} line {p.source_line}", what))
             skipped.append(SkippedRow(p.source_line, f"{source}: {what}"))
     if problems and not skip_invalid:
@@ -131,10 +132,10 @@ def _unprintable_fields(p: Patient, orders: Iterable[MedicationOrder]) -> Iterab
     for column, text in texts.items():
         missing = fonts.unprintable(text)
         if missing:
-            yield column, ", ".join(str(m) for m in missing)
+            yield column, unprintable_message(missing)
     missing = fonts.unprintable(p.identifier.display(), (fonts.MONO,))
     if missing:
-        yield "patient_id", ", ".join(str(m) for m in missing)
+        yield "patient_id", unprintable_message(missing)
 
 
 def _cover_pages(

@@ -11,6 +11,7 @@ That keeps a page at a few kilobytes and a few milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +35,8 @@ from downtime.geometry import (
 from downtime.pack import fonts
 
 MM = 72.0 / 25.4  # points per millimetre
+MIN_TEXT_PT = 4.0  # text shrinks to fit its width down to this size, then is cut with "…"
+ELLIPSIS = "\u2026"
 
 
 @dataclass(frozen=True)
@@ -160,16 +163,34 @@ def _mono(c: Any, op: Op) -> None:
 
 
 def _draw_string(c: Any, op: Op, font: str) -> None:
+    """A line of text that never leaves its width: shrunk to fit down to :data:`MIN_TEXT_PT`,
+    then cut with an ellipsis (the census refuses names that long; this is the last line of
+    defence for the QR code and the identifier beside them)."""
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
-    size = op.size
-    width = stringWidth(op.text, font, size)
+    size, text = op.size, op.text
+    width = stringWidth(text, font, size)
     limit = op.w * MM
     if width > limit > 0:
-        size = max(size * limit / width, 4.0)
+        size = max(size * limit / width, MIN_TEXT_PT)
+        text = fit_width(text, lambda t: stringWidth(t, font, size), limit)
     x, y = _pt(op.x, op.y + size / MM * 0.8)
     c.setFont(font, size)
-    c.drawString(x, y, op.text)
+    c.drawString(x, y, text)
+
+
+def fit_width(text: str, width: Callable[[str], float], limit: float) -> str:
+    """``text``, or its longest start that fits ``limit`` with an ellipsis after it."""
+    if width(text) <= limit:
+        return text
+    low, high = 0, len(text)  # text[:low] + "…" fits; text[:high] + "…" does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if width(text[:middle].rstrip() + ELLIPSIS) <= limit:
+            low = middle
+        else:
+            high = middle
+    return text[:low].rstrip() + ELLIPSIS if low else ""
 
 
 def _box(c: Any, op: Op) -> None:

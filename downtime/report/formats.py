@@ -26,6 +26,7 @@ from downtime.report import (
     WardSection,
     describe_scope,
 )
+from downtime.report.safetext import spreadsheet_cell, visible, visible_tree
 
 FORMATS = ("table", "csv", "json", "html")
 
@@ -49,6 +50,11 @@ def render(report: Report, fmt: str) -> str:
 
 
 def to_json(report: Report) -> dict[str, Any]:
+    """The report as JSON data; every string :func:`~downtime.report.safetext.visible`."""
+    return dict(visible_tree(_json_doc(report)))
+
+
+def _json_doc(report: Report) -> dict[str, Any]:
     scope = report.scope
     return {
         "schema": SCHEMA,
@@ -182,15 +188,9 @@ def to_csv(report: Report) -> str:
                     who.family_name, who.given_name, f.form,
                 ]  # fmt: skip
                 counts = [getattr(f.counts, name) for name in COUNT_FIELDS]
-                writer.writerow([*map(_cell, text), *counts, " ".join(f.missing_serials)])
+                serials = spreadsheet_cell(" ".join(f.missing_serials))
+                writer.writerow([*map(spreadsheet_cell, text), *counts, serials])
     return out.getvalue()
-
-
-def _cell(text: str | None) -> str:
-    """A text cell a spreadsheet will not run as a formula."""
-    if not text:
-        return ""
-    return f"'{text}" if text[0] in "=+-@\t\r" else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def to_table(report: Report) -> str:
             "",
         ]
     lines.append("TOTALS  " + _totals(report.counts) + f"  quarantined {report.quarantined}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(visible(line) for line in lines) + "\n"
 
 
 def _missing_table(report: Report) -> list[str]:

@@ -2,7 +2,8 @@
 
 No external assets and no JavaScript: inline CSS (A4 pages when printed, each ward on a page of
 its own), an inline SVG bar chart of pages issued, returned and posted per ward, the missing
-pages first. Every text from the ledger is escaped. Pure: a report in, a string out.
+pages first. Every text from the ledger is escaped, and no control or format character passes
+(:mod:`downtime.report.safetext`). Pure: a report in, a string out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from downtime.report import (
     WardSection,
     describe_scope,
 )
+from downtime.report.safetext import visible
 
 COLUMNS = (  # short headings keep a ward's table within an A4 page's width
     ("issued", "issued"), ("back", "returned"), ("missing", "missing"), ("void", "voided"),
@@ -107,7 +109,7 @@ def to_html(report: Report) -> str:
         "</body>",
         "</html>",
     ]
-    return "\n".join(parts) + "\n"
+    return visible("\n".join(parts), keep="\n") + "\n"
 
 
 def _header(report: Report) -> list[str]:
