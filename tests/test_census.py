@@ -1042,22 +1042,23 @@ def test_a_name_the_font_cannot_print_is_refused_when_the_census_is_read(tmp_pat
     assert "太" not in problem.what and "郎" not in problem.what and "U+90CE" not in problem.what
 
 
-def test_a_name_of_40_characters_is_accepted_and_41_is_refused_with_the_limit(
+def test_a_name_of_64_characters_is_accepted_and_65_is_refused_with_the_limit(
     tmp_path: Path,
 ) -> None:
-    fits = patient(family_name="Andersson-Johansson", given_name="Anna-Karin Margaret")
+    given = "Anna-Karin Margareta Elisabet Kristina Sofi"
+    fits = patient(family_name="Andersson-Johansson", given_name=given)
     too_long = patient(
         patient_id="197010632391",
         family_name="Andersson-Johansson",
-        given_name="Anna-Karin Margareta",
+        given_name=given + "a",
     )
-    assert len("Andersson-Johansson, Anna-Karin Margaret") == 40
+    assert len(f"Andersson-Johansson, {given}") == 64
     assert load_csv_census(patients_file(tmp_path, fits), today=TODAY).patients
     path = patients_file(tmp_path, fits, too_long)
     assert problems(census_error(path)) == {
         (
             "patients.csv line 3",
-            "the name (family and given, with ', ') is 41 characters; at most 40 print "
+            "the name (family and given, with ', ') is 65 characters; at most 64 print "
             "legibly: shorten it, e.g. to the given name in use",
         )
     }
@@ -1071,7 +1072,7 @@ def test_a_10000_character_name_is_refused_with_its_line_number(tmp_path: Path) 
     assert problems(error) == {
         (
             "patients.csv line 3",
-            "the name (family and given, with ', ') is 10008 characters; at most 40 print "
+            "the name (family and given, with ', ') is 10008 characters; at most 64 print "
             "legibly: shorten it, e.g. to the given name in use",
         )
     }

@@ -296,7 +296,7 @@ def test_every_bad_row_is_reported_in_one_run_including_an_unprintable_name(
         (3, "check digit is wrong"),
         (4, "birth number"),
         (5, "U+5C71"),
-        (6, "at most 40"),
+        (6, "at most 64"),
         (7, "U+202E RIGHT-TO-LEFT OVERRIDE at character 5"),
         (8, "U+200B ZERO WIDTH SPACE at character 5"),
     ]:
@@ -316,7 +316,7 @@ def test_a_name_too_long_to_print_legibly_is_refused_with_its_line_and_the_limit
     )
     result = run_cli("pack", census, "--ward", "W1", "-o", tmp_path / "W1.pdf", home=home, ok=False)
     assert result.exit_code == 3
-    assert "line 3" in result.stderr and "10003 characters; at most 40" in result.stderr
+    assert "line 3" in result.stderr and "10003 characters; at most 64" in result.stderr
     assert "AAAA" not in result.stderr
 
 
@@ -437,26 +437,45 @@ def test_one_ward_into_a_folder_writes_the_wards_pdf_there(home: Path, tmp_path:
     assert (folder / "MED42.pdf").is_file()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "Andersson-Johansson, Anna-Karin Margaret",
-        "Wąsowski-Szczepańska, Małgorzata Władysł",
-        "Nguyễn Thị Phương, Thảo Anh Lê Hoàng Min",
-    ],
+LONGEST = (
+    "Andersson-Johansson, Anna-Karin Margareta Elisabet Kristina Sofi",
+    "Wąsowski-Szczepańska, Małgorzata Władysława Krystyna Agnieszka Z",
+    "Nguyễn Thị Phương Lê Hoàng, Thảo Anh Minh Châu Ngọc Diệp Hồng La",
 )
-def test_the_longest_name_the_census_takes_prints_legibly_in_the_cover_column(name: str) -> None:
-    """The census's name limit comes from this measurement: if the cover's column shrinks or
-    the limit grows, a name at the limit would print below the legible size."""
+
+
+@pytest.mark.parametrize("name", LONGEST)
+def test_the_longest_name_the_census_takes_prints_legibly_beside_the_identifier(
+    name: str,
+) -> None:
+    """The census's name limit comes from this measurement: the footer's "name · identifier"
+    line is the narrowest place a name is printed in full. If it shrinks or the limit grows, a
+    name at the limit would print below the legible size."""
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     from downtime.census.printable import NAME_MAX_CHARS, NAME_MIN_PT
     from downtime.pack import fonts
-    from downtime.pack.cover import NAME_COLUMN_MM, NAME_PT
     from downtime.pack.render import MM
 
     fonts.register()
     assert len(name) == NAME_MAX_CHARS
-    width = stringWidth(name, fonts.BOLD, NAME_PT)
-    size = NAME_PT * min(1.0, NAME_COLUMN_MM * MM / width)
+    width = stringWidth(f"{name}  ·  19121212-1212", fonts.BOLD, 10.0)
+    assert 10.0 * min(1.0, 128.0 * MM / width) >= NAME_MIN_PT
+
+
+@pytest.mark.parametrize("name", LONGEST)
+def test_a_name_too_long_for_the_cover_column_is_shown_there_with_initials(name: str) -> None:
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from downtime.census.printable import NAME_MIN_PT
+    from downtime.pack import fonts
+    from downtime.pack.cover import NAME_COLUMN_MM, NAME_PT, cover_name
+    from downtime.pack.render import MM
+
+    family, given = name.split(", ")
+    shown = cover_name(family, given)
+    assert shown.startswith(f"{family}, ") and shown != name
+    assert shown.endswith(".") and given[0] in shown
+    size = NAME_PT * min(1.0, NAME_COLUMN_MM * MM / stringWidth(shown, fonts.BOLD, NAME_PT))
     assert size >= NAME_MIN_PT
+    assert cover_name("Tolvansson", "Tolvan") == "Tolvansson, Tolvan"

@@ -23,14 +23,16 @@ from pathlib import Path
 TEXT_FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
 ID_FONT_FILES = ("DejaVuSansMono-Bold.ttf",)
 
-# The narrowest place a name is printed is the cover sheet's name column: "family, given" in
-# 56 mm (158.7 pt) of DejaVu Sans Bold at 9 pt, shrunk to fit (downtime.pack.cover). Measured
-# with reportlab's stringWidth, Swedish and other European names take 0.60-0.64 em a
-# character in that font (0.62 for "Andersson-Johansson, Anna-Karin Margareta"), so 40
-# characters fit at 6.3 pt or more, the smallest size we count as legible on a laser print; 28
-# fit at the full 9 pt. The page head (20 pt in 140 mm) and footer (10 pt in 128 mm) are wider.
-NAME_MAX_CHARS = 40  # characters of "family, given", after NFC
-NAME_MIN_PT = 6.0  # the smallest size a name in the cover's column is legible at
+# A name is printed in full in the page head (20 pt bold in 140 mm) and in the footer beside the
+# identifier ("family, given  ·  19121212-1212", 10 pt bold in 128 mm = 362.8 pt), each shrunk to
+# fit; the footer is the narrowest. Measured with reportlab's stringWidth, European names take
+# 0.60-0.64 em a character in DejaVu Sans Bold, so 64 characters of name and the 18 around
+# them (82 × 0.62 × 10 pt = 508 pt) still print at 7.1 pt, above the smallest size we count as
+# legible on a laser print. The cover sheet's name column is narrower (56 mm): names it cannot
+# hold at that size are shown there with the given names as initials (downtime.pack.cover),
+# the identifier beside them.
+NAME_MAX_CHARS = 64  # characters of "family, given", after NFC
+NAME_MIN_PT = 6.0  # the smallest size a printed name is legible at
 
 _INVISIBLE = {
     "Cc": "a control character",

@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from downtime.census.printable import NAME_MIN_PT
 from downtime.forms.layout import Op, PageLayout, labels
 from downtime.geometry import BODY_ORIGIN_MM
 from downtime.model import Patient, SkippedRow
+from downtime.pack import fonts
+
+MM_TO_PT = 72.0 / 25.4
 
 ROW_MM = 6.2
 BODY_H_MM = 168.0
@@ -21,7 +25,7 @@ _X0, _Y0 = BODY_ORIGIN_MM
 
 # Column left edges and widths, body frame: bed, name, identifier, one per form, total, back.
 _BED, _NAME, _ID = (0.0, 13.0), (14.0, 56.0), (71.0, 30.0)
-NAME_COLUMN_MM = _NAME[1]  # the narrowest place a name is printed (census.printable)
+NAME_COLUMN_MM = _NAME[1]  # names that do not fit here at NAME_MIN_PT are shortened
 NAME_PT = 9.0  # its bold size before shrinking to fit
 _FORMS_X = 102.0
 _FORM_W = 11.5
@@ -131,7 +135,7 @@ def _table_ops(
                 y + 1.0,
                 _NAME[1],
                 4.0,
-                f"{p.family_name}, {p.given_name}",
+                cover_name(p.family_name, p.given_name),
                 NAME_PT,
                 True,
             )
@@ -155,6 +159,26 @@ def _table_ops(
         ops.append(Op("box", x + back_x + 2.0, y + 0.6, 4.5, 4.5))
         y += ROW_MM
     return ops
+
+
+def cover_name(family: str, given: str) -> str:
+    """The name as the cover's column shows it: in full when it fits at NAME_MIN_PT, else
+    with the given names as initials ("Andersson-Johansson, A.-K. M."), else with the first
+    initial only (the renderer cuts what still does not fit with an ellipsis); the page head
+    and footer of the patient's own forms print it in full, and the identifier stands beside
+    it."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    fonts.register()
+    room = NAME_COLUMN_MM * MM_TO_PT * NAME_PT / NAME_MIN_PT
+    words = given.split()
+    initials = ["-".join(f"{part[:1]}." for part in word.split("-") if part) for word in words]
+    tried = [given, " ".join(initials), initials[0] if initials else ""]
+    for shown in tried:
+        text = f"{family}, {shown}"
+        if stringWidth(text, fonts.BOLD, NAME_PT) <= room:
+            return text
+    return f"{family}, {tried[-1]}"
 
 
 def _tail_ops(data: CoverInput, words: Mapping[str, str]) -> list[Op]:

@@ -35,6 +35,7 @@ def font_path(name: str) -> Path:
 
 
 @cache
+@cache
 def register() -> None:
     """Register the fonts with reportlab once per process."""
     from reportlab.pdfbase import pdfmetrics
