@@ -617,6 +617,30 @@ def test_same_bytes_under_two_names_in_one_run_are_a_duplicate_and_the_run_goes_
     assert records[2]["page_uid"] == later["page_uid"]
 
 
+def test_duplicate_of_same_bytes_in_one_run_carries_the_page_uid_of_its_first_copy(
+    printed: PrintedPack, station: Path, tmp_path: Path
+) -> None:
+    """Issue 8.5: the second name's records had no ``page_uid``, against the contract
+    (duplicate and conflict records carry it)."""
+    entries = patient_pages(printed)[:2]
+    pdf = save_pdf_of_jpegs(
+        tmp_path / "scans" / "a.pdf", [render(printed, e) for e in entries], DPI
+    )
+    shutil.copy(pdf, tmp_path / "scans" / "b.pdf")
+
+    records = scan(station, tmp_path / "scans", jobs=2)
+
+    first, again = records[:2], records[2:]
+    assert [r["status"] for r in again] == ["duplicate", "duplicate"]
+    assert [r["reason"] for r in again] == ["same-file", "same-file"]
+    assert [r["page_uid"] for r in again] == [e["page_uid"] for e in entries]
+    for mine, theirs in zip(again, first, strict=True):
+        assert {k: mine[k] for k in ("form", "page", "patient")} == {
+            k: theirs[k] for k in ("form", "page", "patient")
+        }
+    assert count(station, "captures") == 2
+
+
 # --------------------------------------------------------------------------------------------
 # 8. The printed serial when both codes are destroyed
 

@@ -121,7 +121,7 @@ def run_scan(
         summary.add(record)
         emit(record)
 
-    slots: list[PageTask | PageOutcome | PageRecord] = []  # in input order
+    slots: list[Slot] = []  # in input order
     seen: set[str] = set()  # the same bytes under two names in one run are read once
     for item in inputs:
         slots.extend(_file_slots(item, store, ledger, run_id, form_ids, settings, seen))
@@ -139,6 +139,9 @@ def run_scan(
     for n, slot in enumerate(slots, start=1):
         if isinstance(slot, PageRecord):
             done(slot)
+            continue
+        if isinstance(slot, SameFileInRun):
+            done(_same_file_in_run(ledger, slot, settings, form_ids))
             continue
         outcome = next(outcomes) if isinstance(slot, PageTask) else slot
         done(_record(ledger, run_id, outcome, settings, form_ids))
@@ -242,6 +245,18 @@ def _record(
     )
 
 
+@dataclass(frozen=True)
+class SameFileInRun:
+    """A page of a file whose bytes came earlier in this run under another name: reported
+    when its first copy has been recorded, as a duplicate of what that copy turned out to be."""
+
+    item: images.InputFile
+    number: int
+
+
+Slot = PageTask | PageOutcome | PageRecord | SameFileInRun
+
+
 def _file_slots(
     item: images.InputFile,
     store: Store,
@@ -250,7 +265,7 @@ def _file_slots(
     form_ids: Mapping[int, str],
     settings: Settings,
     seen: set[str],
-) -> list[PageTask | PageOutcome | PageRecord]:
+) -> list[Slot]:
     """What to do with each page of one input file. The original is stored first.
 
     A page of a file scanned before adds nothing (``duplicate``, reason ``same-file``), unless
@@ -267,9 +282,9 @@ def _file_slots(
     scan_ledger.record_file(ledger, run_id, scanned, stored_as)
     numbers, problems = images.page_numbers(stored)
     if sha in seen:
-        return [_same_file_in_run(item, n) for n in numbers or [p.source_page for p in problems]]
+        return [SameFileInRun(item, n) for n in numbers or [p.source_page for p in problems]]
     seen.add(sha)
-    slots: list[PageTask | PageOutcome | PageRecord] = []
+    slots: list[Slot] = []
     for number, problem in [(n, None) for n in numbers] + [(p.source_page, p) for p in problems]:
         earlier = scan_ledger.earlier_page(ledger, item.sha256, number)
         if earlier is not None and not earlier.read_again:
@@ -285,14 +300,23 @@ def _file_slots(
     return slots
 
 
-def _same_file_in_run(item: images.InputFile, number: int) -> PageRecord:
-    return PageRecord(
-        item.source,
-        number,
-        ScanStatus.DUPLICATE,
-        Reason.SAME_FILE,
-        message="the same file was given twice in this run (under another name); read once",
+def _same_file_in_run(
+    ledger: Ledger, slot: SameFileInRun, settings: Settings, form_ids: Mapping[int, str]
+) -> PageRecord:
+    """Its first copy came earlier in input order, so its outcome is in the ledger by now:
+    report the page it was (``page_uid``, form, patient), like a file scanned in an earlier run.
+    """
+    item, number = slot.item, slot.number
+    earlier = scan_ledger.earlier_page(ledger, item.sha256, number)
+    message = "the same file was given twice in this run (under another name); read once"
+    if earlier is None:  # not recorded (the file could not be stored): nothing to say more
+        return PageRecord(
+            item.source, number, ScanStatus.DUPLICATE, Reason.SAME_FILE, message=message
+        )
+    scan_ledger.record_sighting(
+        ledger, item.source, number, earlier, actor=settings.operator, station=settings.station
     )
+    return replace(_duplicate_file_page(item, number, earlier, form_ids), message=message)
 
 
 def _unstored(item: images.InputFile, message: str) -> PageRecord:
