@@ -57,7 +57,7 @@ from scankit import (
 from downtime import simulate
 from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, box_px
 from downtime.ledger import Ledger, verify_audit_chain
-from downtime.scan import decode
+from downtime.scan import decode, images
 from downtime.scan.overlay import PRIVATE_MM
 
 REGISTERED_SHAPE = (round(297 * PX_PER_MM), round(210 * PX_PER_MM))  # rows, columns
@@ -735,6 +735,40 @@ def test_page_that_crashes_a_worker_is_set_aside_and_the_run_goes_on(
     ]
     (item,) = rows(station, "SELECT reason FROM quarantine")
     assert item["reason"] == "worker-crash"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_page_whose_reading_raises_is_set_aside_as_worker_error_and_the_run_goes_on(
+    printed: PrintedPack, station: Path, tmp_path: Path, jobs: int
+) -> None:
+    """Issue 8.7: an ordinary exception while reading one page ended the whole run. The page
+    here is a genuine malformed input: a fax TIFF whose header claims a vertical resolution of
+    1/100,000 dpi, which reads as 0 dpi and makes the fax resampling divide by zero."""
+    entries = patient_pages(printed)[:3]
+    paths = [save_png(tmp_path / "a.png", render(printed, entries[0]))]
+    paths.append(save_tiff_g4(tmp_path / "b.tif", [render(printed, entries[1])], (204, 1e-5)))
+    paths.append(save_png(tmp_path / "c.png", render(printed, entries[2])))
+    (item,) = images.find_inputs([paths[1]])
+    odd = images.read_page(item, 1)
+    require(
+        isinstance(odd, images.PageImage) and odd.dpi is not None and odd.dpi[1] == 0.0,
+        "the TIFF reads with a vertical dpi of 0 (if that is fixed, find another page that "
+        "makes the reader raise)",
+    )
+
+    records = scan(station, *paths, jobs=jobs)
+
+    assert [(r["status"], r["reason"]) for r in records] == [
+        ("identified", None),
+        ("quarantined", "worker-error"),
+        ("identified", None),
+    ]
+    assert "page_uid" not in records[1]
+    assert "ZeroDivisionError" in records[1]["message"]
+    assert "division" not in records[1]["message"]  # the type only, never the message
+    (item_row,) = rows(station, "SELECT reason, message FROM quarantine")
+    assert item_row["reason"] == "worker-error"
+    assert item_row["message"] == records[1]["message"]
 
 
 # --------------------------------------------------------------------------------------------

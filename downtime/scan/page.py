@@ -1,4 +1,5 @@
-"""One scanned page, start to finish: identify, register, read. Runs in a worker process.
+"""One scanned page, start to finish: identify, register, read. Runs in a worker process
+(:mod:`downtime.scan.workers`).
 
 Everything a worker needs comes in a :class:`WorkerConfig`; it opens the ledger read-only (to
 find an identified page's field layout) and writes only content-addressed files (the
@@ -20,7 +21,6 @@ Order for each page, and why:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -109,33 +109,6 @@ class PageOutcome:
             rotation=self.rotation,
             capture=capture,
         )
-
-
-# --------------------------------------------------------------------------------------------
-# Worker state (one per process)
-
-_config: WorkerConfig | None = None
-_keys: list[Ed25519PublicKey] = []
-_ledger: Ledger | None = None
-
-
-def init_worker(config: WorkerConfig) -> None:
-    global _config, _keys, _ledger
-    _config = config
-    _keys = [Ed25519PublicKey.from_public_bytes(k) for k in config.public_keys]
-    _ledger = Ledger.open_readonly(config.ledger_path)
-
-
-def process(task: PageTask) -> PageOutcome:
-    """Entry point in the worker: one page of one file."""
-    assert _config is not None and _ledger is not None, "init_worker was not called"
-    start = time.perf_counter()
-    loaded = images.read_page(task.file, task.index, verify=False)  # from the store
-    if isinstance(loaded, images.PageProblem):
-        outcome = _set_aside(task, loaded.reason, loaded.message)
-    else:
-        outcome = scan_image(loaded.image, loaded.dpi, task, _config, _keys, _ledger)
-    return replace(outcome, seconds=time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------------------------

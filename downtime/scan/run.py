@@ -1,9 +1,9 @@
 """A scan run: input files → stored originals → pages processed in workers → ledger → records.
 
 The main process owns the ledger and the store of originals; worker processes
-(:mod:`downtime.scan.page`) identify, register and read the pages. A page that crashes a worker
-(a decoder fault on a pathological image) is retried alone in a fresh worker and, if it crashes
-again, set aside as ``worker-crash``; the run goes on.
+(:mod:`downtime.scan.workers`, :mod:`downtime.scan.page`) identify, register and read the
+pages. A page whose reading raises is set aside as ``worker-error``, one that crashes a worker
+even when read alone as ``worker-crash``; the run goes on.
 
 Idempotency keys on (file content hash, page index): the same file again adds nothing and its
 pages are reported as ``duplicate``. Another capture of an already-returned page is compared
@@ -14,9 +14,7 @@ a ``conflict`` — both kept, for a person to decide.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +29,8 @@ from downtime.ledger import scans as scan_ledger
 from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.scan import images
-from downtime.scan.page import PageOutcome, PageTask, WorkerConfig, init_worker, process
+from downtime.scan.page import PageOutcome, PageTask, WorkerConfig
+from downtime.scan.workers import outcomes as read_pages
 from downtime.settings import Settings
 from downtime.vocab import Reason, ScanStatus
 
@@ -135,7 +134,7 @@ def run_scan(
         debug_dir=options.debug_dir,
         ocr=options.ocr,
     )
-    outcomes = _outcomes(tasks, config, options.jobs)
+    outcomes = read_pages(tasks, config, options.jobs)
     for n, slot in enumerate(slots, start=1):
         if isinstance(slot, PageRecord):
             done(slot)
@@ -148,62 +147,6 @@ def run_scan(
         progress(n, len(slots))
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
-
-
-# --------------------------------------------------------------------------------------------
-# Workers
-
-
-def _outcomes(tasks: Sequence[PageTask], config: WorkerConfig, jobs: int) -> Iterator[PageOutcome]:
-    """Outcomes in task order, from ``jobs`` worker processes, surviving worker crashes."""
-    if not tasks:
-        return
-    pending = list(tasks)
-    while pending:
-        with ProcessPoolExecutor(
-            max_workers=max(1, min(jobs, len(pending))),
-            initializer=init_worker,
-            initargs=(config,),
-        ) as pool:
-            window = max(4 * jobs, 8)
-            futures: list[Future[PageOutcome]] = []
-            crashed = False
-            position = 0
-            while position < len(pending):
-                while len(futures) < window and position + len(futures) < len(pending):
-                    futures.append(pool.submit(process, pending[position + len(futures)]))
-                try:
-                    outcome = futures[0].result()
-                except BrokenProcessPool:
-                    crashed = True
-                    break
-                futures.pop(0)
-                position += 1
-                yield outcome
-            for f in futures:
-                f.cancel()
-        pending = pending[position:]
-        if crashed:
-            # The page at the head of the queue may not be the one that crashed (several run
-            # at once): retry it alone; if it crashes alone, it is the culprit.
-            yield _alone(pending[0], config)
-            pending = pending[1:]
-
-
-def _alone(task: PageTask, config: WorkerConfig) -> PageOutcome:
-    with ProcessPoolExecutor(max_workers=1, initializer=init_worker, initargs=(config,)) as pool:
-        try:
-            return pool.submit(process, task).result()
-        except BrokenProcessPool:
-            return PageOutcome(
-                task.file.source,
-                task.index,
-                task.file.sha256,
-                ScanStatus.QUARANTINED,
-                Reason.WORKER_CRASH,
-                "reading this page crashed the image decoder; the page is set aside and the "
-                "rest of the batch went on. Rescan it, or assign it by its serial",
-            )
 
 
 # --------------------------------------------------------------------------------------------
