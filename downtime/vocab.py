@@ -84,6 +84,7 @@ class Reason(StrEnum):
     UNKNOWN_PAGE = "unknown-page"
     LEDGER_MISMATCH = "ledger-mismatch"
     REGISTRATION_FAILED = "registration-failed"
+    TOO_SMALL = "too-small"
     WORKER_CRASH = "worker-crash"
     WORKER_ERROR = "worker-error"
     # the input file

@@ -521,6 +521,53 @@ def test_white_page_and_duplex_back_are_blank_and_not_set_aside(
     assert cli("quarantine", "list", "--json", home=station).stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("size", "status"),
+    [((1, 1), "quarantined"), ((445, 314), "quarantined"), ((446, 315), "blank")],
+)
+def test_an_image_too_small_to_hold_a_page_is_set_aside_not_blank(
+    station: Path, tmp_path: Path, size: tuple[int, int], status: str
+) -> None:
+    """Issue 8.6: a 1 × 1 image was reported ``blank``. Smaller than A4 at 1.5 px/mm (38 dpi,
+    the lowest resolution registration considers) is no page."""
+    image = save_png(tmp_path / "icon.png", np.full(size, 255, np.uint8))
+
+    (record,) = scan(station, image)
+
+    assert record["status"] == status
+    if status == "quarantined":
+        assert record["reason"] == "too-small"
+        assert "scan the paper again" in record["message"]
+        (item,) = rows(station, "SELECT reason FROM quarantine")
+        assert item["reason"] == "too-small"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_pipes_devices_and_broken_links_in_a_folder_are_listed_on_stderr_never_opened(
+    printed: PrintedPack, station: Path, tmp_path: Path
+) -> None:
+    """Issue 8.6: they were skipped silently. Opening the pipe would wait for a writer forever,
+    reading /dev/zero would never end: the run finishing is part of the test."""
+    scans = tmp_path / "scans"
+    save_png(scans / "page.png", render(printed, patient_pages(printed)[0]))
+    os.mkfifo(scans / "pipe")
+    (scans / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (scans / "zero.png").symlink_to("/dev/zero")
+    (scans / ".hidden.png").symlink_to("/dev/zero")  # hidden: passed over, not listed
+
+    result = cli("scan", "--jobs", "1", scans, home=station)
+
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped: ")]
+    assert skipped == [
+        f"skipped: {scans / 'gone.png'}: a broken symbolic link (what it points to does not exist)",
+        f"skipped: {scans / 'pipe'}: a named pipe (FIFO), not a file; never opened",
+        f"skipped: {scans / 'zero.png'}: a symbolic link to a device, not a file; never opened",
+    ]
+    table = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    assert (table["identified"], table["pages"], table["skipped"]) == ("1", "1", "3")
+    assert count(station, "scan_files") == 1
+
+
 # --------------------------------------------------------------------------------------------
 # 7. Rescans
 

@@ -87,6 +87,7 @@ class ScanSummary:
     by_status: dict[str, int] = field(default_factory=dict)
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    skipped: list[images.Skipped] = field(default_factory=list)  # folder entries not read
 
     def add(self, record: PageRecord) -> None:
         self.pages += 1
@@ -109,9 +110,9 @@ def run_scan(
 ) -> ScanSummary:
     """Scan the given files and folders; every page is emitted as a record, in input order."""
     started = datetime.now(UTC)
-    inputs = images.find_inputs(paths)
+    inputs, skipped = images.list_inputs(paths)
     run_id = secrets.token_hex(8)
-    summary = ScanSummary(run_id)
+    summary = ScanSummary(run_id, skipped=skipped)
     store = Store(settings.home)
     scan_ledger.start_run(ledger, run_id, settings.operator, settings.station, started)
     form_ids = {f.code: f.id for f in forms.values()}
