@@ -20,7 +20,11 @@ import random
 import re
 import resource
 import shutil
+import signal
 import stat
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -54,7 +58,7 @@ from scankit import (
     text_boxes_mm,
 )
 
-from downtime import simulate
+from downtime import files, simulate
 from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, box_px
 from downtime.ledger import Ledger, verify_audit_chain
 from downtime.scan import decode, images
@@ -816,6 +820,128 @@ def test_page_whose_reading_raises_is_set_aside_as_worker_error_and_the_run_goes
     (item_row,) = rows(station, "SELECT reason, message FROM quarantine")
     assert item_row["reason"] == "worker-error"
     assert item_row["message"] == records[1]["message"]
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child `downtime`: this tree first on its path."""
+    paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def downtime_process(*args: str | Path) -> subprocess.Popen[bytes]:
+    code = "import sys; from downtime.cli import main; sys.exit(main())"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)],
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state first, then ppid, …)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+    except OSError:
+        return None
+    return text.rpartition(")")[2].split()
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """Child pid → its start time (field 22: with the pid, names one process for good)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        fields = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and fields[1] == str(pid):
+            found[int(entry.name)] = fields[19]
+    return found
+
+
+def still_running(pid: int, started: str) -> bool:
+    fields = proc_stat(pid)
+    return fields is not None and fields[19] == started and fields[0] != "Z"
+
+
+def temp_of_killed_writer(folder: Path) -> Path:
+    """A temporary file as files.new_temp makes it, by a process then killed with SIGKILL."""
+    code = (
+        "import sys, time; from pathlib import Path; from downtime import files; "
+        "print(files.new_temp(Path(sys.argv[1])), flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder)], env=child_env(), stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    temp = Path(child.stdout.readline().decode().strip())
+    child.kill()
+    child.wait(timeout=10)
+    require(temp.exists(), "the killed writer left its temporary file")
+    return temp
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_killed_scan_leaves_no_worker_and_the_next_run_removes_its_stale_temporary_files(
+    printed: PrintedPack, station: Path, tmp_path: Path
+) -> None:
+    """Issue 8.8: workers outlived a killed `downtime scan`, and temporary files stayed for
+    ever. A real `downtime scan --jobs 2`, killed with SIGKILL while its workers read pages."""
+    page = render(printed, patient_pages(printed)[0])
+    save_pdf_of_jpegs(tmp_path / "scans" / "batch.pdf", [page] * 60, DPI)
+    scan_run = downtime_process("--home", station, "scan", "--jobs", "2", tmp_path / "scans")
+    workers: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and scan_run.poll() is None and time.monotonic() < deadline:
+            workers = children_of(scan_run.pid)
+            time.sleep(0.02)
+        require(len(workers) >= 2, f"the run started its workers ({scan_run.poll()=})")
+        time.sleep(0.3)  # reading pages
+        require(scan_run.poll() is None, "the run was still going when it was killed")
+    finally:
+        scan_run.kill()
+        scan_run.wait(timeout=10)
+
+    deadline = time.monotonic() + 10
+    while any(still_running(*w) for w in workers.items()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [pid for pid, started in workers.items() if still_running(pid, started)]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)  # a failing test leaves no orphan behind
+    assert not survivors
+
+    store = station / "store"
+    stale = temp_of_killed_writer(store / "incoming")  # an original being copied in
+    old = files.new_temp(store / "old")  # untouched for two days (a pid since reused)
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    live = files.new_temp(store / "incoming")  # a concurrent run: this process, running
+    records = scan(station, save_png(tmp_path / "later.png", page))
+    assert [r["status"] for r in records] == ["duplicate"]
+    assert not stale.exists()
+    assert not old.exists()
+    assert live.exists()
+    left = [p for p in store.rglob(".*.tmp") if p != live]
+    assert not left
+
+
+def test_next_reconcile_removes_stale_temporary_files_from_the_outbox_only(
+    station: Path, tmp_path: Path
+) -> None:
+    """Issue 8.8: temporary bundles of a killed reconcile stayed in the outbox for ever."""
+    outbox = files.private_folder(station / "outbox")
+    stale = temp_of_killed_writer(outbox / "bundle.json")
+    live = files.new_temp(outbox / "other.json")  # a concurrent run: this process, running
+    mine = outbox / ".notes.tmp"  # not a name the kit makes: not touched
+    mine.write_text("kept")
+
+    cli("reconcile", "--outbox", outbox, home=station)
+
+    assert not stale.exists()
+    assert live.exists()
+    assert mine.exists()
 
 
 # --------------------------------------------------------------------------------------------

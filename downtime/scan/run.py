@@ -114,6 +114,7 @@ def run_scan(
     run_id = secrets.token_hex(8)
     summary = ScanSummary(run_id, skipped=skipped)
     store = Store(settings.home)
+    store.remove_stale_temps()  # left by a run that was killed
     scan_ledger.start_run(ledger, run_id, settings.operator, settings.station, started)
     form_ids = {f.code: f.id for f in forms.values()}
 

@@ -9,10 +9,20 @@ go wrong with one page stays with that page:
 * a worker that dies (a decoder fault on a pathological image) breaks the pool: the pages still
   pending are read again in a fresh pool, the one at the head of the queue alone first; if it
   crashes alone, it is set aside as ``worker-crash``.
+
+Workers die with the run: should ``downtime scan`` be killed, they would otherwise wait on
+their queue forever. On Linux the kernel kills each worker when its parent dies
+(``PR_SET_PDEATHSIG``); everywhere, a thread in each worker exits it once its parent is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,6 +31,7 @@ from dataclasses import replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from downtime.files import process_running
 from downtime.ledger import Ledger
 from downtime.scan import images
 from downtime.scan.page import PageOutcome, PageTask, WorkerConfig, scan_image
@@ -34,11 +45,35 @@ _keys: list[Ed25519PublicKey] = []
 _ledger: Ledger | None = None
 
 
-def init_worker(config: WorkerConfig) -> None:
+PARENT_CHECK_S = 0.5  # how often a worker looks whether its parent is still there
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def init_worker(config: WorkerConfig, run_pid: int) -> None:
+    """Set up a worker process of the run in process ``run_pid``."""
     global _config, _keys, _ledger
+    _die_with_parent(run_pid)
     _config = config
     _keys = [Ed25519PublicKey.from_public_bytes(k) for k in config.public_keys]
     _ledger = Ledger.open_readonly(config.ledger_path)
+
+
+def _die_with_parent(run_pid: int) -> None:
+    parent = os.getppid()  # the run (fork, spawn) or the start method's server (forkserver)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent != run_pid and not process_running(run_pid):
+        os._exit(1)  # the run died before the signal was asked for: it will never come
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit once the parent is gone (the worker is then someone else's child)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 def process(task: PageTask) -> PageOutcome:
@@ -89,7 +124,7 @@ def outcomes(tasks: Sequence[PageTask], config: WorkerConfig, jobs: int) -> Iter
         with ProcessPoolExecutor(
             max_workers=max(1, min(jobs, len(pending))),
             initializer=init_worker,
-            initargs=(config,),
+            initargs=(config, os.getpid()),
         ) as pool:
             window = max(4 * jobs, 8)
             futures: list[Future[PageOutcome]] = []
@@ -117,7 +152,9 @@ def outcomes(tasks: Sequence[PageTask], config: WorkerConfig, jobs: int) -> Iter
 
 
 def _alone(task: PageTask, config: WorkerConfig) -> PageOutcome:
-    with ProcessPoolExecutor(max_workers=1, initializer=init_worker, initargs=(config,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=1, initializer=init_worker, initargs=(config, os.getpid())
+    ) as pool:
         try:
             return pool.submit(process, task).result()
         except BrokenProcessPool:
