@@ -1,15 +1,24 @@
 """Private files: created 0600 from the start (never readable by others, not even for a moment),
-written completely, fsynced, and replaced atomically. Folders 0700."""
+written completely, fsynced, and replaced atomically. Folders 0700.
+
+A temporary file is named ``.NAME.PID.RANDOM.tmp`` beside its final name, PID being the writer's
+process: a writer killed before it could remove its temporary file (a whole patient page, in
+the image store) leaves it behind, and :func:`remove_stale_temps` removes it on a later run,
+never one whose writer is still running."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+import sys
+import time
 from pathlib import Path
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
+STALE_AFTER_S = 24 * 3600.0  # a temporary file untouched this long is stale whoever wrote it
+# (one is written and moved within seconds; this covers a writer's pid reused by another)
 _O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
@@ -86,4 +95,66 @@ def fsync_folder(folder: Path) -> None:
 
 
 def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def remove_stale_temps(folder: Path, *, stale_after_s: float = STALE_AFTER_S) -> int:
+    """Remove the temporary files in ``folder`` (not below it) left by writers that died: their
+    process is no longer running, or they have not been touched for ``stale_after_s``. Those
+    of running writers (a concurrent run) are kept. Returns how many were removed.
+
+    Process ids are this computer's: the data folder is never shared between computers."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = [e for e in listing if e.name.startswith(".") and e.name.endswith(".tmp")]
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    removed = 0
+    now = time.time()
+    for entry in entries:
+        ours, writer = _temp_writer(entry.name)
+        if not ours:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        dead = writer is not None and not process_running(writer)
+        if dead or now - info.st_mtime > stale_after_s:
+            with contextlib.suppress(FileNotFoundError):
+                Path(entry.path).unlink()
+                removed += 1
+    return removed
+
+
+def _temp_writer(name: str) -> tuple[bool, int | None]:
+    """Is this one of our temporary files, and its writer's pid (None in names made by older
+    versions, which had none)."""
+    parts = name.split(".")  # "", name…, pid, random, "tmp"
+    random = parts[-2] if len(parts) >= 4 else ""
+    if len(random) != 8 or any(c not in "0123456789abcdef" for c in random):
+        return False, None
+    pid = parts[-3]
+    return True, int(pid) if len(parts) >= 5 and pid.isdigit() else None
+
+
+def process_running(pid: int) -> bool:
+    """Is process ``pid`` running on this computer (a zombie is not)? Where that cannot be
+    told (Windows), True: the caller then goes by age."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix" or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists (another user's)
+    if not sys.platform.startswith("linux"):
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]

@@ -87,7 +87,9 @@ class Reason(StrEnum):
     UNKNOWN_PAGE = "unknown-page"
     LEDGER_MISMATCH = "ledger-mismatch"
     REGISTRATION_FAILED = "registration-failed"
+    TOO_SMALL = "too-small"
     WORKER_CRASH = "worker-crash"
+    WORKER_ERROR = "worker-error"
     # the input file
     UNREADABLE_FILE = "unreadable-file"
     EMPTY_FILE = "empty-file"
@@ -109,13 +111,16 @@ CURABLE = frozenset(
         Reason.NO_PAGE_CODE,
         Reason.REGISTRATION_FAILED,
         Reason.WORKER_CRASH,
+        Reason.WORKER_ERROR,
     }
 )
 """Reasons a later scan of the same file may cure: a key imported, a pack's pages imported,
-Tesseract installed, a crash not repeated. Other reasons are properties of the file itself;
-scanning it again changes nothing."""
+Tesseract installed, a crash or a reader's error not repeated (a corrected version). Other
+reasons are properties of the file itself; scanning it again changes nothing."""
 
-ASSIGNABLE = frozenset({Reason.NO_PAGE_CODE, Reason.REGISTRATION_FAILED, Reason.WORKER_CRASH})
+ASSIGNABLE = frozenset(
+    {Reason.NO_PAGE_CODE, Reason.REGISTRATION_FAILED, Reason.WORKER_CRASH, Reason.WORKER_ERROR}
+)
 """Reasons a clerk may resolve by typing the printed serial. A forged, foreign or contradictory
 code is never overridden this way: the paper original must be checked."""
 

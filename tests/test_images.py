@@ -229,6 +229,36 @@ def test_folders_recursively_sorted_hidden_skipped_links_kept_inside(tmp_path: P
     assert len(find_inputs([scans / "b.png", scans])) == len(found) - 1
 
 
+def test_entries_of_a_folder_that_are_not_read_are_listed_with_why(tmp_path: Path) -> None:
+    """Issue 8.6: links and special files were passed over without a word."""
+    png = encoded(page_art(40, 50), "PNG")
+    scans = tmp_path / "scans"
+    write(scans / "sub" / "a.png", png)
+    outside = write(tmp_path / "elsewhere" / "secret.png", png)
+    (scans / "link-out.png").symlink_to(outside)
+    (scans / "dir-link").symlink_to(scans / "sub", target_is_directory=True)
+    (scans / "dangling.png").symlink_to(tmp_path / "nothing.png")
+    (scans / "loop.png").symlink_to(scans / "loop.png")
+    (scans / "null.png").symlink_to(os.devnull)
+    (scans / ".hidden-link").symlink_to(tmp_path / "nothing.png")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(scans / "sub" / "pipe")
+
+    found, skipped = images.list_inputs([scans])
+
+    assert [item.source for item in found] == [str(scans / "sub" / "a.png")]
+    why = {Path(s.source).relative_to(scans).as_posix(): s.why for s in skipped}
+    assert list(why) == sorted(why, key=lambda name: name.split("/"))  # walk order
+    assert why["link-out.png"].startswith("a symbolic link to a file outside the folder")
+    assert why["dir-link"].startswith("a symbolic link to a folder")
+    assert why["dangling.png"].startswith("a broken symbolic link")
+    assert why["loop.png"] == "a symbolic link that loops or cannot be followed"
+    assert why["null.png"] == "a symbolic link to a device, not a file; never opened"
+    if hasattr(os, "mkfifo"):
+        assert why["sub/pipe"] == "a named pipe (FIFO), not a file; never opened"
+    assert find_inputs([scans]) == found
+
+
 def test_a_link_inside_the_folder_to_a_file_inside_it_is_followed(tmp_path: Path) -> None:
     scans = tmp_path / "scans"
     write(scans / "real" / "page.png", encoded(page_art(40, 50), "PNG"))

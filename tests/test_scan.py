@@ -20,7 +20,11 @@ import random
 import re
 import resource
 import shutil
+import signal
 import stat
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -54,10 +58,10 @@ from scankit import (
     text_boxes_mm,
 )
 
-from downtime import simulate
+from downtime import files, simulate
 from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, box_px
 from downtime.ledger import Ledger, verify_audit_chain
-from downtime.scan import decode
+from downtime.scan import decode, images
 from downtime.scan.overlay import PRIVATE_MM
 
 REGISTERED_SHAPE = (round(297 * PX_PER_MM), round(210 * PX_PER_MM))  # rows, columns
@@ -521,6 +525,53 @@ def test_white_page_and_duplex_back_are_blank_and_not_set_aside(
     assert cli("quarantine", "list", "--json", home=station).stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("size", "status"),
+    [((1, 1), "quarantined"), ((445, 314), "quarantined"), ((446, 315), "blank")],
+)
+def test_an_image_too_small_to_hold_a_page_is_set_aside_not_blank(
+    station: Path, tmp_path: Path, size: tuple[int, int], status: str
+) -> None:
+    """Issue 8.6: a 1 × 1 image was reported ``blank``. Smaller than A4 at 1.5 px/mm (38 dpi,
+    the lowest resolution registration considers) is no page."""
+    image = save_png(tmp_path / "icon.png", np.full(size, 255, np.uint8))
+
+    (record,) = scan(station, image)
+
+    assert record["status"] == status
+    if status == "quarantined":
+        assert record["reason"] == "too-small"
+        assert "scan the paper again" in record["message"]
+        (item,) = rows(station, "SELECT reason FROM quarantine")
+        assert item["reason"] == "too-small"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_pipes_devices_and_broken_links_in_a_folder_are_listed_on_stderr_never_opened(
+    printed: PrintedPack, station: Path, tmp_path: Path
+) -> None:
+    """Issue 8.6: they were skipped silently. Opening the pipe would wait for a writer forever,
+    reading /dev/zero would never end: the run finishing is part of the test."""
+    scans = tmp_path / "scans"
+    save_png(scans / "page.png", render(printed, patient_pages(printed)[0]))
+    os.mkfifo(scans / "pipe")
+    (scans / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (scans / "zero.png").symlink_to("/dev/zero")
+    (scans / ".hidden.png").symlink_to("/dev/zero")  # hidden: passed over, not listed
+
+    result = cli("scan", "--jobs", "1", scans, home=station)
+
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped: ")]
+    assert skipped == [
+        f"skipped: {scans / 'gone.png'}: a broken symbolic link (what it points to does not exist)",
+        f"skipped: {scans / 'pipe'}: a named pipe (FIFO), not a file; never opened",
+        f"skipped: {scans / 'zero.png'}: a symbolic link to a device, not a file; never opened",
+    ]
+    table = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    assert (table["identified"], table["pages"], table["skipped"]) == ("1", "1", "3")
+    assert count(station, "scan_files") == 1
+
+
 # --------------------------------------------------------------------------------------------
 # 7. Rescans
 
@@ -617,6 +668,30 @@ def test_same_bytes_under_two_names_in_one_run_are_a_duplicate_and_the_run_goes_
     assert records[2]["page_uid"] == later["page_uid"]
 
 
+def test_duplicate_of_same_bytes_in_one_run_carries_the_page_uid_of_its_first_copy(
+    printed: PrintedPack, station: Path, tmp_path: Path
+) -> None:
+    """Issue 8.5: the second name's records had no ``page_uid``, against the contract
+    (duplicate and conflict records carry it)."""
+    entries = patient_pages(printed)[:2]
+    pdf = save_pdf_of_jpegs(
+        tmp_path / "scans" / "a.pdf", [render(printed, e) for e in entries], DPI
+    )
+    shutil.copy(pdf, tmp_path / "scans" / "b.pdf")
+
+    records = scan(station, tmp_path / "scans", jobs=2)
+
+    first, again = records[:2], records[2:]
+    assert [r["status"] for r in again] == ["duplicate", "duplicate"]
+    assert [r["reason"] for r in again] == ["same-file", "same-file"]
+    assert [r["page_uid"] for r in again] == [e["page_uid"] for e in entries]
+    for mine, theirs in zip(again, first, strict=True):
+        assert {k: mine[k] for k in ("form", "page", "patient")} == {
+            k: theirs[k] for k in ("form", "page", "patient")
+        }
+    assert count(station, "captures") == 2
+
+
 # --------------------------------------------------------------------------------------------
 # 8. The printed serial when both codes are destroyed
 
@@ -711,6 +786,162 @@ def test_page_that_crashes_a_worker_is_set_aside_and_the_run_goes_on(
     ]
     (item,) = rows(station, "SELECT reason FROM quarantine")
     assert item["reason"] == "worker-crash"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_page_whose_reading_raises_is_set_aside_as_worker_error_and_the_run_goes_on(
+    printed: PrintedPack, station: Path, tmp_path: Path, jobs: int
+) -> None:
+    """Issue 8.7: an ordinary exception while reading one page ended the whole run. The page
+    here is a genuine malformed input: a fax TIFF whose header claims a vertical resolution of
+    1/100,000 dpi, which reads as 0 dpi and makes the fax resampling divide by zero."""
+    entries = patient_pages(printed)[:3]
+    paths = [save_png(tmp_path / "a.png", render(printed, entries[0]))]
+    paths.append(save_tiff_g4(tmp_path / "b.tif", [render(printed, entries[1])], (204, 1e-5)))
+    paths.append(save_png(tmp_path / "c.png", render(printed, entries[2])))
+    (item,) = images.find_inputs([paths[1]])
+    odd = images.read_page(item, 1)
+    require(
+        isinstance(odd, images.PageImage) and odd.dpi is not None and odd.dpi[1] == 0.0,
+        "the TIFF reads with a vertical dpi of 0 (if that is fixed, find another page that "
+        "makes the reader raise)",
+    )
+
+    records = scan(station, *paths, jobs=jobs)
+
+    assert [(r["status"], r["reason"]) for r in records] == [
+        ("identified", None),
+        ("quarantined", "worker-error"),
+        ("identified", None),
+    ]
+    assert "page_uid" not in records[1]
+    assert "ZeroDivisionError" in records[1]["message"]
+    assert "division" not in records[1]["message"]  # the type only, never the message
+    (item_row,) = rows(station, "SELECT reason, message FROM quarantine")
+    assert item_row["reason"] == "worker-error"
+    assert item_row["message"] == records[1]["message"]
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child `downtime`: this tree first on its path."""
+    paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def downtime_process(*args: str | Path) -> subprocess.Popen[bytes]:
+    code = "import sys; from downtime.cli import main; sys.exit(main())"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)],
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state first, then ppid, …)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+    except OSError:
+        return None
+    return text.rpartition(")")[2].split()
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """Child pid → its start time (field 22: with the pid, names one process for good)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        fields = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and fields[1] == str(pid):
+            found[int(entry.name)] = fields[19]
+    return found
+
+
+def still_running(pid: int, started: str) -> bool:
+    fields = proc_stat(pid)
+    return fields is not None and fields[19] == started and fields[0] != "Z"
+
+
+def temp_of_killed_writer(folder: Path) -> Path:
+    """A temporary file as files.new_temp makes it, by a process then killed with SIGKILL."""
+    code = (
+        "import sys, time; from pathlib import Path; from downtime import files; "
+        "print(files.new_temp(Path(sys.argv[1])), flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder)], env=child_env(), stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    temp = Path(child.stdout.readline().decode().strip())
+    child.kill()
+    child.wait(timeout=10)
+    require(temp.exists(), "the killed writer left its temporary file")
+    return temp
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_killed_scan_leaves_no_worker_and_the_next_run_removes_its_stale_temporary_files(
+    printed: PrintedPack, station: Path, tmp_path: Path
+) -> None:
+    """Issue 8.8: workers outlived a killed `downtime scan`, and temporary files stayed for
+    ever. A real `downtime scan --jobs 2`, killed with SIGKILL while its workers read pages."""
+    page = render(printed, patient_pages(printed)[0])
+    save_pdf_of_jpegs(tmp_path / "scans" / "batch.pdf", [page] * 60, DPI)
+    scan_run = downtime_process("--home", station, "scan", "--jobs", "2", tmp_path / "scans")
+    workers: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and scan_run.poll() is None and time.monotonic() < deadline:
+            workers = children_of(scan_run.pid)
+            time.sleep(0.02)
+        require(len(workers) >= 2, f"the run started its workers ({scan_run.poll()=})")
+        time.sleep(0.3)  # reading pages
+        require(scan_run.poll() is None, "the run was still going when it was killed")
+    finally:
+        scan_run.kill()
+        scan_run.wait(timeout=10)
+
+    deadline = time.monotonic() + 10
+    while any(still_running(*w) for w in workers.items()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [pid for pid, started in workers.items() if still_running(pid, started)]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)  # a failing test leaves no orphan behind
+    assert not survivors
+
+    store = station / "store"
+    stale = temp_of_killed_writer(store / "incoming")  # an original being copied in
+    old = files.new_temp(store / "old")  # untouched for two days (a pid since reused)
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    live = files.new_temp(store / "incoming")  # a concurrent run: this process, running
+    records = scan(station, save_png(tmp_path / "later.png", page))
+    assert [r["status"] for r in records] == ["duplicate"]
+    assert not stale.exists()
+    assert not old.exists()
+    assert live.exists()
+    left = [p for p in store.rglob(".*.tmp") if p != live]
+    assert not left
+
+
+def test_next_reconcile_removes_stale_temporary_files_from_the_outbox_only(
+    station: Path, tmp_path: Path
+) -> None:
+    """Issue 8.8: temporary bundles of a killed reconcile stayed in the outbox for ever."""
+    outbox = files.private_folder(station / "outbox")
+    stale = temp_of_killed_writer(outbox / "bundle.json")
+    live = files.new_temp(outbox / "other.json")  # a concurrent run: this process, running
+    mine = outbox / ".notes.tmp"  # not a name the kit makes: not touched
+    mine.write_text("kept")
+
+    cli("reconcile", "--outbox", outbox, home=station)
+
+    assert not stale.exists()
+    assert live.exists()
+    assert mine.exists()
 
 
 # --------------------------------------------------------------------------------------------

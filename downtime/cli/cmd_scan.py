@@ -62,6 +62,8 @@ def scan(
         progress=bar.update,
     )
     bar.close()
+    for entry in summary.skipped:  # file names are not patient data
+        click.echo(f"skipped: {entry.source}: {entry.why}", err=True)
     if as_json:
         return
     for status in ScanStatus:
@@ -73,6 +75,8 @@ def scan(
             line += f"   ({reasons})"
         click.echo(line)
     click.echo(f"{'pages':<12}{summary.pages:>6}   in {summary.seconds:.1f} s")
+    if summary.skipped:
+        click.echo(f"{'skipped':<12}{len(summary.skipped):>6}   (not files: listed on stderr)")
     if summary.by_status.get(ScanStatus.QUARANTINED):
         click.echo("set aside: see `downtime quarantine list`")
     if debug_dir is not None:

@@ -54,6 +54,16 @@ class Store:
             files.write_atomic(target, data)
         return relative
 
+    def remove_stale_temps(self) -> int:
+        """Remove the temporary files that writers killed mid-copy left in the store (an
+        original being copied in, a registered page being written); a running writer's stay."""
+        removed = files.remove_stale_temps(self.root)
+        if self.root.is_dir():
+            for folder in sorted(self.root.iterdir()):
+                if len(folder.name) == 2 and folder.is_dir() and not folder.is_symlink():
+                    removed += files.remove_stale_temps(folder)
+        return removed
+
     @staticmethod
     def _relative(sha: str, suffix: str) -> str:
         clean = suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""

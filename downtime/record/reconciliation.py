@@ -96,6 +96,8 @@ def reconcile(
     )
     store = Store(settings.home)
     summary = Summary()
+    if target.outbox is not None and not dry_run:
+        files.remove_stale_temps(target.outbox)  # left by a run that was killed
     batch: list[_Work] = []
     for form in _returned_forms(ledger):
         summary.forms += 1

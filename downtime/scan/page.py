@@ -1,4 +1,5 @@
-"""One scanned page, start to finish: identify, register, read. Runs in a worker process.
+"""One scanned page, start to finish: identify, register, read. Runs in a worker process
+(:mod:`downtime.scan.workers`).
 
 Everything a worker needs comes in a :class:`WorkerConfig`; it opens the ledger read-only (to
 find an identified page's field layout) and writes only content-addressed files (the
@@ -20,7 +21,7 @@ Order for each page, and why:
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from downtime import codes
 from downtime.errors import PageCodeError
-from downtime.geometry import box_px
+from downtime.geometry import PAGE_MM, box_px
 from downtime.ledger import IssuedPage, Ledger
 from downtime.ledger.pages import issued_page, page_by_serial
 from downtime.ledger.scans import Capture, MarkFact, PageFact
@@ -48,6 +49,11 @@ REGISTERED_QUALITY = 80  # JPEG quality of the stored registered page image (~30
 BLANK_INK_FRACTION = 0.002  # a page with less than this fraction of dark pixels is blank
 DARK_BELOW_BACKGROUND = 55  # grey levels below the paper that count as ink for that test:
 # printed black on the dullest scans is 70+ below the paper; show-through is 35 at most
+MIN_PAGE_DPI = register.MIN_PX_PER_MM * 25.4  # the lowest resolution registration considers
+MIN_PAGE_PX = (  # short and long side of an A4 page at that resolution (315 × 446 px at 38
+    math.ceil(PAGE_MM[0] * register.MIN_PX_PER_MM),  # dpi): a smaller image holds no page
+    math.ceil(PAGE_MM[1] * register.MIN_PX_PER_MM),
+)
 
 
 @dataclass(frozen=True)
@@ -112,33 +118,6 @@ class PageOutcome:
 
 
 # --------------------------------------------------------------------------------------------
-# Worker state (one per process)
-
-_config: WorkerConfig | None = None
-_keys: list[Ed25519PublicKey] = []
-_ledger: Ledger | None = None
-
-
-def init_worker(config: WorkerConfig) -> None:
-    global _config, _keys, _ledger
-    _config = config
-    _keys = [Ed25519PublicKey.from_public_bytes(k) for k in config.public_keys]
-    _ledger = Ledger.open_readonly(config.ledger_path)
-
-
-def process(task: PageTask) -> PageOutcome:
-    """Entry point in the worker: one page of one file."""
-    assert _config is not None and _ledger is not None, "init_worker was not called"
-    start = time.perf_counter()
-    loaded = images.read_page(task.file, task.index, verify=False)  # from the store
-    if isinstance(loaded, images.PageProblem):
-        outcome = _set_aside(task, loaded.reason, loaded.message)
-    else:
-        outcome = scan_image(loaded.image, loaded.dpi, task, _config, _keys, _ledger)
-    return replace(outcome, seconds=time.perf_counter() - start)
-
-
-# --------------------------------------------------------------------------------------------
 # The page
 
 
@@ -151,6 +130,8 @@ def scan_image(
     ledger: Ledger,
 ) -> PageOutcome:
     image, dpi = square_pixels(image, dpi)
+    if too_small(image):
+        return _too_small(task, image)
     if is_blank(image):
         # Nothing printed black: a blank sheet, or the back of a duplex scan where the front
         # shows through (faint, mirrored; its codes may even decode: they never identify it).
@@ -336,6 +317,24 @@ def _registers_mirrored(image: Image) -> bool:
     px_per_mm = decode.estimate_px_per_mm(flipped.shape, None)
     symbols, _ = decode.find_page_codes(flipped, px_per_mm=px_per_mm, enhance=False)
     return register.register_with_codes(flipped, symbols) is not None
+
+
+def too_small(image: Image) -> bool:
+    """Smaller than an A4 page at the lowest resolution registration considers: no page."""
+    short, long = sorted(int(n) for n in image.shape[:2])
+    return short < MIN_PAGE_PX[0] or long < MIN_PAGE_PX[1]
+
+
+def _too_small(task: PageTask, image: Image) -> PageOutcome:
+    h, w = image.shape[:2]
+    return _set_aside(
+        task,
+        Reason.TOO_SMALL,
+        f"the image is {w} × {h} pixels, too small to hold a page (an A4 page at the lowest "
+        f"resolution read, {MIN_PAGE_DPI:.0f} dpi, is {MIN_PAGE_PX[0]} × {MIN_PAGE_PX[1]}): "
+        "if it is a scan, scan the paper again at 200–300 dpi; if it is not a page (an icon, "
+        "a thumbnail), leave it out of the scan folder",
+    )
 
 
 def is_blank(image: Image) -> bool:

@@ -1,9 +1,9 @@
 """A scan run: input files → stored originals → pages processed in workers → ledger → records.
 
 The main process owns the ledger and the store of originals; worker processes
-(:mod:`downtime.scan.page`) identify, register and read the pages. A page that crashes a worker
-(a decoder fault on a pathological image) is retried alone in a fresh worker and, if it crashes
-again, set aside as ``worker-crash``; the run goes on.
+(:mod:`downtime.scan.workers`, :mod:`downtime.scan.page`) identify, register and read the
+pages. A page whose reading raises is set aside as ``worker-error``, one that crashes a worker
+even when read alone as ``worker-crash``; the run goes on.
 
 Idempotency keys on (file content hash, page index): the same file again adds nothing and its
 pages are reported as ``duplicate``. Another capture of an already-returned page is compared
@@ -14,9 +14,7 @@ a ``conflict`` — both kept, for a person to decide.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +29,8 @@ from downtime.ledger import scans as scan_ledger
 from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.scan import images
-from downtime.scan.page import PageOutcome, PageTask, WorkerConfig, init_worker, process
+from downtime.scan.page import PageOutcome, PageTask, WorkerConfig
+from downtime.scan.workers import outcomes as read_pages
 from downtime.settings import Settings
 from downtime.vocab import Reason, ScanStatus
 
@@ -88,6 +87,7 @@ class ScanSummary:
     by_status: dict[str, int] = field(default_factory=dict)
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    skipped: list[images.Skipped] = field(default_factory=list)  # folder entries not read
 
     def add(self, record: PageRecord) -> None:
         self.pages += 1
@@ -110,10 +110,11 @@ def run_scan(
 ) -> ScanSummary:
     """Scan the given files and folders; every page is emitted as a record, in input order."""
     started = datetime.now(UTC)
-    inputs = images.find_inputs(paths)
+    inputs, skipped = images.list_inputs(paths)
     run_id = secrets.token_hex(8)
-    summary = ScanSummary(run_id)
+    summary = ScanSummary(run_id, skipped=skipped)
     store = Store(settings.home)
+    store.remove_stale_temps()  # left by a run that was killed
     scan_ledger.start_run(ledger, run_id, settings.operator, settings.station, started)
     form_ids = {f.code: f.id for f in forms.values()}
 
@@ -121,7 +122,7 @@ def run_scan(
         summary.add(record)
         emit(record)
 
-    slots: list[PageTask | PageOutcome | PageRecord] = []  # in input order
+    slots: list[Slot] = []  # in input order
     seen: set[str] = set()  # the same bytes under two names in one run are read once
     for item in inputs:
         slots.extend(_file_slots(item, store, ledger, run_id, form_ids, settings, seen))
@@ -135,72 +136,19 @@ def run_scan(
         debug_dir=options.debug_dir,
         ocr=options.ocr,
     )
-    outcomes = _outcomes(tasks, config, options.jobs)
+    outcomes = read_pages(tasks, config, options.jobs)
     for n, slot in enumerate(slots, start=1):
         if isinstance(slot, PageRecord):
             done(slot)
+            continue
+        if isinstance(slot, SameFileInRun):
+            done(_same_file_in_run(ledger, slot, settings, form_ids))
             continue
         outcome = next(outcomes) if isinstance(slot, PageTask) else slot
         done(_record(ledger, run_id, outcome, settings, form_ids))
         progress(n, len(slots))
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
-
-
-# --------------------------------------------------------------------------------------------
-# Workers
-
-
-def _outcomes(tasks: Sequence[PageTask], config: WorkerConfig, jobs: int) -> Iterator[PageOutcome]:
-    """Outcomes in task order, from ``jobs`` worker processes, surviving worker crashes."""
-    if not tasks:
-        return
-    pending = list(tasks)
-    while pending:
-        with ProcessPoolExecutor(
-            max_workers=max(1, min(jobs, len(pending))),
-            initializer=init_worker,
-            initargs=(config,),
-        ) as pool:
-            window = max(4 * jobs, 8)
-            futures: list[Future[PageOutcome]] = []
-            crashed = False
-            position = 0
-            while position < len(pending):
-                while len(futures) < window and position + len(futures) < len(pending):
-                    futures.append(pool.submit(process, pending[position + len(futures)]))
-                try:
-                    outcome = futures[0].result()
-                except BrokenProcessPool:
-                    crashed = True
-                    break
-                futures.pop(0)
-                position += 1
-                yield outcome
-            for f in futures:
-                f.cancel()
-        pending = pending[position:]
-        if crashed:
-            # The page at the head of the queue may not be the one that crashed (several run
-            # at once): retry it alone; if it crashes alone, it is the culprit.
-            yield _alone(pending[0], config)
-            pending = pending[1:]
-
-
-def _alone(task: PageTask, config: WorkerConfig) -> PageOutcome:
-    with ProcessPoolExecutor(max_workers=1, initializer=init_worker, initargs=(config,)) as pool:
-        try:
-            return pool.submit(process, task).result()
-        except BrokenProcessPool:
-            return PageOutcome(
-                task.file.source,
-                task.index,
-                task.file.sha256,
-                ScanStatus.QUARANTINED,
-                Reason.WORKER_CRASH,
-                "reading this page crashed the image decoder; the page is set aside and the "
-                "rest of the batch went on. Rescan it, or assign it by its serial",
-            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,6 +190,18 @@ def _record(
     )
 
 
+@dataclass(frozen=True)
+class SameFileInRun:
+    """A page of a file whose bytes came earlier in this run under another name: reported
+    when its first copy has been recorded, as a duplicate of what that copy turned out to be."""
+
+    item: images.InputFile
+    number: int
+
+
+Slot = PageTask | PageOutcome | PageRecord | SameFileInRun
+
+
 def _file_slots(
     item: images.InputFile,
     store: Store,
@@ -250,7 +210,7 @@ def _file_slots(
     form_ids: Mapping[int, str],
     settings: Settings,
     seen: set[str],
-) -> list[PageTask | PageOutcome | PageRecord]:
+) -> list[Slot]:
     """What to do with each page of one input file. The original is stored first.
 
     A page of a file scanned before adds nothing (``duplicate``, reason ``same-file``), unless
@@ -267,9 +227,9 @@ def _file_slots(
     scan_ledger.record_file(ledger, run_id, scanned, stored_as)
     numbers, problems = images.page_numbers(stored)
     if sha in seen:
-        return [_same_file_in_run(item, n) for n in numbers or [p.source_page for p in problems]]
+        return [SameFileInRun(item, n) for n in numbers or [p.source_page for p in problems]]
     seen.add(sha)
-    slots: list[PageTask | PageOutcome | PageRecord] = []
+    slots: list[Slot] = []
     for number, problem in [(n, None) for n in numbers] + [(p.source_page, p) for p in problems]:
         earlier = scan_ledger.earlier_page(ledger, item.sha256, number)
         if earlier is not None and not earlier.read_again:
@@ -285,14 +245,23 @@ def _file_slots(
     return slots
 
 
-def _same_file_in_run(item: images.InputFile, number: int) -> PageRecord:
-    return PageRecord(
-        item.source,
-        number,
-        ScanStatus.DUPLICATE,
-        Reason.SAME_FILE,
-        message="the same file was given twice in this run (under another name); read once",
+def _same_file_in_run(
+    ledger: Ledger, slot: SameFileInRun, settings: Settings, form_ids: Mapping[int, str]
+) -> PageRecord:
+    """Its first copy came earlier in input order, so its outcome is in the ledger by now:
+    report the page it was (``page_uid``, form, patient), like a file scanned in an earlier run.
+    """
+    item, number = slot.item, slot.number
+    earlier = scan_ledger.earlier_page(ledger, item.sha256, number)
+    message = "the same file was given twice in this run (under another name); read once"
+    if earlier is None:  # not recorded (the file could not be stored): nothing to say more
+        return PageRecord(
+            item.source, number, ScanStatus.DUPLICATE, Reason.SAME_FILE, message=message
+        )
+    scan_ledger.record_sighting(
+        ledger, item.source, number, earlier, actor=settings.operator, station=settings.station
     )
+    return replace(_duplicate_file_page(item, number, earlier, form_ids), message=message)
 
 
 def _unstored(item: images.InputFile, message: str) -> PageRecord:

@@ -42,7 +42,7 @@ diagnostics about damaged files to stderr.
 from __future__ import annotations
 
 from downtime.scan.images.inputs import IN_MEMORY_LIMIT as IN_MEMORY_LIMIT
-from downtime.scan.images.inputs import find_inputs, sniff
+from downtime.scan.images.inputs import find_inputs, list_inputs, sniff
 from downtime.scan.images.model import (
     ACCEPTED_FORMATS,
     DEFAULT_MAX_PAGES,
@@ -52,6 +52,7 @@ from downtime.scan.images.model import (
     InputFile,
     PageImage,
     PageProblem,
+    Skipped,
 )
 from downtime.scan.images.model import GrayImage as GrayImage
 from downtime.scan.images.read import page_numbers, read_page, read_pages
@@ -65,7 +66,9 @@ __all__ = [
     "InputFile",
     "PageImage",
     "PageProblem",
+    "Skipped",
     "find_inputs",
+    "list_inputs",
     "page_numbers",
     "read_page",
     "read_pages",

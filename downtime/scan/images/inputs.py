@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from downtime.errors import InputError
-from downtime.scan.images.model import InputFile, PageProblem
+from downtime.scan.images.model import InputFile, PageProblem, Skipped
 from downtime.scan.images.problems import changed, empty, problem, unreadable
 from downtime.vocab import Reason
 
@@ -39,18 +40,26 @@ def sniff(head: bytes) -> str:
 
 
 def find_inputs(paths: Sequence[Path]) -> list[InputFile]:
-    """The files to read, in order: each path as given; for a folder, every file below it.
+    """The files to read, in order (see :func:`list_inputs`, which also says what was skipped)."""
+    return list_inputs(paths)[0]
+
+
+def list_inputs(paths: Sequence[Path]) -> tuple[list[InputFile], list[Skipped]]:
+    """The files to read, in order: each path as given; for a folder, every file below it; and
+    the entries of given folders that are not read, each with why.
 
     Folders are walked recursively in a stable order (names sorted by code point at every
     level); hidden files and folders (name starting with ``.``) below a given folder are
-    skipped, and so are special files and symbolic links to folders; a symbolic link to a file
-    is followed only when that file is inside the folder. A file reached twice is listed once.
-    Each file is read once here, in chunks, for its SHA-256 and format. A path that does not
-    exist, or a folder that cannot be listed, raises :class:`~downtime.errors.InputError`; a
-    file that cannot be read is still listed (``sha256 == ""``) and :func:`read_pages` reports
-    it.
+    passed over. Special files (pipes, devices, sockets), broken or looping symbolic links,
+    and links to folders, to special files or to files outside the folder are never opened:
+    they are returned as :class:`Skipped`. A symbolic link to a file inside the folder is
+    followed. A file reached twice is listed once. Each file is read once here, in chunks, for
+    its SHA-256 and format. A path that does not exist or is not a file or folder, or a
+    folder that cannot be listed, raises :class:`~downtime.errors.InputError`; a file that
+    cannot be read is still listed (``sha256 == ""``) and :func:`read_pages` reports it.
     """
     found: list[InputFile] = []
+    skipped: list[Skipped] = []
     seen: set[Path] = set()
     for given in paths:
         try:
@@ -66,8 +75,11 @@ def find_inputs(paths: Sequence[Path]) -> list[InputFile]:
                 hint="check the path and that you may read it",
             ) from None
         if stat.S_ISDIR(info.st_mode):
-            for source, path in _walk(given):
-                _add(found, seen, source, path)
+            for entry in _walk(given):
+                if isinstance(entry, Skipped):
+                    skipped.append(entry)
+                else:
+                    _add(found, seen, *entry)
         elif stat.S_ISREG(info.st_mode):
             _add(found, seen, str(given), given)
         else:
@@ -75,13 +87,13 @@ def find_inputs(paths: Sequence[Path]) -> list[InputFile]:
                 f"{given}: is neither a file nor a folder",
                 hint="name scan files (PDF, TIFF, PNG, JPEG) or folders holding them",
             )
-    return found
+    return found, skipped
 
 
-def _walk(folder: Path) -> Iterator[tuple[str, Path]]:
+def _walk(folder: Path) -> Iterator[tuple[str, Path] | Skipped]:
     root = folder.resolve()
 
-    def visit(directory: Path, shown: Path) -> Iterator[tuple[str, Path]]:
+    def visit(directory: Path, shown: Path) -> Iterator[tuple[str, Path] | Skipped]:
         try:
             with os.scandir(directory) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
@@ -93,20 +105,50 @@ def _walk(folder: Path) -> Iterator[tuple[str, Path]]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            path = directory / entry.name
+            path, source = directory / entry.name, str(shown / entry.name)
             if entry.is_symlink():
-                try:
-                    target = path.resolve(strict=True)
-                except (OSError, RuntimeError):
-                    continue  # dangling or looping link
-                if target.is_relative_to(root) and target.is_file():
-                    yield str(shown / entry.name), path
+                why = _link_problem(path, root)
+                if why is None:
+                    yield source, path
+                else:
+                    yield Skipped(source, why)
             elif entry.is_dir(follow_symlinks=False):
                 yield from visit(path, shown / entry.name)
             elif entry.is_file(follow_symlinks=False):
-                yield str(shown / entry.name), path
+                yield source, path
+            else:
+                yield Skipped(source, _special(entry.stat(follow_symlinks=False).st_mode))
 
     yield from visit(folder, folder)
+
+
+def _link_problem(link: Path, root: Path) -> str | None:
+    """Why a symbolic link in a scanned folder is not followed, or None to follow it (``stat``
+    only: its target is never opened)."""
+    try:
+        target = link.resolve(strict=True)
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return "a broken symbolic link (what it points to does not exist)"
+    except (OSError, RuntimeError):
+        return "a symbolic link that loops or cannot be followed"
+    if stat.S_ISDIR(mode):
+        return "a symbolic link to a folder (not followed: name the folder itself)"
+    if not stat.S_ISREG(mode):
+        return f"a symbolic link to {_special(mode)}"
+    if not target.is_relative_to(root):
+        return "a symbolic link to a file outside the folder (name that file itself)"
+    return None
+
+
+def _special(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a file; never opened"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a file; never opened"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a file; never opened"
+    return "neither a file nor a folder; never opened"
 
 
 def _add(found: list[InputFile], seen: set[Path], source: str, path: Path) -> None:
@@ -125,7 +167,11 @@ def _describe(source: str, path: Path) -> InputFile:
     head = b""
     size = 0
     try:
-        with path.open("rb") as stream:
+        # should it have become a pipe or a device since it was listed: do not wait for a
+        # writer (O_NONBLOCK), and close it unread
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | _O_NONBLOCK)) as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
             while chunk := stream.read(_CHUNK):
                 if len(head) < HEAD:
                     head += chunk[: HEAD - len(head)]

@@ -48,6 +48,16 @@ class InputFile:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """An entry of a given folder that is not read, and why (a pipe, a device, a broken link).
+
+    Never opened: what it is comes from the folder listing and ``stat`` alone."""
+
+    source: str  # found under a given folder, like InputFile.source
+    why: str  # for a clerk: what the entry is
+
+
+@dataclass(frozen=True)
 class PageImage:
     """One page: grayscale ``uint8``, H × W, 255 = white, read-only."""
 
