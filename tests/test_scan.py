@@ -919,7 +919,8 @@ def test_killed_scan_leaves_no_worker_and_the_next_run_removes_its_stale_tempora
     os.utime(old, (time.time() - 2 * 86400,) * 2)
     live = files.new_temp(store / "incoming")  # a concurrent run: this process, running
     records = scan(station, save_png(tmp_path / "later.png", page))
-    assert [r["status"] for r in records] == ["duplicate"]
+    # the killed run may or may not have recorded that page before it died (a busy machine)
+    assert [r["status"] for r in records] in (["duplicate"], ["identified"])
     assert not stale.exists()
     assert not old.exists()
     assert live.exists()
