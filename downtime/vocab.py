@@ -35,9 +35,13 @@ class MarkFlag(StrEnum):
     OVERRUN = "overrun"  # ink crosses the box edge (information)
     FAINT_PAGE = "faint-page"  # the page may have lost light marks (information)
     REGISTRATION = "registration"  # the page registered poorly: every field uncertain
+    UNREGISTERED = "unregistered"  # a genuine page that could not be aligned to its form at
+    # all (marks stained or torn away, crumpled): returned, every field uncertain
 
 
-REVIEW_FLAGS = frozenset({MarkFlag.CORRECTED, MarkFlag.NO_OUTLINE, MarkFlag.OFF_PAGE})
+REVIEW_FLAGS = frozenset(
+    {MarkFlag.CORRECTED, MarkFlag.NO_OUTLINE, MarkFlag.OFF_PAGE, MarkFlag.UNREGISTERED}
+)
 """Flags that by themselves need a person (``overrun`` and ``faint-page`` are information)."""
 
 
