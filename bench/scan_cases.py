@@ -114,6 +114,9 @@ CASES: tuple[Case, ...] = (
         styles=PENCIL_HEAVY,
         write_styles=PENCIL_WRITING,
     ),
+    # added later, at the end: each class's pages depend on its place in this list
+    Case("stain-corner", ("stain-corner",), "pdf"),
+    Case("stain-corner+scan-200", ("stain-corner", "scan-200"), "pdf", 300),
 )
 CASE_NAMES = {c.name for c in CASES}
 

@@ -37,9 +37,13 @@ class MarkFlag(StrEnum):
     REGISTRATION = "registration"  # the page registered poorly: every field uncertain
     LINE_THROUGH = "line-through"  # a straight line (fold, ruler, streak) crosses the field
     # and was not counted as its ink (information)
+    UNREGISTERED = "unregistered"  # a genuine page that could not be aligned to its form at
+    # all (marks stained or torn away, crumpled): returned, every field uncertain
 
 
-REVIEW_FLAGS = frozenset({MarkFlag.CORRECTED, MarkFlag.NO_OUTLINE, MarkFlag.OFF_PAGE})
+REVIEW_FLAGS = frozenset(
+    {MarkFlag.CORRECTED, MarkFlag.NO_OUTLINE, MarkFlag.OFF_PAGE, MarkFlag.UNREGISTERED}
+)
 """Flags that by themselves need a person (``overrun``, ``faint-page`` and ``line-through`` are
 information)."""
 

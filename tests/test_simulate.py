@@ -20,7 +20,7 @@ from conftest import PrintedPack
 from downtime import codes, simulate
 from downtime.codes.keys import KeyStore
 from downtime.errors import PageCodeError
-from downtime.geometry import FIDUCIAL_MM, SERIAL_FOOTER_MM
+from downtime.geometry import FIDUCIAL_MM, FIDUCIALS_MM, SERIAL_FOOTER_MM
 
 DPI = 150
 QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
@@ -251,7 +251,10 @@ def test_photocopy_filled_differently(sample: dict[str, Any], clean: dict[int, n
 
 # Degradations with per-pixel randomness (the others draw a few numbers: a blur's σ, a
 # threshold, a direction… that another seed may happen to repeat closely enough).
-NOISY = {"scan-200", "scan-300", "noise", "photocopy", "fax", "phone", "stain-code", "duplex-back"}
+NOISY = {
+    "scan-200", "scan-300", "noise", "photocopy", "fax", "phone", "stain-code", "stain-corner",
+    "duplex-back",
+}  # fmt: skip
 
 
 def expected_shape(kind: str, shape: tuple[int, ...], dpi: float) -> tuple[int, int] | None:
@@ -387,6 +390,32 @@ def test_stain_code_leaves_exactly_one_code(
         assert read_codes(result.image) == [original], result.note
         stained.add(result.note.split(" over code ")[1][0])
     assert stained == {"1", "2"}, "either code may be the stained one"
+
+
+def test_stain_corner_takes_one_code_and_the_mark_beside_it_and_nothing_else(
+    medication_page: tuple[dict[str, Any], np.ndarray],
+) -> None:
+    _, image = medication_page
+    original = read_codes(image)[0]
+    beside = {"1": "top-right", "2": "bottom-left"}
+    seen = set()
+    for seed in range(12):
+        result = simulate.degrade(image, DPI, "stain-corner", np.random.default_rng(seed))
+        assert read_codes(result.image) == [original], result.note
+        which = result.note.split(" over code ")[1][0]
+        how = result.note.removeprefix("stain-corner: ").split(" (")[0]
+        seen.add((which, how))
+        for name, box in FIDUCIALS_MM.items():
+            mark = pixel_box(list(box), DPI)
+            if name == beside[which]:  # covered: no longer a black square on white paper
+                assert not np.array_equal(result.image[mark], image[mark]), result.note
+                assert result.image[mark].std() < 40, result.note
+            else:
+                assert np.array_equal(result.image[mark], image[mark]), result.note
+        serial = pixel_box(list(SERIAL_FOOTER_MM), DPI)
+        assert np.array_equal(result.image[serial], image[serial]), result.note
+    assert {w for w, _ in seen} == {"1", "2"}, "either corner may be the stained one"
+    assert {h for _, h in seen} == {"stain", "torn white", "torn dark"}
 
 
 def test_codes_destroyed_leaves_none_and_keeps_the_serial(

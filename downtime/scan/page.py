@@ -14,9 +14,12 @@ Order for each page, and why:
    (Tesseract) and accept it only if its check characters hold; else the page is blank (no ink)
    or set aside as ``no-page-code``.
 2. **register** — a homography from the code corners and the registration marks; a mirrored
-   page (the show-through of a duplex back) registers only when flipped: it is blank.
+   page (the show-through of a duplex back) registers only when flipped: it is blank. A
+   genuine page that does not register (its marks stained or torn away, crumpled) has still
+   come back: it is placed roughly from its codes and returned, never set aside as missing.
 3. **read** — every field of the page's layout from the ledger: tick boxes and writing areas.
-   A page that registers poorly is read, but every field is ``uncertain``.
+   A page that registers poorly is read, but every field is ``uncertain`` (flagged
+   ``registration``; ``unregistered`` when it was placed from its codes alone).
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ from downtime.ledger.scans import Capture, MarkFact, PageFact
 from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.scan import decode, images, marks, ocr, register
+from downtime.scan.fiducials import MIN_PX_PER_MM
 from downtime.scan.overlay import draw_overlay, draw_unregistered
-from downtime.vocab import MarkFlag, MarkState, Reason, ScanStatus
+from downtime.vocab import MarkState, Reason, ScanStatus
 
 Image = npt.NDArray[np.uint8]
 REGISTERED_QUALITY = 80  # JPEG quality of the stored registered page image (~300 KB a page;
@@ -49,10 +53,15 @@ REGISTERED_QUALITY = 80  # JPEG quality of the stored registered page image (~30
 BLANK_INK_FRACTION = 0.002  # a page with less than this fraction of dark pixels is blank
 DARK_BELOW_BACKGROUND = 55  # grey levels below the paper that count as ink for that test:
 # printed black on the dullest scans is 70+ below the paper; show-through is 35 at most
-MIN_PAGE_DPI = register.MIN_PX_PER_MM * 25.4  # the lowest resolution registration considers
+MIN_PAGE_DPI = MIN_PX_PER_MM * 25.4  # the lowest resolution registration considers
 MIN_PAGE_PX = (  # short and long side of an A4 page at that resolution (315 × 446 px at 38
-    math.ceil(PAGE_MM[0] * register.MIN_PX_PER_MM),  # dpi): a smaller image holds no page
-    math.ceil(PAGE_MM[1] * register.MIN_PX_PER_MM),
+    math.ceil(PAGE_MM[0] * MIN_PX_PER_MM),  # dpi): a smaller image holds no page
+    math.ceil(PAGE_MM[1] * MIN_PX_PER_MM),
+)
+MIRRORED = "the page code is genuine but this is a mirror image of the page: rescan its front"
+UNREGISTERED = (
+    "the page code is genuine but the page could not be aligned to its form: returned with "
+    "every field for review; a flat rescan, the whole page in view, may read it"
 )
 
 
@@ -205,14 +214,14 @@ def _identified_by_code(
     if reg is None:
         if _registers_mirrored(image):
             return _blank(task, Reason.SHOW_THROUGH)
-        return _set_aside(
-            task,
-            Reason.REGISTRATION_FAILED,
-            "the page code is genuine but the page could not be aligned to its form: "
-            "rescan it flat, the whole page in view",
-            code=code,
-        )
-    return _read(image, reg, code.page_uid, "code", task, config, ledger, code=code)
+        # Genuine: it has come back even if it cannot be aligned (2. above), every field unsure.
+        reg = register.register_roughly(image, symbols)
+        if reg is None:  # its codes read only from a mirror image of it
+            return _set_aside(task, Reason.REGISTRATION_FAILED, MIRRORED, code=code)
+    outcome = _read(image, reg, code.page_uid, "code", task, config, ledger, code=code)
+    if reg.method == register.ROUGH and outcome.status == ScanStatus.IDENTIFIED:
+        return replace(outcome, message=UNREGISTERED)
+    return outcome
 
 
 def _without_code(
@@ -260,7 +269,7 @@ def _read(
     registered = register.warp(image, reg)
     readings = marks.read_fields(registered, fields, config.mark_settings)
     if not reg.clean:
-        readings = [_unsure(r, MarkFlag.REGISTRATION) for r in readings]
+        readings = [_unsure(r, reg.flag) for r in readings]
     store = Store(config.home)
     # JPEG, not PNG: 5 ms instead of 60-110 ms a page (BENCHMARKS.md). The lossless original
     # is kept; the marks were read before compression; this copy is for review and the record.

@@ -6,11 +6,28 @@ covers skew, "fit to page" scaling, photocopier drift and a phone's perspective 
 scanned at 204 × 98 dpi (fax) are just a different scale in x and y.
 
 Steps: each way of matching the decoded codes to the two printed code boxes gives a first
-homography; the marks are looked for where it predicts them; the hypothesis that explains the
+transform; the marks are looked for where it predicts them; the hypothesis that explains the
 most marks with the smallest error wins and is refitted on every point. The residual (RMS
-error of the points, in mm) says how well the page registered. Without readable codes the page
-can still be registered from the four marks alone (the hollow one is bottom-right), which is
-how a page whose codes were destroyed is read once a clerk assigns it by its serial.
+error of the points, in mm) says how well the page registered.
+
+Which transform: a homography is trusted only where its points could show it wrong, i.e. two
+codes at opposite corners, or one code and all four marks. Fitted to one code's corners and
+the marks beside it (one band of the page), its perspective terms follow the noise: it put the
+far marks 9-12 mm off, so a page whose other code and the mark beside it were stained away
+lost the far marks too and was set aside. With one code and three marks it fits every point
+exactly whatever the page's fourth corner does (1 mm off there on a flat scan, with a residual
+of 0.05 mm). Such points are fitted with an affine transform: exact for a scanner or a copier,
+it finds the far marks, and its residual says how well the page registered. A homography
+still leads the search for the last mark once the points span the page (it follows a photo's
+perspective); a photo registered from one code and three marks shows its perspective in the
+affine residual and is not ``clean``.
+
+Without readable codes the page can still be registered from the four marks alone (the hollow
+one is bottom-right), which is how a page whose codes were destroyed is read once a clerk
+assigns it by its serial. A page whose code verifies but which registers neither way (every
+mark gone, crumpled) still came back: :func:`register_roughly` places it from its codes alone,
+for the image kept of it; such a registration is never ``clean``, and nothing read through it
+is trusted.
 
 A mirrored page (the show-through of a duplex back) never fits: readers decode mirrored codes
 without saying so, but no proper homography maps the page frame onto a mirror image.
@@ -30,12 +47,20 @@ from downtime.codes import qr
 from downtime.geometry import (
     FIDUCIAL_MM,
     FIDUCIALS_MM,
-    HOLLOW_FIDUCIAL,
     PAGE_MM,
     PX_PER_MM,
     code_boxes_mm,
 )
 from downtime.scan.decode import Symbol
+from downtime.scan.fiducials import (
+    MAX_PX_PER_MM,
+    MIN_PX_PER_MM,
+    find_marks,
+    mark_centres,
+    predict,
+    square_blob,
+)
+from downtime.vocab import MarkFlag
 
 Image = npt.NDArray[np.uint8]
 Matrix = npt.NDArray[np.float64]
@@ -43,9 +68,12 @@ Pair = tuple[tuple[float, float], tuple[float, float]]  # (mm on the page, px in
 
 MAX_RESIDUAL_MM = 1.5  # a page registered worse than this is flagged, its marks not trusted
 MAX_FIT_MM = 4.0  # a hypothesis with a larger error is not the page at all
-MARK_SEARCH_MM = 7.0  # how far from its predicted centre a registration mark is looked for
-MARK_SIZE_TOLERANCE = 0.35  # a mark's measured side may differ this much (fraction) from 6 mm
-MIN_PX_PER_MM, MAX_PX_PER_MM = 1.5, 48.0  # 38–1200 dpi: outside this, a hypothesis is nonsense
+ROUGH = "rough"  # the method of a registration from the codes alone that did not check out
+MIN_INSIDE = 0.9  # a rough placement with more of the page outside the image is not the page:
+# a mirror image's code, read as if transposed, puts 30-91 % of the page outside it
+SPAN_FRACTION = 0.4  # points span the page both ways when their convex hull covers this much
+# of the rectangle of the mark centres: one code with two diagonal marks 0.50-0.59, with the two
+# marks beside it 0.10-0.12, one code alone 0.03
 
 
 @dataclass(frozen=True)
@@ -57,11 +85,16 @@ class Registration:
     points: int  # correspondences used
     marks: tuple[str, ...]  # registration marks found
     codes: int  # page codes used
-    method: str  # "codes+marks" | "codes" | "marks"
+    method: str  # "codes+marks" | "codes" | "marks" | ROUGH
 
     @property
     def clean(self) -> bool:
-        return self.residual_mm <= MAX_RESIDUAL_MM
+        return self.method != ROUGH and self.residual_mm <= MAX_RESIDUAL_MM
+
+    @property
+    def flag(self) -> MarkFlag:
+        """The flag of every field read through this registration when it is not clean."""
+        return MarkFlag.UNREGISTERED if self.method == ROUGH else MarkFlag.REGISTRATION
 
     def to_image(self, points_mm: Sequence[tuple[float, float]]) -> npt.NDArray[np.float64]:
         pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 1, 2)
@@ -77,13 +110,47 @@ def _homography(
     return None if h is None else np.asarray(h, dtype=np.float64)
 
 
+def _affine(
+    src: Sequence[tuple[float, float]], dst: Sequence[tuple[float, float]]
+) -> Matrix | None:
+    """Least-squares affine transform (as a 3 × 3 matrix) mapping ``src`` (mm) onto ``dst``
+    (px). Every point counts: a robust fit (LMedS) takes one code's four corners for the
+    majority and leaves the marks across the page out of it."""
+    a = np.zeros((2 * len(src), 6), np.float64)
+    a[0::2, 0:2], a[0::2, 2] = src, 1.0
+    a[1::2, 3:5], a[1::2, 5] = src, 1.0
+    b = np.array(dst, np.float64).reshape(-1, 1)
+    ok, params = cv2.solve(a, b, flags=cv2.DECOMP_SVD)
+    if not ok:
+        return None
+    return np.vstack([np.asarray(params, np.float64).reshape(2, 3), [0.0, 0.0, 1.0]])
+
+
+def _spans(points_mm: Sequence[tuple[float, float]]) -> bool:
+    """Do the points reach across the page both ways (see :data:`SPAN_FRACTION`)?"""
+    hull = cv2.convexHull(np.array(points_mm, np.float32))
+    (left, top), (right, bottom) = (mark_centres()[n] for n in ("top-left", "bottom-right"))
+    return float(cv2.contourArea(hull)) >= SPAN_FRACTION * (right - left) * (bottom - top)
+
+
+def _fit(
+    src: Sequence[tuple[float, float]],
+    dst: Sequence[tuple[float, float]],
+    *,
+    codes: int,
+    marks: int,
+) -> Matrix | None:
+    """A homography where the points determine one and can show that it is wrong: two codes
+    at opposite corners, or one code with all four marks. Else an affine transform (see the
+    module's docstring)."""
+    if codes >= 2 or marks >= len(FIDUCIALS_MM):
+        return _homography(src, dst)
+    return _affine(src, dst)
+
+
 def _corners_mm(box: tuple[float, float, float, float]) -> list[tuple[float, float]]:
     x, y, w, h = box
     return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
-
-
-def _mark_centres() -> dict[str, tuple[float, float]]:
-    return {n: (x + w / 2, y + h / 2) for n, (x, y, w, h) in FIDUCIALS_MM.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,10 +161,11 @@ def register_with_codes(image: Image, symbols: Sequence[Symbol]) -> Registration
     """The best registration explaining the given page codes, or None if none fits."""
     best: Registration | None = None
     for pairs in _hypotheses(symbols):
-        h0 = _homography([p for p, _ in pairs], [q for _, q in pairs])
+        codes = len(pairs) // 4
+        h0 = _fit([p for p, _ in pairs], [q for _, q in pairs], codes=codes, marks=0)
         if h0 is None or not _proper(h0) or not _plausible_scale(h0):
             continue
-        candidate = _refine(image, h0, pairs, codes=len(pairs) // 4)
+        candidate = _refine(image, h0, pairs, codes=codes)
         if candidate is not None and (best is None or _better(candidate, best)):
             best = candidate
     return best
@@ -135,7 +203,7 @@ def _proper(h: Matrix) -> bool:
 
 
 def _plausible_scale(h: Matrix) -> bool:
-    _, scale = _predict(h, (105.0, 148.5))
+    _, scale = predict(h, (105.0, 148.5))
     return MIN_PX_PER_MM <= scale <= MAX_PX_PER_MM
 
 
@@ -148,25 +216,30 @@ def _refine(
 ) -> Registration | None:
     """Look for the marks where ``h0`` predicts them, refit, and look again for the marks not
     yet found (one code's corners extrapolate poorly to the far side of the page; the marks
-    found near it correct that), until no more are found."""
+    found near it correct that), until no more are found. Then fit what was found."""
     h, marks = h0, dict[str, tuple[float, float]]()
     while True:
-        found = _find_marks(image, h)
-        src = [p for p, _ in pairs] + [_mark_centres()[n] for n in found]
+        found = find_marks(image, h)
+        src = [p for p, _ in pairs] + [mark_centres()[n] for n in found]
         dst = [q for _, q in pairs] + [found[n] for n in found]
-        refit = _homography(src, dst)
-        if refit is None or not _proper(refit):
+        # Where to look next: once the points span the page, a homography follows a photo's
+        # perspective out to the last mark, even if it cannot yet be trusted to read by.
+        ahead = _homography(src, dst) if codes >= 2 or _spans(src) else _affine(src, dst)
+        if ahead is None or not _proper(ahead):
             return None
-        h = refit
-        if set(found) <= set(marks):
-            break
+        h = ahead
+        done = set(found) <= set(marks)
         marks = found
+        if done:
+            break
+    fitted = _fit(src, dst, codes=codes, marks=len(marks))
+    if fitted is None or not _proper(fitted):
+        return None
+    h = fitted
     residual, worst = _errors(h, src, dst)
     if worst > MAX_FIT_MM:
         return None
-    if codes == 1 and not _spread(marks):
-        # One code's four corners and marks beside it fit a page bent out of shape just as
-        # well: the marks must reach across the page, both ways.
+    if codes == 1 and not _spread(src, marks, worst):
         return None
     method = "codes+marks" if marks else "codes"
     return Registration(
@@ -174,9 +247,16 @@ def _refine(
     )
 
 
-def _spread(marks: dict[str, tuple[float, float]]) -> bool:
-    """At least three marks: then they span the page in both directions."""
-    return len(marks) >= 3
+def _spread(
+    src: Sequence[tuple[float, float]], marks: dict[str, tuple[float, float]], worst: float
+) -> bool:
+    """Does one code with these marks say where the whole page is? One code's four corners
+    and marks beside it fit a page bent out of shape just as well: the marks must reach across
+    the page, both ways. Three marks always do; two (diagonal from each other, or both across
+    from the code) leave the fit few points to spare, so it must be close."""
+    if not _spans(src):
+        return False
+    return len(marks) >= 3 or worst <= MAX_RESIDUAL_MM
 
 
 def _better(a: Registration, b: Registration) -> bool:
@@ -204,80 +284,39 @@ def _rotation(h: Matrix) -> int:
     return int((360 - round(angle / 90.0) * 90) % 360)
 
 
-# --------------------------------------------------------------------------------------------
-# Registration marks
-
-
-def _find_marks(image: Image, h: Matrix) -> dict[str, tuple[float, float]]:
-    """Centres (px) of the registration marks found near where ``h`` predicts them, each
-    solid or hollow as printed."""
-    found = {}
-    for name, centre in _mark_centres().items():
-        (px, py), scale = _predict(h, centre)
-        hit = _mark_near(image, px, py, scale, hollow=name == HOLLOW_FIDUCIAL)
-        if hit is not None:
-            found[name] = hit
-    return found
-
-
-def _predict(h: Matrix, point: tuple[float, float]) -> tuple[tuple[float, float], float]:
-    """Where ``point`` (mm) lands in the image, and the local scale there (px per mm)."""
-    pts = np.array([[point], [(point[0] + 1.0, point[1])], [(point[0], point[1] + 1.0)]])
-    (x, y), ex, ey = cv2.perspectiveTransform(pts.astype(np.float64), h).reshape(-1, 2)
-    (ax, ay), (bx, by) = ex - (x, y), ey - (x, y)
-    scale = float(np.sqrt(abs(ax * by - ay * bx)))  # area of the image of a 1 mm square
-    return (float(x), float(y)), scale
-
-
-def _mark_near(
-    image: Image, px: float, py: float, scale: float, *, hollow: bool
-) -> tuple[float, float] | None:
-    r = int(MARK_SEARCH_MM * scale)
-    x0, y0 = max(int(px) - r, 0), max(int(py) - r, 0)
-    x1, y1 = min(int(px) + r, image.shape[1]), min(int(py) + r, image.shape[0])
-    if not MIN_PX_PER_MM <= scale <= MAX_PX_PER_MM or x1 - x0 < r or y1 - y0 < r:
-        return None
-    window = image[y0:y1, x0:x1]
-    blob = _square_blob(window, scale, hollow=hollow, near=(px - x0, py - y0))
-    if blob is None:
-        return None
-    return blob[0] + x0, blob[1] + y0
-
-
-def _square_blob(
-    window: Image, scale: float, *, hollow: bool | None, near: tuple[float, float]
-) -> tuple[float, float] | None:
-    """The centre of the dark ~6 mm square in ``window`` closest to ``near``."""
-    side = FIDUCIAL_MM * scale
-    lo, hi = side * (1 - MARK_SIZE_TOLERANCE), side * (1 + MARK_SIZE_TOLERANCE)
-    if window.shape[0] < 8 or window.shape[1] < 8:
-        return None
-    threshold, binary = cv2.threshold(window, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    dark = np.asarray(binary, dtype=np.uint8)
-    if threshold > 235:  # nothing dark at all in the window
-        return None
-    n, _, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
-    best: tuple[float, float] | None = None
-    best_distance = float("inf")
-    for i in range(1, n):
-        x, y, w, h, area = (int(v) for v in stats[i])
-        if not (lo <= w <= hi and lo <= h <= hi and 0.6 < w / h < 1.66):
+def register_roughly(image: Image, symbols: Sequence[Symbol]) -> Registration | None:
+    """Where the page most likely is, for a page whose code verified but which did not
+    register: of the placements its codes give (both together, or each alone: on a crumpled
+    page they may not agree), the one that finds the most marks and puts most of the page
+    inside the image. Never ``clean``: it is for the image kept of the page and a reviewer's
+    eyes, not for reading marks. None when no placement fits its codes with the page inside
+    the image (they were read from a mirror image)."""
+    usable = [s for s in symbols if s.is_page_code()][:2]
+    best: tuple[tuple[int, float], Registration] | None = None
+    alone = [[s] for s in usable] if len(usable) > 1 else []
+    for pairs in [*_hypotheses(usable), *(p for one in alone for p in _hypotheses(one))]:
+        src, dst, codes = [p for p, _ in pairs], [q for _, q in pairs], len(pairs) // 4
+        h = _fit(src, dst, codes=codes, marks=0)
+        if h is None or not _proper(h) or not _plausible_scale(h):
             continue
-        fill = area / float(w * h)
-        is_hollow = fill < 0.93 and _centre_is_light(dark, x, y, w, h)
-        if fill < 0.55 or (hollow is not None and is_hollow != hollow):
-            continue
-        cx, cy = x + w / 2.0, y + h / 2.0
-        distance = (cx - near[0]) ** 2 + (cy - near[1]) ** 2
-        if distance < best_distance:
-            best, best_distance = (cx, cy), distance
-    return best
+        residual, worst = _errors(h, src, dst)
+        score = (len(find_marks(image, h)), _inside(image, h))
+        fits = worst <= MAX_FIT_MM and score[1] >= MIN_INSIDE
+        if fits and (best is None or score > best[0]):
+            rotation = _rotation(h)
+            best = score, Registration(h, residual, worst, rotation, len(src), (), codes, ROUGH)
+    return None if best is None else best[1]
 
 
-def _centre_is_light(dark: Image, x: int, y: int, w: int, h: int) -> bool:
-    cx, cy = x + w // 2, y + h // 2
-    rx, ry = max(w // 8, 1), max(h // 8, 1)
-    return float(dark[cy - ry : cy + ry + 1, cx - rx : cx + rx + 1].mean()) < 128
+def _inside(image: Image, h: Matrix) -> float:
+    """The fraction of the page (as ``h`` places it) that lies inside the image."""
+    (x0, y0), (x1, y1) = (0.0, 0.0), PAGE_MM
+    page = np.array([[[x0, y0]], [[x1, y0]], [[x1, y1]], [[x0, y1]]], np.float64)
+    outline = cv2.perspectiveTransform(page, h).astype(np.float32)
+    rows, cols = image.shape[:2]
+    frame = np.array([[0, 0], [cols, 0], [cols, rows], [0, rows]], np.float32)
+    area, _ = cv2.intersectConvexConvex(outline.reshape(-1, 2), frame)
+    return float(area) / max(float(cv2.contourArea(outline)), 1e-9)
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +332,7 @@ def register_with_marks(image: Image, px_per_mm: float) -> Registration | None:
         x0, y0 = qx * quarter[0], qy * quarter[1]
         window = image[y0 : y0 + quarter[1], x0 : x0 + quarter[0]]
         corner = (qx * window.shape[1], qy * window.shape[0])
-        blob = _square_blob(window, px_per_mm, hollow=None, near=corner)
+        blob = square_blob(window, px_per_mm, hollow=None, near=corner)
         if blob is None:
             return None
         bx, by = int(blob[0]), int(blob[1])
@@ -320,7 +359,7 @@ def _fit_marks(found: list[tuple[float, float, bool]], hollow: int) -> Registrat
     ring = [order[(start + k) % 4] for k in range(4)]
     # clockwise from bottom-right on an upright page: bottom-left, top-left, top-right
     names = ["bottom-right", "bottom-left", "top-left", "top-right"]
-    centres = _mark_centres()
+    centres = mark_centres()
     src = [centres[n] for n in names]
     dst = [tuple(pts[i]) for i in ring]
     h = _homography(src, dst)

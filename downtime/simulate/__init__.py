@@ -52,7 +52,8 @@ them with :func:`then` (``then(degrade(img, 200, "skew", g), "jpeg", g)``).
   not counted: they are in ``note``.
 * ``note`` records what was done (angles, scales, offsets, corner moves) for debugging.
 
-``forged``, ``stain-code``, ``codes-destroyed`` and ``duplex-back`` work on the page as printed
+``forged``, ``stain-code``, ``stain-corner``, ``codes-destroyed`` and ``duplex-back`` work on
+the page as printed
 (upright, square pixels, at the dpi given): apply them first in a chain.
 
 The degradations (random parameters drawn uniformly from the ranges given):
@@ -83,6 +84,12 @@ The degradations (random parameters drawn uniformly from the ranges given):
     an opaque, mottled grey blot (95–140, darker rim) with an irregular outline, radii 0.6–0.75
     of the symbol size, over one of the two codes; the other code (with 3 mm round it), the
     registration marks and the printed serial (with 1.5 mm) are left alone.
+``stain-corner``
+    one code and the registration mark beside it (code 1 and the top-right mark, or code 2 and
+    the bottom-left one) and 1.5–3 mm round them, with a ragged edge up to 2 mm further: an
+    opaque, mottled grey stain (95–140, darker rim), or the corner torn away to the paper's
+    edges, showing the scanner's white lid or a dark background (20–60). The other code (with
+    3 mm round it), the other three marks and the printed serial (with 1.5 mm) are left alone.
 ``codes-destroyed``
     both codes (found by reading them, else where a 57-module code is printed) and 1–4 mm
     round them torn away (white, or dark 20–60) or inked over (5–40), with jagged edges; the
