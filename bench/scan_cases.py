@@ -51,10 +51,11 @@ class Case:
     # black-and-white scanner) | jpeg (phone)
     render_dpi: int = 200  # the printed page is rasterised at this resolution, then filled
     target: str | None = SCANNER  # which targets apply (None: reported only)
-    expect: str = "identified"  # identified | bad-signature | blank
+    expect: str = "identified"  # identified | bad-signature | blank | identity-mismatch
     styles: tuple[str, ...] = sim.MARK_STYLES
     write_styles: tuple[str, ...] = sim.WRITE_STYLES
     lines: int = 0  # straight lines drawn through rows or columns of boxes after filling
+    pasted: bool = False  # the page's codes pasted onto another patient's page, then the chain
 
 
 CASES: tuple[Case, ...] = (
@@ -76,6 +77,9 @@ CASES: tuple[Case, ...] = (
     Case("codes-destroyed", ("codes-destroyed",), "pdf", target=None),
     Case("forged", ("forged",), "pdf", target=None, expect="bad-signature"),
     Case("duplex-back", ("duplex-back",), "pdf", target=None, expect="blank"),
+    # the sheet shows another identity than its codes name (issue 8, item 4)
+    Case("code-pasted", ("scan-200",), "pdf", 300, None, "identity-mismatch", pasted=True),
+    Case("name-crossed", ("name-crossed", "scan-200"), "pdf", 300, None, "identity-mismatch"),
     # realistic combinations
     Case("skew+jpeg", ("skew", "jpeg"), "png"),
     Case("rot90+noise", ("rot90", "noise"), "png"),
@@ -165,8 +169,27 @@ def print_packs(home: Path, out: Path, rounds: int) -> list[list[SourcePage]]:
 class Job:
     case: Case
     number: int  # 1-based within the class
-    page: SourcePage
+    page: SourcePage  # the page printed (for a pasted case: the page whose codes are pasted)
     seed: int
+    onto: SourcePage | None = None  # a pasted case: the other patient's page the sheet shows
+
+
+def make_jobs(case: Case, pages: Sequence[SourcePage], seed: int) -> list[Job]:
+    """One job per page; a pasted case pastes each page's codes onto the next page of the
+    same form (else any form) of another patient."""
+    jobs = []
+    for n, page in enumerate(pages, start=1):
+        onto = None
+        if case.pasted:
+            others = [p for p in [*pages[n:], *pages[: n - 1]] if _patient(p) != _patient(page)]
+            same = [p for p in others if p.entry["form"] == page.entry["form"]]
+            onto = (same or others)[0]
+        jobs.append(Job(case, n, page, seed, onto))
+    return jobs
+
+
+def _patient(page: SourcePage) -> Any:
+    return json.dumps(page.entry["patient"], sort_keys=True)
 
 
 @dataclass
@@ -188,6 +211,10 @@ class Made:
 def make_page(job: Job) -> Made:
     case, entry = job.case, job.page.entry
     image = sim.render_page(job.page.pdf, int(entry["pdf_page"]) - 1, case.render_dpi)
+    codes_of = None
+    if job.onto is not None:  # the sheet is the other page, filled; the codes are this one's
+        codes_of, entry = image, job.onto.entry
+        image = sim.render_page(job.onto.pdf, int(entry["pdf_page"]) - 1, case.render_dpi)
     tag = f"{job.seed}:{case.name}:{job.number}"
     filled, truth = sim.fill_page(
         image,
@@ -202,7 +229,11 @@ def make_page(job: Job) -> Made:
             filled, entry, case.render_dpi, random.Random(tag + ":lines"), case.lines
         )
     g = np.random.default_rng(random.Random(tag + ":degrade").getrandbits(64))
-    if case.chain:
+    if codes_of is not None:
+        done = sim.paste_codes(codes_of, filled, case.render_dpi, g)
+        for kind in case.chain:
+            done = sim.then(done, kind, g)
+    elif case.chain:
         done = sim.degrade(filled, case.render_dpi, case.chain[0], g)
         for kind in case.chain[1:]:
             done = sim.then(done, kind, g)

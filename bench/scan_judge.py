@@ -87,7 +87,12 @@ def judge(case: Case, made: list[Made], records: list[PageRecord], seconds: floa
         elif r.status == "blank":
             tally.blank += 1
             tally.as_expected += expect == "blank"
-        if r.page_uid is not None and (r.page_uid != truth_uid or expect != "identified"):
+        # Misidentified: a record naming another page, or filing a page that must not be
+        # (a set-aside page may name the page its genuine code names: it is not filed).
+        filed = r.status in ("identified", "duplicate", "conflict")
+        if r.page_uid is not None and (
+            r.page_uid != truth_uid or (expect != "identified" and filed)
+        ):
             tally.misidentified += 1
             tally.wrong.append(f"{where}: {r.status} {r.reason or ''} as page {r.page_uid}")
             continue

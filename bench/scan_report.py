@@ -45,7 +45,9 @@ def intro_lines(args: argparse.Namespace, printing: int, rounds: int) -> list[st
         f"measured); fax TIFFs of {FAX_BATCH} pages, G4, 204 × 98 dpi; phone photos as "
         f"JPEG (quality {PHONE_QUALITY}) claiming {PHONE_DPI} dpi, as phones do. "
         "*identified*: the right page uid; *misidentified*: a page uid that is not this "
-        "sheet's (must be 0; for `forged` and `duplex-back` any page uid at all). Field "
+        "sheet's (must be 0; for `forged` and `duplex-back` any page uid at all; for "
+        "`code-pasted` and `name-crossed`, whose sheets show another identity than their "
+        "codes, any page filed: set aside, they may name the page their codes name). Field "
         "measures are over the fields of identified pages; *scanner-class* totals are "
         "the classes with target `scanner`. `photocopy` and `fax` pages went through a "
         "threshold that erases light pencil; the printed grey wedge shows it, so on those "
@@ -114,8 +116,9 @@ def naive_lines(tallies: Sequence[Tally], zbar: bool, scan_jobs: int) -> list[st
         *out,
         f"`zbarimg --xml -Sdisable -Sqrcode.enable` over one file per page "
         f"(the same image bytes), {scan_jobs} processes; *naive wrong page*: "
-        "a page whose code names another page, or a forged or duplex-back sheet "
-        "with a code (what a scanner trusting the code text would file). *ours*: "
+        "a page whose code names another page, or a forged, duplex-back, code-pasted or "
+        "name-crossed sheet with a code (what a scanner trusting the code text would "
+        "file). *ours*: "
         "the whole scan run (identification, registration, reading, storing, "
         f"ledger) with {scan_jobs} jobs.",
         "",

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scan_cases import Case, Job, SourcePage, make_page, write_case
+from scan_cases import Case, Job, SourcePage, make_jobs, make_page, write_case
 from scan_judge import Tally, judge, naive_baseline
 
 from downtime import codes
 from downtime.app import scan_files
 from downtime.codes.keys import KeyStore
 from downtime.ledger import Ledger
-from downtime.ledger.pages import page_fields
+from downtime.ledger.pages import issued_page, page_fields
 from downtime.ledger.store import Store
-from downtime.scan import decode, images, marks, register
+from downtime.scan import decode, identity, images, marks, register
 from downtime.scan import page as scan_page
 from downtime.scan.run import PageRecord, ScanOptions
 
@@ -46,7 +46,7 @@ def run_case(
     keep: bool,
 ) -> Tally:
     slug = "".join(ch if ch.isalnum() or ch in "+-" else "_" for ch in case.name)
-    jobs = [Job(case, n, p, seed) for n, p in enumerate(pages, start=1)]
+    jobs = make_jobs(case, pages, seed)
     made = list(pool.map(make_page, jobs))
     folder, naive = work / slug / "scan", work / slug / "naive"
     paths = write_case(case, made, folder, naive)
@@ -119,6 +119,7 @@ STAGES = (
     "verify",
     "register",
     "warp",
+    "check identity",
     "read fields",
     "encode registered image",
     "store it",
@@ -175,6 +176,10 @@ def stage_costs(pdfs: list[Path], home: Path, sample: int) -> dict[str, float]:
                 lap("register")
                 registered = register.warp(image, reg)
                 lap("warp")
+                issued = issued_page(ledger, code.page_uid)
+                if issued is not None and issued.patient is not None:
+                    identity.check_identity(registered, issued.serial, issued.patient)
+                lap("check identity")
                 marks.read_fields(registered, page_fields(ledger, code.page_uid))
                 lap("read fields")
                 data, suffix = encode_registered(registered)

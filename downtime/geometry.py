@@ -7,6 +7,9 @@ drawn with the same numbers, so they live in one place.
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
+
 Box = tuple[float, float, float, float]
 
 PAGE_MM = (210.0, 297.0)
@@ -34,7 +37,17 @@ QR_MODULE_MM = 0.635
 CODE1_TOP_RIGHT_MM = (195.0, 24.0)
 CODE2_BOTTOM_LEFT_MM = (15.0, 273.0)
 
-# The form serial in large type in the footer (and small in the header).
+# Whose page it is, in the header: the name in bold, and under it the identifier in monospaced
+# bold type (MONO_FONT_FILE), where the scanner compares it glyph by glyph with the page code's.
+# A text box is [left, top, width, height]: the baseline is at top + 0.8 × the type size, and a
+# text wider than the box is printed smaller to fit it.
+NAME_LINE_MM: Box = (15.0, 25.5, 140.0, 8.0)
+NAME_LINE_PT = 20.0
+ID_TEXT_MM: Box = (15.0, 37.3, 80.0, 6.0)
+ID_TEXT_PT = 17.0
+MONO_FONT_FILE = "DejaVuSansMono-Bold.ttf"
+
+# The form serial in large type in the footer (and small in the header), monospaced too.
 SERIAL_FOOTER_MM: Box = (57.0, 239.0, 120.0, 6.0)
 SERIAL_FOOTER_PT = 16.0
 
@@ -76,3 +89,9 @@ def box_px(box_mm: Box, px_per_mm: float = PX_PER_MM) -> tuple[int, int, int, in
         round((x + w) * px_per_mm),
         round((y + h) * px_per_mm),
     )
+
+
+def font_file(name: str) -> Path:
+    """One of the embedded TrueType files (``resources/fonts``): the printer draws with it and
+    the scanner renders the same glyphs to compare them with what it sees."""
+    return Path(str(resources.files("downtime") / "resources" / "fonts" / name))

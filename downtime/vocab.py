@@ -90,6 +90,7 @@ class Reason(StrEnum):
     # the page against the ledger and its form
     UNKNOWN_PAGE = "unknown-page"
     LEDGER_MISMATCH = "ledger-mismatch"
+    IDENTITY_MISMATCH = "identity-mismatch"  # the printed identity is not the code's
     REGISTRATION_FAILED = "registration-failed"
     TOO_SMALL = "too-small"
     WORKER_CRASH = "worker-crash"
@@ -123,9 +124,16 @@ Tesseract installed, a crash or a reader's error not repeated (a corrected versi
 reasons are properties of the file itself; scanning it again changes nothing."""
 
 ASSIGNABLE = frozenset(
-    {Reason.NO_PAGE_CODE, Reason.REGISTRATION_FAILED, Reason.WORKER_CRASH, Reason.WORKER_ERROR}
+    {
+        Reason.NO_PAGE_CODE,
+        Reason.REGISTRATION_FAILED,
+        Reason.WORKER_CRASH,
+        Reason.WORKER_ERROR,
+        Reason.IDENTITY_MISMATCH,
+    }
 )
-"""Reasons a clerk may resolve by typing the printed serial. A forged, foreign or contradictory
+"""Reasons a clerk may resolve by typing the printed serial (of an identity mismatch: after
+checking the sheet, the serial of the page it really is). A forged, foreign or contradictory
 code is never overridden this way: the paper original must be checked."""
 
 

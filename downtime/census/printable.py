@@ -17,11 +17,11 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from pathlib import Path
+
+from downtime.geometry import MONO_FONT_FILE, font_file
 
 TEXT_FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
-ID_FONT_FILES = ("DejaVuSansMono-Bold.ttf",)
+ID_FONT_FILES = (MONO_FONT_FILE,)
 
 # A name is printed in full in the page head (20 pt bold in 140 mm) and in the footer beside the
 # identifier ("family, given  ·  19121212-1212", 10 pt bold in 128 mm = 362.8 pt), each shrunk to
@@ -61,10 +61,6 @@ def describe(char: str) -> str:
     """``U+202E RIGHT-TO-LEFT OVERRIDE``: a character named without printing it."""
     name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "")
     return f"U+{ord(char):04X} {name}" if name else f"U+{ord(char):04X}"
-
-
-def font_file(file_name: str) -> Path:
-    return Path(str(resources.files("downtime") / "resources" / "fonts" / file_name))
 
 
 @cache

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING
 
-from downtime.census.printable import ID_FONT_FILES, TEXT_FONT_FILES, Unprintable, font_file
+from downtime.census.printable import ID_FONT_FILES, TEXT_FONT_FILES, Unprintable
 from downtime.census.printable import unprintable as census_unprintable
+from downtime.geometry import font_file
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -25,6 +25,10 @@ from downtime.geometry import (
     FIDUCIAL_HOLE_MM,
     FIDUCIALS_MM,
     HOLLOW_FIDUCIAL,
+    ID_TEXT_MM,
+    ID_TEXT_PT,
+    NAME_LINE_MM,
+    NAME_LINE_PT,
     PAGE_MM,
     SERIAL_FOOTER_MM,
     SERIAL_FOOTER_PT,
@@ -123,9 +127,9 @@ class PackRenderer:
         page_of = w["page_of"].format(n=head.page, count=head.page_count)
         ops = [
             Op("text", 24.0, 15.3, 130.0, 5.0, head.title.upper(), 12.0, True),
-            Op("text", 15.0, 25.5, 140.0, 8.0, head.name_line, 20.0, True),
+            Op("text", *NAME_LINE_MM, head.name_line, NAME_LINE_PT, True),
             Op("text", 15.0, 34.5, 60.0, 3.0, head.id_label, 7.0),
-            Op("mono", 15.0, 37.3, 80.0, 6.0, head.id_text, 17.0, True),
+            Op("mono", *ID_TEXT_MM, head.id_text, ID_TEXT_PT, True),
             Op("text", 15.0, 46.3, 140.0, 4.5, head.details, 10.5),
             Op("text", 15.0, 53.3, 140.0, 4.0, f"{head.data_as_of}  ·  {page_of}", 9.0, True),
             Op("text", 15.0, 57.8, 140.0, 3.5, f"{w['serial']} {head.serial}", 8.0),

@@ -3,11 +3,13 @@ hollow), found in a scanned image near where a page-frame transform predicts the
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from downtime.geometry import FIDUCIAL_MM, FIDUCIALS_MM, HOLLOW_FIDUCIAL
+from downtime.geometry import FIDUCIAL_MM, FIDUCIALS_MM, HOLLOW_FIDUCIAL, PAGE_MM
 
 Image = npt.NDArray[np.uint8]
 Matrix = npt.NDArray[np.float64]  # 3 × 3, page mm → image px
@@ -15,6 +17,10 @@ Matrix = npt.NDArray[np.float64]  # 3 × 3, page mm → image px
 MARK_SEARCH_MM = 7.0  # how far from its predicted centre a registration mark is looked for
 MARK_SIZE_TOLERANCE = 0.35  # a mark's measured side may differ this much (fraction) from 6 mm
 MIN_PX_PER_MM, MAX_PX_PER_MM = 1.5, 48.0  # 38–1200 dpi: outside this, a hypothesis is nonsense
+MIN_PAGE_PX = (  # short and long side of an A4 page at MIN_PX_PER_MM (315 × 446 px, 38 dpi):
+    math.ceil(PAGE_MM[0] * MIN_PX_PER_MM),  # a smaller image holds no page
+    math.ceil(PAGE_MM[1] * MIN_PX_PER_MM),
+)
 
 
 def mark_centres() -> dict[str, tuple[float, float]]:

@@ -17,14 +17,16 @@ Order for each page, and why:
    page (the show-through of a duplex back) registers only when flipped: it is blank. A
    genuine page that does not register (its marks stained or torn away, crumpled) has still
    come back: it is placed roughly from its codes and returned, never set aside as missing.
-3. **read** — every field of the page's layout from the ledger: tick boxes and writing areas.
+3. **check whose page it shows** — the printed identifier and serial against the code's (see
+   :mod:`downtime.scan.identity`); another patient's, or ink over them, sets the page aside.
+   A page placed from its codes alone is not aligned well enough to compare: not checked.
+4. **read** — every field of the page's layout from the ledger: tick boxes and writing areas.
    A page that registers poorly is read, but every field is ``uncertain`` (flagged
    ``registration``; ``unregistered`` when it was placed from its codes alone).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,14 +38,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from downtime import codes
 from downtime.errors import PageCodeError
-from downtime.geometry import PAGE_MM, box_px
+from downtime.geometry import box_px
 from downtime.ledger import IssuedPage, Ledger
 from downtime.ledger.pages import issued_page, page_by_serial
 from downtime.ledger.scans import Capture, MarkFact, PageFact
 from downtime.ledger.store import Store
 from downtime.model import Identifier
-from downtime.scan import decode, images, marks, ocr, register
-from downtime.scan.fiducials import MIN_PX_PER_MM
+from downtime.scan import decode, identity, images, marks, ocr, register
+from downtime.scan.fiducials import MIN_PAGE_PX, MIN_PX_PER_MM
 from downtime.scan.overlay import draw_overlay, draw_unregistered
 from downtime.vocab import MarkState, Reason, ScanStatus
 
@@ -53,11 +55,6 @@ REGISTERED_QUALITY = 80  # JPEG quality of the stored registered page image (~30
 BLANK_INK_FRACTION = 0.002  # a page with less than this fraction of dark pixels is blank
 DARK_BELOW_BACKGROUND = 55  # grey levels below the paper that count as ink for that test:
 # printed black on the dullest scans is 70+ below the paper; show-through is 35 at most
-MIN_PAGE_DPI = MIN_PX_PER_MM * 25.4  # the lowest resolution registration considers
-MIN_PAGE_PX = (  # short and long side of an A4 page at that resolution (315 × 446 px at 38
-    math.ceil(PAGE_MM[0] * MIN_PX_PER_MM),  # dpi): a smaller image holds no page
-    math.ceil(PAGE_MM[1] * MIN_PX_PER_MM),
-)
 MIRRORED = "the page code is genuine but this is a mirror image of the page: rescan its front"
 UNREGISTERED = (
     "the page code is genuine but the page could not be aligned to its form: returned with "
@@ -265,8 +262,14 @@ def _read(
         return _set_aside(
             task, Reason.LEDGER_MISMATCH, "the page code and the ledger disagree about this page"
         )
-    fields = list(page.fields)
     registered = register.warp(image, reg)
+    # A clerk who assigned the page saw the sheet; a page placed from its codes alone is not
+    # aligned well enough to compare glyphs (all its fields go to a person anyway).
+    if via != "assigned" and page.patient is not None and reg.method != register.ROUGH:
+        shown = identity.check_identity(registered, page.serial, page.patient)
+        if shown.problem is not None:
+            return _set_aside(task, Reason.IDENTITY_MISMATCH, shown.message, code=code)
+    fields = list(page.fields)
     readings = marks.read_fields(registered, fields, config.mark_settings)
     if not reg.clean:
         readings = [_unsure(r, reg.flag) for r in readings]
@@ -340,7 +343,8 @@ def _too_small(task: PageTask, image: Image) -> PageOutcome:
         task,
         Reason.TOO_SMALL,
         f"the image is {w} × {h} pixels, too small to hold a page (an A4 page at the lowest "
-        f"resolution read, {MIN_PAGE_DPI:.0f} dpi, is {MIN_PAGE_PX[0]} × {MIN_PAGE_PX[1]}): "
+        f"resolution read, {MIN_PX_PER_MM * 25.4:.0f} dpi, is {MIN_PAGE_PX[0]} × "
+        f"{MIN_PAGE_PX[1]}): "
         "if it is a scan, scan the paper again at 200–300 dpi; if it is not a page (an icon, "
         "a thumbnail), leave it out of the scan folder",
     )

@@ -52,9 +52,9 @@ them with :func:`then` (``then(degrade(img, 200, "skew", g), "jpeg", g)``).
   not counted: they are in ``note``.
 * ``note`` records what was done (angles, scales, offsets, corner moves) for debugging.
 
-``forged``, ``stain-code``, ``stain-corner``, ``codes-destroyed`` and ``duplex-back`` work on
-the page as printed
-(upright, square pixels, at the dpi given): apply them first in a chain.
+``forged``, ``stain-code``, ``stain-corner``, ``codes-destroyed``, ``duplex-back`` and
+``name-crossed`` work on the page as printed (upright, square pixels, at the dpi given): apply
+them first in a chain.
 
 The degradations (random parameters drawn uniformly from the ranges given):
 
@@ -101,6 +101,16 @@ The degradations (random parameters drawn uniformly from the ranges given):
 ``duplex-back``
     the blank back of a duplex scan: the front mirrored left-right and blurred, showing
     through at 215–235 on paper 240–248, noise σ 1.5. Its codes may read, mirrored.
+``name-crossed``
+    the printed name struck through by hand: one or two pen strokes (ink 0–60, 0.4–0.7 mm),
+    slightly wavy, from 1–3 mm before the name to 1–4 mm past it, through its lower half; and
+    another name written by hand (pen) above the printed one or right of the identifier.
+
+Pasting codes takes two pages, so it is a function of its own, not a degradation:
+:func:`paste_codes` (``code-pasted``) cuts one page's two codes out with 1–2 mm of paper round
+them and pastes them over another page's (same size and dpi), up to 0.3 mm off, with a faint cut
+edge: the sheet shows the other page's name, identifier and serial, and both codes name the
+first page.
 ``bitonal-200``, ``bitonal-300``
     a document scanner set to black and white for pencil-filled forms: resampled to 200 / 300
     dpi, skew ±0.3°, paper 238–250, the optics' blur (σ 0.6 px at 200 dpi), noise σ 1.5, then
@@ -132,6 +142,7 @@ from downtime.simulate.fill import (
 )
 from downtime.simulate.hand import ALL_MARK_STYLES, CORRECTED, MARK_STYLES, WRITE_STYLES
 from downtime.simulate.paper import LINE_KINDS, lines_through_boxes
+from downtime.simulate.tamper import paste_codes
 
 __all__ = [
     "ALL_MARK_STYLES",
@@ -152,6 +163,7 @@ __all__ = [
     "fill_page",
     "fill_pages",
     "lines_through_boxes",
+    "paste_codes",
     "photocopy_filled_differently",
     "render_page",
     "then",

@@ -30,6 +30,7 @@ from downtime.simulate.pixels import (
     tone,
     u8,
 )
+from downtime.simulate.tamper import name_crossed
 
 
 def degrade(image: Image, dpi: float | tuple[float, float], kind: str, rng: Rng) -> Degraded:
@@ -353,6 +354,7 @@ _DEGRADATIONS: dict[str, Degradation] = {
     "codes-destroyed": _codes_destroyed,
     "forged": _forged,
     "duplex-back": _duplex_back,
+    "name-crossed": name_crossed,
     **BITONAL,
 }
 DEGRADATIONS: tuple[str, ...] = tuple(_DEGRADATIONS)
