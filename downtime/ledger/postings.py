@@ -7,6 +7,7 @@ content has not changed since it was delivered is not sent again (:func:`deliver
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,10 @@ from downtime.ledger.db import Ledger, now, rows
 from downtime.ledger.records import AuditEvent
 
 DELIVERED = ("posted", "written")  # attempt outcomes that mean the bundle arrived
+# Held kinds a later run settles by itself: a form held because the record could not be
+# checked is checked again; when it is no longer held, a ``cleared`` row says so.
+RETRIED_KINDS = ("record-check-failed",)
+CLEARED = "cleared"
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
                     " WHERE form_key = ? AND item = ? AND kind = ? AND detail = ?)",
                     (key, h.item, h.kind, h.detail, at, key, h.item, h.kind, h.detail),
                 )
+            _clear_retried(conn, key, {h.item for h in plan.held}, at)
             for bundle_key, resources in plan.bundles:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO postings (bundle_key, form_key, content_sha256, target,"
@@ -103,6 +109,24 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
                 # sent before a crash: its next attempt is at least 2, which searches first.
                 numbers[bundle_key] = max(int(row[0]) + 1, 1 if cur.rowcount else 2)
     return numbers
+
+
+def _clear_retried(conn: sqlite3.Connection, form_key: str, held_now: set[str], at: str) -> None:
+    """A ``cleared`` row for each item whose latest kind is one a run retries by itself and
+    that this run no longer holds."""
+    latest = conn.execute(
+        "SELECT item, kind FROM held_items h WHERE form_key = ? AND rowid = (SELECT rowid FROM"
+        " held_items l WHERE l.form_key = h.form_key AND l.item = h.item"
+        " ORDER BY found_at DESC, rowid DESC LIMIT 1)",
+        (form_key,),
+    ).fetchall()
+    for item, kind in latest:
+        if kind in RETRIED_KINDS and item not in held_now:
+            conn.execute(
+                "INSERT INTO held_items (form_key, item, kind, detail, found_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (form_key, item, CLEARED, "checked again and no longer held", at),
+            )
 
 
 def record_deliveries(

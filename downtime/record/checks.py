@@ -8,6 +8,10 @@
   printed: a paper order decision for that drug is held (it may already be superseded).
 
 Held items go to the report as ``record-conflict``. Nothing is ever discontinued here.
+
+A check that cannot be made (the server answers a search with an error, garbage or not at all)
+never passes what it guards: the whole form is held as ``record-check-failed`` and nothing of it
+is posted in this run; the next run checks again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,16 @@ from downtime.record.client import FhirClient, FhirError
 from downtime.record.fhir import ITEM_SYSTEM, HeldItem
 
 CONFLICT = "record-conflict"
+CHECK_FAILED = "record-check-failed"
+WHOLE_FORM = "form"  # the item a form held as a whole is listed under
+
+
+class CheckFailed(Exception):
+    """A search the checks needed did not answer usefully."""
+
+    def __init__(self, error: FhirError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def find_record_conflicts(
@@ -31,12 +45,25 @@ def find_record_conflicts(
     labels: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[HeldItem]]:
     """``labels``: identifier (``system|value``) → how a clerk finds the item on the paper."""
+    try:
+        return _checked(client, form, bundles, labels or {})
+    except CheckFailed as failed:
+        detail = (
+            f"the record could not be checked ({failed.error.message}): nothing of this form "
+            "was posted; run reconcile again when the server answers"
+        )
+        return [], [HeldItem(WHOLE_FORM, CHECK_FAILED, detail)]
+
+
+def _checked(
+    client: FhirClient,
+    form: IssuedForm,
+    bundles: Sequence[dict[str, Any]],
+    labels: Mapping[str, str],
+) -> tuple[list[dict[str, Any]], list[HeldItem]]:
     assert form.patient is not None
     ident = form.patient.identifier
-    try:
-        patients = client.search("Patient", {"identifier": f"{fhir_system(ident)}|{ident.value}"})
-    except FhirError:
-        return list(bundles), []  # the check cannot run; posting will tell
+    patients = _search(client, "Patient", {"identifier": f"{fhir_system(ident)}|{ident.value}"})
     if not patients:
         return list(bundles), []
     patient = patients[0]
@@ -52,7 +79,7 @@ def find_record_conflicts(
             )
         ]
     held: list[HeldItem] = []
-    kept = [_filter(client, form, patient["id"], b, held, labels or {}) for b in bundles]
+    kept = [_filter(client, form, patient["id"], b, held, labels) for b in bundles]
     return [b for b in kept if _has_content(b)], held
 
 
@@ -89,13 +116,11 @@ def _administered(client: FhirClient, patient_id: str, resource: dict[str, Any])
     when = resource.get("effectiveDateTime")
     if not when:
         return None
-    try:
-        found = client.search(
-            "MedicationAdministration",
-            {"subject": f"Patient/{patient_id}", "effective-time": when},
-        )
-    except FhirError:
-        return None
+    found = _search(
+        client,
+        "MedicationAdministration",
+        {"subject": f"Patient/{patient_id}", "effective-time": when},
+    )
     medication = _medication(resource)
     for other in found:
         if not _ours(other) and _medication(other) == medication:
@@ -106,12 +131,9 @@ def _administered(client: FhirClient, patient_id: str, resource: dict[str, Any])
 def _ordered_since(
     client: FhirClient, patient_id: str, resource: dict[str, Any], issued_at: datetime
 ) -> str | None:
-    try:
-        found = client.search(
-            "MedicationRequest", {"subject": f"Patient/{patient_id}", "status": "active"}
-        )
-    except FhirError:
-        return None
+    found = _search(
+        client, "MedicationRequest", {"subject": f"Patient/{patient_id}", "status": "active"}
+    )
     medication = _medication(resource)
     for other in found:
         authored = other.get("authoredOn")
@@ -126,6 +148,13 @@ def _ordered_since(
         if newer:
             return "an order for the same drug was written in the record after the pack"
     return None
+
+
+def _search(client: FhirClient, rtype: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+    try:
+        return client.search(rtype, params)
+    except FhirError as e:
+        raise CheckFailed(e) from e
 
 
 def _medication(resource: dict[str, Any]) -> str:

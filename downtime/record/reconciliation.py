@@ -43,6 +43,7 @@ from downtime.ledger.returns import IssuedForm, issued_forms
 from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.record import fhir
+from downtime.record.checks import CHECK_FAILED, find_record_conflicts
 from downtime.record.delivery import Log, Target, deliver
 from downtime.record.revisions import as_revision
 from downtime.settings import Settings
@@ -71,6 +72,7 @@ class Summary:
     failed: int = 0
     held: int = 0
     record_conflicts: int = 0
+    check_failed: int = 0  # forms held whole: the record could not be checked
     retries: int = 0
     plan: list[PlannedForm] = field(default_factory=list)  # the dry run's, per form
 
@@ -143,7 +145,9 @@ def _prepare(
     bundles, conflicts = _check_record(target, form, list(built.bundles), dict(built.labels))
     held = (*built.held, *conflicts)
     summary.held += len(built.held)
-    summary.record_conflicts += len(conflicts)
+    unchecked = sum(1 for h in conflicts if h.kind == CHECK_FAILED)
+    summary.record_conflicts += len(conflicts) - unchecked
+    summary.check_failed += unchecked
     if dry_run:
         summary.plan.append(_planned(form, bundles, held))
         return None
@@ -280,8 +284,6 @@ def _check_record(
     """Hold back what the record already holds in another form (server target only)."""
     if target.client is None or form.patient is None:
         return bundles, []
-    from downtime.record.checks import find_record_conflicts
-
     return find_record_conflicts(target.client, form, bundles, labels)
 
 

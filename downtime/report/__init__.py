@@ -14,7 +14,9 @@ Counts, per form as issued to one patient in one pack (a two-page journal is one
 ``voided`` (not returned), ``pending_review`` and ``conflicts`` (held items by the latest kind
 recorded for each item; a returned page whose captures disagree is a conflict too, counted once
 with the ``page N`` item reconciliation holds for it), and bundles ``posted``, ``written`` (to
-the outbox) and ``failed`` by the outcome of their latest attempt.
+the outbox) and ``failed`` by the outcome of their latest attempt; ``failed`` also counts a
+form held whole because the record could not be checked before posting it
+(``record-check-failed``, settled by a later run that can check).
 
 The report is *complete* — everything accounted for — when nothing is missing, pending review,
 in conflict, set aside in quarantine or failed.
@@ -54,6 +56,7 @@ from downtime.report.model import (
     CONFLICT_KINDS,
     COUNT_FIELDS,
     COVER_SHEET,
+    FAILED_KINDS,
     FORM_ORDER,
     MEDICATION_FORMS,
     PENDING_KINDS,
@@ -80,6 +83,7 @@ __all__ = [
     "CONFLICT_KINDS",
     "COUNT_FIELDS",
     "COVER_SHEET",
+    "FAILED_KINDS",
     "FORM_ORDER",
     "MEDICATION_FORMS",
     "PENDING_KINDS",

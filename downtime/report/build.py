@@ -13,6 +13,7 @@ from downtime.report.facts import Facts, patient_kind
 from downtime.report.model import (
     CATEGORIES,
     CONFLICT_KINDS,
+    FAILED_KINDS,
     FORM_ORDER,
     PENDING_KINDS,
     Counts,
@@ -81,7 +82,7 @@ def _line(form: IssuedForm, facts: Facts) -> FormLine:
         conflicts=len(_conflicts(form, held)),
         posted=bundles.get("posted", 0),
         written=bundles.get("written", 0),
-        failed=bundles.get("failed", 0),
+        failed=bundles.get("failed", 0) + sum(1 for kind in held.values() if kind in FAILED_KINDS),
     )
     return FormLine(
         form=form.form,

@@ -17,6 +17,7 @@ FORM_ORDER = ("referral", *MEDICATION_FORMS, "journal", "admission", "cover")
 CATEGORIES = ("referral", "medication", "other")  # the order of the missing list
 PENDING_KINDS = frozenset({"pending-review"})
 CONFLICT_KINDS = frozenset({"conflict", "record-conflict"})
+FAILED_KINDS = frozenset({"record-check-failed"})  # held because the record could not be checked
 BLANK_SPARE = "blank spare — void it if it was not used"
 COVER_SHEET = "ward cover sheet"
 WHY = {
@@ -219,7 +220,7 @@ class Report:
             (c.pending_review, "item(s) pending review"),
             (c.conflicts, "conflict(s)"),
             (self.quarantined, "quarantined page(s) not resolved"),
-            (c.failed, "bundle(s) failed"),
+            (c.failed, "failed to post (bundles, or forms the record could not be checked for)"),
         ]
         return [f"{n} {what}" for n, what in parts if n]
 
