@@ -270,3 +270,30 @@ def test_blot_over_the_printed_serial_or_identifier_is_not_read_as_another_pages
 
             assert shown.problem is None, (box_mm, grey)
             assert shown.identifier.unreadable + shown.serial.unreadable > 0
+
+
+def test_a_fold_or_a_scanner_streak_across_the_identity_is_the_papers_not_a_pen(
+    printed: PrintedPack,
+) -> None:
+    """A thin straight line across the whole header and footer (a scanner streak, a vertical
+    fold) or across the whole width through the name (a horizontal fold), faint or dark, is
+    not writing over the identity; the same ink as a stroke through the name alone is."""
+    entry = patient_pages(printed, "journal")[0]
+    page = registered_page(printed, entry)
+    patient = Identifier(**entry["patient"])
+    for grey in (60, 150, 185):
+        for name, where in (
+            ("streak through the name's first letter", np.s_[:, 146:148]),
+            ("streak through the identifier", np.s_[:, 300:303]),
+            ("fold through the name", np.s_[226:228, :]),
+        ):
+            lined = page.copy()
+            lined[where] = np.minimum(lined[where], grey)
+
+            shown = check_identity(lined, entry["form_serial"], patient)
+
+            assert shown.problem is None, (name, grey, shown)
+    struck = page.copy()
+    struck[226:229, 110:500] = 40  # a pen stroke through the name, stopping near its ends
+
+    assert check_identity(struck, entry["form_serial"], patient).problem is not None

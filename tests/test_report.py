@@ -380,9 +380,28 @@ def test_postings_and_held_items_are_counted_by_their_latest_outcome(
     (med,) = [w for w in doc["wards"] if w["ward"] == "MED42"]
     assert med["chart"]["posted"] == 1 and med["chart"]["outbox"] == 1
     assert "2 item(s) pending review" in doc["outstanding"]
-    assert "1 bundle(s) failed" in doc["outstanding"]
+    assert (
+        "1 failed to post (bundles, or forms held: the record could not be checked)"
+        in (doc["outstanding"])
+    )
     (journal_line,) = [f for _, _, f in forms_of(doc) if f["form_key"] == journal]
     assert journal_line["bundle_outcomes"] == {"failed": 1, "written": 1}
+
+
+def test_a_form_held_because_the_record_could_not_be_checked_counts_as_failed_until_cleared(
+    station: Path, scanned: Scanned, printed: Printed
+) -> None:
+    referral = key_of(printed.med, scanned.referral)
+    hold(station, referral, "form", "record-check-failed", 0)
+
+    held = counts_of(report_json(station), scanned.referral["form_serial"])
+
+    hold(station, referral, "form", "cleared", 5)  # a later run checked and posted it
+    post(station, referral, "b-referral", ["posted"])
+    settled = counts_of(report_json(station), scanned.referral["form_serial"])
+
+    assert (held["failed"], held["pending_review"], held["conflicts"]) == (1, 0, 0)
+    assert (settled["failed"], settled["posted"]) == (0, 1)
 
 
 def test_unresolved_quarantine_item_is_listed_with_file_page_and_reason(

@@ -220,7 +220,7 @@ class Report:
             (c.pending_review, "item(s) pending review"),
             (c.conflicts, "conflict(s)"),
             (self.quarantined, "quarantined page(s) not resolved"),
-            (c.failed, "failed to post (bundles, or forms the record could not be checked for)"),
+            (c.failed, "failed to post (bundles, or forms held: the record could not be checked)"),
         ]
         return [f"{n} {what}" for n, what in parts if n]
 
