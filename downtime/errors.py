@@ -22,6 +22,10 @@ class ExitCode(IntEnum):
     CONFIG = 4  # data folder, site config or keys unusable
     DEPENDENCY = 5  # a native library or optional package is missing
     LEDGER = 6  # the ledger cannot be opened or written
+    NOT_DELIVERED = 7  # the run finished, but something failed to reach the record (listed
+    # by `downtime report`); running it again retries it
+    TEMPFAIL = 75  # stopped early (the server asks to wait, stopped answering, or another
+    # run holds the data folder): run it again later (sysexits' EX_TEMPFAIL)
     INTERNAL = 70
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -158,3 +160,46 @@ def process_running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+class Busy(Exception):
+    """Another process holds the lock; ``holder`` is what it wrote there (pid, host, since)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold ``path`` (a private lock file) for this process alone, or raise :class:`Busy` at
+    once. The operating system releases it when the process ends, however it ends: a killed
+    run never leaves it locked. Inside, the file says who holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, FILE_MODE)
+    try:
+        try:
+            _lock(fd)
+        except OSError:
+            os.lseek(fd, 0, os.SEEK_SET)
+            raise Busy(os.read(fd, 200).decode("utf-8", "replace").strip()) from None
+        holder = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M')}"
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, holder.encode())
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _lock(fd: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover - POSIX here
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

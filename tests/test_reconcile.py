@@ -207,9 +207,14 @@ def mar_home(printed: PrintedPack, tmp_path: Path) -> tuple[Path, dict[str, Any]
 # Running it, and what it left
 
 
-def reconcile_cli(home: Path, *args: str | Path) -> Result:
-    """``downtime reconcile ARGS`` in-process: exit 0, and no patient named on stderr."""
-    result = run_cli("reconcile", *args, home=home)
+def reconcile_cli(home: Path, *args: str | Path, code: int = 0) -> Result:
+    """``downtime reconcile ARGS`` in-process: exit ``code`` (0: everything delivered; 7:
+    something not delivered; 75: stopped early), and no patient named on stderr."""
+    result = run_cli("reconcile", *args, home=home, ok=False)
+    assert result.exit_code == code, (
+        f"exit {result.exit_code}, not {code}\nstdout:\n{result.stdout}\n"
+        f"stderr:\n{result.stderr}\n{result.exception!r}"
+    )
     assert_no_identity(result.stderr, home, "stderr of `downtime reconcile`")
     return result
 
@@ -633,7 +638,8 @@ def test_a_bundle_the_server_refuses_is_recorded_as_failed_and_retried_on_the_ne
     scan_in(home, tmp_path / "scans", [ticked(printed, entry, ids)])
     require_ticked(home, entry, ids)
 
-    refused = reconcile_cli(home, "--fhir-url", server.base_url, "--max-entries", "12")
+    refused = reconcile_cli(home, "--fhir-url", server.base_url, "--max-entries", "12", code=7)
+    assert "1 bundle(s) failed" in refused.stderr
     summary = summary_of(refused)
     assert (summary["bundles"], summary["failed"]) == (0, 1)
     [attempt] = rows(home, "SELECT * FROM posting_attempts")
@@ -928,7 +934,7 @@ def test_a_revision_never_overwrites_a_change_made_in_the_record(
     assert response.status == 200, response.body
     scan_in(home, tmp_path / "scans-2", [filled_at_random(printed, pages[1])])
     shrink_registered_images(home)
-    summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+    summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url, code=7))
     assert (summary["bundles"], summary["failed"]) == (0, 1)
     last = rows(home, "SELECT * FROM posting_attempts ORDER BY at DESC LIMIT 1")[0]
     assert (last["outcome"], last["http_status"]) == ("failed", 412)

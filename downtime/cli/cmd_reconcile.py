@@ -6,7 +6,10 @@ from pathlib import Path
 
 import click
 
+from downtime.app.reconcile import DEFAULT_TIME_LIMIT_MIN
 from downtime.cli.common import EXISTING_FILE, data_home, echo_err, handles_errors
+from downtime.errors import DowntimeError, ExitCode
+from downtime.record.client import DEFAULT_TIMEOUT_S
 
 
 @click.command()
@@ -34,6 +37,22 @@ from downtime.cli.common import EXISTING_FILE, data_home, echo_err, handles_erro
     show_default=True,
     help="Entries per transaction (Medplum allows 8 with conditional creates).",
 )
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(1, 600),
+    default=DEFAULT_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for the server's answer to one request.",
+)
+@click.option(
+    "--time-limit",
+    "time_limit_min",
+    type=click.FloatRange(1, 24 * 60),
+    default=DEFAULT_TIME_LIMIT_MIN,
+    show_default=True,
+    help="Minutes after which the run starts no more requests (run it again to go on).",
+)
 @click.pass_context
 @handles_errors
 def reconcile(
@@ -43,6 +62,8 @@ def reconcile(
     outbox: Path | None,
     dry_run: bool,
     max_entries: int,
+    timeout_s: float,
+    time_limit_min: float,
 ) -> None:
     """Put every returned form into the digital record (FHIR R4), once.
 
@@ -50,6 +71,16 @@ def reconcile(
     identifiers: running it again creates nothing. Items that need a person first (a drug
     name written by hand, an uncertain box, captures that disagree) and items the record
     already holds in another form are held back, and listed by `downtime report`.
+
+    A bundle counts as posted only when the server confirms it (or every resource of it is
+    found there by identifier). A record check that cannot be made holds its form. Progress
+    goes to stderr. One reconcile per data folder runs at a time.
+
+    \b
+    Exit codes: 0 everything delivered (items held for a person are listed by the report);
+    7 something failed or was held because the record could not be checked (run again);
+    75 stopped early: the server asks to wait, stopped answering, the time limit was
+    reached, or another reconcile holds the data folder (run again later).
 
     \b
     downtime reconcile --dry-run
@@ -66,6 +97,8 @@ def reconcile(
         dry_run=dry_run,
         max_entries=max_entries,
         log=echo_err,
+        timeout_s=timeout_s,
+        time_limit_min=time_limit_min,
     )
     for planned in summary.plan:
         patient = planned.patient.display() if planned.patient else "-"
@@ -80,5 +113,24 @@ def reconcile(
         f"forms {summary.forms}  unchanged {summary.unchanged}  unused {summary.unused}  "
         f"bundles {summary.bundles}  resources {summary.resources}  held {summary.held}  "
         f"record conflicts {summary.record_conflicts}  failed {summary.failed}  "
-        f"retries {summary.retries}"
+        f"unchecked {summary.check_failed}  retries {summary.retries}"
     )
+    if summary.stopped is not None:
+        raise ReconcileStopped(
+            f"stopped before the end: {summary.stopped}",
+            hint="what was sent is recorded; run reconcile again later to go on",
+        )
+    if summary.not_delivered:
+        raise NotDelivered(
+            f"{summary.failed} bundle(s) failed and {summary.check_failed} form(s) were held "
+            "because the record could not be checked",
+            hint="`downtime report` lists them; run reconcile again once the server is fine",
+        )
+
+
+class ReconcileStopped(DowntimeError):
+    exit_code = ExitCode.TEMPFAIL
+
+
+class NotDelivered(DowntimeError):
+    exit_code = ExitCode.NOT_DELIVERED

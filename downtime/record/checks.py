@@ -22,7 +22,7 @@ from typing import Any
 
 from downtime.census.ids import fhir_system
 from downtime.ledger.returns import IssuedForm
-from downtime.record.client import FhirClient, FhirError
+from downtime.record.client import FhirClient, FhirError, RunStopped
 from downtime.record.fhir import ITEM_SYSTEM, HeldItem
 
 CONFLICT = "record-conflict"
@@ -153,6 +153,8 @@ def _ordered_since(
 def _search(client: FhirClient, rtype: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
     try:
         return client.search(rtype, params)
+    except RunStopped:
+        raise  # the whole run stops; this form is checked again by the next run
     except FhirError as e:
         raise CheckFailed(e) from e
 

@@ -12,6 +12,8 @@ other users could read it in the process list).
 
 from __future__ import annotations
 
+import email.utils
+import http.client
 import json
 import os
 import re
@@ -22,6 +24,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +33,15 @@ from downtime.errors import ConfigError, DowntimeError, ExitCode
 TOKEN_ENV = "DOWNTIME_FHIR_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = frozenset({429, 503})
-MAX_RETRY_AFTER_S = 60.0  # a server asking us to wait longer is treated as down
+GATEWAY_STATUSES = frozenset({502, 504})
+DEFAULT_TIMEOUT_S = 30.0  # one request: connect, send, and each wait for the answer's bytes
+DEFAULT_MAX_WAIT_S = 120.0  # the longest Retry-After honoured before the run stops
+SILENT_LIMIT = 3  # requests in a row without any answer (timeouts, refused) that stop the run
 
 
 class FhirError(DowntimeError):
-    """A request the server refused (4xx/5xx after retries) or could not be reached."""
+    """A request that failed: the server refused it (4xx/5xx after retries), answered
+    something that is not FHIR JSON, or did not answer (``lost``: it may have arrived)."""
 
     exit_code = ExitCode.INTERNAL
 
@@ -42,6 +49,14 @@ class FhirError(DowntimeError):
         super().__init__(message)
         self.status = status
         self.lost = lost  # the request may have reached the server; its response did not
+
+
+class RunStopped(FhirError):
+    """The run must stop now: the server asks to wait too long, keeps throttling, or stopped
+    answering, or the run's time limit is reached. It is run again later; nothing is lost:
+    what was not confirmed is looked for by identifier before it is sent again."""
+
+    exit_code = ExitCode.TEMPFAIL
 
 
 @dataclass(frozen=True)
@@ -62,21 +77,34 @@ def read_token(token_file: Path | None) -> str | None:
 
 
 class FhirClient:
+    """Requests to one FHIR server, each bounded by ``timeout_s``; with ``deadline`` (a
+    :func:`time.monotonic` value) no request starts after it and none waits past it.
+
+    Retried here: 429 and 503 (after ``Retry-After``, seconds or an HTTP date, at most
+    ``max_wait_s``; longer, or still refused after ``attempts``, stops the run:
+    :class:`RunStopped`), and a search or read that got no answer. ``SILENT_LIMIT``
+    requests in a row without any answer stop the run too."""
+
     def __init__(
         self,
         base_url: str,
         *,
         token: str | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         attempts: int = 5,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        deadline: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = timeout_s
         self._attempts = attempts
+        self._max_wait = max_wait_s
+        self._deadline = deadline
         self._sleep = sleep
-        self.retries = 0  # how many times a request was retried (429/503/connection)
+        self._silent = 0  # requests in a row that got no answer at all
+        self.retries = 0  # requests sent again (after a 429/503 or no answer to a search)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -93,9 +121,21 @@ class FhirClient:
             if url is None:
                 break
             body = self._send("GET", url, None).body
-            found.extend(e["resource"] for e in body.get("entry", []) if "resource" in e)
+            entries = body.get("entry", [])
+            if body.get("resourceType") != "Bundle" or not isinstance(entries, list):
+                raise FhirError(f"GET {_path(url)}: the answer is not a search result (Bundle)")
+            for entry in entries:
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
+                    raise FhirError(f"GET {_path(url)}: a search result without a resource id")
+                if entry.get("search", {}).get("mode", "match") == "match":
+                    found.append(resource)
             url = next(
-                (link["url"] for link in body.get("link", []) if link.get("relation") == "next"),
+                (
+                    link.get("url")
+                    for link in body.get("link", [])
+                    if isinstance(link, dict) and link.get("relation") == "next"
+                ),
                 None,
             )
         return found
@@ -107,7 +147,11 @@ class FhirClient:
 
     def _send(self, method: str, url: str, body: Mapping[str, Any] | None) -> Response:
         data = json.dumps(body).encode("utf-8") if body is not None else None
+        where = f"{method} {_path(url)}"
         for attempt in range(1, self._attempts + 1):
+            if attempt > 1:
+                self.retries += 1
+            timeout = self._time_left(where)
             request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
             request.add_header("Accept", FHIR_JSON)
             if data is not None:
@@ -115,40 +159,100 @@ class FhirClient:
             if self._token:
                 request.add_header("Authorization", f"Bearer {self._token}")
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as reply:  # noqa: S310
-                    return Response(reply.status, _json(reply.read()), dict(reply.headers))
+                with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310
+                    status, headers, raw = reply.status, dict(reply.headers), reply.read()
             except urllib.error.HTTPError as e:
-                if e.code in RETRY_STATUSES and attempt < self._attempts:
-                    self._wait(attempt, e.headers.get("Retry-After"))
+                self._silent = 0
+                if e.code in RETRY_STATUSES:
+                    self._wait(where, e.code, attempt, e.headers.get("Retry-After"))
                     continue
                 raise FhirError(
-                    f"{method} {_path(url)}: HTTP {e.code} {diagnostics(e.read())}",
+                    f"{where}: HTTP {e.code} {diagnostics(e.read())}",
                     status=e.code,
+                    # a gateway that gave up waiting: the server behind it may have committed
+                    lost=data is not None and e.code in GATEWAY_STATUSES,
                 ) from e
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-                sent = data is not None and _maybe_delivered(e)
-                if sent:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+                lost = data is not None and _maybe_delivered(e)
+                self._no_answer(where, e, lost=lost)
+                if lost:
                     # The server may have committed it: the caller must look before resending.
-                    raise FhirError(
-                        f"{method} {_path(url)}: no response ({_reason(e)})", lost=True
-                    ) from e
+                    raise FhirError(f"{where}: no response ({_reason(e)})", lost=True) from e
                 if attempt < self._attempts:
-                    self._wait(attempt, None)
+                    self._sleep(min(2.0 ** (attempt - 1), 8.0))
                     continue
-                raise FhirError(f"{method} {_path(url)}: server unreachable ({_reason(e)})") from e
-        raise FhirError(f"{method} {_path(url)}: gave up after {self._attempts} attempts")
-
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
-        self.retries += 1
-        delay = min(2.0 ** (attempt - 1), 30.0)
-        if retry_after:
+                raise FhirError(f"{where}: server unreachable ({_reason(e)})") from e
+            self._silent = 0
             try:
-                delay = float(retry_after)
-            except ValueError:
-                delay = 5.0  # an HTTP date: rare from FHIR servers; wait a moment
-        if delay > MAX_RETRY_AFTER_S:
-            raise FhirError(f"the server asks to wait {delay:.0f} s: try again later", status=429)
+                return Response(status, _json(raw), headers)
+            except ValueError as e:
+                # Garbage where FHIR JSON was due: after a POST it may have been committed.
+                raise FhirError(
+                    f"{where}: the answer is not FHIR JSON (HTTP {status}, "
+                    f"{headers.get('Content-Type') or 'no content type'})",
+                    status=status,
+                    lost=data is not None,
+                ) from e
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _time_left(self, where: str) -> float:
+        if self._deadline is None:
+            return self._timeout
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise RunStopped(f"{where}: the run's time limit is reached")
+        return min(self._timeout, left)
+
+    def _no_answer(self, where: str, error: BaseException, *, lost: bool) -> None:
+        self._silent += 1
+        if self._silent >= SILENT_LIMIT:
+            raise RunStopped(
+                f"the server did not answer {self._silent} requests in a row (last: {where}, "
+                f"{_reason(error)}); nothing more is sent in this run: check the server, then "
+                "run reconcile again",
+                lost=lost,
+            ) from error
+
+    def _wait(self, where: str, status: int, attempt: int, retry_after: str | None) -> None:
+        """Before sending again after a 429 or 503; the run stops instead when the server
+        asks for more than ``max_wait_s`` or has refused ``attempts`` times."""
+        delay = _retry_after_s(retry_after)
+        if delay is None:
+            delay = min(2.0 ** (attempt - 1), 30.0)
+        if delay > self._max_wait:
+            raise RunStopped(
+                f"{where}: HTTP {status}: the server asks to wait {delay:.0f} s; rerun later",
+                status=status,
+            )
+        if attempt >= self._attempts:
+            raise RunStopped(
+                f"{where}: HTTP {status} {self._attempts} times in a row: the server is "
+                "overloaded or throttling this client; rerun later",
+                status=status,
+            )
+        if self._deadline is not None and time.monotonic() + delay >= self._deadline:
+            raise RunStopped(
+                f"{where}: HTTP {status}: waiting {delay:.0f} s would pass the run's time "
+                "limit; rerun later",
+                status=status,
+            )
         self._sleep(delay)
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """``Retry-After`` in seconds from now: delay-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _maybe_delivered(error: BaseException) -> bool:
@@ -159,10 +263,13 @@ def _maybe_delivered(error: BaseException) -> bool:
 
 
 def _json(raw: bytes) -> dict[str, Any]:
-    if not raw:
+    """The JSON object of an answer (an empty answer: {}); ValueError if it is not one."""
+    if not raw.strip():
         return {}
     value = json.loads(raw)
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
 
 
 def diagnostics(raw: bytes) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,11 +45,13 @@ from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.record import fhir
 from downtime.record.checks import CHECK_FAILED, find_record_conflicts
-from downtime.record.delivery import Log, Target, deliver
+from downtime.record.client import RunStopped
+from downtime.record.delivery import Delivery, Log, Target, deliver
 from downtime.record.revisions import as_revision
 from downtime.settings import Settings
 
 BATCH_FORMS = 64  # forms recorded per ledger transaction (each commit is an fsync)
+PROGRESS_S = 10.0  # seconds between progress lines on stderr
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,14 @@ class Summary:
     held: int = 0
     record_conflicts: int = 0
     check_failed: int = 0  # forms held whole: the record could not be checked
-    retries: int = 0
+    retries: int = 0  # requests sent again (after a 429/503, or no answer to a search)
+    stopped: str | None = None  # why the run stopped before the end (rerun later)
     plan: list[PlannedForm] = field(default_factory=list)  # the dry run's, per form
+
+    @property
+    def not_delivered(self) -> int:
+        """Bundles that failed and forms held because the record could not be checked."""
+        return self.failed + self.check_failed
 
 
 def reconcile(
@@ -100,19 +109,49 @@ def reconcile(
     summary = Summary()
     if target.outbox is not None and not dry_run:
         files.remove_stale_temps(target.outbox)  # left by a run that was killed
+    forms = _returned_forms(ledger)
+    progress = _Progress(len(forms), summary, log)
     batch: list[_Work] = []
-    for form in _returned_forms(ledger):
-        summary.forms += 1
-        work = _prepare(ledger, store, target, form, ctx, summary, dry_run=dry_run)
-        if work is not None:
-            batch.append(work)
-        if len(batch) >= BATCH_FORMS:
-            _send(ledger, settings, target, batch, summary, log)
-            batch = []
-    _send(ledger, settings, target, batch, summary, log)
+    try:
+        for form in forms:
+            summary.forms += 1
+            work = _prepare(ledger, store, target, form, ctx, summary, dry_run=dry_run)
+            if work is not None:
+                batch.append(work)
+            if len(batch) >= BATCH_FORMS:
+                _send(ledger, settings, target, batch, summary, log)
+                batch = []
+            progress.tick()
+        _send(ledger, settings, target, batch, summary, log)
+    except RunStopped as stop:
+        summary.stopped = stop.message
+        log(f"stopped: {stop.message}")
     if target.client is not None:
         summary.retries = target.client.retries
+    progress.done()
     return summary
+
+
+class _Progress:
+    """A line on stderr every ``PROGRESS_S`` seconds while forms are looked at and sent."""
+
+    def __init__(self, total: int, summary: Summary, log: Log) -> None:
+        self._total, self._summary, self._log = total, summary, log
+        self._last = time.monotonic()
+
+    def tick(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last < PROGRESS_S:
+            return
+        self._last = time.monotonic()
+        s = self._summary
+        self._log(
+            f"{s.forms}/{self._total} forms looked at; bundles: {s.bundles} delivered, "
+            f"{s.failed} failed; forms held unchecked: {s.check_failed}"
+        )
+
+    def done(self) -> None:
+        if self._total:
+            self.tick(force=True)
 
 
 @dataclass(frozen=True)
@@ -179,24 +218,33 @@ def _send(
         for work in batch
     ]
     attempts = begin_postings(ledger, plans, target.name)
-    results = [
-        (work, [deliver(target, key, attempts[key], bundle, log) for key, bundle in work.bundles])
-        for work in batch
-    ]
+    results: list[tuple[_Work, list[Delivery]]] = []
+    stopped: RunStopped | None = None
+    for work in batch:
+        delivered_now: list[Delivery] = []
+        for key, bundle in work.bundles:
+            if stopped is None:
+                delivered_now.append(deliver(target, key, attempts[key], bundle, log))
+                stopped = delivered_now[-1].stopped
+        results.append((work, delivered_now))
     if target.outbox is not None:
         files.fsync_folder(target.outbox)
+    # What was not sent (the run stopped) keeps its posting row without an attempt: the next
+    # run looks for it by identifier before sending it.
     record_deliveries(
         ledger,
         [d.fact() for _, delivered_now in results for d in delivered_now],
-        [_audit_event(work.form, target) for work, _ in results],
+        [_audit_event(work.form, target) for work, delivered_now in results if delivered_now],
         actor=settings.operator,
         station=settings.station,
     )
-    for work, delivered_now in results:
-        for result, (_, bundle) in zip(delivered_now, work.bundles, strict=True):
+    for _work, delivered_now in results:
+        for result in delivered_now:
             summary.bundles += result.ok
             summary.failed += not result.ok
-            summary.resources += result.ok * len(bundle.get("entry", []))
+            summary.resources += result.ok * result.entries
+    if stopped is not None:
+        raise stopped
 
 
 def _returned_forms(ledger: Ledger) -> list[IssuedForm]:
