@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from downtime.app.login import fhir_client
 from downtime.app.workspace import Log, workspace
 from downtime.record import Summary, Target, reconcile
-from downtime.record.client import FhirClient, read_token
 
 
 def reconcile_forms(
@@ -20,9 +20,9 @@ def reconcile_forms(
     log: Log,
 ) -> Summary:
     with workspace(home, keys="read") as (settings, _keys, ledger):
-        if fhir_url:
-            client = FhirClient(fhir_url, token=read_token(token_file))
-            target = Target(client=client)
+        url = fhir_url or (settings.config.fhir.url if outbox is None else None)
+        if url:
+            target = Target(client=fhir_client(settings, url, token_file))
         else:
             target = Target(outbox=outbox or settings.home / "outbox")
         return reconcile(

@@ -12,17 +12,20 @@ from downtime.cli.common import EXISTING_FILE, data_home, echo_err, handles_erro
 @click.command()
 @click.option(
     "--fhir-url",
-    help="Post to this FHIR R4 server (base URL). Default: write bundles to the outbox.",
+    help="Post to this FHIR R4 server (base URL). Default: [fhir] url in site.toml, "
+    "else write bundles to the outbox.",
 )
 @click.option(
     "--token-file",
     type=EXISTING_FILE,
-    help="File holding the server's bearer token (else $DOWNTIME_FHIR_TOKEN; never a flag).",
+    help="File holding the server's bearer token (else $DOWNTIME_FHIR_TOKEN; never a flag). "
+    "Not needed with SMART login ([fhir] client_id in site.toml).",
 )
 @click.option(
     "--outbox",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for transaction bundles (default: the data folder's outbox/).",
+    help="Folder for transaction bundles (default: the data folder's outbox/), even when "
+    "site.toml names a server.",
 )
 @click.option(
     "--dry-run", is_flag=True, help="Show what would be created, per patient; change nothing."
@@ -51,10 +54,14 @@ def reconcile(
     name written by hand, an uncertain box, captures that disagree) and items the record
     already holds in another form are held back, and listed by `downtime report`.
 
+    With [fhir] url and client_id in site.toml it logs in by SMART Backend Services (the key
+    from `downtime keys client-key new`); [fhir] ca_bundle and client_cert serve hospital PKI.
+
     \b
     downtime reconcile --dry-run
-    downtime reconcile                                  # into the outbox folder
+    downtime reconcile                                  # into the outbox folder (no [fhir] url)
     downtime reconcile --fhir-url https://fhir.example/R4 --token-file /etc/downtime/token
+    downtime reconcile                      # to [fhir] url, logged in as [fhir] client_id
     """
     from downtime.app import reconcile_forms
 

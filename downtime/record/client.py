@@ -7,7 +7,9 @@ connection) is *not* simply sent again by this module: the caller searches by id
 (see downtime.record.delivery), because the server may have committed it.
 
 The bearer token comes from the environment or a file, never from the command line (where
-other users could read it in the process list).
+other users could read it in the process list), or from a login (SMART Backend Services,
+downtime.record.auth) that renews it; a TLS context carries a hospital CA bundle and client
+certificate.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -23,7 +26,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from downtime.errors import ConfigError, DowntimeError, ExitCode
 
@@ -42,6 +45,13 @@ class FhirError(DowntimeError):
         super().__init__(message)
         self.status = status
         self.lost = lost  # the request may have reached the server; its response did not
+
+
+class Login(Protocol):
+    """Where the ``Authorization`` header comes from when it is not a static token
+    (downtime.record.auth.BackendServicesLogin); ``renew``: the last one was refused."""
+
+    def authorization(self, renew: bool = False) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -67,12 +77,16 @@ class FhirClient:
         base_url: str,
         *,
         token: str | None = None,
+        login: Login | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         timeout_s: float = 30.0,
         attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
+        self._login = login  # SMART Backend Services (downtime.record.auth); else ``token``
+        self._ssl = ssl_context  # the hospital's CA bundle, a client certificate
         self._timeout = timeout_s
         self._attempts = attempts
         self._sleep = sleep
@@ -108,15 +122,8 @@ class FhirClient:
     def _send(self, method: str, url: str, body: Mapping[str, Any] | None) -> Response:
         data = json.dumps(body).encode("utf-8") if body is not None else None
         for attempt in range(1, self._attempts + 1):
-            request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
-            request.add_header("Accept", FHIR_JSON)
-            if data is not None:
-                request.add_header("Content-Type", FHIR_JSON)
-            if self._token:
-                request.add_header("Authorization", f"Bearer {self._token}")
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as reply:  # noqa: S310
-                    return Response(reply.status, _json(reply.read()), dict(reply.headers))
+                return self._exchange(method, url, data)
             except urllib.error.HTTPError as e:
                 if e.code in RETRY_STATUSES and attempt < self._attempts:
                     self._wait(attempt, e.headers.get("Retry-After"))
@@ -137,6 +144,33 @@ class FhirClient:
                     continue
                 raise FhirError(f"{method} {_path(url)}: server unreachable ({_reason(e)})") from e
         raise FhirError(f"{method} {_path(url)}: gave up after {self._attempts} attempts")
+
+    # -- logging in: one request on the wire, with its credentials --------------------------
+
+    def _exchange(self, method: str, url: str, data: bytes | None) -> Response:
+        """One request and its answer. A 401 with a login renews the access token and sends
+        the request once more: the server refused it before doing anything with it."""
+        try:
+            return self._open(method, url, data, renew=False)
+        except urllib.error.HTTPError as e:
+            if e.code != 401 or self._login is None:
+                raise
+            e.close()
+        return self._open(method, url, data, renew=True)
+
+    def _open(self, method: str, url: str, data: bytes | None, *, renew: bool) -> Response:
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
+        request.add_header("Accept", FHIR_JSON)
+        if data is not None:
+            request.add_header("Content-Type", FHIR_JSON)
+        if self._login is not None:
+            request.add_header("Authorization", self._login.authorization(renew=renew))
+        elif self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=self._timeout, context=self._ssl
+        ) as reply:
+            return Response(reply.status, _json(reply.read()), dict(reply.headers))
 
     def _wait(self, attempt: int, retry_after: str | None) -> None:
         self.retries += 1
