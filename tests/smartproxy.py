@@ -14,7 +14,8 @@ listens on loopback and prints ``listening HOST:PORT`` as its first line. It ser
 - ``GET /__stats``: tokens issued (and the tokens themselves), assertions refused and why,
   requests answered 401, and the last assertion accepted.
 
-``--tls-cert``/``--tls-key`` serve HTTPS; ``--client-ca`` then asks for a client certificate
+``--permissions permission-v2`` makes it a server of SMART v2 scopes only. ``--tls-cert``/
+``--tls-key`` serve HTTPS; ``--client-ca`` then asks for a client certificate
 signed by that CA. Tests use it through :func:`start_smart_proxy`.
 """
 
@@ -87,6 +88,7 @@ class State:
     lifetime: float
     announce: int
     upstream: tuple[str, int]
+    permissions: str = "permission-v1"  # the SMART scope syntax it speaks
     root: str = ""
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
     seen_jti: set[str] = field(default_factory=set)
@@ -211,7 +213,7 @@ class Handler(BaseHTTPRequestHandler):
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["ES384", "RS384"],
             "scopes_supported": ["system/*.read", "system/*.write"],
-            "capabilities": ["client-confidential-asymmetric", "permission-v1"],
+            "capabilities": ["client-confidential-asymmetric", self.state.permissions],
         }
 
     def token(self) -> None:
@@ -300,6 +302,7 @@ def main() -> None:
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--client-ca")
+    parser.add_argument("--permissions", default="permission-v1")
     args = parser.parse_args()
     upstream = urllib.parse.urlsplit(args.upstream)
     state = State(
@@ -309,6 +312,7 @@ def main() -> None:
         lifetime=args.lifetime,
         announce=args.announce if args.announce is not None else round(args.lifetime),
         upstream=(upstream.hostname or "127.0.0.1", upstream.port or 80),
+        permissions=args.permissions,
     )
     Handler.state = state
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

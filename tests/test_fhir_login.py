@@ -370,6 +370,26 @@ def test_the_token_endpoint_refuses_a_replayed_assertion_and_each_login_makes_a_
     assert len(stats["tokens"]) == 2 and stats["jti"] == 2
 
 
+@pytest.mark.parametrize(
+    ("permissions", "scope"),
+    [("permission-v1", "system/*.read system/*.write"), ("permission-v2", "system/*.cruds")],
+)
+def test_the_default_scope_is_spelled_as_the_server_speaks_smart(
+    permissions: str, scope: str, tmp_path: Path, fhir_server: FhirServer
+) -> None:
+    home = tmp_path / "home"
+    new_client_key(home)
+    jwks = tmp_path / "jwks.json"
+    with start_smart_proxy(
+        fhir_server.root_url, jwks, CLIENT_ID, "--permissions", permissions
+    ) as proxy:
+        login = BackendServicesLogin(proxy.base_url, CLIENT_ID, load_client_key(home / KEY_FILE))
+        token = login.authorization()
+        read = fhir_request("GET", f"{proxy.base_url}/metadata", headers={"Authorization": token})
+        stats = proxy.stats()
+    assert read.status == 200 and stats["scopes"] == [scope]
+
+
 def fhir_request_form(url: str, form: str) -> tuple[int, str]:
     request = urllib.request.Request(url, data=form.encode(), method="POST")
     request.add_header("Content-Type", "application/x-www-form-urlencoded")
