@@ -33,6 +33,21 @@ DEFAULT_PATIENT_FORMS = ("journal", "medication-orders", "mar", "prescription", 
 
 
 @dataclass(frozen=True)
+class FhirServerConfig:
+    """``[fhir]`` in site.toml: the record system's FHIR server and how to log in to it. An
+    empty text is not set. Files are relative to the data folder unless absolute."""
+
+    url: str = ""  # the FHIR R4 base; `reconcile --fhir-url` overrides it
+    client_id: str = ""  # SMART Backend Services client id; empty: a static token, if any
+    client_key: str = "keys/fhir-client.pem"  # made by `downtime keys client-key new`
+    scope: str = ""  # empty: system/*.read system/*.write (system/*.cruds on SMART v2 servers)
+    token_endpoint: str = ""  # empty: from the server's .well-known/smart-configuration
+    ca_bundle: str = ""  # PEM CA certificates that the servers' certificates are checked with
+    client_cert: str = ""  # PEM client certificate, for servers that ask for one
+    client_cert_key: str = ""  # its PEM private key, unless client_cert holds it
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     """Options a site sets once in ``site.toml``; every one has a safe default."""
 
@@ -44,6 +59,7 @@ class SiteConfig:
     mar_hours: int = 24  # the administration record covers this many hours from issue
     patient_forms: tuple[str, ...] = DEFAULT_PATIENT_FORMS  # printed for every patient, in order
     qr_encoder: str = "auto"  # auto | zxing-cpp | qrcode
+    fhir: FhirServerConfig = field(default_factory=FhirServerConfig)  # [fhir]
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,10 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.config.timezone)
+
+    def data_path(self, name: str) -> Path:
+        """A file named in site.toml: relative to the data folder unless absolute."""
+        return self.home / Path(name).expanduser()
 
 
 def default_home() -> Path:
@@ -123,10 +143,39 @@ def _from_mapping(data: Mapping[str, Any], where: str) -> SiteConfig:
         if not isinstance(values["patient_forms"], list):
             raise ConfigError(f"{where}: patient_forms must be a list of form ids")
         values["patient_forms"] = tuple(values["patient_forms"])
+    if "fhir" in values:
+        values["fhir"] = _fhir_from_mapping(values["fhir"], where)
     return SiteConfig(**values)
 
 
-_TYPE_WORDS = {str: "a text", int: "a whole number", tuple: "a list of form ids"}
+def _fhir_from_mapping(data: object, where: str) -> FhirServerConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: fhir must be a table ([fhir] with its options below it)")
+    known = [f.name for f in fields(FhirServerConfig)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown option(s) in [fhir]: {', '.join(unknown)}",
+            hint=f"known options: {', '.join(known)}",
+        )
+    for name, value in data.items():
+        if not isinstance(value, str) or any(c < " " or c == "\x7f" for c in value):
+            raise ConfigError(f"{where}: [fhir] {name} must be a text on one line")
+    for name in ("url", "token_endpoint"):
+        url = data.get(name, "")
+        if url and not url.startswith(("https://", "http://")):
+            raise ConfigError(f"{where}: [fhir] {name} must be an https:// (or http://) URL")
+    if data.get("client_cert_key") and not data.get("client_cert"):
+        raise ConfigError(f"{where}: [fhir] client_cert_key is set but client_cert is not")
+    return FhirServerConfig(**data)
+
+
+_TYPE_WORDS = {
+    str: "a text",
+    int: "a whole number",
+    tuple: "a list of form ids",
+    FhirServerConfig: "a table ([fhir])",
+}
 
 
 def _validated(config: SiteConfig, where: str) -> SiteConfig:
@@ -162,6 +211,14 @@ validity_hours = {config.validity_hours}               # a pack is valid this lo
 mar_hours = {config.mar_hours}                    # hours the administration record covers
 patient_forms = [{forms}]
 qr_encoder = {_toml_string(config.qr_encoder)}                # auto | zxing-cpp | qrcode
+
+# The record system's FHIR server, for `downtime reconcile` (README: "Logging in to the
+# record system"). SMART Backend Services: `downtime keys client-key new`, then register
+# the printed JWK set with the record system under client_id.
+# [fhir]
+# url = "https://fhir.example.se/R4"
+# client_id = "downtime"
+# ca_bundle = "/etc/pki/hospital-ca.pem"
 """
 
 

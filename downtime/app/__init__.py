@@ -18,6 +18,7 @@ from downtime.app.forms import (
     site_lang,
 )
 from downtime.app.keys import KeyRow, export_keys, import_keys, key_table, rotate_key
+from downtime.app.login import ClientKeyInfo, make_client_key, show_client_key
 from downtime.app.outage import (
     OutageLog,
     OutageRecorded,
@@ -41,6 +42,7 @@ from downtime.app.workspace import DataFolder, Log, initialise, workspace
 
 __all__ = [
     "Assignment",
+    "ClientKeyInfo",
     "DataFolder",
     "FormCheck",
     "FormDescription",
@@ -58,6 +60,7 @@ __all__ = [
     "import_manifests",
     "initialise",
     "key_table",
+    "make_client_key",
     "outage_log",
     "outage_report",
     "pack_table",
@@ -70,6 +73,7 @@ __all__ = [
     "run_pack",
     "safe_name",
     "scan_files",
+    "show_client_key",
     "site_forms",
     "site_forms_for",
     "site_lang",

@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 
 from downtime import files
+from downtime.app.login import fhir_client
 from downtime.app.workspace import Log, workspace
 from downtime.errors import DowntimeError, ExitCode
 from downtime.record import Summary, Target, reconcile
-from downtime.record.client import DEFAULT_TIMEOUT_S, FhirClient, read_token
+from downtime.record.client import DEFAULT_TIMEOUT_S
 
 LOCK_FILE = "reconcile.lock"
 DEFAULT_TIME_LIMIT_MIN = 120.0  # a run stops starting requests after this long
@@ -37,13 +38,11 @@ def reconcile_forms(
     with workspace(home, keys="read") as (settings, _keys, ledger):
         try:
             with files.exclusive(settings.home / LOCK_FILE):
-                if fhir_url:
+                url = fhir_url or (settings.config.fhir.url if outbox is None else None)
+                if url:
                     deadline = time.monotonic() + time_limit_min * 60.0
-                    client = FhirClient(
-                        fhir_url,
-                        token=read_token(token_file),
-                        timeout_s=timeout_s,
-                        deadline=deadline,
+                    client = fhir_client(
+                        settings, url, token_file, timeout_s=timeout_s, deadline=deadline
                     )
                     target = Target(client=client)
                 else:

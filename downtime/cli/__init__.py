@@ -40,6 +40,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Before an outage:  downtime pack --ward W -o W.pdf   (or --all-wards -o DIR)
     Forms:             downtime forms list | show | check | preview
     Keys:              downtime keys list | rotate | export-public | import-public
+    Record login:      downtime keys client-key new | show
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = home

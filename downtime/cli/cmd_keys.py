@@ -1,4 +1,5 @@
-"""``downtime keys``: list, rotate, export and import signing keys."""
+"""``downtime keys``: list, rotate, export and import signing keys; the client key that logs in
+to the record system (``client-key``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from pathlib import Path
 
 import click
 
-from downtime.cli.common import EXISTING_FILE, data_home, handles_errors
+from downtime.cli.common import EXISTING_FILE, data_home, echo_err, handles_errors
 
 
 @click.group()
 def keys() -> None:
-    """Signing keys: the print host signs page codes, scan stations verify them."""
+    """Signing keys: the print host signs page codes, scan stations verify them.
+
+    `client-key` is another kind of key: the one the kit logs in to the record system with.
+    """
 
 
 @keys.command("list")
@@ -58,3 +62,57 @@ def keys_import(ctx: click.Context, pem_file: Path) -> None:
 
     for key_id in import_keys(data_home(ctx), pem_file.read_bytes()):
         click.echo(f"imported\t{key_id}")
+
+
+@keys.group("client-key")
+def client_key() -> None:
+    """The key pair this kit logs in to the record system's FHIR server with.
+
+    SMART Backend Services: the kit proves who it is with a JWT signed by this key; the
+    record system knows it by the public JWK set printed here. Register that JWK set with the
+    record system, then set [fhir] url and client_id (the id the record system gave) in
+    site.toml; `downtime reconcile` then logs in by itself.
+
+    \b
+    downtime keys client-key new > downtime-jwks.json    # ES384 (P-384)
+    downtime keys client-key new --alg RS384              # if the record system wants RSA
+    downtime keys client-key show                         # the JWK set again
+    """
+
+
+@client_key.command("new")
+@click.option(
+    "--alg",
+    "algorithm",
+    type=click.Choice(["ES384", "RS384"], case_sensitive=False),
+    default="ES384",
+    show_default=True,
+    help="Signature algorithm: ES384 (a P-384 EC key) or RS384 (a 3072-bit RSA key).",
+)
+@click.pass_context
+@handles_errors
+def client_key_new(ctx: click.Context, algorithm: str) -> None:
+    """Make the client key pair and print its public JWK set (to register).
+
+    The private key is written to the data folder ([fhir] client_key in site.toml, default
+    keys/fhir-client.pem), readable by its owner only; it never leaves this computer. An
+    existing key is never replaced.
+    """
+    from downtime.app import make_client_key
+
+    made = make_client_key(data_home(ctx), algorithm.upper())
+    echo_err(
+        f"client key {made.kid} ({made.algorithm}) written to {made.path}; register its "
+        "public JWK set (printed on stdout) with the record system"
+    )
+    click.echo(made.jwks, nl=False)
+
+
+@client_key.command("show")
+@click.pass_context
+@handles_errors
+def client_key_show(ctx: click.Context) -> None:
+    """Print the client key's public JWK set (kid, alg, use=sig, key)."""
+    from downtime.app import show_client_key
+
+    click.echo(show_client_key(data_home(ctx)).jwks, nl=False)

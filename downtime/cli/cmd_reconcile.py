@@ -15,17 +15,20 @@ from downtime.record.client import DEFAULT_TIMEOUT_S
 @click.command()
 @click.option(
     "--fhir-url",
-    help="Post to this FHIR R4 server (base URL). Default: write bundles to the outbox.",
+    help="Post to this FHIR R4 server (base URL). Default: [fhir] url in site.toml, "
+    "else write bundles to the outbox.",
 )
 @click.option(
     "--token-file",
     type=EXISTING_FILE,
-    help="File holding the server's bearer token (else $DOWNTIME_FHIR_TOKEN; never a flag).",
+    help="File holding the server's bearer token (else $DOWNTIME_FHIR_TOKEN; never a flag). "
+    "Not needed with SMART login ([fhir] client_id in site.toml).",
 )
 @click.option(
     "--outbox",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for transaction bundles (default: the data folder's outbox/).",
+    help="Folder for transaction bundles (default: the data folder's outbox/), even when "
+    "site.toml names a server.",
 )
 @click.option(
     "--dry-run", is_flag=True, help="Show what would be created, per patient; change nothing."
@@ -82,10 +85,14 @@ def reconcile(
     75 stopped early: the server asks to wait, stopped answering, the time limit was
     reached, or another reconcile holds the data folder (run again later).
 
+    With [fhir] url and client_id in site.toml it logs in by SMART Backend Services (the key
+    from `downtime keys client-key new`); [fhir] ca_bundle and client_cert serve hospital PKI.
+
     \b
     downtime reconcile --dry-run
-    downtime reconcile                                  # into the outbox folder
+    downtime reconcile                                  # into the outbox folder (no [fhir] url)
     downtime reconcile --fhir-url https://fhir.example/R4 --token-file /etc/downtime/token
+    downtime reconcile                      # to [fhir] url, logged in as [fhir] client_id
     """
     from downtime.app import reconcile_forms
 

@@ -7,7 +7,9 @@ connection) is *not* simply sent again by this module: the caller searches by id
 (see downtime.record.delivery), because the server may have committed it.
 
 The bearer token comes from the environment or a file, never from the command line (where
-other users could read it in the process list).
+other users could read it in the process list), or from a login (SMART Backend Services,
+downtime.record.auth) that renews it; a TLS context carries a hospital CA bundle and client
+certificate.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -26,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from downtime.errors import ConfigError, DowntimeError, ExitCode
 
@@ -57,6 +60,13 @@ class RunStopped(FhirError):
     what was not confirmed is looked for by identifier before it is sent again."""
 
     exit_code = ExitCode.TEMPFAIL
+
+
+class Login(Protocol):
+    """Where the ``Authorization`` header comes from when it is not a static token
+    (downtime.record.auth.BackendServicesLogin); ``renew``: the last one was refused."""
+
+    def authorization(self, renew: bool = False) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,8 @@ class FhirClient:
         base_url: str,
         *,
         token: str | None = None,
+        login: Login | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         attempts: int = 5,
         max_wait_s: float = DEFAULT_MAX_WAIT_S,
@@ -98,6 +110,8 @@ class FhirClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
+        self._login = login  # SMART Backend Services (downtime.record.auth); else ``token``
+        self._ssl = ssl_context  # the hospital's CA bundle, a client certificate
         self._timeout = timeout_s
         self._attempts = attempts
         self._max_wait = max_wait_s
@@ -152,15 +166,8 @@ class FhirClient:
             if attempt > 1:
                 self.retries += 1
             timeout = self._time_left(where)
-            request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
-            request.add_header("Accept", FHIR_JSON)
-            if data is not None:
-                request.add_header("Content-Type", FHIR_JSON)
-            if self._token:
-                request.add_header("Authorization", f"Bearer {self._token}")
             try:
-                with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310
-                    status, headers, raw = reply.status, dict(reply.headers), reply.read()
+                status, headers, raw = self._exchange(method, url, data, timeout)
             except urllib.error.HTTPError as e:
                 self._silent = 0
                 if e.code in RETRY_STATUSES:
@@ -194,6 +201,38 @@ class FhirClient:
                     lost=data is not None,
                 ) from e
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # -- logging in: one request on the wire, with its credentials --------------------------
+
+    def _exchange(
+        self, method: str, url: str, data: bytes | None, timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request and its answer (status, headers, body). A 401 with a login renews the
+        access token and sends the request once more: the server refused it before doing
+        anything with it."""
+        try:
+            return self._open(method, url, data, timeout, renew=False)
+        except urllib.error.HTTPError as e:
+            if e.code != 401 or self._login is None:
+                raise
+            e.close()
+        return self._open(method, url, data, timeout, renew=True)
+
+    def _open(
+        self, method: str, url: str, data: bytes | None, timeout: float, *, renew: bool
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
+        request.add_header("Accept", FHIR_JSON)
+        if data is not None:
+            request.add_header("Content-Type", FHIR_JSON)
+        if self._login is not None:
+            request.add_header("Authorization", self._login.authorization(renew=renew))
+        elif self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=timeout, context=self._ssl
+        ) as reply:
+            return reply.status, dict(reply.headers), reply.read()
 
     def _time_left(self, where: str) -> float:
         if self._deadline is None:

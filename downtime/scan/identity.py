@@ -47,6 +47,7 @@ from downtime.geometry import (
     font_file,
 )
 from downtime.model import Identifier
+from downtime.scan.paperlines import through_lines
 
 Image = npt.NDArray[np.uint8]
 Floats = npt.NDArray[np.float32]
@@ -62,11 +63,7 @@ LINE_SEARCH_MM = 0.6  # the line is looked for this far from where it was printe
 # lines are found within 2 px; a wider search lets another text lock onto a wrong place)
 GLYPH_SEARCH_PX = 1  # then each glyph this far from its place in the line
 BACKGROUND_MM = 9  # the paper's brightness: the lightest pixel within this (1 px/mm image)
-THROUGH_RUN_MM = 8.0  # a line across a whole strip is found as straight runs this long …
-THROUGH_WIDTH_MM = 2.5  # … in a band no wider than this (a crease, a streak, slightly slanted)
-THROUGH_SLACK_MM = 2.0  # … that reaches within this of both of the strip's edges
-THROUGH_RATIO = 0.85  # … in ink darker than this fraction of the local paper
-THROUGH_THIN_SHARE = 0.8  # … thin and on one straight line along this share of its length
+THROUGH_RATIO = 0.85  # lines across a strip are looked for in ink darker than this × paper
 
 # White bands of the identity block, where nothing is printed ([left, top, width, height] mm):
 # above the name (title above, the name's accents below), between the identifier and the
@@ -350,7 +347,7 @@ class _Ink:
             # lines across the strip are looked for in fainter ink: a crease's shadow near
             # the ink threshold is found whole, and what of it passed the threshold goes
             faint = cv2.compare(part, cv2.convertScaleAbs(level, alpha=THROUGH_RATIO), cv2.CMP_LT)
-            mask = np.where(_through_lines(np.asarray(faint, np.uint8)) > 0, 0, mask)
+            mask = np.where(through_lines(np.asarray(faint, np.uint8), PX_PER_MM) > 0, 0, mask)
             mask = mask.astype(np.uint8)
             self._strips.append((y0, mask, np.zeros_like(mask)))
 
@@ -394,48 +391,6 @@ class _Ink:
             areas = stats[1:count, cv2.CC_STAT_AREA]
             total += int(areas[areas >= s.speck_px].sum())
         return total
-
-
-def _through_lines(mask: Mask) -> Mask:
-    """Where ``mask`` has thin straight lines that cross the whole strip, top to bottom or
-    side to side (widened a little: their blurred edges): a fold, a crease's shadow, a streak
-    of dirt on the scanner's glass. No pen writes or strikes out a name that way; a stroke
-    through a name stops near its ends."""
-    vertical = _vertical_through_lines(mask)
-    horizontal = _vertical_through_lines(np.ascontiguousarray(mask.T)).T
-    return np.asarray(cv2.max(vertical, horizontal), np.uint8)
-
-
-def _vertical_through_lines(mask: Mask) -> Mask:
-    """:func:`_through_lines`, top to bottom: straight runs (in a band 3 px wide, so that a
-    line may slant a little) joined into pieces that reach both ends of the strip; a piece
-    whose rows are mostly thin and whose middles lie on one straight line is such a line (it
-    may touch printed text on its way), and a band along that line is returned."""
-    rows = mask.shape[0]
-    run = round(THROUGH_RUN_MM * PX_PER_MM)
-    spread = cv2.dilate(mask, np.ones((1, 3), np.uint8))
-    runs = cv2.morphologyEx(spread, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
-    found = np.zeros_like(mask)
-    full = rows - THROUGH_SLACK_MM * PX_PER_MM
-    for k in np.flatnonzero(stats[1:count, cv2.CC_STAT_HEIGHT] >= full) + 1:
-        x0, y0 = stats[k, cv2.CC_STAT_LEFT], stats[k, cv2.CC_STAT_TOP]
-        w, h = stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]
-        piece = labels[y0 : y0 + h, x0 : x0 + w] == k
-        widths = piece.sum(axis=1)
-        thin = (widths > 0) & (widths <= THROUGH_WIDTH_MM * PX_PER_MM)
-        if thin.sum() < THROUGH_THIN_SHARE * h:
-            continue
-        ys = np.flatnonzero(thin)
-        middles = (piece[ys] * np.arange(w)).sum(axis=1) / widths[ys]
-        slope, offset = np.polyfit(ys, middles, 1)
-        if np.mean(np.abs(middles - (slope * ys + offset)) <= 1.5) < THROUGH_THIN_SHARE:
-            continue
-        half = int(np.median(widths[ys])) // 2 + 2
-        for y in range(rows):
-            x = round(x0 + offset + slope * (y - y0))
-            found[y, max(x - half, 0) : max(x + half + 1, 0)] = 255
-    return found
 
 
 def _widest_mm(ink: Mask) -> float:
