@@ -11,6 +11,7 @@ and checks that a rerun delivers each resource exactly once.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -259,7 +260,7 @@ def test_a_server_that_never_answers_stops_the_run_within_its_timeouts(
     took = time.monotonic() - started
     assert took < 30, took  # three timeouts of 1 s and two short pauses, not hours
     assert "did not answer 3 requests in a row" in result.stderr
-    assert "run reconcile again" in result.stderr
+    assert "then run again" in result.stderr
     assert "forms looked at" in result.stderr  # progress, even when it stops
     assert administrations(bad) == 0
 
@@ -273,9 +274,9 @@ def _http_date(seconds: int) -> str:
 @pytest.mark.parametrize(
     ("mode", "retry_after", "says"),
     [
-        ("throttle", "3600", "HTTP 429: the server asks to wait 3600 s; rerun later"),
-        ("unavailable", "3600", "HTTP 503: the server asks to wait 3600 s; rerun later"),
-        ("throttle", "in two hours", "HTTP 429: the server asks to wait 72"),
+        ("throttle", "3600", r"HTTP 429: the server asks to wait 3600 s; rerun later"),
+        ("unavailable", "3600", r"HTTP 503: the server asks to wait 3600 s; rerun later"),
+        ("throttle", "in two hours", r"HTTP 429: the server asks to wait 7(19\d|200) s; rerun"),
     ],
 )
 def test_a_server_that_asks_to_wait_long_is_not_hammered(
@@ -287,7 +288,7 @@ def test_a_server_that_asks_to_wait_long_is_not_hammered(
 
     result = reconcile_at(home, bad, code=STOPPED)
 
-    assert says in result.stderr
+    assert re.search(says, result.stderr), result.stderr
     assert sum(bad.seen().values()) == 1
     assert summary_of(result)["retries"] == 0
 

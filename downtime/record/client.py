@@ -245,10 +245,14 @@ class FhirClient:
     def _no_answer(self, where: str, error: BaseException, *, lost: bool) -> None:
         self._silent += 1
         if self._silent >= SILENT_LIMIT:
+            what = (
+                f"did not answer {self._silent} requests in a row"
+                if _maybe_delivered(error)
+                else f"is unreachable ({self._silent} requests in a row)"
+            )
             raise RunStopped(
-                f"the server did not answer {self._silent} requests in a row (last: {where}, "
-                f"{_reason(error)}); nothing more is sent in this run: check the server, then "
-                "run reconcile again",
+                f"the server {what} (last: {where}, {_reason(error)}); nothing more is sent "
+                "in this run: check the server, then run again",
                 lost=lost,
             ) from error
 
