@@ -34,7 +34,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,10 @@ def build(work: Path, pages: int, wards: int, jobs: int, seed: int) -> Built:
     census.mkdir(parents=True, exist_ok=True)
     pat, med = write_census(census, patients, wards, seed)
     home, out = work / "home", work / "packs"
-    request = PackRequest(pat, med, None, out, False, datetime.now(UTC), date.today(), jobs)
+    # Printed a day before the pages come back, as in an outage: every MAR slot is over by
+    # then (an administration later than its page's scan is held, not posted).
+    issued = datetime.now(UTC) - timedelta(hours=25)
+    request = PackRequest(pat, med, None, out, False, issued, date.today(), jobs)
     results = run_pack(request, home=home)
     seconds["print packs"] = time.perf_counter() - start
 

@@ -54,6 +54,9 @@ class Patient:
     admitted_at: datetime | None
     allergies: tuple[str, ...] = ()
     source_line: int = 0  # 1-based line in the census file (0 when not from a line-based file)
+    # The record's identifier system of encounter_id, when the census names it (a FHIR
+    # census: the Encounter identifier's system); "" when it does not (a CSV census).
+    encounter_system: str = ""
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ class SiteConfig:
     mar_hours: int = 24  # the administration record covers this many hours from issue
     patient_forms: tuple[str, ...] = DEFAULT_PATIENT_FORMS  # printed for every patient, in order
     qr_encoder: str = "auto"  # auto | zxing-cpp | qrcode
+    # The record system's own identifier system of the census encounter ids, for a census that
+    # does not name it (a CSV census): reconciliation refers to the encounter by it. Empty: no
+    # encounter reference (a FHIR census names the system of each Encounter's identifier).
+    encounter_system: str = ""
     fhir: FhirServerConfig = field(default_factory=FhirServerConfig)  # [fhir]
 
 
@@ -192,6 +196,13 @@ def _validated(config: SiteConfig, where: str) -> SiteConfig:
         raise ConfigError(f"{where}: validity_hours must be between 1 and 168")
     if not 1 <= config.mar_hours <= 24:
         raise ConfigError(f"{where}: mar_hours must be between 1 and 24")
+    if config.encounter_system != config.encounter_system.strip() or any(
+        c in config.encounter_system for c in "|?&# "
+    ):
+        raise ConfigError(
+            f"{where}: encounter_system must be a system URI such as 'urn:oid:…' (no spaces, "
+            "'|', '?', '&' or '#')"
+        )
     try:
         ZoneInfo(config.timezone)
     except (ZoneInfoNotFoundError, ValueError) as e:
@@ -211,6 +222,9 @@ validity_hours = {config.validity_hours}               # a pack is valid this lo
 mar_hours = {config.mar_hours}                    # hours the administration record covers
 patient_forms = [{forms}]
 qr_encoder = {_toml_string(config.qr_encoder)}                # auto | zxing-cpp | qrcode
+# The record's identifier system of a CSV census's encounter_id (e.g. "urn:oid:…"): reconcile
+# refers to each encounter by it. Empty: no encounter reference (a FHIR census names its own).
+encounter_system = {_toml_string(config.encounter_system)}
 
 # The record system's FHIR server, for `downtime reconcile` (README: "Logging in to the
 # record system"). SMART Backend Services: `downtime keys client-key new`, then register

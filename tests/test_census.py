@@ -118,7 +118,12 @@ def test_example_fhir_bundle_is_the_same_census() -> None:
     from_csv = load_csv_census(EXAMPLE / "patients.csv", EXAMPLE / "medications.csv", today=TODAY)
     from_fhir = load_fhir_census(EXAMPLE / "census.fhir.json", today=TODAY)
     assert from_fhir.skipped == ()
-    assert from_fhir.patients == tuple(replace(p, source_line=0) for p in from_csv.patients)
+    # The FHIR census also names the record's system of each encounter id; a CSV cannot.
+    system = "urn:downtime:example:encounter"
+    assert {p.encounter_system for p in from_csv.patients} == {""}
+    assert from_fhir.patients == tuple(
+        replace(p, source_line=0, encounter_system=system) for p in from_csv.patients
+    )
     assert from_fhir.orders == tuple(replace(o, source_line=0) for o in from_csv.orders)
     assert from_fhir.data_as_of == datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 
@@ -647,6 +652,25 @@ def test_fhir_references_resolve_by_type_and_id_or_by_full_url(tmp_path: Path) -
     assert first.times == (time(8), time(20))
     assert first.start_date == date(2026, 11, 20)
     assert census.patients[0].encounter_id == "e1"
+
+
+def test_fhir_encounter_id_keeps_the_system_of_its_identifier(tmp_path: Path) -> None:
+    """The record's own encounter system travels with the id: reconciliation refers to the
+    encounter by both; an id that is the resource's own has no system."""
+    system = "urn:oid:1.2.752.29.4.14"
+    identified = [{"system": system, "value": "VT-1"}]
+    path = bundle_file(
+        tmp_path,
+        fhir_patient("p1"),
+        fhir_patient("p2", "197010632391"),
+        fhir_encounter("e1", "Patient/p1", identifier=[{"value": ""}, *identified]),
+        fhir_encounter("e2", "Patient/p2"),
+    )
+    census = load_bundle(path)
+    assert [(p.encounter_id, p.encounter_system) for p in census.patients] == [
+        ("VT-1", system),
+        ("e2", ""),
+    ]
 
 
 def test_fhir_patient_without_encounter_is_a_bad_entry(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PrintedPack, print_example_pack, run_cli
+from conftest import PrintedPack, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -45,8 +45,10 @@ from smartproxy import SmartProxy, start_smart_proxy
 from test_reconcile import (
     assert_each_once,
     attempts,
+    census_in_record,
     filled_at_random,
     fresh,
+    print_issued,
     reconcile_cli,
     scan_in,
     server_state,
@@ -93,7 +95,9 @@ def urlsafe(data: bytes) -> str:
 
 
 def nothing_posted(medplum: FhirServer, home: Path) -> None:
-    assert all(not found for found in server_state(medplum).values())
+    """Nothing but the census's patients and encounters the record held before."""
+    state = server_state(medplum)
+    assert all(not found for t, found in state.items() if t not in ("Patient", "Encounter"))
     assert attempts(home) == []
 
 
@@ -103,9 +107,10 @@ def every_file(home: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="module", name="one_page_forms")
 def one_page_forms_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A MED42 pack printed, each patient's one-page forms filled at random and scanned."""
+    """A MED42 pack printed a day ago, each patient's one-page forms filled at random and
+    scanned."""
     base = tmp_path_factory.mktemp("login-scanned")
-    pack: PrintedPack = print_example_pack(base / "printed", base / "out")
+    pack: PrintedPack = print_issued(base / "printed", hours_ago=25)
     home = copy_home(pack, base / "home")
     entries = [e for e in patient_pages(pack) if e["page"] == 1]
     scan_in(home, base / "scans", [filled_at_random(pack, e) for e in entries])
@@ -114,8 +119,9 @@ def one_page_forms_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(name="medplum")
 def medplum_fixture(fhir_server: FhirServer) -> FhirServer:
-    """The FHIR test server, emptied."""
+    """The FHIR test server, holding the census's patients and encounters and nothing else."""
     fhir_server.reset()
+    census_in_record(fhir_server)
     return fhir_server
 
 

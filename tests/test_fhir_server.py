@@ -196,6 +196,33 @@ def test_transaction_with_conditional_creates_is_idempotent(fhir_server: FhirSer
     assert locations == [f"Patient/{found_patient['id']}", f"MedicationRequest/{found_order['id']}"]
 
 
+def test_conditional_references_in_a_transaction_are_stored_unresolved(
+    fhir_server: FhirServer,
+) -> None:
+    """Medplum's router neither resolves ``Patient?identifier=…`` in a transaction nor refuses
+    one that matches nothing: reconciliation resolves them itself before posting to a server
+    (downtime.record.checks), and holds a form whose patient the record does not hold."""
+    known, unknown = new_personnummer(), new_personnummer()
+    kept = fhir_request("POST", f"{fhir_server.base_url}/Patient", patient(known))
+    assert kept.status == 201, kept.body
+    entries = []
+    for pnr in (known, unknown):
+        order = medication_request(secrets.token_hex(8), f"Patient?identifier={PERSONNUMMER}|{pnr}")
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": order,
+                "request": {"method": "POST", "url": "MedicationRequest"},
+            }
+        )
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    response = fhir_request("POST", fhir_server.base_url, bundle)
+    assert response.status == 200, response.body
+    assert [e["response"]["status"] for e in response.body["entry"]] == ["201", "201"]
+    stored = [e["resource"]["subject"]["reference"] for e in response.body["entry"]]
+    assert stored == [f"Patient?identifier={PERSONNUMMER}|{pnr}" for pnr in (known, unknown)]
+
+
 def test_transaction_is_all_or_nothing(fhir_server: FhirServer) -> None:
     kept = fhir_request("POST", f"{fhir_server.base_url}/Patient", patient(new_personnummer()))
     pnr = new_personnummer()

@@ -10,6 +10,12 @@ dropped after the transaction was committed. Where a fault must hit the transact
 the record checks' searches that come before it, :class:`Wire` arms it just before the
 transaction goes on the wire; it is the real client, recording what it sent.
 
+The pack is printed a day before its pages are scanned (as in an outage), so that every MAR
+slot is in the past when its page comes back; one printed half a day before has slots on both
+sides of the scan. The server holds the census patients and their encounters as a record does
+(``census_in_record``: the census file read by the census reader, the record's own ids);
+site.toml names the record's encounter identifier system for the CSV census.
+
 Medplum refuses a string over 1 MB, and a two-page form's PDF of registered page images is
 more than that once base64-encoded (pinned in
 ``test_typically_filled_two_page_journal_is_accepted_by_the_server``): the server tests use
@@ -32,15 +38,17 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import cv2
 import pypdfium2 as pdfium
 import pytest
 from click.testing import Result
-from conftest import PrintedPack, print_example_pack, run_cli
+from conftest import EXAMPLE, PrintedPack, run_cli
 from fhirserver import FhirServer, fhir_request, fhir_server_fixture  # noqa: F401 (fhir_server)
 from scankit import (
     DPI,
@@ -56,14 +64,17 @@ from scankit import (
 )
 
 from downtime import simulate
-from downtime.app import workspace
+from downtime.app import PackRequest, run_pack, workspace
+from downtime.census import load_csv_census
 from downtime.census.ids import fhir_system
+from downtime.forms.layout import next_at
 from downtime.ledger import Ledger, verify_audit_chain
 from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.record.client import FhirClient, FhirError, Response
 from downtime.record.fhir import ITEM_SYSTEM
 from downtime.record.reconciliation import Summary, Target, reconcile
+from downtime.settings import SiteConfig
 from downtime.vocab import REVIEW_FLAGS
 
 RESOURCE_TYPES = (
@@ -76,17 +87,56 @@ RESOURCE_TYPES = (
     "ServiceRequest",
 )
 OTHER_SYSTEM = "urn:oid:1.2.752.29.4.13"  # the record's own identifiers, not the kit's
+ENCOUNTERS = "urn:oid:1.2.752.29.4.14"  # the record's encounter ids (site.toml names it)
+PERSONNUMMER = "http://electronichealth.se/identifier/personnummer"
 CONFLICT = "record-conflict"
+UNKNOWN = "unknown-in-record"
 
 
 # --------------------------------------------------------------------------------------------
 # Pages: printed once, filled, scanned into copies of the data folder
 
 
+def print_issued(base: Path, hours_ago: int, *, fhir_census: bool = False) -> PrintedPack:
+    """The example MED42 pack, printed ``hours_ago`` before now, into a data folder whose
+    site.toml names the record's encounter identifier system (for the CSV census; the FHIR
+    census names its own)."""
+    home = base / "home"
+    home.mkdir(parents=True)
+    (home / "site.toml").write_text(f'encounter_system = "{ENCOUNTERS}"\n', "utf-8")
+    request = PackRequest(
+        census=EXAMPLE / ("census.fhir.json" if fhir_census else "patients.csv"),
+        medications=None if fhir_census else EXAMPLE / "medications.csv",
+        ward="MED42",
+        output=base / "out" / "MED42.pdf",
+        skip_invalid=False,
+        issued_at=datetime.now(UTC) - timedelta(hours=hours_ago),
+        today=date.today(),
+    )
+    (result,) = run_pack(request, home=home)
+    return PrintedPack(home, result.pdf, json.loads(result.manifest.read_text("utf-8")), "")
+
+
 @pytest.fixture(scope="module")
 def printed(tmp_path_factory: pytest.TempPathFactory) -> PrintedPack:
-    base = tmp_path_factory.mktemp("reconcile-printed")
-    return print_example_pack(base / "home", base / "out")
+    """Printed a day (and an hour) ago: every MAR slot is over when a page is scanned."""
+    return print_issued(tmp_path_factory.mktemp("reconcile-printed"), hours_ago=25)
+
+
+@pytest.fixture(scope="module")
+def printed_half_a_day_ago(tmp_path_factory: pytest.TempPathFactory) -> PrintedPack:
+    """Printed some hours ago, so that its MAR has a slot over before a scan now and one at
+    least half an hour after it, whatever the time of day (the example's 08, 14 and 20 o'clock
+    slots: twelve hours ago would leave none ahead between 19:30 and 20:00)."""
+    now = datetime.now(ZoneInfo(SiteConfig().timezone))
+    times = [time_of_day(8), time_of_day(14), time_of_day(20)]
+    for hours_ago in (12, 13, 9, 7, 5):
+        start = now - timedelta(hours=hours_ago)
+        slots = [next_at(t, start) for t in times]
+        over = [s for s in slots if s < now - timedelta(minutes=5)]
+        if over and [s for s in slots if s > now + timedelta(minutes=40)]:
+            break
+    return print_issued(tmp_path_factory.mktemp("reconcile-half-day"), hours_ago=hours_ago)
 
 
 def filled_at_random(pack: PrintedPack, entry: dict[str, Any], seed: int = 3) -> Gray:
@@ -356,30 +406,72 @@ def create(server: FhirServer, resource: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def census_in_record(
+    server: FhirServer, *, leave_out: Iterable[str] = ()
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The example census's MED42 patients and their encounters as the record holds them: each
+    patient by identifier, each encounter by the census encounter id in the record's system,
+    both with the record's own ids. ``leave_out``: identifier values the record does not hold.
+    Identifier value → (Patient, Encounter) as created."""
+    census = load_csv_census(
+        EXAMPLE / "patients.csv", EXAMPLE / "medications.csv", skip_invalid=False,
+        today=date.today(),
+    )  # fmt: skip
+    held_now = {}
+    for person in census.patients:
+        ident = person.identifier
+        if person.ward != "MED42" or ident.value in set(leave_out):
+            continue
+        patient = create(
+            server,
+            {
+                "resourceType": "Patient",
+                "identifier": [{"system": fhir_system(ident), "value": ident.value}],
+                "name": [{"family": person.family_name, "given": [person.given_name]}],
+            },
+        )
+        encounter = create(
+            server,
+            {
+                "resourceType": "Encounter",
+                "identifier": [{"system": ENCOUNTERS, "value": person.encounter_id}],
+                "status": "in-progress",
+                "class": {"code": "IMP"},
+                "subject": {"reference": f"Patient/{patient['id']}"},
+            },
+        )
+        held_now[ident.value] = (patient, encounter)
+    return held_now
+
+
 def record_patient(
     server: FhirServer, home: Path, entry: dict[str, Any], **extra: Any
 ) -> dict[str, Any]:
-    """The page's patient as the record already holds them (same identifier, own id)."""
+    """The page's patient as the record holds them (the census's, in ``server``), changed by
+    ``extra`` in the record (made inactive, say) when given."""
     ident = Identifier(entry["patient"]["system"], entry["patient"]["value"])
-    (person,) = rows(
-        home,
-        "SELECT family_name, given_name FROM pack_patients WHERE patient_value = ?",
-        (ident.value,),
-    )
-    resource = {
-        "resourceType": "Patient",
-        "identifier": [{"system": fhir_system(ident), "value": ident.value}],
-        "name": [{"family": person["family_name"], "given": [person["given_name"]]}],
-        **extra,
-    }
-    return create(server, resource)
+    [patient] = find(server, "Patient", f"{fhir_system(ident)}|{ident.value}")
+    if not extra:
+        return patient
+    changed = {k: v for k, v in patient.items() if k != "meta"} | extra
+    response = fhir_request("PUT", f"{server.base_url}/Patient/{patient['id']}", changed)
+    assert response.status == 200, response.body
+    body: dict[str, Any] = response.body
+    return body
 
 
 @pytest.fixture
-def server(fhir_server: FhirServer) -> FhirServer:
-    """The test server, emptied."""
+def empty_server(fhir_server: FhirServer) -> FhirServer:
+    """The test server, emptied: a record that holds nobody."""
     fhir_server.reset()
     return fhir_server
+
+
+@pytest.fixture
+def server(empty_server: FhirServer) -> FhirServer:
+    """The test server holding the census patients and their encounters, as a record does."""
+    census_in_record(empty_server)
+    return empty_server
 
 
 def medication_text(home: Path, order_id: str) -> str:
@@ -433,7 +525,7 @@ def test_outbox_holds_private_transaction_bundles_of_at_most_eight_entries(
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     files = sorted(folder.iterdir())
     postings = rows(home, "SELECT * FROM postings")
-    assert len(files) == len(postings) == summary["bundles"] > summary["forms"] - summary["unused"]
+    assert len(files) == len(postings) == summary["bundles"] >= summary["forms"] - summary["unused"]
     entries = 0
     bundles: dict[str, dict[str, Any]] = {}
     for path in files:
@@ -442,14 +534,12 @@ def test_outbox_holds_private_transaction_bundles_of_at_most_eight_entries(
         bundles[path.name] = bundle
         assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
         assert bundle["identifier"]["system"] == ITEM_SYSTEM
-        assert 3 <= len(bundle["entry"]) <= 8, path.name
-        assert [e["resource"]["resourceType"] for e in bundle["entry"][:2]] == [
-            "Patient",
-            "Encounter",
-        ]
+        assert 2 <= len(bundle["entry"]) <= 8, path.name
         for entry in bundle["entry"]:
             assert entry["request"]["method"] == "POST"
             assert entry["request"]["ifNoneExist"], entry["request"]
+            # The census patient and encounter are the record's: referred to, never created.
+            assert entry["resource"]["resourceType"] not in ("Patient", "Encounter")
         entries += len(bundle["entry"])
     assert summary["resources"] == entries
     # Every bundle is a posting with one attempt, `written`, naming its file.
@@ -493,6 +583,62 @@ def test_outbox_rerun_creates_nothing(scanned_all: Path, tmp_path: Path) -> None
     assert (again["bundles"], again["resources"], again["failed"]) == (0, 0, 0)
     assert outbox_files(home) == files  # same names, bytes and modification times
     assert ledger_counts(home) == counts
+
+
+def references_in(value: Any) -> set[str]:
+    """Every ``reference`` string in a bundle or resource."""
+    if isinstance(value, dict):
+        own = {value["reference"]} if isinstance(value.get("reference"), str) else set()
+        return own.union(*(references_in(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(references_in(v) for v in value))
+    return set()
+
+
+def test_outbox_bundles_refer_to_the_census_patient_and_encounter_by_conditional_reference(
+    scanned_all: Path, tmp_path: Path
+) -> None:
+    home = fresh(scanned_all, tmp_path)
+    reconcile_cli(home)
+    census = {
+        r["patient_value"]: r["encounter_id"]
+        for r in rows(home, "SELECT patient_value, encounter_id FROM pack_patients")
+    }
+    for path in sorted((home / "outbox").iterdir()):
+        bundle = json.loads(path.read_text("utf-8"))
+        # Besides urn:uuid: references within the bundle, only the two conditional ones.
+        named = {r for r in references_in(bundle) if not r.startswith("urn:uuid:")}
+        [patient] = [r for r in named if r.startswith("Patient?")]
+        system, value = patient.removeprefix("Patient?identifier=").split("|")
+        assert system.startswith("http://electronichealth.se/identifier/") and value in census
+        encounter = urllib.parse.quote(census[value], safe=":/")
+        assert named == {patient, f"Encounter?identifier={ENCOUNTERS}|{encounter}"}, path.name
+
+
+def test_a_fhir_census_names_the_encounter_system_its_bundles_refer_by(tmp_path: Path) -> None:
+    printed = print_issued(tmp_path / "printed", hours_ago=25, fhir_census=True)
+    [entry] = form_entries(printed, "referral")
+    home = copy_home(printed, tmp_path / "home")
+    scan_in(home, tmp_path / "scans", [filled_at_random(printed, entry)])
+    reconcile_cli(home)
+    [path] = (home / "outbox").iterdir()
+    named = {r for r in references_in(json.loads(path.read_text("utf-8"))) if "?" in r}
+    (stay,) = rows(home, "SELECT encounter_id, encounter_system FROM pack_patients"
+                   " WHERE patient_value = ?", (entry["patient"]["value"],))  # fmt: skip
+    system = "urn:downtime:example:encounter"  # the census's, not site.toml's
+    assert stay["encounter_system"] == system
+    assert f"Encounter?identifier={system}|{stay['encounter_id']}" in named
+
+
+def test_without_an_encounter_system_the_outbox_bundles_name_no_encounter(
+    scanned_one_page_forms: Path, tmp_path: Path
+) -> None:
+    home = fresh(scanned_one_page_forms, tmp_path)
+    (home / "site.toml").write_text("", "utf-8")  # a CSV census, and no system named for it
+    reconcile_cli(home)
+    for path in (home / "outbox").iterdir():
+        text = path.read_text("utf-8")
+        assert "Patient?identifier=" in text and "Encounter" not in text, path.name
 
 
 def test_dry_run_writes_nothing_and_shows_each_patient_form_as_the_run_then_makes_it(
@@ -540,12 +686,28 @@ def test_server_gets_every_resource_once_and_a_rerun_creates_nothing(
     scanned_one_page_forms: Path, server: FhirServer, tmp_path: Path
 ) -> None:
     home = fresh(scanned_one_page_forms, tmp_path)
+    record = server_state(server)
     first = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
     assert first["failed"] == 0 and first["bundles"] > 0
     assert first["record conflicts"] == 0
     state = server_state(server)
     assert_each_once(state)
+    # Exactly the census's patients and encounters, as the record held them: none made, none
+    # changed, nothing under the kit's own encounter system.
     assert len(state["Patient"]) == len(state["Encounter"]) == 7
+    for kind in ("Patient", "Encounter"):
+        assert state[kind] == record[kind]
+    assert find(server, "Encounter", "urn:downtime:encounter|") == []
+    # Everything made refers to them, by the record's own ids.
+    named = {
+        ref
+        for kind, by_id in state.items()
+        if kind not in ("Patient", "Encounter")
+        for r in by_id.values()
+        for ref in references_in(r)
+        if ref.startswith(("Patient", "Encounter"))
+    }
+    assert named and named <= {f"{t}/{i}" for t in ("Patient", "Encounter") for i in record[t]}
     assert len(state["DocumentReference"]) == first["forms"] - first["unused"]
     # Every resource the ledger says was posted is there once, at the location recorded.
     for r in rows(home, "SELECT * FROM posted_resources"):
@@ -579,7 +741,7 @@ def test_a_dropped_response_is_found_by_identifier_and_not_sent_again(
     state = server_state(server)
     assert_each_once(state)
     assert len(state["MedicationAdministration"]) == 2
-    assert len(state["DocumentReference"]) == len(state["Patient"]) == 1
+    assert len(state["DocumentReference"]) == 1
     # The resources were found where they are, with the version the server gave them.
     for r in rows(home, "SELECT * FROM posted_resources"):
         resource_type, ident, _history, version = r["location"].split("/")
@@ -832,6 +994,7 @@ def test_a_patient_merged_or_inactive_in_the_record_gets_nothing_posted(
         survivor = create(server, {"resourceType": "Patient", "name": [{"family": "Kvar"}]})
         link = [{"other": {"reference": f"Patient/{survivor['id']}"}, "type": "replaced-by"}]
         gone = record_patient(server, home, mar, link=link)
+    own = subjects(server_state(server), gone["id"])  # the record's own encounter
 
     summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
     assert (summary["record conflicts"], summary["failed"]) == (1, 0)
@@ -840,14 +1003,166 @@ def test_a_patient_merged_or_inactive_in_the_record_gets_nothing_posted(
     assert conflict["form_key"].split("/")[1:] == ["mar", f"personnummer|{mar['patient']['value']}"]
     assert "merged or inactive" in conflict["detail"]
     state = server_state(server)
-    assert subjects(state, gone["id"]) == []
+    assert subjects(state, gone["id"]) == own
     assert state["Patient"][gone["id"]]["meta"]["versionId"] == gone["meta"]["versionId"]
     assert len(state["DocumentReference"]) == 1  # the other patient's journal
     assert rows(home, "SELECT * FROM postings WHERE form_key = ?", (conflict["form_key"],)) == []
     # Held again on the next run, not twice.
     summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
     assert len(held(home, CONFLICT)) == 1
-    assert subjects(server_state(server), gone["id"]) == []
+    assert subjects(server_state(server), gone["id"]) == own
+
+
+# --------------------------------------------------------------------------------------------
+# The record's own patients and encounters: referred to, never made (but a reserve admission)
+
+
+def form_counts(home: Path, form_key: str) -> dict[str, int]:
+    """The report's counts for one form."""
+    report = json.loads(run_cli("report", "--format", "json", home=home).stdout)
+    [found] = [
+        f["counts"]
+        for ward in report["wards"]
+        for person in ward["patients"]
+        for f in person["forms"]
+        if f["form_key"] == form_key
+    ]
+    return dict(found)
+
+
+def test_a_patient_the_record_does_not_hold_under_this_identifier_is_held_never_created(
+    printed: PrintedPack, empty_server: FhirServer, tmp_path: Path
+) -> None:
+    server = empty_server
+    [mar] = form_entries(printed, "mar", patient=0)
+    journal = form_entries(printed, "journal", patient=1)[0]
+    home = copy_home(printed, tmp_path / "home")
+    cells = [f"{c}.given" for c in mar_cells(mar)[:2]]
+    scan_in(
+        home, tmp_path / "scans", [ticked(printed, mar, cells), filled_at_random(printed, journal)]
+    )
+    pnr = mar["patient"]["value"]
+    census_in_record(server, leave_out=[pnr])
+    # The record knows this patient only under another system (the personnummer's OID).
+    elsewhere = create(
+        server,
+        {
+            "resourceType": "Patient",
+            "identifier": [{"system": "urn:oid:1.2.752.129.2.1.3.1", "value": pnr}],
+        },
+    )
+    before = server_state(server)
+
+    summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+    assert (summary["record conflicts"], summary["failed"]) == (2, 0)
+    unknown = held(home, UNKNOWN)
+    assert [h["item"] for h in unknown] == ["encounter", "patient"]
+    [form_key] = {h["form_key"] for h in unknown}
+    assert form_key.split("/")[1:] == ["mar", f"personnummer|{pnr}"]
+    assert all("nothing of this form was posted" in h["detail"] for h in unknown)
+    assert all(pnr not in h["detail"] for h in unknown)
+    assert rows(home, "SELECT * FROM postings WHERE form_key = ?", (form_key,)) == []
+    state = server_state(server)
+    for kind in ("Patient", "Encounter"):
+        assert state[kind] == before[kind]  # nothing created in the patient's place
+    assert state["MedicationAdministration"] == {}
+    assert len(state["DocumentReference"]) == 1  # the other patient's journal
+    counts = form_counts(home, form_key)
+    assert (counts["conflicts"], counts["posted"]) == (2, 0)
+
+    again = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+    assert again["record conflicts"] == 2 and len(held(home, UNKNOWN)) == 2  # not twice
+    assert server_state(server)["Patient"] == before["Patient"]
+
+    # A person registers the identifier on the record's patient, and the encounter: the next
+    # run posts the form and clears what it held.
+    ident = {"system": PERSONNUMMER, "value": pnr}
+    changed = {k: v for k, v in elsewhere.items() if k != "meta"}
+    changed["identifier"] = [*elsewhere["identifier"], ident]
+    assert (
+        fhir_request("PUT", f"{server.base_url}/Patient/{elsewhere['id']}", changed).status == 200
+    )
+    (stay,) = rows(home, "SELECT encounter_id FROM pack_patients WHERE patient_value = ?", (pnr,))
+    encounter = create(
+        server,
+        {
+            "resourceType": "Encounter",
+            "identifier": [{"system": ENCOUNTERS, "value": stay["encounter_id"]}],
+            "status": "in-progress",
+            "class": {"code": "IMP"},
+            "subject": {"reference": f"Patient/{elsewhere['id']}"},
+        },
+    )
+    settled = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+    assert (settled["record conflicts"], settled["failed"], settled["bundles"]) == (0, 0, 1)
+    state = server_state(server)
+    assert len(state["Patient"]) == len(before["Patient"])
+    administrations = state["MedicationAdministration"].values()
+    assert len(administrations) == 2
+    assert {a["subject"]["reference"] for a in administrations} == {f"Patient/{elsewhere['id']}"}
+    assert {a["context"]["reference"] for a in administrations} == {f"Encounter/{encounter['id']}"}
+    assert form_counts(home, form_key)["conflicts"] == 0
+    last = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+    assert last["bundles"] == 0 and versions(server_state(server)) == versions(state)
+
+
+def test_a_reserve_number_admission_makes_its_patient_and_encounter_once(
+    printed: PrintedPack, server: FhirServer, tmp_path: Path
+) -> None:
+    entry = next(p for p in printed.manifest["pages"] if p["form"] == "admission")
+    home = copy_home(printed, tmp_path / "home")
+    scan_in(home, tmp_path / "scans", [filled_at_random(printed, entry)])
+    before = server_state(server)
+    summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+    assert (summary["bundles"], summary["failed"], summary["record conflicts"]) == (1, 0, 0)
+    reserve = entry["patient"]["value"] if entry["patient"] else ""
+    [patient] = find(server, "Patient", f"urn:downtime:reserve-id|{reserve}")
+    assert patient["meta"]["tag"][0]["code"] == "downtime-admission"
+    [encounter] = find(server, "Encounter", f"urn:downtime:encounter|{reserve}")
+    assert encounter["subject"] == {"reference": f"Patient/{patient['id']}"}
+    state = server_state(server)
+    assert len(state["Patient"]) == len(before["Patient"]) + 1
+    assert len(state["Encounter"]) == len(before["Encounter"]) + 1
+    assert [h["item"] for h in held(home)] == ["patient"]  # to be linked to the real patient
+    again = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+    assert again["bundles"] == 0 and versions(server_state(server)) == versions(state)
+
+
+# --------------------------------------------------------------------------------------------
+# A time on paper later than the page's scan: it cannot have happened yet
+
+
+def test_an_administration_ticked_for_a_slot_after_the_scan_is_held_not_posted(
+    printed_half_a_day_ago: PrintedPack, server: FhirServer, tmp_path: Path
+) -> None:
+    printed = printed_half_a_day_ago
+    [entry] = form_entries(printed, "mar")
+    now = datetime.now(UTC)
+    slots = {
+        c: datetime.fromisoformat(field_ref(entry, f"{c}.given")["slot"]) for c in mar_cells(entry)
+    }
+    over = [c for c, at in slots.items() if at < now - timedelta(minutes=1)]
+    ahead = [c for c, at in slots.items() if at > now + timedelta(minutes=30)]
+    require(bool(over and ahead), f"slots on both sides of now: {sorted(slots.values())}")
+    chosen = [over[-1], ahead[0]]
+    home = copy_home(printed, tmp_path / "home")
+    ids = [f"{c}.given" for c in chosen]
+    scan_in(home, tmp_path / "scans", [ticked(printed, entry, ids)])
+    require_ticked(home, entry, ids)
+    (scanned,) = rows(home, "SELECT captured_at FROM captures")
+    assert datetime.fromisoformat(scanned["captured_at"]) < slots[ahead[0]]
+
+    summary = summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+    assert (summary["bundles"], summary["failed"]) == (1, 0)
+    [late] = held(home, "pending-review")
+    assert late["item"] == ahead[0], "named as a clerk finds it on the paper"
+    assert late["detail"] == (
+        "the time on paper is after the page was scanned: check the slot's date"
+    )
+    [given] = server_state(server)["MedicationAdministration"].values()
+    assert datetime.fromisoformat(given["effectiveDateTime"]) == slots[over[-1]]
+    assert given["status"] == "completed"
+    assert form_counts(home, late["form_key"])["pending_review"] == 1
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,13 +28,13 @@ from fhirserver import FhirServer, fhir_request, fhir_server_fixture  # noqa: F4
 from scankit import copy_home, rows
 from test_reconcile import (
     assert_each_once,
+    census_in_record,
     form_entries,
     fresh,
     held,
     mar_cells,
     printed,  # noqa: F401 (the module's pack)
     reconcile_cli,
-    record_patient,
     require_ticked,
     scan_in,
     server_state,
@@ -90,8 +90,10 @@ def bad_server(fhir_server: FhirServer) -> Iterator[BadServer]:
 
 @pytest.fixture
 def bad(bad_server: BadServer) -> BadServer:
-    """The misbehaving server, healthy until told otherwise, before an empty record."""
+    """The misbehaving server, healthy until told otherwise, before a record that holds the
+    census's patients and encounters."""
     bad_server.upstream.reset()
+    census_in_record(bad_server.upstream)
     bad_server.mode("proxy")
     return bad_server
 
@@ -114,13 +116,9 @@ def returned(printed: PrintedPack, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture
-def home(returned: Path, printed: PrintedPack, bad: BadServer, tmp_path: Path) -> Path:  # noqa: F811
-    """This test's copy of the data folder; the record already holds both patients."""
-    copy = fresh(returned, tmp_path)
-    for patient in (0, 1):
-        [entry] = form_entries(printed, "mar", patient)
-        record_patient(bad.upstream, copy, entry)
-    return copy
+def home(returned: Path, bad: BadServer, tmp_path: Path) -> Path:
+    """This test's copy of the data folder."""
+    return fresh(returned, tmp_path)
 
 
 def reconcile_at(home: Path, server: BadServer, *args: str, code: int = 0) -> Any:

@@ -360,6 +360,22 @@ def test_held_conflicts_count_once_per_item_and_by_their_latest_kind(
     assert (counts["conflicts"], counts["pending_review"]) == (2, 1)
 
 
+def test_a_form_the_record_does_not_know_is_a_conflict_until_a_later_run_clears_it(
+    station: Path, scanned: Scanned, printed: Printed
+) -> None:
+    key = key_of(printed.med, scanned.journal)
+    serial = scanned.journal["form_serial"]
+    hold(station, key, "patient", "unknown-in-record", 0)
+
+    doc = report_json(station)
+    counts = counts_of(doc, serial)
+    assert (counts["conflicts"], counts["pending_review"], counts["failed"]) == (1, 0, 0)
+    assert doc["complete"] is False
+
+    hold(station, key, "patient", "cleared", 5)  # a later run found the patient, and posted
+    assert counts_of(report_json(station), serial)["conflicts"] == 0
+
+
 def test_postings_and_held_items_are_counted_by_their_latest_outcome(
     station: Path, scanned: Scanned, printed: Printed
 ) -> None:

@@ -148,3 +148,17 @@ def test_site_config_text_writes_valid_toml_for_any_site_name(site: str) -> None
     assert data["site"] == site
     assert tuple(data["patient_forms"]) == config.patient_forms
     assert data["lang"] == "sv" and data["timezone"] == "Europe/Stockholm"
+
+
+@pytest.mark.parametrize("system", ["urn:oid:1.2|3", " urn:oid:1.2", "urn:x?y", "a b"])
+def test_encounter_system_must_be_a_system_uri(home: Path, system: str) -> None:
+    write_site(home, f'encounter_system = "{system}"\n')
+    with pytest.raises(ConfigError, match="encounter_system"):
+        load_site_config(home / "site.toml")
+
+
+def test_encounter_system_is_written_by_init_and_read_back(home: Path) -> None:
+    assert SiteConfig().encounter_system == ""  # by default: no encounter reference
+    config = SiteConfig(encounter_system="urn:oid:1.2.752.29.4.14")
+    write_site(home, site_config_text(config))
+    assert load_site_config(home / "site.toml") == config

@@ -88,6 +88,7 @@ class _Stay:
     ward: str
     bed: str
     encounter_id: str
+    encounter_system: str  # the identifier's system; "" for an id or an identifier without one
     admitted_at: datetime | None
 
 
@@ -145,7 +146,16 @@ def _stay(encounter: Entry, bundle: Bundle, issues: list[Issue]) -> _Stay | None
     stay_id = check(issues, f"{prefix} identifier", printable_text, encounter_id)
     if len(issues) > before or ward is None or bed is None or stay_id is None:
         return None
-    return _Stay(ward, bed, stay_id, admitted)
+    return _Stay(ward, bed, stay_id, _encounter_system(resource), admitted)
+
+
+def _encounter_system(encounter: JsonObject) -> str:
+    """The system of the identifier :func:`business_id` takes the encounter id from ("" when
+    the id is the resource's own, or the identifier has no system)."""
+    for identifier in objects(encounter.get("identifier")):
+        if string(identifier.get("value")).strip():
+            return string(identifier.get("system")).strip()
+    return ""
 
 
 def _patient_stays(bundle: Bundle, findings: Findings) -> dict[int, list[Entry]]:
@@ -240,6 +250,7 @@ def _fhir_patient(
         ward=stay.ward,
         bed=stay.bed,
         encounter_id=stay.encounter_id,
+        encounter_system=stay.encounter_system,
         admitted_at=stay.admitted_at,
         allergies=tuple(allergies),
     )

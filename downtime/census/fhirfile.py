@@ -34,8 +34,9 @@ def load_fhir_census(bundle: Path, *, skip_invalid: bool = False, today: date) -
       not current; typed locations other than wards (bed, room, building…) are never the ward.
       The **bed** is the name of the first current location whose physical type is bed
       (``bd``). Physical types come from the Encounter.location entry or the Location resource.
-      encounter_id is the Encounter's first identifier value, else its id; admitted_at its
-      ``period.start`` (a date and time with offset).
+      encounter_id is the Encounter's first identifier value (encounter_system that
+      identifier's system, which reconciliation refers to the encounter by), else its id (no
+      system); admitted_at its ``period.start`` (a date and time with offset).
     * AllergyIntolerance, clinicalStatus active (or absent) and not entered-in-error or
       refuted: code text or display, appended to the patient's allergies in bundle order. A bad
       allergy entry leaves its patient out too.

@@ -73,7 +73,13 @@ def reconcile(
     Each form becomes transaction bundles of conditional creates with deterministic
     identifiers: running it again creates nothing. Items that need a person first (a drug
     name written by hand, an uncertain box, captures that disagree) and items the record
-    already holds in another form are held back, and listed by `downtime report`.
+    already holds in another form are held back, and listed by `downtime report`. So is an
+    administration whose slot is later than its page's scan (it cannot have happened yet).
+
+    Patients and encounters are the record's: referred to by identifier (conditional
+    references; site.toml's encounter_system names the record's encounter system for a CSV
+    census), never created but for a reserve-number admission. A form whose patient or
+    encounter the server does not hold is held whole as unknown-in-record.
 
     A bundle counts as posted only when the server confirms it (or every resource of it is
     found there by identifier). A record check that cannot be made holds its form. Progress

@@ -296,4 +296,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0004_encounter_system",
+        """
+        -- The record's identifier system of a census patient's encounter_id, when the census
+        -- names it (a FHIR census: the Encounter identifier's system); NULL when it does not.
+        ALTER TABLE pack_patients ADD COLUMN encounter_system TEXT;
+        """,
+    ),
 )

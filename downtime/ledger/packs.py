@@ -130,13 +130,14 @@ def _insert_patients(
 ) -> None:
     conn.executemany(
         "INSERT INTO pack_patients (pack_id, patient_system, patient_value, family_name,"
-        " given_name, birth_date, sex, bed, encounter_id, admitted_at, allergies)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        " given_name, birth_date, sex, bed, encounter_id, admitted_at, allergies,"
+        " encounter_system) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         [
             (
                 pack_id, p.identifier.system, p.identifier.value, p.family_name,
                 p.given_name, p.birth_date.isoformat() if p.birth_date else None, p.sex,
                 p.bed, p.encounter_id, iso(p.admitted_at), "; ".join(p.allergies),
+                p.encounter_system or None,
             )
             for p in patients
         ],

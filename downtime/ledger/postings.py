@@ -18,8 +18,9 @@ from downtime.ledger.records import AuditEvent
 
 DELIVERED = ("posted", "written")  # attempt outcomes that mean the bundle arrived
 # Held kinds a later run settles by itself: a form held because the record could not be
-# checked is checked again; when it is no longer held, a ``cleared`` row says so.
-RETRIED_KINDS = ("record-check-failed",)
+# checked, or did not hold its patient or encounter (until a person registered them), is
+# checked again; when it is no longer held, a ``cleared`` row says so.
+RETRIED_KINDS = ("record-check-failed", "unknown-in-record")
 CLEARED = "cleared"
 
 

@@ -47,6 +47,7 @@ class PatientInfo:
     sex: str = "unknown"
     encounter_id: str | None = None
     bed: str | None = None
+    encounter_system: str | None = None  # the record's system of encounter_id, if known
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ def _patients(ledger: Ledger, pack_ids: Sequence[str]) -> dict[tuple[str, Identi
             sex=r["sex"],
             encounter_id=r["encounter_id"],
             bed=r["bed"] or None,
+            encounter_system=r["encounter_system"] or None,
         )
         for r in found
     }

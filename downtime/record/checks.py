@@ -1,5 +1,13 @@
 """What the record already holds, checked before posting a form (FHIR server target only).
 
+* the patient and the encounter the form's resources refer to
+  (:attr:`~downtime.record.fhir.FormBundles.references`): each must be exactly one resource in
+  the record. Then the bundles are sent with literal references to them (``Patient/<id>``),
+  the resolution the server would make of the conditional references; a server need not
+  support those (Medplum stores them unresolved). Not found, found several times, or an
+  encounter of another patient: nothing of the form is posted and it is held as
+  ``unknown-in-record`` (items ``patient``, ``encounter``) until a person registers or links
+  the patient in the record and reconciles again; nothing is ever created in their place;
 * the patient merged away or made inactive since the pack was printed: nothing of the form is
   posted; a person links the paper to the surviving record first;
 * an administration documented in the record for the same patient and slot (someone entered
@@ -7,7 +15,8 @@
 * an order for the same drug that is active in the record and was written after the pack was
   printed: a paper order decision for that drug is held (it may already be superseded).
 
-Held items go to the report as ``record-conflict``. Nothing is ever discontinued here.
+Held items go to the report as ``record-conflict`` (``unknown-in-record`` for the first).
+Nothing is ever discontinued here.
 
 A check that cannot be made (the server answers a search with an error, garbage or not at all)
 never passes what it guards: the whole form is held as ``record-check-failed`` and nothing of it
@@ -23,9 +32,10 @@ from typing import Any
 from downtime.census.ids import fhir_system
 from downtime.ledger.returns import IssuedForm
 from downtime.record.client import FhirClient, FhirError, RunStopped
-from downtime.record.fhir import ITEM_SYSTEM, HeldItem
+from downtime.record.fhir import ITEM_SYSTEM, HeldItem, RecordReference
 
 CONFLICT = "record-conflict"
+UNKNOWN = "unknown-in-record"
 CHECK_FAILED = "record-check-failed"
 WHOLE_FORM = "form"  # the item a form held as a whole is listed under
 
@@ -43,10 +53,12 @@ def find_record_conflicts(
     form: IssuedForm,
     bundles: Sequence[dict[str, Any]],
     labels: Mapping[str, str] | None = None,
+    references: Sequence[RecordReference] = (),
 ) -> tuple[list[dict[str, Any]], list[HeldItem]]:
-    """``labels``: identifier (``system|value``) → how a clerk finds the item on the paper."""
+    """``labels``: identifier (``system|value``) → how a clerk finds the item on the paper;
+    ``references``: what the bundles refer to by conditional reference."""
     try:
-        return _checked(client, form, bundles, labels or {})
+        return _checked(client, form, bundles, labels or {}, references)
     except CheckFailed as failed:
         detail = (
             f"the record could not be checked ({failed.error.message}): nothing of this form "
@@ -60,16 +72,19 @@ def _checked(
     form: IssuedForm,
     bundles: Sequence[dict[str, Any]],
     labels: Mapping[str, str],
+    references: Sequence[RecordReference],
 ) -> tuple[list[dict[str, Any]], list[HeldItem]]:
     assert form.patient is not None
     ident = form.patient.identifier
-    patients = _search(client, "Patient", {"identifier": f"{fhir_system(ident)}|{ident.value}"})
-    if not patients:
-        return list(bundles), []
-    patient = patients[0]
-    if patient.get("active") is False or any(
-        link.get("type") == "replaced-by" for link in patient.get("link", [])
-    ):
+    referred = next((r for r in references if r.resource_type == "Patient"), None)
+    if referred is None:  # a reserve-number admission: its Patient is created if not there
+        referred = RecordReference("Patient", fhir_system(ident), ident.value)
+    patients = _search(client, "Patient", {"identifier": referred.search_value})
+    unknown: list[HeldItem] = []
+    if referred in references and len(patients) != 1:
+        unknown.append(HeldItem("patient", UNKNOWN, _why_unknown("patient", len(patients))))
+    patient = patients[0] if patients and not unknown else None
+    if patient is not None and _merged(patient):
         return [], [
             HeldItem(
                 "patient",
@@ -78,9 +93,68 @@ def _checked(
                 "surviving record, then reconcile again",
             )
         ]
+    literal = {referred.query: f"Patient/{patient['id']}"} if patient is not None else {}
+    for ref in references:
+        if ref.resource_type == "Encounter":
+            found = _search(client, "Encounter", {"identifier": ref.search_value})
+            why = _why_unknown("encounter", len(found))
+            if len(found) == 1 and not _of_patient(found[0], patient):
+                why = (
+                    "the encounter with this form's encounter id belongs to another patient in "
+                    "the record: nothing of this form was posted; a person checks which is right"
+                )
+            if why:
+                unknown.append(HeldItem("encounter", UNKNOWN, why))
+            else:
+                literal[ref.query] = f"Encounter/{found[0]['id']}"
+    if unknown:
+        return [], unknown
+    if patient is None:  # a reserve-number admission new to the record
+        return [_literal(b, literal) for b in bundles], []
     held: list[HeldItem] = []
     kept = [_filter(client, form, patient["id"], b, held, labels) for b in bundles]
-    return [b for b in kept if _has_content(b)], held
+    return [_literal(b, literal) for b in kept if _has_content(b)], held
+
+
+def _why_unknown(what: str, found: int) -> str:
+    """Why a reference found ``found`` resources cannot be resolved; "" when it can (one)."""
+    action = {
+        "patient": "register the patient in the record or link the paper to the right one",
+        "encounter": "find or register the patient's encounter in the record",
+    }[what]
+    if found == 1:
+        return ""
+    if found == 0:
+        said = f"the record holds no {what} with this form's identifier"
+    else:
+        said = f"{found} {what}s in the record have this form's identifier"
+    return f"{said}: nothing of this form was posted; {action}, then reconcile again"
+
+
+def _merged(patient: dict[str, Any]) -> bool:
+    return patient.get("active") is False or any(
+        link.get("type") == "replaced-by" for link in patient.get("link", [])
+    )
+
+
+def _of_patient(encounter: dict[str, Any], patient: dict[str, Any] | None) -> bool:
+    """Whether the record's encounter is the patient's (or names no patient to compare)."""
+    subject = str(encounter.get("subject", {}).get("reference") or "")
+    if patient is None or not subject:
+        return True
+    return subject == f"Patient/{patient['id']}" or subject.endswith(f"/Patient/{patient['id']}")
+
+
+def _literal(value: Any, literal: Mapping[str, str]) -> Any:
+    """A deep copy in which the conditional references resolved become literal ones."""
+    if isinstance(value, dict):
+        reference = value.get("reference")
+        if len(value) == 1 and isinstance(reference, str) and reference in literal:
+            return {"reference": literal[reference]}
+        return {k: _literal(v, literal) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal(v, literal) for v in value]
+    return value
 
 
 def _filter(

@@ -14,8 +14,10 @@ Idempotent by construction:
 
 Before posting to a server, what the record already holds is checked (an administration
 documented for the same slot since recovery, an active order for the same drug, a patient
-merged away); such items are held back as ``record-conflict`` for a person. Nothing is ever
-discontinued by the kit.
+merged away); such items are held back as ``record-conflict`` for a person. The patient and
+encounter a form refers to must be in the record (``unknown-in-record`` otherwise: nothing of
+the form is posted, and nothing is created in their place). Nothing is ever discontinued by
+the kit.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def reconcile(
         station=settings.station,
         site=settings.config.site,
         max_entries=max_entries,
+        encounter_system=settings.config.encounter_system,
     )
     store = Store(settings.home)
     summary = Summary()
@@ -181,7 +184,7 @@ def _prepare(
     if built.unused:
         summary.unused += 1
         return None
-    bundles, conflicts = _check_record(target, form, list(built.bundles), dict(built.labels))
+    bundles, conflicts = _check_record(target, form, built)
     held = (*built.held, *conflicts)
     summary.held += len(built.held)
     unchecked = sum(1 for h in conflicts if h.kind == CHECK_FAILED)
@@ -327,12 +330,14 @@ def _audit_event(form: IssuedForm, target: Target) -> AuditEvent:
 
 
 def _check_record(
-    target: Target, form: IssuedForm, bundles: list[dict[str, Any]], labels: dict[str, str]
+    target: Target, form: IssuedForm, built: fhir.FormBundles
 ) -> tuple[list[dict[str, Any]], list[fhir.HeldItem]]:
-    """Hold back what the record already holds in another form (server target only)."""
+    """Hold back what the record already holds in another form, or a form whose patient or
+    encounter it does not hold (server target only; the outbox's receiver resolves them)."""
     if target.client is None or form.patient is None:
-        return bundles, []
-    return find_record_conflicts(target.client, form, bundles, labels)
+        return list(built.bundles), []
+    labels = dict(built.labels)
+    return find_record_conflicts(target.client, form, built.bundles, labels, built.references)
 
 
 def _planned(

@@ -13,7 +13,9 @@ Counts, per form as issued to one patient in one pack (a two-page journal is one
 ``issued``, ``returned`` (scanned back), ``missing`` (issued, neither returned nor voided),
 ``voided`` (not returned), ``pending_review`` and ``conflicts`` (held items by the latest kind
 recorded for each item; a returned page whose captures disagree is a conflict too, counted once
-with the ``page N`` item reconciliation holds for it), and bundles ``posted``, ``written`` (to
+with the ``page N`` item reconciliation holds for it; so is a form whose patient or encounter
+the record does not hold, ``unknown-in-record``, settled by a later run once a person has
+registered or linked them), and bundles ``posted``, ``written`` (to
 the outbox) and ``failed`` by the outcome of their latest attempt; ``failed`` also counts a
 form held whole because the record could not be checked before posting it
 (``record-check-failed``, settled by a later run that can check).

@@ -16,7 +16,9 @@ MEDICATION_FORMS = ("medication-orders", "mar", "prescription")
 FORM_ORDER = ("referral", *MEDICATION_FORMS, "journal", "admission", "cover")
 CATEGORIES = ("referral", "medication", "other")  # the order of the missing list
 PENDING_KINDS = frozenset({"pending-review"})
-CONFLICT_KINDS = frozenset({"conflict", "record-conflict"})
+# In conflict until a person acts: captures that disagree, the record holding something else,
+# or not holding the patient or encounter the paper is about (``unknown-in-record``).
+CONFLICT_KINDS = frozenset({"conflict", "record-conflict", "unknown-in-record"})
 FAILED_KINDS = frozenset({"record-check-failed"})  # held because the record could not be checked
 BLANK_SPARE = "blank spare — void it if it was not used"
 COVER_SHEET = "ward cover sheet"

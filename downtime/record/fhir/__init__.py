@@ -25,31 +25,39 @@ value) and its conditional create searches ``_tag=urn:downtime:item|<value>``.
 :attr:`FormBundles.resources` lists it as ``("Provenance", "urn:downtime:item|<value>")`` like
 the others; find it on a server with ``Provenance?_tag=…``.
 
-The Patient (identifier from :func:`downtime.census.ids.fhir_system`) and the Encounter (system
-``urn:downtime:encounter``, the census encounter id) are conditional creates too and head every
-bundle, so references to them are ``urn:uuid:`` references the server rewrites; it never has to
-resolve a conditional reference. The Patient has the census name, birth date and gender
-(female/male/other/unknown, as in R4); the Encounter is in-progress, class ``IMP``, with the
-pack's ward as ``serviceProvider.display``. A patient admitted on a blank form (a downtime
-reserve id) and without a census encounter gets an Encounter whose identifier value is the
-reserve id. A census patient without an encounter id gets no Encounter, and nothing refers to
-one.
+The patient and the encounter are the record's: nothing here creates them. Every resource
+names them by **conditional reference** (:attr:`FormBundles.references`):
+``Patient?identifier=<system>|<value>`` with the patient's identifier (system from
+:func:`downtime.census.ids.fhir_system`), and ``Encounter?identifier=<system>|<value>`` with the
+census encounter id in the record's own system — the Encounter identifier's system a FHIR census
+carries, else site.toml's ``encounter_system`` (``ctx.encounter_system``). Without a system
+there is no encounter reference at all. The receiving system resolves them; posting to a FHIR
+server, :mod:`downtime.record.checks` resolves each to exactly one resource first (else the form
+is held as ``unknown-in-record``) and sends the literal reference.
+Only a **reserve-number admission** (a patient admitted on paper, a downtime reserve id) makes
+its Patient: a conditional create heading every bundle of the form, tagged to be linked to the
+real patient, gender only from one clean *sex* tick; and an Encounter (system
+``urn:downtime:encounter``, value the census encounter id or else the reserve id;
+in-progress, class ``IMP``, the pack's ward as ``serviceProvider.display``) unless the census
+knows the encounter in the record. References to them are ``urn:uuid:`` references the
+server rewrites.
 A reference to a resource posted in another bundle of the form (a Provenance pointing at the
 DocumentReference of bundle 1) is a logical reference by identifier, valid in R4. An urn is
 ``urn:uuid:`` + UUID 5 of the resource type and identifier, so the same input gives the same
 bundles, byte for byte.
 
-Search values in ``ifNoneExist`` are escaped as FHIR says (``\\`` before ``\\ , $ |``) and
-URL-encoded. Medplum 4.5.2 never matches a token value containing ``|``: a census encounter id
-with one would get a second Encounter there on a re-post (tests/test_fhir.py pins this).
+Search values in ``ifNoneExist`` and conditional references are escaped as FHIR says (``\\``
+before ``\\ , $ |``) and URL-encoded. Medplum 4.5.2 never matches a token value containing
+``|``: an encounter id with one is not found there, and its forms are held
+(tests/test_fhir.py pins this).
 
 Splitting
 ---------
 Each bundle holds at most ``ctx.max_entries`` entries (Medplum allows 8 in a transaction with
-a conditional entry): the Patient and the Encounter, then whole units — a resource with its
-Provenance — in order: the DocumentReference first, then the derived resources by page, row
-and slot. ``Bundle.identifier`` is the item identifier of ``bundle/`` + the identifiers of the
-resources it holds besides the Patient and Encounter.
+a conditional entry): a reserve admission's Patient and Encounter, then whole units — a
+resource with its Provenance — in order: the DocumentReference first, then the derived
+resources by page, row and slot. ``Bundle.identifier`` is the item identifier of
+``bundle/`` + the identifiers of the resources it holds besides that Patient and Encounter.
 
 Mapping decisions
 -----------------
@@ -77,7 +85,9 @@ Mapping decisions
 * **mar**: one cell = the one-of choice *given* / *not given*. Given → MedicationAdministration
   ``completed``; not given → ``not-done``; neither (and no initials) → nothing; both, an
   uncertain box, a box not read, a review flag (:data:`downtime.vocab.REVIEW_FLAGS`) on a box
-  or the initials, initials without a tick, or a cell without its order or slot → held. An
+  or the initials, initials without a tick, or a cell without its order or slot → held. A
+  cell whose slot is later than the page's scan (its first capture) cannot have happened yet
+  (a tick in a wrong day's column): held, never posted. An
   as-needed dose with anything on it → held (its time is handwritten). The administration's
   ``dosage`` (text, route, dose) is there only when the printed dose is a number and a unit
   ("1 g", "0,5 mg"): R4 (mad-1) allows no dosage without a dose.
@@ -123,6 +133,7 @@ from downtime.record.fhir.model import (
     FormBundles,
     HeldItem,
     PostingContext,
+    RecordReference,
     item_identifier,
 )
 from downtime.record.fhir.model import PARTICIPANT_TYPE as PARTICIPANT_TYPE
@@ -141,6 +152,7 @@ __all__ = [
     "FormBundles",
     "HeldItem",
     "PostingContext",
+    "RecordReference",
     "form_bundles",
     "item_identifier",
 ]
@@ -172,6 +184,7 @@ def form_bundles(
         held=tuple(derived.held),
         unused=False,
         labels=tuple((f"{m.system}|{m.value}", m.label) for m in made if m.label),
+        references=env.references,
     )
 
 

@@ -21,7 +21,6 @@ from downtime.record.fhir.model import (
     ENCOUNTER_SYSTEM,
     FORM_SYSTEM,
     FORM_TITLES,
-    GENDERS,
     INK,
     PARTICIPANT_TYPE,
     PENDING,
@@ -29,6 +28,7 @@ from downtime.record.fhir.model import (
     WHY_PAGE,
     HeldItem,
     PostingContext,
+    RecordReference,
     item_identifier,
 )
 from downtime.record.fhir.readings import admission_gender
@@ -38,16 +38,11 @@ from downtime.record.fhir.readings import admission_gender
 class Env:
     form: IssuedForm
     ctx: PostingContext
-    header: tuple[Made, ...]  # Patient, then the Encounter if there is one
+    header: tuple[Made, ...]  # created with the form: a reserve-number admission's Patient…
     pages: tuple[ReturnedPage, ...]  # by page number
-
-    @property
-    def subject(self) -> dict[str, Any]:
-        return {"reference": self.header[0].urn}
-
-    @property
-    def encounter(self) -> dict[str, Any] | None:
-        return {"reference": self.header[1].urn} if len(self.header) > 1 else None
+    subject: dict[str, Any]  # the Patient: created in the header, or in the record already
+    encounter: dict[str, Any] | None  # the Encounter, likewise; None: no encounter is known
+    references: tuple[RecordReference, ...] = ()  # what ``subject`` and ``encounter`` name
 
     @property
     def document(self) -> dict[str, Any]:
@@ -73,13 +68,29 @@ class Derived:
 
 
 def make_env(form: IssuedForm, patient: PatientInfo, ctx: PostingContext) -> Env:
+    """The form's patient and encounter: referred to as the record holds them (conditional
+    references, created by nothing here), except for a reserve-number admission, whose Patient
+    (and Encounter, unless the census knows it in the record) the form creates."""
     pages = tuple(sorted(form.returned, key=lambda p: p.page_no))
-    gender = admission_gender(pages) if form.form == "admission" else None
-    header = [_patient(patient, gender)]
-    encounter = _encounter(form, patient, header[0])
-    if encounter is not None:
-        header.append(encounter)
-    return Env(form, ctx, tuple(header), pages)
+    references: list[RecordReference] = []
+    header: list[Made] = []
+    if _is_reserve(patient):
+        gender = admission_gender(pages) if form.form == "admission" else None
+        header.append(_patient(patient, gender))
+        subject = {"reference": header[0].urn}
+    else:
+        system = fhir_system(patient.identifier)
+        references.append(RecordReference("Patient", system, patient.identifier.value))
+        subject = {"reference": references[-1].query}
+    encounter: dict[str, Any] | None = None
+    system = patient.encounter_system or ctx.encounter_system
+    if patient.encounter_id and system:
+        references.append(RecordReference("Encounter", system, patient.encounter_id))
+        encounter = {"reference": references[-1].query}
+    elif _is_reserve(patient):
+        header.append(_encounter(form, patient, header[0]))
+        encounter = {"reference": header[1].urn}
+    return Env(form, ctx, tuple(header), pages, subject, encounter, tuple(references))
 
 
 def _is_reserve(patient: PatientInfo) -> bool:
@@ -87,17 +98,14 @@ def _is_reserve(patient: PatientInfo) -> bool:
 
 
 def _patient(patient: PatientInfo, gender: str | None) -> Made:
+    """A reserve-number admission's Patient, tagged to be linked to the real patient."""
     system, value = fhir_system(patient.identifier), patient.identifier.value
-    resource: dict[str, Any] = {"resourceType": "Patient"}
-    if _is_reserve(patient):
-        tag = {
-            "system": TAG_SYSTEM,
-            "code": "downtime-admission",
-            "display": "Admitted during a record outage: link to the real patient",
-        }
-        resource["meta"] = {"tag": [tag]}
-    else:
-        gender = patient.sex if patient.sex in GENDERS else None
+    tag = {
+        "system": TAG_SYSTEM,
+        "code": "downtime-admission",
+        "display": "Admitted during a record outage: link to the real patient",
+    }
+    resource: dict[str, Any] = {"resourceType": "Patient", "meta": {"tag": [tag]}}
     name = {"family": patient.family_name, "given": [patient.given_name]}
     resource["name"] = [name]
     resource["gender"] = gender
@@ -105,12 +113,10 @@ def _patient(patient: PatientInfo, gender: str | None) -> Made:
     return made_resource(resource, system, value)
 
 
-def _encounter(form: IssuedForm, patient: PatientInfo, subject: Made) -> Made | None:
-    value = patient.encounter_id
-    if value is None and _is_reserve(patient):
-        value = patient.identifier.value
-    if not value:
-        return None
+def _encounter(form: IssuedForm, patient: PatientInfo, subject: Made) -> Made:
+    """A reserve-number admission's Encounter (the kit's system, the census encounter id or
+    the reserve id as its value)."""
+    value = patient.encounter_id or patient.identifier.value
     resource = {
         "resourceType": "Encounter",
         "status": "in-progress",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
-from downtime.record.fhir.model import URN_NAMESPACE
+from downtime.record.fhir.model import URN_NAMESPACE, token
 
 
 @dataclass(frozen=True)
@@ -34,27 +32,17 @@ class Made:
 def made_resource(resource: dict[str, Any], system: str, value: str, label: str = "") -> Made:
     kind = resource["resourceType"]
     if kind == "Provenance":
-        search = f"_tag={_token(system, value)}"
+        search = f"_tag={token(system, value)}"
     else:
         identifier = [{"system": system, "value": value}]
         resource = {"resourceType": kind, "identifier": identifier, **resource}
-        search = f"identifier={_token(system, value)}"
+        search = f"identifier={token(system, value)}"
     return Made(kind, system, value, _pruned(resource), search, label)
 
 
 def urn_for(resource_type: str, system: str, value: str) -> str:
     name = f"{resource_type}/{system}|{value}"
     return f"urn:uuid:{uuid.uuid5(URN_NAMESPACE, name)}"
-
-
-def _token(system: str, value: str) -> str:
-    """A token search value: FHIR's escapes (``\\`` before ``\\ , $ |``), then URL-encoded."""
-
-    def part(text: str) -> str:
-        escaped = re.sub(r"([\\,$|])", r"\\\1", text)
-        return quote(escaped, safe=":/")
-
-    return f"{part(system)}|{part(value)}"
 
 
 def logical_ref(resource_type: str, system: str, value: str) -> dict[str, Any]:

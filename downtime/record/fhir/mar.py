@@ -15,6 +15,7 @@ from downtime.record.fhir.model import (
     ORDER_SYSTEM,
     PRN_CELL,
     SIMPLE_DOSE,
+    WHY_AFTER_SCAN,
     WHY_INITIALS,
     WHY_NO_ORDER,
     WHY_NO_SLOT,
@@ -60,6 +61,9 @@ def _administration(
         return
     if slot is None:
         derived.hold(env, page, key, WHY_NO_SLOT)
+        return
+    if slot > page.captured_at:  # it cannot have happened yet: a wrong day's column, say
+        derived.hold(env, page, key, WHY_AFTER_SCAN)
         return
     resource = {
         "resourceType": "MedicationAdministration",

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from downtime.vocab import MarkState
 
@@ -35,7 +36,6 @@ FORM_TITLES = {
     "referral": "Referral",
     "admission": "Admission, new patient",
 }
-GENDERS = frozenset({"female", "male", "other", "unknown"})
 CATEGORIES = {
     "lab": (SNOMED, "108252007", "Laboratory procedure"),
     "radiology": (SNOMED, "363679005", "Imaging"),
@@ -65,6 +65,7 @@ WHY_PAGE = "another capture of this page reads differently: a person decides whi
 WHY_NO_ORDER = "the order this row refers to is not in the pack's data: look at the page"
 WHY_NO_SLOT = "the cell's time slot is not known: look at the page"
 WHY_INITIALS = "initials without a ticked box: look at the page"
+WHY_AFTER_SCAN = "the time on paper is after the page was scanned: check the slot's date"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class PostingContext:
     station: str
     site: str
     max_entries: int = 8  # per transaction (Medplum's limit with conditional entries)
+    # The record's identifier system of census encounter ids the census did not name (site.toml
+    # ``encounter_system``); "": a census patient's encounter is not referred to then.
+    encounter_system: str = ""
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None or self.now.utcoffset() is None:
@@ -92,6 +96,36 @@ class HeldItem:
 
 
 @dataclass(frozen=True)
+class RecordReference:
+    """What a form's resources refer to in the record without creating it: the census
+    patient, their encounter. In the bundles: a conditional reference (``query``)."""
+
+    resource_type: str  # Patient | Encounter
+    system: str
+    value: str
+
+    @property
+    def query(self) -> str:
+        """``Patient?identifier=<system>|<value>``, escaped and URL-encoded as FHIR says."""
+        return f"{self.resource_type}?identifier={token(self.system, self.value)}"
+
+    @property
+    def search_value(self) -> str:
+        """The ``identifier`` search parameter's value, escaped (not URL-encoded)."""
+        return f"{escaped(self.system)}|{escaped(self.value)}"
+
+
+def escaped(text: str) -> str:
+    """A token search value's part with FHIR's escapes (``\\`` before ``\\ , $ |``)."""
+    return re.sub(r"([\\,$|])", r"\\\1", text)
+
+
+def token(system: str, value: str) -> str:
+    """A token search value: FHIR's escapes, then URL-encoded."""
+    return f"{quote(escaped(system), safe=':/')}|{quote(escaped(value), safe=':/')}"
+
+
+@dataclass(frozen=True)
 class FormBundles:
     form_key: str
     bundles: tuple[dict[str, Any], ...]  # FHIR R4 transaction Bundles, ≤ max_entries entries
@@ -99,6 +133,7 @@ class FormBundles:
     held: tuple[HeldItem, ...]
     unused: bool  # returned but nothing written or marked on any page: nothing posted
     labels: tuple[tuple[str, str], ...] = ()  # ("system|value", what a clerk finds on paper)
+    references: tuple[RecordReference, ...] = ()  # what the bundles refer to, not create
 
 
 def item_identifier(form_key: str, item: str) -> tuple[str, str]:
