@@ -304,4 +304,25 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE pack_patients ADD COLUMN encounter_system TEXT;
         """,
     ),
+    (
+        "0006_decisions",
+        """
+        -- What a person decided about a held item (downtime.review): appended, never changed;
+        -- a later decision about the same item supersedes an earlier one. Medication typed
+        -- from handwriting takes two rows by two people: an entry, then a blind confirmation.
+        CREATE TABLE decisions (
+            decision_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+            form_key       TEXT NOT NULL,
+            item           TEXT NOT NULL,       -- as held: "med1.t08", "page 2/new1", "page 1"
+            step           TEXT NOT NULL,       -- decide | confirm
+            action         TEXT NOT NULL,       -- boxes | skip | post | capture | transcribe
+            value          TEXT NOT NULL,       -- JSON: what was decided
+            reason         TEXT NOT NULL,       -- why, in the person's words ('' if none)
+            decided_by     TEXT NOT NULL,
+            decided_at     TEXT NOT NULL,
+            station        TEXT NOT NULL
+        );
+        CREATE INDEX decisions_item ON decisions (form_key, item, decision_id);
+        """,
+    ),
 )

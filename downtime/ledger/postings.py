@@ -17,10 +17,8 @@ from downtime.ledger.db import Ledger, now, rows
 from downtime.ledger.records import AuditEvent
 
 DELIVERED = ("posted", "written")  # attempt outcomes that mean the bundle arrived
-# Held kinds a later run settles by itself: a form held because the record could not be
-# checked, or did not hold its patient or encounter (until a person registered them), is
-# checked again; when it is no longer held, a ``cleared`` row says so.
-RETRIED_KINDS = ("record-check-failed", "unknown-in-record")
+# An item a form's current state no longer holds (decided by a person, read cleanly on a
+# rescan, checked in the record at last) gets a ``cleared`` row: its latest row says so.
 CLEARED = "cleared"
 
 
@@ -88,14 +86,15 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
     with ledger.transaction() as conn:
         for plan in plans:
             key = plan.form_key
+            latest = _latest_held(conn, key)
             for h in plan.held:
-                conn.execute(
-                    "INSERT INTO held_items (form_key, item, kind, detail, found_at)"
-                    " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM held_items"
-                    " WHERE form_key = ? AND item = ? AND kind = ? AND detail = ?)",
-                    (key, h.item, h.kind, h.detail, at, key, h.item, h.kind, h.detail),
-                )
-            _clear_retried(conn, key, {h.item for h in plan.held}, at)
+                if latest.get(h.item) != (h.kind, h.detail):  # new, or held anew
+                    conn.execute(
+                        "INSERT INTO held_items (form_key, item, kind, detail, found_at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (key, h.item, h.kind, h.detail, at),
+                    )
+            _clear(conn, key, latest, {h.item for h in plan.held}, at)
             for bundle_key, resources in plan.bundles:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO postings (bundle_key, form_key, content_sha256, target,"
@@ -112,21 +111,32 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
     return numbers
 
 
-def _clear_retried(conn: sqlite3.Connection, form_key: str, held_now: set[str], at: str) -> None:
-    """A ``cleared`` row for each item whose latest kind is one a run retries by itself and
-    that this run no longer holds."""
-    latest = conn.execute(
-        "SELECT item, kind FROM held_items h WHERE form_key = ? AND rowid = (SELECT rowid FROM"
-        " held_items l WHERE l.form_key = h.form_key AND l.item = h.item"
+def _latest_held(conn: sqlite3.Connection, form_key: str) -> dict[str, tuple[str, str]]:
+    """Item → (kind, detail) of its latest held row, for one form."""
+    found = conn.execute(
+        "SELECT item, kind, detail FROM held_items h WHERE form_key = ? AND rowid = (SELECT"
+        " rowid FROM held_items l WHERE l.form_key = h.form_key AND l.item = h.item"
         " ORDER BY found_at DESC, rowid DESC LIMIT 1)",
         (form_key,),
     ).fetchall()
-    for item, kind in latest:
-        if kind in RETRIED_KINDS and item not in held_now:
+    return {item: (kind, detail) for item, kind, detail in found}
+
+
+def _clear(
+    conn: sqlite3.Connection,
+    form_key: str,
+    latest: dict[str, tuple[str, str]],
+    held_now: set[str],
+    at: str,
+) -> None:
+    """A ``cleared`` row for each item held before that the form's current state no longer
+    holds (a person decided it, a rescan read it cleanly, the record could be checked)."""
+    for item, (kind, _) in latest.items():
+        if kind != CLEARED and item not in held_now:
             conn.execute(
                 "INSERT INTO held_items (form_key, item, kind, detail, found_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (form_key, item, CLEARED, "checked again and no longer held", at),
+                (form_key, item, CLEARED, "no longer held", at),
             )
 
 

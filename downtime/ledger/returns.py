@@ -9,10 +9,11 @@ derived items back until a person decides.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 
 from downtime.ledger.db import Ledger, Row, rows
+from downtime.ledger.decisions import Decision, by_item, decisions_of
 from downtime.ledger.pages import patient_of
 from downtime.model import Identifier
 
@@ -78,6 +79,7 @@ class IssuedForm:
     returned: tuple[ReturnedPage, ...]  # returned pages, by page number
     voided: tuple[str, ...] = ()  # page uids voided by a person
     orders: Mapping[str, OrderInfo] = field(default_factory=dict)
+    decisions: Mapping[str, Decision] = field(default_factory=dict)  # item → in force
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -119,9 +121,53 @@ def issued_forms(ledger: Ledger, pack_ids: Iterable[str]) -> list[IssuedForm]:
     for row in pages:
         key = form_key(row["pack_id"], row["form"], patient_of(row))
         groups.setdefault(key, []).append(row)
-    return [
-        _form(key, members, captures, patients, orders, voided) for key, members in groups.items()
-    ]
+    decided = decisions_of(ledger, groups)
+    forms = []
+    for key, members in groups.items():
+        in_force = {
+            item: d
+            for item, state in by_item(decided.get(key, [])).items()
+            if (d := state.in_force) is not None
+        }
+        form = _form(key, members, captures, patients, orders, voided)
+        forms.append(_chosen_captures(ledger, replace(form, decisions=in_force)))
+    return forms
+
+
+def _chosen_captures(ledger: Ledger, form: IssuedForm) -> IssuedForm:
+    """A page whose captures disagreed, read from the capture a person chose (a ``capture``
+    decision about the item ``page N``): no longer in conflict."""
+    chosen = {
+        item: int(d.value["capture_id"])
+        for item, d in form.decisions.items()
+        if d.action == "capture" and item.startswith("page ")
+    }
+    if not chosen:
+        return form
+    pages = []
+    for page in form.returned:
+        capture_id = chosen.get(f"page {page.page_no}")
+        if capture_id is None:
+            pages.append(page)
+            continue
+        (row,) = rows(
+            ledger,
+            "SELECT capture_id, captured_at, via, registered_as FROM captures"
+            " WHERE capture_id = ? AND page_uid = ?",
+            (capture_id, page.page_uid),
+        )
+        pages.append(
+            replace(
+                page,
+                capture_id=capture_id,
+                captured_at=datetime.fromisoformat(row["captured_at"]),
+                via=row["via"],
+                registered_as=row["registered_as"],
+                readings=_readings(ledger, capture_id),
+                in_conflict=False,
+            )
+        )
+    return replace(form, returned=tuple(pages))
 
 
 def _form(

@@ -15,7 +15,8 @@
 * an order for the same drug that is active in the record and was written after the pack was
   printed: a paper order decision for that drug is held (it may already be superseded).
 
-Held items go to the report as ``record-conflict`` (``unknown-in-record`` for the first).
+Held items go to the report as ``record-conflict`` (``unknown-in-record`` for the first). A
+person settles a record conflict in ``downtime review``: *post* it anyway, or *skip* it.
 Nothing is ever discontinued here.
 
 A check that cannot be made (the server answers a search with an error, garbage or not at all)
@@ -168,6 +169,12 @@ def _filter(
     drop: set[str] = set()
     for entry in bundle.get("entry", []):
         resource = entry["resource"]
+        decided = form.decisions.get(_label(resource, labels))
+        if decided is not None and decided.action in ("post", "skip"):
+            # a person saw what the record holds: post it anyway, or leave it out
+            if decided.action == "skip":
+                drop.add(entry.get("fullUrl", ""))
+            continue
         reason = None
         if resource["resourceType"] == "MedicationAdministration":
             reason = _administered(client, patient_id, resource)

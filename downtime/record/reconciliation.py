@@ -260,7 +260,8 @@ def _returned_forms(ledger: Ledger) -> list[IssuedForm]:
 
 
 def source_hash(form: IssuedForm) -> str:
-    """A digest of what was read from the form's returned pages: unchanged ⇒ nothing to post."""
+    """A digest of what was read from the form's returned pages and what people decided about
+    it: unchanged ⇒ nothing to post."""
     parts = [
         [
             p.page_uid,
@@ -270,7 +271,8 @@ def source_hash(form: IssuedForm) -> str:
         ]
         for p in form.returned
     ]
-    return hashlib.sha256(json.dumps([form.form_key, parts]).encode()).hexdigest()
+    decided = sorted((item, d.decision_id) for item, d in form.decisions.items())
+    return hashlib.sha256(json.dumps([form.form_key, parts, decided]).encode()).hexdigest()
 
 
 def pages_pdf(store: Store, form: IssuedForm, *, only: int | None = None) -> bytes:

@@ -122,6 +122,7 @@ from downtime.record.fhir.common import (
     is_unused,
     make_env,
 )
+from downtime.record.fhir.decided import with_decided_boxes
 from downtime.record.fhir.mar import mar
 from downtime.record.fhir.model import ACT_CODE as ACT_CODE
 from downtime.record.fhir.model import CONFLICT as CONFLICT
@@ -163,14 +164,16 @@ def form_bundles(
 ) -> FormBundles:
     """The transaction bundles for ``form``. ``pdf`` is its returned pages as one PDF, or one
     PDF per returned page (in page order) when one would be too large for one attachment."""
-    if form.patient is None or not form.returned:
+    patient = form.patient
+    if patient is None or not form.returned:
         return FormBundles(form.form_key, (), (), (), unused=False)
+    form = with_decided_boxes(form)
     if is_unused(form):
         return FormBundles(form.form_key, (), (), (), unused=True)
     pdfs = [pdf] if isinstance(pdf, bytes) else list(pdf)
     if not pdfs or not all(pdfs) or len(pdfs) not in (1, len(form.returned)):
         raise ValueError("one PDF of the returned pages, or one per returned page, is needed")
-    env = make_env(form, form.patient, ctx)
+    env = make_env(form, patient, ctx)
     document = document_scan(env, pdfs)
     derived = Derived([(document, document_provenance(env, document))])
     conflict_pages(env, derived)

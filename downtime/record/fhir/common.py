@@ -63,8 +63,13 @@ class Derived:
     held: list[HeldItem] = field(default_factory=list)
 
     def hold(self, env: Env, page: ReturnedPage, name: str, why: str) -> None:
+        """Hold the item for a person, unless a person decided to leave it out (*skip*)."""
+        item = env.item(page, name)
+        decided = env.form.decisions.get(item)
+        if decided is not None and decided.action == "skip":
+            return
         kind = CONFLICT if page.in_conflict else PENDING
-        self.held.append(HeldItem(env.item(page, name), kind, why))
+        self.held.append(HeldItem(item, kind, why))
 
 
 def make_env(form: IssuedForm, patient: PatientInfo, ctx: PostingContext) -> Env:
