@@ -39,10 +39,18 @@ class MarkFlag(StrEnum):
     # and was not counted as its ink (information)
     UNREGISTERED = "unregistered"  # a genuine page that could not be aligned to its form at
     # all (marks stained or torn away, crumpled): returned, every field uncertain
+    STAINED = "stained"  # the box lies at the edge of a stain, blot or shadow: the paper under
+    # it differs from the paper beside it, and ink cannot be told from the stain
 
 
 REVIEW_FLAGS = frozenset(
-    {MarkFlag.CORRECTED, MarkFlag.NO_OUTLINE, MarkFlag.OFF_PAGE, MarkFlag.UNREGISTERED}
+    {
+        MarkFlag.CORRECTED,
+        MarkFlag.NO_OUTLINE,
+        MarkFlag.OFF_PAGE,
+        MarkFlag.UNREGISTERED,
+        MarkFlag.STAINED,
+    }
 )
 """Flags that by themselves need a person (``overrun``, ``faint-page`` and ``line-through`` are
 information)."""

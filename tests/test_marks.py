@@ -837,3 +837,39 @@ def test_a_dense_page_reads_in_a_few_milliseconds() -> None:
     # rows run together (0.6 mm apart, blurred) an area may be uncertain, never written.
     areas = Counter(r.state for r in readings if r.kind != "checkbox")
     assert areas["written"] == 0 and areas["uncertain"] <= 2, areas
+
+
+def test_an_empty_box_at_the_edge_of_a_blot_is_never_read_marked(
+    form_pages: dict[str, tuple[Page, list[FieldBox]]],
+) -> None:
+    """A dark blot (coffee, ink) whose edge crosses an empty box darkens part of it like a
+    tick would: the box is ``uncertain`` and flagged ``stained`` (a person looks), never
+    ``marked``; boxes far from the blot, and under a phone's gradual shading, still decide."""
+    page, fields = form_pages["mar"]
+    boxes = checkboxes(fields)
+    target = max(boxes, key=lambda f: (f.box_mm[1], f.box_mm[0]))  # the last row's last box
+    x, y, w, h = (v * PX_PER_MM for v in target.box_mm)
+    for grey, offset in ((97, 0.35), (60, 0.6), (140, 0.5)):
+        blotted = page.copy()
+        yy, xx = np.mgrid[0 : page.shape[0], 0 : page.shape[1]]
+        radius = 25 * PX_PER_MM  # a blot 5 cm across, right of the box, its edge through it
+        cx, cy = x + w * offset + radius, y + h / 2
+        inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2
+        blotted[inside] = np.minimum(blotted[inside], grey)
+
+        readings = read(blotted, boxes)
+
+        edge = readings[target.id]
+        assert edge.state == "uncertain" and "stained" in edge.flags, describe(edge)
+        assert "stained" in REVIEW_FLAGS
+        far = [
+            readings[f.id]
+            for f in boxes
+            if np.hypot(f.box_mm[0] + f.box_mm[2] / 2 - cx / PX_PER_MM,
+                        f.box_mm[1] + f.box_mm[3] / 2 - cy / PX_PER_MM) > 35
+        ]  # fmt: skip
+        assert len(far) >= 5 and all(r.state == "empty" for r in far), [
+            describe(r) for r in far if r.state != "empty"
+        ][:3]
+    shaded = read(uneven_light(page, np.random.default_rng(3), 0.5), boxes)
+    assert not any("stained" in r.flags for r in shaded.values())

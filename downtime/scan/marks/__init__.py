@@ -111,7 +111,10 @@ image: ``uncertain``; needs review), ``overrun`` (ink crosses the box edge — i
 a box is decided on its own interior, and a neighbour's stroke reaching into an empty box
 raises its fill but not its core, so it reads ``uncertain`` at worst; ticks overrun their
 box all the time, and printed text touching a box raises it too, so sending every overrun to
-review would bury the boxes that need a person), ``line-through`` (a straight line crossed
+review would bury the boxes that need a person), ``stained`` (the paper's own level changes
+by ``stain_step`` or more within ``stain_window_mm`` of the box: the edge of a blot, a stain or
+a shadow runs by it, and its dark part inside the box would read as a tick: ``uncertain``;
+needs review), ``line-through`` (a straight line crossed
 the field and was not counted; information), ``faint-page`` (see above; information — the
 page itself carries the reason).
 

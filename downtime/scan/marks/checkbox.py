@@ -51,6 +51,7 @@ def read_checkboxes(
     ring, crossing = _ring(maps, (left, top, right, bottom), (ix0, iy0, ix1, iy1), contrast, s)
 
     coverage = _coverage(maps, (ix0, iy0, ix1, iy1), s.strong_ink * contrast - q.margin)
+    step = paper_step(maps, boxes, s.stain_window_mm)
 
     faint = q.faint_marks_may_vanish
     divisor = s.faint_page_empty_divisor if faint else 1.0
@@ -68,19 +69,20 @@ def read_checkboxes(
         empty = np.zeros_like(empty)
     else:
         faint_empty = empty if faint and not q.wedge_vouches(s) else np.zeros_like(empty)
+    stained = step >= (s.stain_step_binarised if q.binarised else s.stain_step)
     state = np.where(
-        ~found,
+        ~found | stained,
         MarkState.UNCERTAIN,
         np.where(marked, MarkState.MARKED, np.where(empty, MarkState.EMPTY, MarkState.UNCERTAIN)),
     )
 
     names = (
         "fill", "core", "peak", "coverage", "ring", "crossing", "outline_dx_mm",
-        "outline_dy_mm", "outline_strength", "background", "contrast", "line",
+        "outline_dy_mm", "outline_strength", "background", "contrast", "line", "paper_step",
     )  # fmt: skip
     values = np.stack(
         [fill, core, peak, coverage, ring, crossing, dx / PX_PER_MM, dy / PX_PER_MM, strength,
-         paper, contrast, line],
+         paper, contrast, line, step],
         axis=1,
     ).tolist()  # fmt: skip
     readings = []
@@ -97,8 +99,37 @@ def read_checkboxes(
             flags.append(MarkFlag.FAINT_PAGE)
         if line[k] >= s.line_flag:
             flags.append(MarkFlag.LINE_THROUGH)
+        if stained[k]:
+            flags.append(MarkFlag.STAINED)
         readings.append(reading(fields[i], st, names, values[k], flags))
     return readings
+
+
+STAIN_SHARE = 0.2  # a stain covers at least a fifth of a box's neighbourhood
+
+
+def paper_step(maps: Maps, boxes: IntArray, window_mm: float) -> FloatArray:
+    """How much the paper's own level changes within ``window_mm`` of each box (1 − the paper
+    level that ``STAIN_SHARE`` of the neighbourhood is darker than ÷ the lightest paper there):
+    ~0 on clean paper and under a phone's gradual shading; large at the edge of a stain, a blot
+    or a shadow covering a good part of the neighbourhood, where the paper under the box is not
+    the paper beside it and ink cannot be told from the stain. (Not the darkest spot: dense
+    print leaves small dips in the paper map of a black-and-white scan.)"""
+    q = maps.quality
+    paper = q.background_map
+    c = q.cell_px
+    reach = max(1, round(window_mm * PX_PER_MM / c))
+    rows, cols = paper.shape
+    x0 = np.clip(boxes[:, 0] // c - reach, 0, cols - 1)
+    x1 = np.clip(boxes[:, 2] // c + reach + 1, 1, cols)
+    y0 = np.clip(boxes[:, 1] // c - reach, 0, rows - 1)
+    y1 = np.clip(boxes[:, 3] // c + reach + 1, 1, rows)
+    out = np.zeros(len(boxes))
+    for k in range(len(boxes)):
+        around = paper[y0[k] : y1[k], x0[k] : x1[k]]
+        low = float(np.percentile(around, STAIN_SHARE * 100))
+        out[k] = 1.0 - low / max(float(around.max()), 1.0)
+    return out
 
 
 def _peak(

@@ -66,6 +66,13 @@ class MarkSettings:
     line_cover_outside: float = 0.8  # … and this share of both stretches outside (where it
     # crosses a printed label, a line counts under the letters too)
     line_flag: float = 0.01  # an interior that lost this much ink to lines is flagged
+    stain_window_mm: float = 4.0  # the paper's level is compared this far around a box …
+    stain_step: float = 0.2  # … and a box where it changes by this much is in a stain's edge:
+    # uncertain, flagged ``stained`` (measured on bench/scan.py's classes: genuine boxes at most
+    # 0.08 on scans, 0.10 under phone photos' shading; boxes by the edge of a blot 0.13–0.58,
+    # the one a blot made read marked 0.58)
+    stain_step_binarised: float = 0.45  # the same on a black-and-white scan, where dense print
+    # dims the paper map (genuine boxes up to 0.35) and a blot is solid black (~1)
 
     # -- checkboxes ----------------------------------------------------------------------------
     checkbox_inset_mm: float = 0.6  # interior starts this far inside the outline's centre line

@@ -1,0 +1,23 @@
+"""Review: people settle what reconciliation held — typed transcriptions, boxes read by eye,
+the right capture of a page, record conflicts — as decisions in the ledger, two people for
+medication typed from handwriting (:mod:`~downtime.review.items`, :mod:`~downtime.review.decide`).
+"""
+
+from __future__ import annotations
+
+from downtime.review.decide import ALLOWED, TRANSCRIPTIONS, Settled, decide, transcription_kind
+from downtime.review.items import QUEUES, ReviewItem, age, find_item, item_id, review_items
+
+__all__ = [
+    "ALLOWED",
+    "QUEUES",
+    "TRANSCRIPTIONS",
+    "ReviewItem",
+    "Settled",
+    "age",
+    "decide",
+    "find_item",
+    "item_id",
+    "review_items",
+    "transcription_kind",
+]

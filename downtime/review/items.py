@@ -1,0 +1,151 @@
+"""What waits for a person: every held item a person can settle, in its queue, with the form,
+page, patient and fields it concerns.
+
+Queues (:data:`QUEUES`), from what reconciliation held and why:
+
+* ``transcription``: handwriting that must become data (an as-needed dose's time, a new or
+  changed order, a paper prescription, a referral's receiving unit);
+* ``marks``: boxes or areas read uncertain, corrected, flagged, or muddled (both *given* and
+  *not given*);
+* ``page-conflict``: a page whose captures read differently (item ``page N``): keep one;
+* ``record-conflict``: what the record already holds beside what the paper says: post or skip;
+* ``unknown-patient``: an admission on a reserve number, to be linked to a real identity.
+
+Items held on a page in conflict follow that page's decision; forms held because the record
+could not be checked, or whose patient the record does not hold, are IT's and the record's,
+not a reviewer's. An item a person has settled leaves the queue (reconciliation then posts it
+and clears it); a medication entry waits for its second person (``awaiting-confirmation``),
+and one whose confirmation differed is back (``mismatch``, both entries shown).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from downtime.ledger import Ledger
+from downtime.ledger.decisions import Decision, HeldRow, by_item, decisions_of, still_held
+from downtime.ledger.pages import page_fields
+from downtime.ledger.returns import IssuedForm, PatientInfo, ReturnedPage, issued_forms
+from downtime.model import FieldBox
+from downtime.record.fhir.decided import page_of
+from downtime.record.fhir.model import (
+    WHY_ADMISSION,
+    WHY_CHANGE,
+    WHY_NEW,
+    WHY_PRN,
+    WHY_RX,
+    WHY_TO,
+)
+
+QUEUES = ("transcription", "marks", "page-conflict", "record-conflict", "unknown-patient")
+TRANSCRIBED = frozenset({WHY_PRN, WHY_CHANGE, WHY_NEW, WHY_RX, WHY_TO})
+OPEN, AWAITING, MISMATCH = "open", "awaiting-confirmation", "mismatch"
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    item_id: str  # opaque, stable: names no patient (for URLs and the command line)
+    queue: str
+    state: str  # open | awaiting-confirmation | mismatch
+    held: HeldRow  # form key, item, kind, why, since
+    form: IssuedForm
+    page: ReturnedPage | None  # the page it is on (None: the form as a whole)
+    fields: tuple[FieldBox, ...]  # the fields of that page it concerns
+    entries: tuple[Decision, ...] = ()  # the entry (and a differing confirmation)
+
+    @property
+    def item(self) -> str:
+        return self.held.item
+
+    @property
+    def patient(self) -> PatientInfo | None:
+        return self.form.patient
+
+
+def item_id(form_key: str, item: str) -> str:
+    return hashlib.sha256(f"{form_key}#{item}".encode()).hexdigest()[:12]
+
+
+def queue_of(held: HeldRow) -> str | None:
+    """The queue a held item goes to, or None when it is not a reviewer's to settle."""
+    if held.kind == "record-conflict":
+        return "record-conflict"
+    if held.kind == "conflict":
+        whole_page = held.item.startswith("page ") and "/" not in held.item
+        return "page-conflict" if whole_page else None
+    if held.kind != "pending-review":
+        return None
+    if held.detail == WHY_ADMISSION:
+        return "unknown-patient"
+    return "transcription" if held.detail in TRANSCRIBED else "marks"
+
+
+def review_items(ledger: Ledger, *, queue: str | None = None) -> list[ReviewItem]:
+    """Every item waiting for a person (in ``queue`` only, if given), oldest first."""
+    held = [(h, q) for h in still_held(ledger) if (q := queue_of(h)) and queue in (None, q)]
+    if not held:
+        return []
+    forms = _forms(ledger, {h.form_key for h, _ in held})
+    decided = decisions_of(ledger, forms)
+    out = []
+    for h, q in held:
+        form = forms.get(h.form_key)
+        if form is None:
+            continue
+        state = by_item(decided.get(h.form_key, [])).get(h.item)
+        if state is not None and state.in_force is not None:
+            continue  # settled: reconciliation posts it next
+        status = OPEN
+        entries: tuple[Decision, ...] = ()
+        if state is not None and state.awaiting_confirmation:
+            status = AWAITING
+        elif state is not None and state.mismatch:
+            status = MISMATCH
+            entries = tuple(d for d in (state.entry, state.confirmation) if d is not None)
+        page = _page(form, h.item)
+        fields = tuple(_fields(ledger, page, h.item)) if page is not None else ()
+        out.append(ReviewItem(item_id(h.form_key, h.item), q, status, h, form, page, fields,
+                              entries))  # fmt: skip
+    return out
+
+
+def find_item(ledger: Ledger, wanted: str) -> ReviewItem | None:
+    return next((i for i in review_items(ledger) if i.item_id == wanted), None)
+
+
+def _forms(ledger: Ledger, keys: Iterable[str]) -> dict[str, IssuedForm]:
+    packs = sorted({k.split("/", 1)[0] for k in keys})
+    wanted = set(keys)
+    return {f.form_key: f for f in issued_forms(ledger, packs) if f.form_key in wanted}
+
+
+def _page(form: IssuedForm, item: str) -> ReturnedPage | None:
+    number = page_of(item)
+    if number is None and item.startswith("page ") and item[5:].isdigit():
+        number = int(item[5:])  # a whole page in conflict
+    if number is None:
+        number = 1 if form.page_count == 1 or item == "patient" else None
+    return next((p for p in form.returned if p.page_no == number), None)
+
+
+def _fields(ledger: Ledger, page: ReturnedPage, item: str) -> Sequence[FieldBox]:
+    """The page's fields the item concerns: all of them for a whole page or a patient, else
+    those whose id is the item's name or starts with it and a dot."""
+    everything = page_fields(ledger, page.page_uid)
+    name = item.split("/", 1)[1] if "/" in item else item
+    if name == "patient" or (name.startswith("page ") and name[5:].isdigit()):
+        return everything
+    return [f for f in everything if f.id == name or f.id.startswith(f"{name}.")]
+
+
+def age(item: ReviewItem, now: datetime) -> str:
+    """How long it has waited, briefly: ``35 min``, ``4 h``, ``2 d``."""
+    seconds = max((now - item.held.since).total_seconds(), 0.0)
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600:.0f} h"
+    return f"{seconds // 86400:.0f} d"
