@@ -47,7 +47,7 @@ from downtime.codes import serials
 from downtime.ledger import Ledger, verify_audit_chain
 from downtime.ledger.returns import form_key
 from downtime.model import Identifier
-from downtime.report.formats import CSV_HEADER
+from downtime.report.formats import CSV_HEADER, PENDING_CSV_HEADER
 
 MEDICATION = ("medication-orders", "mar", "prescription")
 
@@ -179,6 +179,13 @@ def post(home: Path, key: str, bundle: str, outcomes: list[str]) -> None:
 def hold(home: Path, key: str, item: str, kind: str, minutes: int) -> None:
     found = datetime(2026, 11, 26, 8, 0, tzinfo=UTC) + timedelta(minutes=minutes)
     row = (key, item, kind, "look at the page", found.isoformat())
+    execute(home, "INSERT INTO held_items VALUES (?, ?, ?, ?, ?)", row)
+
+
+def hold_at(
+    home: Path, key: str, item: str, kind: str, at: datetime, why: str = "look at the page"
+) -> None:
+    row = (key, item, kind, why, at.isoformat())
     execute(home, "INSERT INTO held_items VALUES (?, ?, ?, ?, ?)", row)
 
 
@@ -329,7 +336,37 @@ def test_voiding_every_page_not_returned_makes_the_report_complete(
     assert result.exit_code == 0
     assert (doc["complete"], doc["outstanding"], doc["missing"]) == (True, [], [])
     assert doc["totals"]["voided"] == len(every)
-    assert "EVERYTHING ACCOUNTED FOR" in downtime("report", home=fresh).stdout
+    assert "State: everything accounted for" in downtime("report", home=fresh).stdout
+    html = downtime("report", "--format", "html", home=fresh).stdout
+    assert "State: everything accounted for" in html and "PENDING ITEMS: none" in (
+        downtime("report", home=fresh).stdout
+    )
+
+
+def test_an_item_held_for_a_person_keeps_the_report_from_being_accounted_for(
+    fresh: Path, printed: Printed
+) -> None:
+    """Whatever kind it is held as: an open held item is pending until it is cleared."""
+    every = [
+        e["form_serial"] for pack in (printed.med, printed.kir) for e in pack.manifest["pages"]
+    ]
+    downtime("void", *every, "--reason", "drill: nothing was used", home=fresh)
+    mar = patient_pages(printed.med, "mar")[0]
+    hold(fresh, key_of(printed.med, mar), "med1.t08", "needs-a-second-reader", 0)
+
+    doc = report_json(fresh)
+    text = downtime("report", home=fresh).stdout
+    html = downtime("report", "--format", "html", home=fresh).stdout
+
+    assert doc["complete"] is False and [h["item"] for h in doc["pending"]] == ["med1.t08"]
+    assert "1 item(s) pending review" in doc["outstanding"]
+    for shown in (text, html):
+        assert "everything accounted for" not in shown.lower()
+    assert "State: NOT ACCOUNTED FOR: 1 item(s) pending review" in text
+    assert "State: not accounted for</strong> — 1 item(s) pending review" in html
+
+    hold(fresh, key_of(printed.med, mar), "med1.t08", "cleared", 5)
+    assert report_json(fresh)["complete"] is True
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,6 +455,108 @@ def test_a_form_held_because_the_record_could_not_be_checked_counts_as_failed_un
 
     assert (held["failed"], held["pending_review"], held["conflicts"]) == (1, 0, 0)
     assert (settled["failed"], settled["posted"]) == (0, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Pending items, one by one
+
+
+@pytest.fixture
+def pending(station: Path, scanned: Scanned, printed: Printed) -> datetime:
+    """Items held in the station's ledger as reconciliation and later runs record them; returns
+    when the holds were written (ages count from it)."""
+    now = datetime.now(UTC)
+    journal, referral, rx = (
+        key_of(printed.med, e) for e in (scanned.journal, scanned.referral, scanned.prescription)
+    )
+    ago = lambda minutes: now - timedelta(minutes=minutes)  # noqa: E731
+    hold_at(station, journal, "page 1/entry1.text", "pending-review", ago(185), "transcribe it")
+    hold_at(station, journal, "patient", "unknown-in-record", ago(30), "not in the record")
+    hold_at(station, referral, "referral.to", "pending-review", ago(3000), "transcribe it")
+    hold_at(station, referral, "referral.to", "cleared", ago(2000), "settled")
+    hold_at(station, referral, "referral.to", "pending-review", ago(120), "transcribe it again")
+    hold_at(station, referral, "referral.priority", "pending-review", ago(60), "two boxes")
+    hold_at(station, referral, "referral.priority", "cleared", ago(50), "settled")
+    hold_at(station, rx, "rx1", "pending-review", ago(10), "transcribe the prescription")
+    hold_at(station, rx, "rx1", "record-conflict", ago(5), "the record holds a newer order")
+    return now
+
+
+def test_every_pending_item_is_listed_with_its_page_patient_why_and_age(
+    station: Path, scanned: Scanned, pending: datetime
+) -> None:
+    doc = report_json(station)
+
+    listed = {h["item"]: h for h in doc["pending"]}
+    assert set(listed) == {"rx1", "referral.to", "page 1/entry1.text", "patient"}, (
+        "cleared items are not pending"
+    )
+    assert [h["item"] for h in doc["pending"]] == [
+        "rx1", "referral.to", "patient", "page 1/entry1.text",
+    ], "as the ward tables: by bed, then form; an item about the whole form first"  # fmt: skip
+    rx, entry, patient = listed["rx1"], listed["page 1/entry1.text"], listed["patient"]
+    assert (rx["kind"], rx["why"]) == ("record-conflict", "the record holds a newer order")
+    assert rx["serials"] == [scanned.prescription["form_serial"]] and rx["page"] == 1
+    assert (entry["page"], entry["page_count"]) == (1, 2)
+    assert entry["serials"] == [scanned.journal["form_serial"]]
+    assert (patient["page"], patient["kind"]) == (None, "unknown-in-record"), "the whole form"
+    assert patient["serials"] == [scanned.journal["form_serial"]], "the pages returned"
+    assert (rx["ward"], rx["bed"], rx["form"]) == ("MED42", "1", "prescription")
+    assert listed["referral.to"]["why"] == "transcribe it again", "the latest row's words"
+    assert rx["patient"]["value"] == scanned.prescription["patient"]["value"]
+    since = {item: datetime.fromisoformat(h["held_since"]) for item, h in listed.items()}
+    assert since["referral.to"] == pending - timedelta(minutes=120), "held again after clearing"
+    assert since["rx1"] == pending - timedelta(minutes=10), "held since first, whatever kind"
+    assert 185 * 60 <= entry["age_seconds"] < 186 * 60
+    kinds = "(pending-review 2, record-conflict 1, unknown-in-record 1)"
+    assert f"4 item(s) held for a person {kinds}" in downtime("report", home=station).stdout
+
+
+def test_the_pending_list_is_in_the_text_html_and_csv_reports(
+    station: Path, scanned: Scanned, pending: datetime
+) -> None:
+    text = downtime("report", home=station).stdout
+    html = downtime("report", "--format", "html", home=station).stdout
+    table = list(
+        csv.reader(io.StringIO(downtime("report", "--format", "pending-csv", home=station).stdout))
+    )
+
+    section = text[text.index("PENDING ITEMS") : text.index("WARD MED42")]
+    journal = scanned.journal["form_serial"]
+    row = next(line for line in section.splitlines() if "page 1/entry1.text" in line)
+    who = Identifier(**scanned.journal["patient"]).display()
+    for cell in ("MED42", who, journal, "1/2", "pending-review", "3 h 05 min", "transcribe it"):
+        assert cell in row, cell
+    assert "referral.priority" not in section, "cleared"
+    pending_html = html[html.index('<section id="pending">') : html.index('id="overview"')]
+    assert "Pending items (4)" in pending_html and "3 h 05 min" in pending_html
+    assert "the record holds a newer order" in pending_html and journal in pending_html
+    assert html.index('id="missing"') < html.index('id="pending"') < html.index('id="overview"')
+    assert tuple(table[0]) == PENDING_CSV_HEADER
+    records = {r["item"]: r for r in (dict(zip(table[0], r, strict=True)) for r in table[1:])}
+    assert set(records) == {"rx1", "referral.to", "page 1/entry1.text", "patient"}
+    entry, whole = records["page 1/entry1.text"], records["patient"]
+    assert (entry["page"], entry["page_count"], entry["serials"]) == ("1", "2", journal)
+    assert (entry["held_as"], entry["age_minutes"]) == ("pending-review", "185")
+    assert whole["page"] == "" and whole["why"] == "not in the record"
+
+
+def test_pending_items_pass_the_formula_guard_and_show_no_hidden_characters(
+    station: Path, scanned: Scanned, printed: Printed
+) -> None:
+    key = key_of(printed.med, scanned.referral)
+    why = '=HYPERLINK("http://x")\u202e\u200b'
+    hold_at(station, key, "referral.to", "pending-review", datetime.now(UTC), why)
+
+    outputs = {
+        fmt: downtime("report", "--format", fmt, home=station).stdout
+        for fmt in ("table", "csv", "pending-csv", "json", "html")
+    }
+
+    for fmt, out in outputs.items():
+        assert not any(char in out for char in HIDDEN), fmt
+    (row,) = csv.DictReader(io.StringIO(outputs["pending-csv"]))
+    assert row["why"] == "'" + why.replace("\u202e", "\ufffd").replace("\u200b", "\ufffd")
 
 
 def test_unresolved_quarantine_item_is_listed_with_file_page_and_reason(
@@ -631,7 +770,7 @@ def test_html_is_one_well_formed_printable_file_with_the_chart_and_missing_first
     assert missing < svg < tree.index("section", **{"class": "ward"})
     body = "".join(tree.text)
     assert scanned.referral["form_serial"] not in body.split("Per ward")[0]
-    assert "Not everything is accounted for" in body
+    assert "State: not accounted for" in body and "everything accounted for" not in body
 
 
 def test_csv_has_the_header_and_one_row_per_form(station: Path) -> None:
@@ -652,7 +791,10 @@ def test_csv_has_the_header_and_one_row_per_form(station: Path) -> None:
         assert int(record["missing"]) == counts["missing"]
 
 
-def test_json_has_the_documented_structure(station: Path, scanned: Scanned) -> None:
+def test_json_has_the_documented_structure(
+    station: Path, scanned: Scanned, printed: Printed
+) -> None:
+    hold(station, key_of(printed.med, scanned.prescription), "page 1", "conflict", 0)
     doc = report_json(station)
 
     counts = {"issued", "returned", "missing", "voided", "pending_review", "conflicts",
@@ -662,7 +804,7 @@ def test_json_has_the_documented_structure(station: Path, scanned: Scanned) -> N
                   "serial", "form", "page", "page_count", "patient"}  # fmt: skip
     assert set(doc) == {
         "schema", "site", "generated_at", "timezone", "ward_filter", "complete", "outstanding",
-        "scope", "totals", "missing", "wards", "unattributed_quarantine",
+        "scope", "totals", "missing", "pending", "wards", "unattributed_quarantine",
     }  # fmt: skip
     assert doc["schema"] == "downtime.report/1"
     assert set(doc["scope"]) == {"rule", "description", "outage", "packs"}
@@ -675,6 +817,12 @@ def test_json_has_the_documented_structure(station: Path, scanned: Scanned) -> N
         assert set(m) == {"serial", "page_uid", "ward", "bed", "patient", "form", "page",
                           "page_count", "pack_id", "category", "note"}  # fmt: skip
         assert set(m["patient"]) == patient
+    assert [h["item"] for h in doc["pending"]] == ["page 1"]
+    for h in doc["pending"]:
+        assert set(h) == {"ward", "bed", "patient", "form", "form_key", "pack_id", "page",
+                          "page_count", "serials", "item", "kind", "why", "held_since",
+                          "age_seconds"}  # fmt: skip
+        assert set(h["patient"]) == patient
     for w in doc["wards"]:
         assert set(w) == {"ward", "packs", "totals", "chart", "patients", "quarantined"}
         assert set(w["chart"]) == {"issued", "returned", "posted", "outbox"}

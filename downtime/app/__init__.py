@@ -36,7 +36,7 @@ from downtime.app.packs import (
     safe_name,
 )
 from downtime.app.reconcile import reconcile_forms
-from downtime.app.report import outage_report
+from downtime.app.report import held_kinds, outage_report
 from downtime.app.scans import Assignment, quarantine_assign, quarantine_list, scan_files
 from downtime.app.workspace import DataFolder, Log, initialise, workspace
 
@@ -56,6 +56,7 @@ __all__ = [
     "check_form_files",
     "describe_form",
     "export_keys",
+    "held_kinds",
     "import_keys",
     "import_manifests",
     "initialise",

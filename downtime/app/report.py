@@ -1,4 +1,5 @@
-"""The outage report, written to a file or returned, and audited per patient it names."""
+"""The outage report, written to a file or returned, and audited per patient it names; how many
+items are held for a person, naming nobody."""
 
 from __future__ import annotations
 
@@ -67,3 +68,15 @@ def outage_report(
         )
         write_audit(ledger, events, actor=settings.operator, station=settings.station)
         return str(output) if output is not None else text
+
+
+def held_kinds(home: Path | None) -> dict[str, int]:
+    """How many items are held for a person now, per kind held: the items the report lists as
+    pending (with no ward filter), counted by the same ledger function. Names nobody."""
+    from downtime.ledger.postings import open_held_items
+
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        kinds: dict[str, int] = {}
+        for item in open_held_items(ledger):
+            kinds[item.kind] = kinds.get(item.kind, 0) + 1
+        return kinds

@@ -24,9 +24,11 @@ def drill(ward: str, seed: int, keep: Path | None, jobs: int) -> None:
 
     Prints a ward's pack, fills and returns its pages as a ward and the world would (skewed,
     upside down, a phone photo, a stained code, a photocopy filled twice, two sheets lost),
-    scans them, reconciles into a local outbox, prints the report and how long each step took.
-    Your own data folder is not touched.
+    scans them, reconciles into a local outbox, prints the report, the items held for a person
+    after reconciliation (the report's pending items, counted alike) and how long each step
+    took. Your own data folder is not touched.
     """
+    from downtime.report import pending_words
     from downtime.simulate.drill import DrillOptions, run_drill
 
     result = run_drill(DrillOptions(ward=ward, seed=seed, keep=keep, jobs=jobs), log=echo_err)
@@ -37,6 +39,7 @@ def drill(ward: str, seed: int, keep: Path | None, jobs: int) -> None:
     )
     click.echo("scan: " + ", ".join(f"{k} {v}" for k, v in sorted(result.scan.items())))
     click.echo("reconcile: " + ", ".join(f"{k} {v}" for k, v in result.reconcile.items()))
+    click.echo(f"pending after reconciliation: {pending_words(result.held)}")
     for name, seconds in result.timings:
         click.echo(f"{name:<30}{seconds:>7.1f} s")
     if keep is not None:

@@ -102,10 +102,11 @@ def void(ctx: click.Context, serials: tuple[str, ...], reason: str) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "json", "html"]),
+    type=click.Choice(["table", "csv", "pending-csv", "json", "html"]),
     default="table",
     show_default=True,
-    help="table for a terminal, csv for a spreadsheet, json for tools, html to print.",
+    help="table for a terminal, csv for a spreadsheet (a row per form), pending-csv (a row per "
+    "item held for a person), json for tools, html to print.",
 )
 @click.option("-o", "--output", type=OUTPUT_PATH, help="Write to FILE (0600), not stdout.")
 @click.option("--ward", help="This ward only.")
@@ -118,13 +119,17 @@ def report(
     """The outage report: pages issued, returned, MISSING, voided, pending, posted, failed.
 
     Missing pages come first (referrals, then medication forms), with the serial to find each
-    sheet by. The report names patients: keep its files private. Exit code 0 whenever the
-    report was made; whether everything is accounted for is in the report ("complete").
+    sheet by; then every pending item (held for a person: to review, in conflict, or not
+    checked against the record) one by one, with its ward, bed, patient, form, page serial,
+    why it is held and how long. Once nothing is missing, pending, in conflict, quarantined or
+    failed, the report says "everything accounted for" (JSON: "complete": true). The report
+    names patients: keep its files private. Exit code 0 whenever the report was made.
 
     \b
     downtime report
     downtime report --format html -o outage-report.html
     downtime report --ward MED42 --format csv -o MED42.csv
+    downtime report --format pending-csv -o pending.csv
     """
     from downtime.app import outage_report
 

@@ -191,39 +191,6 @@ def _decision(r: Any) -> Decision:
 
 
 @dataclass(frozen=True)
-class HeldRow:
-    """An item whose latest held row does not say ``cleared``: still held."""
-
-    form_key: str
-    item: str
-    kind: str
-    detail: str
-    since: datetime  # when it was first held as it is now
-
-
-def still_held(ledger: Ledger) -> list[HeldRow]:
-    """Every item still held, oldest first."""
-    history: dict[tuple[str, str], list[Any]] = {}
-    for r in rows(
-        ledger,
-        "SELECT form_key, item, kind, detail, found_at FROM held_items ORDER BY found_at, rowid",
-    ):
-        history.setdefault((r["form_key"], r["item"]), []).append(r)
-    out = []
-    for (key, item), found in history.items():
-        last = found[-1]
-        if last["kind"] == "cleared":
-            continue
-        since = last["found_at"]
-        for earlier in reversed(found[:-1]):  # the same hold, recorded again
-            if (earlier["kind"], earlier["detail"]) != (last["kind"], last["detail"]):
-                break
-            since = earlier["found_at"]
-        out.append(HeldRow(key, item, last["kind"], last["detail"], datetime.fromisoformat(since)))
-    return sorted(out, key=lambda h: (h.since, h.form_key, h.item))
-
-
-@dataclass(frozen=True)
 class CaptureInfo:
     capture_id: int
     captured_at: datetime

@@ -195,15 +195,36 @@ def bundle_outcomes(ledger: Ledger) -> dict[str, dict[str, int]]:
     return out
 
 
-def held_items(ledger: Ledger) -> dict[str, dict[str, str]]:
-    """Per form, each held item with the kind of the latest row recorded for it."""
-    latest: dict[tuple[str, str], tuple[datetime, int, str]] = {}
-    for r in rows(ledger, "SELECT rowid AS n, form_key, item, kind, found_at FROM held_items"):
-        mark = (datetime.fromisoformat(r["found_at"]), int(r["n"]), r["kind"])
-        key = (r["form_key"], r["item"])
-        if key not in latest or mark[:2] > latest[key][:2]:
-            latest[key] = mark
-    out: dict[str, dict[str, str]] = {}
-    for (form_key, item), (_, _, kind) in latest.items():
-        out.setdefault(form_key, {})[item] = kind
+@dataclass(frozen=True)
+class OpenHeld:
+    """An item held for a person now: the kind and detail of its latest row, and since when it
+    has been held (the first row after the last ``cleared`` one)."""
+
+    form_key: str
+    item: str
+    kind: str
+    detail: str
+    since: datetime
+
+
+def open_held_items(ledger: Ledger) -> list[OpenHeld]:
+    """Every item held now, by form key and item: the latest row recorded for the item (by
+    ``found_at``, then by insertion) is not ``cleared``. What counts as open is decided here
+    and nowhere else: the report lists and counts these, the drill counts them."""
+    history: dict[tuple[str, str], list[tuple[datetime, int, str, str]]] = {}
+    for r in rows(
+        ledger, "SELECT rowid AS n, form_key, item, kind, detail, found_at FROM held_items"
+    ):
+        mark = (datetime.fromisoformat(r["found_at"]), int(r["n"]), r["kind"], r["detail"])
+        history.setdefault((r["form_key"], r["item"]), []).append(mark)
+    out = []
+    for (form_key, item), marks in sorted(history.items()):
+        marks.sort(key=lambda m: m[:2])
+        *_, kind, detail = marks[-1]
+        if kind == CLEARED:
+            continue
+        start = len(marks) - 1
+        while start > 0 and marks[start - 1][2] != CLEARED:
+            start -= 1
+        out.append(OpenHeld(form_key, item, kind, detail, marks[start][0]))
     return out

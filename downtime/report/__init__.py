@@ -2,7 +2,8 @@
 
 Facts are read from the ledger once (:func:`read_facts`); everything after is pure:
 :func:`build_report` turns them into a :class:`Report`, and :func:`to_table`, :func:`to_csv`
-and :func:`to_json` render it (HTML: :mod:`downtime.report.htmlpage`).
+and :func:`to_json` render it (CSV, also a row per pending item:
+:mod:`downtime.report.csvtables`; HTML: :mod:`downtime.report.htmlpage`).
 
 Scope: the packs in use during the latest outage — for each ward the newest pack issued at or
 before the outage start, every pack issued during the outage (until its end, or now while it
@@ -12,7 +13,8 @@ lasts), and every pack any page was returned from. With no outage recorded: each
 Counts, per form as issued to one patient in one pack (a two-page journal is one form): pages
 ``issued``, ``returned`` (scanned back), ``missing`` (issued, neither returned nor voided),
 ``voided`` (not returned), ``pending_review`` and ``conflicts`` (held items by the latest kind
-recorded for each item; a returned page whose captures disagree is a conflict too, counted once
+recorded for each item, every kind neither a conflict nor failed counting as pending review; a
+returned page whose captures disagree is a conflict too, counted once
 with the ``page N`` item reconciliation holds for it; so is a form whose patient or encounter
 the record does not hold, ``unknown-in-record``, settled by a later run once a person has
 registered or linked them), and bundles ``posted``, ``written`` (to
@@ -20,8 +22,13 @@ the outbox) and ``failed`` by the outcome of their latest attempt; ``failed`` al
 form held whole because the record could not be checked before posting it
 (``record-check-failed``, settled by a later run that can check).
 
-The report is *complete* — everything accounted for — when nothing is missing, pending review,
-in conflict, set aside in quarantine or failed.
+Pending items (``pending``): every item held for a person now, one by one — each open item of
+:func:`downtime.ledger.postings.open_held_items` (the one place that decides what is open) on a
+form shown, with its ward, bed, patient, form, page and serial, item, the kind it is held as and
+why, and since when (the first row of its current hold). The drill counts the same items.
+
+The report is *complete* — its state says "everything accounted for" — when nothing is missing,
+pending, in conflict, set aside in quarantine or failed.
 
 JSON (``schema: "downtime.report/1"``)::
 
@@ -32,6 +39,12 @@ JSON (``schema: "downtime.report/1"``)::
      "totals": {COUNTS…, "quarantined"},
      "missing": [{"serial", "page_uid", "ward", "bed", "patient", "form", "page",
                   "page_count", "pack_id", "category", "note"}],
+     "pending": [{"ward", "bed", "patient", "form", "form_key", "pack_id",
+                  "page",            # null: the item is about the whole form (of several pages)
+                  "page_count", "serials",   # the item's page; each returned page if "page" null
+                  "item", "kind",    # kind: pending-review | conflict | record-conflict |
+                                     #       unknown-in-record | record-check-failed | …
+                  "why", "held_since", "age_seconds"}],   # added to schema 1: absent before
      "wards": [{"ward", "packs": [pack ids], "totals": {COUNTS…, "quarantined"},
                 "chart": {"issued", "returned", "posted", "outbox"},   # pages
                 "patients": [{"patient", "bed", "forms": [{"form", "pack_id", "form_key",
@@ -58,9 +71,12 @@ from downtime.report.model import (
     CONFLICT_KINDS,
     COUNT_FIELDS,
     COVER_SHEET,
+    EVERYTHING_ACCOUNTED_FOR,
     FAILED_KINDS,
     FORM_ORDER,
+    HELD_KINDS,
     MEDICATION_FORMS,
+    NOTHING_LEFT,
     PENDING_KINDS,
     SCHEMA,
     WHY,
@@ -70,11 +86,15 @@ from downtime.report.model import (
     PackInfo,
     PatientRef,
     PatientSection,
+    PendingItem,
     QuarantineLine,
     Report,
     Scope,
     ScopedPack,
     WardSection,
+    age_words,
+    kinds_of,
+    pending_words,
     total,
 )
 from downtime.report.scope import choose_scope, describe_scope
@@ -85,9 +105,12 @@ __all__ = [
     "CONFLICT_KINDS",
     "COUNT_FIELDS",
     "COVER_SHEET",
+    "EVERYTHING_ACCOUNTED_FOR",
     "FAILED_KINDS",
     "FORM_ORDER",
+    "HELD_KINDS",
     "MEDICATION_FORMS",
+    "NOTHING_LEFT",
     "PENDING_KINDS",
     "SCHEMA",
     "WHY",
@@ -98,14 +121,18 @@ __all__ = [
     "PackInfo",
     "PatientRef",
     "PatientSection",
+    "PendingItem",
     "QuarantineLine",
     "Report",
     "Scope",
     "ScopedPack",
     "WardSection",
+    "age_words",
     "build_report",
     "choose_scope",
     "describe_scope",
+    "kinds_of",
+    "pending_words",
     "read_facts",
     "total",
 ]

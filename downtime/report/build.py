@@ -1,12 +1,14 @@
-"""Building the report from the facts (pure): forms per patient per ward, counts, and the
-missing pages in the order to look for them."""
+"""Building the report from the facts (pure): forms per patient per ward, counts, the missing
+pages in the order to look for them, and every item held for a person."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from downtime.ledger.postings import OpenHeld
 from downtime.ledger.returns import IssuedForm
 from downtime.model import Identifier
 from downtime.report.facts import Facts, patient_kind
@@ -15,12 +17,12 @@ from downtime.report.model import (
     CONFLICT_KINDS,
     FAILED_KINDS,
     FORM_ORDER,
-    PENDING_KINDS,
     Counts,
     FormLine,
     MissingPage,
     PatientRef,
     PatientSection,
+    PendingItem,
     QuarantineLine,
     Report,
     WardSection,
@@ -66,23 +68,24 @@ def build_report(facts: Facts, *, ward: str | None = None) -> Report:
         missing=tuple(sorted(_missing(wards, facts), key=_missing_order)),
         wards=tuple(wards),
         unattributed=tuple(unattributed),
+        pending=tuple(_pending(wards, facts)),
     )
 
 
 def _line(form: IssuedForm, facts: Facts) -> FormLine:
     back = {p.page_uid for p in form.returned}
-    held = facts.held.get(form.form_key, {})
+    held = facts.held.get(form.form_key, ())
     bundles = facts.bundles.get(form.form_key, {})
     counts = Counts(
         issued=len(form.page_uids),
         returned=len(back),
         missing=len(form.missing),
         voided=sum(1 for u in form.voided if u not in back),
-        pending_review=sum(1 for kind in held.values() if kind in PENDING_KINDS),
+        pending_review=sum(1 for h in held if h.kind not in CONFLICT_KINDS | FAILED_KINDS),
         conflicts=len(_conflicts(form, held)),
         posted=bundles.get("posted", 0),
         written=bundles.get("written", 0),
-        failed=bundles.get("failed", 0) + sum(1 for kind in held.values() if kind in FAILED_KINDS),
+        failed=bundles.get("failed", 0) + sum(1 for h in held if h.kind in FAILED_KINDS),
     )
     return FormLine(
         form=form.form,
@@ -96,11 +99,11 @@ def _line(form: IssuedForm, facts: Facts) -> FormLine:
     )
 
 
-def _conflicts(form: IssuedForm, held: Mapping[str, str]) -> set[str]:
+def _conflicts(form: IssuedForm, held: Sequence[OpenHeld]) -> set[str]:
     """Pages whose captures disagree (named "page N", as reconciliation names the item it
     holds for such a page: counted once) and held items in conflict."""
     pages = {f"page {p.page_no}" for p in form.returned if p.in_conflict}
-    return pages | {item for item, kind in held.items() if kind in CONFLICT_KINDS}
+    return pages | {h.item for h in held if h.kind in CONFLICT_KINDS}
 
 
 def _serial(facts: Facts, page_uid: str) -> str:
@@ -133,6 +136,52 @@ def _missing(wards: Sequence[WardSection], facts: Facts) -> Iterable[MissingPage
                         serial, uid, ward.ward, section.patient, line.form, page_no,
                         form.page_count, line.pack_id, line.issued_at,
                     )  # fmt: skip
+
+
+def _pending(wards: Sequence[WardSection], facts: Facts) -> Iterable[PendingItem]:
+    """Every open held item of the forms shown, in the order of the ward tables, then by page
+    (a page's own conflict first) and item, numbers in order (dose2 before dose10)."""
+    by_key = {f.form_key: f for f in facts.forms}
+    for ward in wards:
+        for section in ward.patients:
+            for line in section.forms:
+                form = by_key[line.form_key]
+                issued = {
+                    facts.pages.get(u, ("?", 0))[1]: _serial(facts, u) for u in form.page_uids
+                }
+                back = tuple(issued.get(p, "?") for p in sorted(p.page_no for p in form.returned))
+                for h in sorted(facts.held.get(line.form_key, ()), key=_item_order):
+                    page_no = _page_of(h.item, form.page_count)
+                    serials = back if page_no is None else (issued.get(page_no, "?"),)
+                    yield PendingItem(
+                        ward.ward, section.patient, line.form, line.form_key, line.pack_id,
+                        page_no, form.page_count, serials, h.item, h.kind, h.detail, h.since,
+                    )  # fmt: skip
+
+
+_PAGE_ITEM = re.compile(r"page (\d+)(?:/|$)")
+
+
+def _page_of(item: str, page_count: int) -> int | None:
+    """The page an item is on: named in it ("page 2/med1.t08", "page 1"), the only page of a
+    one-page form, or none (the whole form: "form", "patient", "encounter")."""
+    named = _PAGE_ITEM.match(item)
+    if named:
+        return int(named.group(1))
+    return 1 if page_count == 1 else None
+
+
+def _item_order(h: OpenHeld) -> tuple[Any, ...]:
+    named = _PAGE_ITEM.match(h.item)
+    whole_page = named is not None and named.end() == len(h.item)  # "page 2": its captures
+    return (int(named.group(1)) if named else 0, not whole_page, _natural(h.item))
+
+
+def _natural(text: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple(
+        (1, int(part), "") if part.isdigit() else (0, 0, part)
+        for part in re.findall(r"\d+|\D+", text)
+    )
 
 
 def _form_order(form: str) -> tuple[int, str]:

@@ -10,7 +10,7 @@ from downtime.ledger import Ledger
 from downtime.ledger.outage import latest_outage, outage_events
 from downtime.ledger.packs import pack_summaries, returned_pack_ids
 from downtime.ledger.pages import serials_of_packs
-from downtime.ledger.postings import bundle_outcomes, held_items
+from downtime.ledger.postings import OpenHeld, bundle_outcomes, open_held_items
 from downtime.ledger.quarantine import (
     QuarantineItem,
     SetAsidePage,
@@ -32,7 +32,7 @@ class Facts:
     forms: tuple[IssuedForm, ...]
     pages: Mapping[str, tuple[str, int]]  # page uid → (form serial, page number), in scope
     bundles: Mapping[str, Mapping[str, int]]  # form key → latest attempt outcome → bundles
-    held: Mapping[str, Mapping[str, str]]  # form key → held item → its latest kind
+    held: Mapping[str, tuple[OpenHeld, ...]]  # form key → its items held for a person now
     quarantine: tuple[QuarantineLine, ...]  # open items
     known_wards: frozenset[str]
 
@@ -50,6 +50,10 @@ def read_facts(
     ids = [s.pack.pack_id for s in scope.packs]
     forms = [f for i in range(0, len(ids), 500) for f in issued_forms(ledger, ids[i : i + 500])]
     keys = {f.form_key for f in forms}
+    held: dict[str, list[OpenHeld]] = {}
+    for item in open_held_items(ledger):
+        if item.form_key in keys:
+            held.setdefault(item.form_key, []).append(item)
     return Facts(
         site=site,
         generated_at=now,
@@ -58,7 +62,7 @@ def read_facts(
         forms=tuple(forms),
         pages=serials_of_packs(ledger, ids),
         bundles={k: v for k, v in bundle_outcomes(ledger).items() if k in keys},
-        held={k: v for k, v in held_items(ledger).items() if k in keys},
+        held={k: tuple(v) for k, v in held.items()},
         quarantine=tuple(_open_quarantine(ledger)),
         known_wards=frozenset(p.ward for p in packs),
     )

@@ -1,4 +1,5 @@
-"""The outage report as a text table, CSV and JSON (HTML: :mod:`downtime.report.htmlpage`).
+"""The outage report as a text table and JSON (CSV: :mod:`downtime.report.csvtables`, HTML:
+:mod:`downtime.report.htmlpage`).
 
 Pure: a :class:`~downtime.report.Report` in, a string or a JSON-ready dict out. The output
 names patients (it is for ward managers and IT): write it to a private file or a terminal,
@@ -7,28 +8,36 @@ never to a log.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from downtime.report import (
-    COUNT_FIELDS,
+    EVERYTHING_ACCOUNTED_FOR,
+    NOTHING_LEFT,
     SCHEMA,
     WHY,
     Counts,
     MissingPage,
     PatientRef,
+    PendingItem,
     QuarantineLine,
     Report,
     WardSection,
+    age_words,
     describe_scope,
+    pending_words,
 )
-from downtime.report.safetext import spreadsheet_cell, visible, visible_tree
+from downtime.report.csvtables import CSV_HEADER, PENDING_CSV_HEADER, pending_csv, to_csv
+from downtime.report.safetext import visible, visible_tree
 
-FORMATS = ("table", "csv", "json", "html")
+__all__ = [
+    "CSV_HEADER", "FORMATS", "PENDING_CSV_HEADER", "pending_csv", "render", "state_words",
+    "to_csv", "to_json", "to_table",
+]  # fmt: skip
+
+FORMATS = ("table", "csv", "pending-csv", "json", "html")
 
 
 def render(report: Report, fmt: str) -> str:
@@ -36,6 +45,8 @@ def render(report: Report, fmt: str) -> str:
         return to_table(report)
     if fmt == "csv":
         return to_csv(report)
+    if fmt == "pending-csv":
+        return pending_csv(report)
     if fmt == "json":
         return json.dumps(to_json(report), ensure_ascii=False, indent=1) + "\n"
     if fmt == "html":
@@ -86,6 +97,7 @@ def _json_doc(report: Report) -> dict[str, Any]:
         },
         "totals": asdict(report.counts) | {"quarantined": report.quarantined},
         "missing": [_missing_json(m) for m in report.missing],
+        "pending": [_pending_json(report, h) for h in report.pending],
         "wards": [
             {
                 "ward": w.ward,
@@ -147,6 +159,25 @@ def _missing_json(m: MissingPage) -> dict[str, Any]:
     }
 
 
+def _pending_json(report: Report, h: PendingItem) -> dict[str, Any]:
+    return {
+        "ward": h.ward,
+        "bed": h.patient.bed,
+        "patient": _patient_json(h.patient),
+        "form": h.form,
+        "form_key": h.form_key,
+        "pack_id": h.pack_id,
+        "page": h.page_no,
+        "page_count": h.page_count,
+        "serials": list(h.serials),
+        "item": h.item,
+        "kind": h.kind,
+        "why": h.detail,
+        "held_since": h.since.isoformat(),
+        "age_seconds": h.age(report.generated_at),
+    }
+
+
 def _quarantine_json(q: QuarantineLine) -> dict[str, Any]:
     return {
         "item_id": q.item_id,
@@ -162,35 +193,6 @@ def _quarantine_json(q: QuarantineLine) -> dict[str, Any]:
         "page_count": q.page_count,
         "patient": _patient_json(q.patient) if q.patient else None,
     }
-
-
-# --------------------------------------------------------------------------------------------
-# CSV: one row per ward / patient / form
-
-CSV_HEADER = (
-    "ward", "pack_id", "pack_issued_at", "bed", "kind", "patient_system", "patient",
-    "family_name", "given_name", "form", *COUNT_FIELDS, "missing_serials",
-)  # fmt: skip
-
-
-def to_csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    for w in report.wards:
-        for p in w.patients:
-            who = p.patient
-            for f in p.forms:
-                text = [
-                    w.ward, f.pack_id, f.issued_at.isoformat(), who.bed, who.kind,
-                    who.identifier.system if who.identifier else None,
-                    who.display if who.identifier else None,
-                    who.family_name, who.given_name, f.form,
-                ]  # fmt: skip
-                counts = [getattr(f.counts, name) for name in COUNT_FIELDS]
-                serials = spreadsheet_cell(" ".join(f.missing_serials))
-                writer.writerow([*map(spreadsheet_cell, text), *counts, serials])
-    return out.getvalue()
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,12 +224,8 @@ def to_table(report: Report) -> str:
         ],
         indent="  ",
     ) or ["  (no packs)"]
-    state = (
-        "EVERYTHING ACCOUNTED FOR"
-        if report.complete
-        else "NOT ACCOUNTED FOR: " + ", ".join(report.outstanding)
-    )
-    lines += ["", f"State: {state}", "", *_missing_table(report), ""]
+    lines += ["", f"State: {state_words(report)}", "", *_missing_table(report), ""]
+    lines += [*_pending_table(report), ""]
     for w in report.wards:
         lines += _ward_table(report, w)
     if report.unattributed:
@@ -259,6 +257,30 @@ def _missing_table(report: Report) -> list[str]:
     return [
         f"MISSING PAGES ({len(report.missing)}): referrals first, then medication forms",
         *_grid(rows, indent="  "),
+    ]
+
+
+def state_words(report: Report) -> str:
+    """The report's state, in the words the HTML page uses too."""
+    if report.complete:
+        return f"{EVERYTHING_ACCOUNTED_FOR}: {NOTHING_LEFT}"
+    return "NOT ACCOUNTED FOR: " + ", ".join(report.outstanding)
+
+
+def _pending_table(report: Report) -> list[str]:
+    if not report.pending:
+        return ["PENDING ITEMS: none held for a person"]
+    rows = [["ward", "bed", "patient", "name", "form", "serial", "page", "item", "held as",
+             "age", "why"]]  # fmt: skip
+    rows += [
+        [h.ward, h.patient.bed or "-", h.patient.display, h.patient.name or "-", h.form,
+         " ".join(h.serials) or "-", h.page, h.item, h.kind,
+         age_words(h.age(report.generated_at)), h.detail]
+        for h in report.pending
+    ]  # fmt: skip
+    return [
+        f"PENDING ITEMS: {pending_words(report.pending_kinds)}",
+        *_grid(rows, indent="  ", right={9}),
     ]
 
 

@@ -2,8 +2,9 @@
 
 No external assets and no JavaScript: inline CSS (A4 pages when printed, each ward on a page of
 its own), an inline SVG bar chart of pages issued, returned and posted per ward, the missing
-pages first. Every text from the ledger is escaped, and no control or format character passes
-(:mod:`downtime.report.safetext`). Pure: a report in, a string out.
+pages first, then every item held for a person. Every text from the ledger is escaped, and no
+control or format character passes (:mod:`downtime.report.safetext`). Pure: a report in, a
+string out.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from downtime.report import (
+    EVERYTHING_ACCOUNTED_FOR,
+    NOTHING_LEFT,
     SCHEMA,
     WHY,
     Counts,
     QuarantineLine,
     Report,
     WardSection,
+    age_words,
     describe_scope,
+    pending_words,
 )
 from downtime.report.safetext import visible
 
@@ -61,7 +66,7 @@ table { border-collapse: collapse; width: 100%; margin: .4em 0; }
 th, td { padding: 2px 5px; border-bottom: 1px solid #d0d0d0; text-align: left;
          vertical-align: top; }
 th { font-size: 8.5pt; border-bottom: 1.5px solid #111; }
-table.forms, table.totals, table.quarantine { font-size: 8.5pt; }
+table.forms, table.totals, table.quarantine, table.pending { font-size: 8.5pt; }
 .id, .nowrap { white-space: nowrap; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.alert { font-weight: bold; color: #b3261e; }
@@ -73,6 +78,7 @@ tr { break-inside: avoid; page-break-inside: avoid; }
 .state.open { background: #fdecea; border-color: #b3261e; }
 .state.ok { background: #e6f4ea; border-color: #188038; }
 .missing th { background: #fdecea; }
+.pending th { background: #fef7e0; }
 .note { font-style: italic; }
 .chart { width: 100%; height: auto; max-width: 170mm; }
 footer { margin-top: 2em; font-size: 8pt; color: #666; border-top: 1px solid #ccc; }
@@ -99,6 +105,7 @@ def to_html(report: Report) -> str:
         "<body>",
         *_header(report),
         *_missing(report),
+        *_pending(report),
         *_overview(report),
         *(line for w in report.wards for line in _ward(report, w)),
         *_unattributed(report),
@@ -131,11 +138,11 @@ def _header(report: Report) -> list[str]:
     out += _table(["ward", "pack", "issued", "why"], rows, css="packs") if rows else []
     out.append("</header>")
     if report.complete:
-        out.append('<p class="state ok"><strong>Everything accounted for.</strong> Nothing is '
-                   "missing, pending review, in conflict, quarantined or failed.</p>")  # fmt: skip
+        out.append(f'<p class="state ok"><strong>State: {EVERYTHING_ACCOUNTED_FOR}</strong> — '
+                   f"{NOTHING_LEFT}.</p>")  # fmt: skip
     else:
         out.append(
-            '<p class="state open"><strong>Not everything is accounted for:</strong> '
+            '<p class="state open"><strong>State: not accounted for</strong> — '
             f"{escape(', '.join(report.outstanding))}.</p>"
         )
     return out
@@ -159,6 +166,28 @@ def _missing(report: Report) -> list[str]:
     ]  # fmt: skip
     head = ["serial", "ward", "bed", "patient", "name", "form", "page", "note"]
     return [*out, *_table(head, rows, css="missing"), "</section>"]
+
+
+def _pending(report: Report) -> list[str]:
+    out = ['<section id="pending">', f"<h2>Pending items ({len(report.pending)})</h2>"]
+    if not report.pending:
+        return [*out, "<p>None: no item is held for a person.</p>", "</section>"]
+    out.append(
+        f"<p>{escape(pending_words(report.pending_kinds))}: each stays out of the record until "
+        "a person has settled it. The serial is printed at the foot of the page; the age counts "
+        "from when the item was first held.</p>"
+    )
+    rows = [
+        [escape(h.ward), escape(h.patient.bed or "–"), _id(h.patient.display),
+         escape(h.patient.name or "–"), _nowrap(h.form),
+         " ".join(_serial(s) for s in h.serials) or "–", _nowrap(h.page), _nowrap(h.item),
+         _nowrap(h.kind), f'<td class="n">{escape(age_words(h.age(report.generated_at)))}</td>',
+         escape(h.detail)]
+        for h in report.pending
+    ]  # fmt: skip
+    head = ["ward", "bed", "patient", "name", "form", "serial", "page", "item", "held as", "age",
+            "why"]  # fmt: skip
+    return [*out, *_table(head, rows, css="pending"), "</section>"]
 
 
 def _overview(report: Report) -> list[str]:

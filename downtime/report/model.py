@@ -1,5 +1,5 @@
-"""What the outage report is made of: counts, packs in scope, patients, forms, missing pages
-and quarantined items, per ward (pure records; see :mod:`downtime.report`)."""
+"""What the outage report is made of: counts, packs in scope, patients, forms, missing pages,
+pending items and quarantined items, per ward (pure records; see :mod:`downtime.report`)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,18 @@ SCHEMA = "downtime.report/1"
 MEDICATION_FORMS = ("medication-orders", "mar", "prescription")
 FORM_ORDER = ("referral", *MEDICATION_FORMS, "journal", "admission", "cover")
 CATEGORIES = ("referral", "medication", "other")  # the order of the missing list
+# Waiting for a person to read, type or decide what the paper says; every held kind not in
+# conflict and not failed counts as pending review.
 PENDING_KINDS = frozenset({"pending-review"})
 # In conflict until a person acts: captures that disagree, the record holding something else,
 # or not holding the patient or encounter the paper is about (``unknown-in-record``).
 CONFLICT_KINDS = frozenset({"conflict", "record-conflict", "unknown-in-record"})
 FAILED_KINDS = frozenset({"record-check-failed"})  # held because the record could not be checked
+# Every other held kind is pending review. The order pending items' kinds are named in:
+HELD_KINDS = ("pending-review", "conflict", "record-conflict", "unknown-in-record",
+              "record-check-failed")  # fmt: skip
+EVERYTHING_ACCOUNTED_FOR = "everything accounted for"  # the words of a complete report
+NOTHING_LEFT = "nothing is missing, pending, in conflict, quarantined or failed"
 BLANK_SPARE = "blank spare — void it if it was not used"
 COVER_SHEET = "ward cover sheet"
 WHY = {
@@ -172,6 +179,59 @@ class MissingPage:
 
 
 @dataclass(frozen=True)
+class PendingItem:
+    """An item held for a person, on a form in scope: what the review station works through."""
+
+    ward: str
+    patient: PatientRef
+    form: str
+    form_key: str
+    pack_id: str
+    page_no: int | None  # None: the item is about the whole form (of several pages)
+    page_count: int
+    serials: tuple[str, ...]  # the item's page; each returned page for a whole-form item
+    item: str
+    kind: str  # see HELD_KINDS
+    detail: str  # why it is held, in words
+    since: datetime  # first held (the current hold)
+
+    @property
+    def page(self) -> str:
+        """``1/2``; ``form`` for an item about the whole form."""
+        return f"{self.page_no}/{self.page_count}" if self.page_no is not None else "form"
+
+    def age(self, at: datetime) -> int:
+        """Whole seconds held at ``at``."""
+        return max(0, int((at - self.since).total_seconds()))
+
+
+def pending_words(kinds: Mapping[str, int]) -> str:
+    """How many items are held for a person, and of which kinds (the report's heading of its
+    pending list and the drill's count say it in these words)."""
+    n = sum(kinds.values())
+    ordered = sorted(kinds, key=lambda k: (HELD_KINDS.index(k) if k in HELD_KINDS else 99, k))
+    what = ", ".join(f"{k} {kinds[k]}" for k in ordered if kinds[k])
+    return f"{n} item(s) held for a person" + (f" ({what})" if what else "")
+
+
+def age_words(seconds: int) -> str:
+    """An age as a clerk reads it: ``35 min``, ``5 h 02 min``, ``3 d 4 h``."""
+    minutes, hours = seconds // 60, seconds // 3600
+    if hours < 1:
+        return f"{minutes} min"
+    if hours < 48:
+        return f"{hours} h {minutes % 60:02d} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def kinds_of(items: Iterable[PendingItem]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item.kind] = out.get(item.kind, 0) + 1
+    return out
+
+
+@dataclass(frozen=True)
 class WardSection:
     ward: str
     packs: tuple[ScopedPack, ...]
@@ -204,6 +264,7 @@ class Report:
     missing: tuple[MissingPage, ...]
     wards: tuple[WardSection, ...]
     unattributed: tuple[QuarantineLine, ...]
+    pending: tuple[PendingItem, ...] = ()  # every item held for a person, one by one
 
     @property
     def counts(self) -> Counts:
@@ -212,6 +273,11 @@ class Report:
     @property
     def quarantined(self) -> int:
         return sum(len(w.quarantined) for w in self.wards) + len(self.unattributed)
+
+    @property
+    def pending_kinds(self) -> dict[str, int]:
+        """Pending items per kind held."""
+        return kinds_of(self.pending)
 
     @property
     def outstanding(self) -> list[str]:
@@ -228,7 +294,9 @@ class Report:
 
     @property
     def complete(self) -> bool:
-        return not self.outstanding
+        """Everything accounted for: every held item counts in one of the outstanding counts,
+        so nothing is pending either."""
+        return not self.outstanding and not self.pending
 
     def local(self, when: datetime) -> str:
         return when.astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M")

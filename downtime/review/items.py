@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from downtime.ledger import Ledger
-from downtime.ledger.decisions import Decision, HeldRow, by_item, decisions_of, still_held
+from downtime.ledger.decisions import Decision, by_item, decisions_of
 from downtime.ledger.pages import page_fields
+from downtime.ledger.postings import OpenHeld, open_held_items
 from downtime.ledger.returns import IssuedForm, PatientInfo, ReturnedPage, issued_forms
 from downtime.model import FieldBox
 from downtime.record.fhir.decided import page_of
@@ -50,7 +51,7 @@ class ReviewItem:
     item_id: str  # opaque, stable: names no patient (for URLs and the command line)
     queue: str
     state: str  # open | awaiting-confirmation | mismatch
-    held: HeldRow  # form key, item, kind, why, since
+    held: OpenHeld  # form key, item, kind, why, since
     form: IssuedForm
     page: ReturnedPage | None  # the page it is on (None: the form as a whole)
     fields: tuple[FieldBox, ...]  # the fields of that page it concerns
@@ -69,7 +70,7 @@ def item_id(form_key: str, item: str) -> str:
     return hashlib.sha256(f"{form_key}#{item}".encode()).hexdigest()[:12]
 
 
-def queue_of(held: HeldRow) -> str | None:
+def queue_of(held: OpenHeld) -> str | None:
     """The queue a held item goes to, or None when it is not a reviewer's to settle."""
     if held.kind == "record-conflict":
         return "record-conflict"
@@ -85,7 +86,8 @@ def queue_of(held: HeldRow) -> str | None:
 
 def review_items(ledger: Ledger, *, queue: str | None = None) -> list[ReviewItem]:
     """Every item waiting for a person (in ``queue`` only, if given), oldest first."""
-    held = [(h, q) for h in still_held(ledger) if (q := queue_of(h)) and queue in (None, q)]
+    found = sorted(open_held_items(ledger), key=lambda h: (h.since, h.form_key, h.item))
+    held = [(h, q) for h in found if (q := queue_of(h)) and queue in (None, q)]
     if not held:
         return []
     forms = _forms(ledger, {h.form_key for h, _ in held})

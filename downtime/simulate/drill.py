@@ -47,6 +47,7 @@ class DrillResult:
     sheets_lost: list[str] = field(default_factory=list)  # form serials never scanned
     scan: dict[str, int] = field(default_factory=dict)
     reconcile: dict[str, int] = field(default_factory=dict)
+    held: dict[str, int] = field(default_factory=dict)  # after reconciliation, per kind held
     report: str = ""
 
 
@@ -62,6 +63,7 @@ def run_drill(options: DrillOptions, log: Log = lambda _: None) -> DrillResult:
             result.scan = _scan(home, scans, options.jobs)
         with _step(result, "reconcile (outbox)", log):
             result.reconcile = _reconcile(home)
+            result.held = _held(home)
         with _step(result, "report", log):
             result.report = _report(home)
         return result
@@ -187,9 +189,15 @@ def _reconcile(home: Path) -> dict[str, int]:
         "forms": s.forms,
         "bundles": s.bundles,
         "resources": s.resources,
-        "held for review": s.held,
         "failed": s.failed,
     }
+
+
+def _held(home: Path) -> dict[str, int]:
+    """Items held for a person, per kind: what the report lists as pending, counted alike."""
+    from downtime.app import held_kinds
+
+    return held_kinds(home)
 
 
 def _report(home: Path) -> str:
