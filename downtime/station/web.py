@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,6 +66,7 @@ class Station:
             loader=PackageLoader("downtime.station", "templates"),
             autoescape=select_autoescape(default=True),
         )
+        self.templates.filters["file_name"] = lambda source: PurePath(str(source)).name
         self.routes = Map(
             [
                 Rule("/", endpoint="index", methods=["GET"]),
@@ -155,7 +156,7 @@ class Station:
         headers["Content-Security-Policy"] = CSP
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "no-referrer"
+        headers["Referrer-Policy"] = "same-origin"
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Cross-Origin-Resource-Policy"] = "same-origin"
         if "Cache-Control" not in headers:
