@@ -11,7 +11,7 @@ OUT    ?= out
 FHIR_SERVER := tests/fhir_server
 FHIR_STAMP  := $(FHIR_SERVER)/node_modules/.package-lock.json
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test lint screens system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -21,10 +21,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages: libzbar0 is the native half of pyzbar (the second QR reader);
-# tesseract-ocr reads a page's printed serial when both its codes are destroyed.
-DEBIAN_PACKAGES := libzbar0 tesseract-ocr
+# tesseract-ocr reads a page's printed serial when both its codes are destroyed; chromium is
+# the browser the review station's tests drive (with Playwright).
+DEBIAN_PACKAGES := libzbar0 tesseract-ocr chromium
 system-deps:
-	@if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || ! command -v tesseract >/dev/null; then \
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || ! command -v tesseract >/dev/null \
+		|| ! [ -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 		else \
@@ -41,10 +43,14 @@ $(FHIR_STAMP): $(FHIR_SERVER)/package.json $(FHIR_SERVER)/package-lock.json
 demo: $(STAMP)
 	$(BIN)/downtime pack --example --all-wards -o $(OUT)
 
-test: $(STAMP) $(FHIR_STAMP)
+test: system-deps $(STAMP) $(FHIR_STAMP)
 	$(BIN)/ruff check downtime tests bench docs
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2
+
+# The review station's screenshots in the README (docs/screens), made anew by its test.
+screens: system-deps $(STAMP)
+	DOWNTIME_SCREENS=1 $(BIN)/pytest tests/test_station.py -k screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check downtime tests bench docs

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "downtime"
 SHARED = {"errors", "model", "vocab", "settings", "geometry", "files"}
 STAGES = (
     "census", "forms", "codes", "pack", "scan", "ledger", "record", "report", "review",
-    "simulate", "app", "cli",
+    "simulate", "app", "station", "cli",
 )  # fmt: skip
 # What each stage may import besides the shared root modules and itself. The ledger is the
 # kit's storage: every stage that records or reads facts uses it, and it uses no stage.
@@ -36,7 +36,10 @@ ALLOWED = {
     "report": {"ledger"},
     "review": {"census", "ledger", "record"},
     "app": {"census", "forms", "codes", "pack", "scan", "ledger", "record", "report", "review"},
-    "simulate": set(STAGES) - {"simulate", "cli"},
+    "simulate": set(STAGES) - {"simulate", "station", "cli"},
+    # The review station is a front end like the CLI: data and decisions come from the
+    # library (app, review); from the ledger only its dataclasses, words and audit events.
+    "station": {"app", "ledger", "review"},
     "cli": set(STAGES) - {"cli"},
 }
 MAX_LINES = 400

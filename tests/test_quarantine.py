@@ -389,3 +389,25 @@ def test_every_capture_leads_to_its_registered_image_also_when_assigned(
 
     assert capture["registered_as"] is not None
     assert (home / capture["registered_as"]).is_file()
+
+
+def test_rejecting_an_item_with_a_reason_takes_it_off_the_open_items(
+    torn: tuple[Path, dict[str, Any], Any, dict[str, int]],
+) -> None:
+    home, _, _, items = torn
+    forged = str(items["bad-signature"])
+    empty = cli("quarantine", "reject", forged, "--reason", "  ", home=home, ok=False)
+
+    out = cli("quarantine", "reject", forged, "--reason", "not a downtime form", home=home)
+    again = cli("quarantine", "reject", forged, "--reason", "twice", home=home, ok=False)
+
+    assert empty.exit_code == 3 and "needs a reason" in empty.stderr
+    assert "rejected: not a downtime form" in out.stdout
+    assert again.exit_code == 3 and "resolved already" in again.stderr
+    still_open = [
+        json.loads(x)["item_id"]
+        for x in cli("quarantine", "list", "--json", home=home).stdout.splitlines()
+    ]
+    assert still_open == [items["no-page-code"]]
+    (event,) = rows(home, "SELECT * FROM audit_events WHERE action = 'quarantine.reject'")
+    assert event["object_id"] == forged and "not a downtime form" in event["detail"]

@@ -37,7 +37,13 @@ from downtime.app.packs import (
 )
 from downtime.app.reconcile import reconcile_forms
 from downtime.app.report import held_kinds, outage_report
-from downtime.app.scans import Assignment, quarantine_assign, quarantine_list, scan_files
+from downtime.app.scans import (
+    Assignment,
+    quarantine_assign,
+    quarantine_list,
+    quarantine_reject,
+    scan_files,
+)
 from downtime.app.workspace import DataFolder, Log, initialise, workspace
 
 __all__ = [
@@ -68,6 +74,7 @@ __all__ = [
     "preview_form",
     "quarantine_assign",
     "quarantine_list",
+    "quarantine_reject",
     "reconcile_forms",
     "record_outage",
     "rotate_key",

@@ -14,7 +14,12 @@ from downtime.codes.serials import parse_serial
 from downtime.errors import ConfigError, InputError
 from downtime.ledger import Ledger
 from downtime.ledger.pages import page_by_serial
-from downtime.ledger.quarantine import QuarantineItem, quarantine_items, record_assignment
+from downtime.ledger.quarantine import (
+    QuarantineItem,
+    quarantine_items,
+    record_assignment,
+    record_rejection,
+)
 from downtime.scan.page import PageOutcome
 from downtime.scan.run import PageRecord, ScanOptions, ScanSummary, log_event, run_scan
 from downtime.settings import Settings
@@ -67,12 +72,14 @@ def quarantine_list(home: Path | None, *, include_assigned: bool) -> list[Quaran
         return quarantine_items(ledger, open_only=not include_assigned)
 
 
-def quarantine_assign(home: Path | None, item_id: int, serial_text: str) -> Assignment:
+def quarantine_assign(
+    home: Path | None, item_id: int, serial_text: str, *, actor: str | None = None
+) -> Assignment:
+    """Attach a set-aside page to the issued page with the printed serial (check characters
+    verified), read like any other page; audited as ``actor`` (default: the operator)."""
     serial = parse_serial(serial_text)
     with workspace(home, keys="read") as (settings, keys, ledger):
-        item = next((i for i in quarantine_items(ledger) if i.item_id == item_id), None)
-        if item is None:
-            raise InputError(f"no quarantine item {item_id}", hint="see `downtime quarantine list`")
+        item = _item(ledger, item_id)
         if item.assigned_serial is not None:
             raise InputError(
                 f"quarantine item {item_id} was already assigned to {item.assigned_serial}"
@@ -96,9 +103,35 @@ def quarantine_assign(home: Path | None, item_id: int, serial_text: str) -> Assi
         if outcome.status != ScanStatus.IDENTIFIED:
             raise InputError(f"quarantine item {item_id}: {outcome.message}")
         result = record_assignment(
-            ledger, item, serial, outcome.fact(), actor=settings.operator, station=settings.station
-        )
+            ledger, item, serial, outcome.fact(), actor=actor or settings.operator,
+            station=settings.station,
+        )  # fmt: skip
         return Assignment(item_id, serial, page.form, page.page_no, page.page_count, result.status)
+
+
+def quarantine_reject(
+    home: Path | None, item_id: int, reason: str, *, actor: str | None = None
+) -> QuarantineItem:
+    """Decide that an open set-aside page is not one to file, with the reason (audited as
+    ``actor``, default: the operator). It leaves the open items; the report stops counting it."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InputError("a rejection needs a reason", hint="say why the page is not filed")
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        item = _item(ledger, item_id)
+        if item.resolved is not None:
+            raise InputError(f"quarantine item {item_id} is resolved already: {item.resolved}")
+        record_rejection(
+            ledger, item, reason, actor=actor or settings.operator, station=settings.station
+        )
+        return _item(ledger, item_id)
+
+
+def _item(ledger: Ledger, item_id: int) -> QuarantineItem:
+    item = next((i for i in quarantine_items(ledger) if i.item_id == item_id), None)
+    if item is None:
+        raise InputError(f"no quarantine item {item_id}", hint="see `downtime quarantine list`")
+    return item
 
 
 def _assigned_outcome(

@@ -18,7 +18,9 @@ from downtime.cli.cmd_keys import keys
 from downtime.cli.cmd_pack import pack, packs
 from downtime.cli.cmd_reconcile import reconcile
 from downtime.cli.cmd_report import outage, report, void
+from downtime.cli.cmd_review import review
 from downtime.cli.cmd_scan import quarantine, scan
+from downtime.cli.cmd_users import users
 
 __all__ = ["main"]
 
@@ -41,6 +43,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Forms:             downtime forms list | show | check | preview
     Keys:              downtime keys list | rotate | export-public | import-public
     Record login:      downtime keys client-key new | show
+    Review station:    downtime users add NAME --role clerk, then downtime review
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
@@ -58,3 +61,5 @@ main.add_command(outage)
 main.add_command(void)
 main.add_command(report)
 main.add_command(drill)
+main.add_command(review)
+main.add_command(users)

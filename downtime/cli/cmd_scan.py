@@ -1,5 +1,5 @@
-"""``downtime scan`` reads scanned pages; ``downtime quarantine`` lists the pages set aside and
-assigns them by their printed serial."""
+"""``downtime scan`` reads scanned pages; ``downtime quarantine`` lists the pages set aside,
+assigns them by their printed serial, or rejects them with a reason."""
 
 from __future__ import annotations
 
@@ -149,3 +149,17 @@ def quarantine_assign(ctx: click.Context, item: int, serial: str) -> None:
         f"item {done.item_id}\t{done.serial}\t{done.form} page {done.page_no} of "
         f"{done.page_count}\t{done.status}"
     )
+
+
+@quarantine.command("reject")
+@click.argument("item", type=int)
+@click.option("--reason", required=True, help="Why the page is not filed (kept, audited).")
+@click.pass_context
+@handles_errors
+def quarantine_reject(ctx: click.Context, item: int, reason: str) -> None:
+    """Decide that set-aside page ITEM is not one to file (a stray sheet, a page scanned
+    twice): it leaves the open items and the report. Audited with the reason."""
+    from downtime.app import quarantine_reject as reject
+
+    done = reject(data_home(ctx), item, reason)
+    click.echo(f"item {done.item_id}\t{done.resolved}")

@@ -305,6 +305,35 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
+        "0005_users",
+        """
+        -- The people who use the review station (`downtime users add`). A user is never
+        -- changed or removed: disabling one is a fact of its own. Sessions and failed-login
+        -- counts live in the station's memory only, never on disk.
+        CREATE TABLE users (
+            name           TEXT PRIMARY KEY,
+            role           TEXT NOT NULL,       -- clerk | confirmer | admin
+            password_hash  TEXT NOT NULL,       -- Argon2id, as its PHC string
+            added_by       TEXT NOT NULL,
+            added_at       TEXT NOT NULL
+        );
+        CREATE TABLE user_disablements (
+            name           TEXT PRIMARY KEY REFERENCES users (name),
+            disabled_by    TEXT NOT NULL,
+            disabled_at    TEXT NOT NULL
+        );
+
+        -- A set-aside page a person decided is not one to file (a stray sheet, a page scanned
+        -- twice), with the reason.
+        CREATE TABLE quarantine_rejections (
+            item_id        INTEGER PRIMARY KEY REFERENCES quarantine (item_id),
+            reason         TEXT NOT NULL,
+            rejected_by    TEXT NOT NULL,
+            rejected_at    TEXT NOT NULL
+        );
+        """,
+    ),
+    (
         "0006_decisions",
         """
         -- What a person decided about a held item (downtime.review): appended, never changed;

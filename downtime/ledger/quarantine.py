@@ -1,7 +1,8 @@
-"""Pages set aside, with their reason: listed, and assigned by a clerk by the printed serial.
+"""Pages set aside, with their reason: listed, and assigned by a clerk by the printed serial,
+or rejected with a reason.
 
-An item is resolved when a clerk assigned it, or when a later scan of the same file read the
-page (after a key was imported, say), or set it aside again as a newer item.
+An item is resolved when a clerk assigned it or rejected it, or when a later scan of the same
+file read the page (after a key was imported, say), or set it aside again as a newer item.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ class QuarantineItem:
     assigned_serial: str | None
     rescanned: bool = False  # a later scan of the same file read the page
     set_aside_again: int | None = None  # a later scan set it aside again, as this item
+    rejected: str | None = None  # the reason a person gave for not filing it
 
     @property
     def resolved(self) -> str | None:
         if self.assigned_serial is not None:
             return f"assigned {self.assigned_serial}"
+        if self.rejected is not None:
+            return f"rejected: {self.rejected}"
         if self.rescanned:
             return "read on a later scan"
         if self.set_aside_again is not None:
@@ -64,7 +68,7 @@ def quarantine_items(ledger: Ledger, *, open_only: bool = False) -> list[Quarant
     found = rows(
         ledger,
         "SELECT q.item_id, f.first_source, s.source_page, s.file_sha256, f.stored_as, q.reason,"
-        " q.message, q.created_at, a.serial,"
+        " q.message, q.created_at, a.serial, r.reason AS rejected,"
         " (SELECT count(*) FROM scan_pages later WHERE later.file_sha256 = s.file_sha256"
         "  AND later.source_page = s.source_page AND later.scan_page_id > s.scan_page_id"
         f"  AND later.status IN ({captured})) AS rescanned,"
@@ -75,7 +79,8 @@ def quarantine_items(ledger: Ledger, *, open_only: bool = False) -> list[Quarant
         " FROM quarantine q"
         " JOIN scan_pages s ON s.scan_page_id = q.scan_page_id"
         " JOIN scan_files f ON f.file_sha256 = s.file_sha256"
-        " LEFT JOIN assignments a ON a.item_id = q.item_id ORDER BY q.item_id",
+        " LEFT JOIN assignments a ON a.item_id = q.item_id"
+        " LEFT JOIN quarantine_rejections r ON r.item_id = q.item_id ORDER BY q.item_id",
     )
     items = [
         QuarantineItem(
@@ -90,6 +95,7 @@ def quarantine_items(ledger: Ledger, *, open_only: bool = False) -> list[Quarant
             assigned_serial=r["serial"],
             rescanned=bool(r["rescanned"]),
             set_aside_again=r["again"],
+            rejected=r["rejected"],
         )
         for r in found
     ]
@@ -155,3 +161,26 @@ def record_assignment(
         )
         append_audit(conn, [event], actor=actor, station=station)
     return Recorded(status, capture_id, item.item_id)
+
+
+def record_rejection(
+    ledger: Ledger, item: QuarantineItem, reason: str, *, actor: str, station: str
+) -> None:
+    """A person decided a set-aside page is not one to file (``reason`` says why); audited
+    with the ward and patient its verified code names, if it has one."""
+    page = set_aside_pages(ledger).get(item.item_id)
+    with ledger.transaction() as conn:
+        conn.execute(
+            "INSERT INTO quarantine_rejections (item_id, reason, rejected_by, rejected_at)"
+            " VALUES (?, ?, ?, ?)",
+            (item.item_id, reason, actor, now()),
+        )
+        event = AuditEvent(
+            "quarantine.reject",
+            f"item {item.item_id} ({item.reason}): {reason}",
+            care_unit=page.ward if page else None,
+            patient=page.patient if page else None,
+            object_type="quarantine",
+            object_id=str(item.item_id),
+        )
+        append_audit(conn, [event], actor=actor, station=station)

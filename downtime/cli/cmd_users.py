@@ -1,0 +1,80 @@
+"""``downtime users``: who may use the review station, with which role."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from downtime.cli.common import data_home, handles_errors
+
+ROLE = click.Choice(["clerk", "confirmer", "admin"])
+
+
+@click.group()
+def users() -> None:
+    """Users of the review station (`downtime review`) and their roles.
+
+    \b
+    clerk       reviews: transcribes, resolves marks, assigns quarantined pages
+    confirmer   reviews, and confirms medication as the second person
+    admin       everything, and the users page
+    """
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=ROLE, required=True, help="What the user may do.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
+@click.pass_context
+@handles_errors
+def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) -> None:
+    """Add user NAME with a role; the password is asked twice (at least 10 characters) and
+    only its Argon2id hash is kept. Audited.
+
+    \b
+    downtime users add anna --role clerk
+    printf '%s\\n' "$PASSWORD" | downtime users add bo --role confirmer --password-stdin
+    """
+    from downtime.app.users import add_station_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+    user = add_station_user(data_home(ctx), name, role, password)
+    click.echo(f"{user.name}\t{user.role}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per user.")
+@click.pass_context
+@handles_errors
+def users_list(ctx: click.Context, as_json: bool) -> None:
+    """Every user: name, role, active or disabled, when added and by whom."""
+    from dataclasses import asdict
+
+    from downtime.app.users import station_users
+
+    for user in station_users(data_home(ctx)):
+        if as_json:
+            click.echo(json.dumps(asdict(user) | {"active": user.active}, ensure_ascii=False))
+            continue
+        state = "active" if user.active else f"disabled {user.disabled_at}"
+        click.echo(f"{user.name:<20}{user.role:<11}{state:<10}  added {user.added_at}")
+
+
+@users.command("disable")
+@click.argument("name")
+@click.pass_context
+@handles_errors
+def users_disable(ctx: click.Context, name: str) -> None:
+    """Disable user NAME from now on: they cannot log in, and their open sessions end at
+    their next request. A user is never deleted (the audit trail names them). Audited."""
+    from downtime.app.users import disable_station_user
+
+    changed = disable_station_user(data_home(ctx), name)
+    click.echo(f"{name}\tdisabled" if changed else f"{name}\tdisabled already")
