@@ -131,7 +131,8 @@ def printed_half_a_day_ago(tmp_path_factory: pytest.TempPathFactory) -> PrintedP
     now = datetime.now(ZoneInfo(SiteConfig().timezone))
     times = [time_of_day(8), time_of_day(14), time_of_day(20)]
     for hours_ago in (12, 13, 9, 7, 5):
-        start = now - timedelta(hours=hours_ago)
+        # the administration record starts at the hour the pack was printed in
+        start = (now - timedelta(hours=hours_ago)).replace(minute=0, second=0, microsecond=0)
         slots = [next_at(t, start) for t in times]
         over = [s for s in slots if s < now - timedelta(minutes=5)]
         if over and [s for s in slots if s > now + timedelta(minutes=40)]:

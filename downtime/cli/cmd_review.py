@@ -5,9 +5,14 @@ off the same group."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from downtime.cli.common import data_home, echo_err, handles_errors
+from downtime.errors import InputError
+from downtime.report.safetext import visible, visible_tree
+from downtime.review.items import QUEUES as QUEUE_NAMES
 
 
 @click.group(invoke_without_command=True)
@@ -51,3 +56,88 @@ def review(ctx: click.Context, host: str, port: int) -> None:
         pass
     finally:
         serving.close()
+
+
+@review.command("list")
+@click.option("--queue", type=click.Choice(QUEUE_NAMES), help="Only this queue.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (schema in --help).")
+@click.pass_context
+@handles_errors
+def review_list(ctx: click.Context, queue: str | None, as_json: bool) -> None:
+    """Every item waiting for a person, oldest first: its id (for `review decide`), queue,
+    state, ward, bed, patient, form, page serial, item, why it is held and how long.
+
+    \b
+    Queues: transcription (handwriting to type), marks (boxes to read by eye), page-conflict
+    (captures that disagree: keep one), record-conflict (post or skip), unknown-patient
+    (a reserve number to link). States: open; awaiting-confirmation (a second person types
+    the medication again); mismatch (the two entries differed: both shown, enter it anew).
+
+    \b
+    --json: {"schema": "downtime.review-items/1", "items": [{"item_id", "queue", "state",
+    "ward", "bed", "patient", "family_name", "given_name", "form", "serial", "page", "item",
+    "held_as", "why", "held_since", "age", "fields", "entries": [{"by", "step", "action",
+    "value"}]}]}
+    """
+    from downtime.app.decisions import SCHEMA, item_json, open_items
+
+    items = [item_json(i) for i in open_items(data_home(ctx), queue=queue)]
+    if as_json:
+        document = {"schema": SCHEMA, "items": visible_tree(items)}
+        click.echo(json.dumps(document, ensure_ascii=False, indent=1))
+        return
+    columns = ("item_id", "queue", "state", "ward", "bed", "patient", "form", "serial", "item",
+               "age", "why")  # fmt: skip
+    click.echo("\t".join(columns))
+    for item in items:
+        cells = (str(item[c]) if item[c] is not None else "-" for c in columns)
+        click.echo("\t".join(visible(c) for c in cells))
+
+
+@review.command("decide")
+@click.argument("item_id")
+@click.argument("action", type=click.Choice(("boxes", "transcribe", "capture", "post", "skip")))
+@click.argument("values", nargs=-1)
+@click.option("--reason", default="", help="Why (required for skip and post).")
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="Confirm a medication entry: type it again, without looking at the first entry.",
+)
+@click.pass_context
+@handles_errors
+def review_decide(
+    ctx: click.Context,
+    item_id: str,
+    action: str,
+    values: tuple[str, ...],
+    reason: str,
+    confirm: bool,
+) -> None:
+    """Settle one item (ids from `review list`) as the person running the command.
+
+    \b
+    downtime review decide 3f2a9c1b0d4e boxes med1.t08.given=marked med1.t08.notgiven=empty
+    downtime review decide 3f2a9c1b0d4e capture capture_id=17
+    downtime review decide 3f2a9c1b0d4e post --reason "the record's entry is another dose"
+    downtime review decide 3f2a9c1b0d4e skip --reason "crossed out on the paper"
+    downtime review decide 3f2a9c1b0d4e transcribe drug=Furosemid dose="40 mg" route=IV \\
+        frequency="1x2"
+    downtime review decide 3f2a9c1b0d4e transcribe --confirm drug=Furosemid dose="40 mg" ...
+
+    Medication typed from handwriting (new and changed orders, prescriptions, as-needed
+    doses) counts only once a second, different person confirms it with the same values.
+    """
+    from downtime.app.decisions import settle
+
+    pairs = {}
+    for text in values:
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise InputError(f"{text!r}: give values as NAME=VALUE")
+        pairs[name] = value
+    settled = settle(
+        data_home(ctx), item_id, action=action, values=pairs, reason=reason, confirm=confirm
+    )
+    state = "in force" if settled.in_force else "waits for a second person to confirm it"
+    click.echo(f"{item_id}\t{settled.item.item}\t{action}\t{state}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ class Decision:
     reason: str
     decided_by: str
     decided_at: datetime
+    confirmed_by: str | None = None  # in force: the second person, where one was needed
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class ItemDecisions:
         confirmation = self.confirmation
         if confirmation is None or not same(entry, confirmation):
             return None
-        return entry
+        return replace(entry, confirmed_by=confirmation.decided_by)
 
     @property
     def awaiting_confirmation(self) -> bool:

@@ -205,6 +205,7 @@ class OpenHeld:
     kind: str
     detail: str
     since: datetime
+    latest: datetime  # when its latest row was recorded (held anew for another reason, say)
 
 
 def open_held_items(ledger: Ledger) -> list[OpenHeld]:
@@ -226,5 +227,5 @@ def open_held_items(ledger: Ledger) -> list[OpenHeld]:
         start = len(marks) - 1
         while start > 0 and marks[start - 1][2] != CLEARED:
             start -= 1
-        out.append(OpenHeld(form_key, item, kind, detail, marks[start][0]))
+        out.append(OpenHeld(form_key, item, kind, detail, marks[start][0], marks[-1][0]))
     return out

@@ -15,7 +15,9 @@ Items held on a page in conflict follow that page's decision; forms held because
 could not be checked, or whose patient the record does not hold, are IT's and the record's,
 not a reviewer's. An item a person has settled leaves the queue (reconciliation then posts it
 and clears it); a medication entry waits for its second person (``awaiting-confirmation``),
-and one whose confirmation differed is back (``mismatch``, both entries shown).
+and one whose confirmation differed is back (``mismatch``, both entries shown). An item held
+anew after it was settled (a typed time after the page was scanned, say) is back too, with
+what was decided.
 """
 
 from __future__ import annotations
@@ -98,11 +100,14 @@ def review_items(ledger: Ledger, *, queue: str | None = None) -> list[ReviewItem
         if form is None:
             continue
         state = by_item(decided.get(h.form_key, [])).get(h.item)
-        if state is not None and state.in_force is not None:
-            continue  # settled: reconciliation posts it next
         status = OPEN
         entries: tuple[Decision, ...] = ()
-        if state is not None and state.awaiting_confirmation:
+        in_force = state.in_force if state is not None else None
+        if in_force is not None:
+            if h.latest <= in_force.decided_at:
+                continue  # settled: reconciliation posts it next
+            entries = (in_force,)  # held anew after it was decided (a typed time cannot be)
+        elif state is not None and state.awaiting_confirmation:
             status = AWAITING
         elif state is not None and state.mismatch:
             status = MISMATCH

@@ -252,7 +252,7 @@ def _read_line(registered: Image, ink: _Ink, line: _Line, s: IdentitySettings) -
     views = np.lib.stride_tricks.sliding_window_view(area[by : by + rows + 2 * r], (rows, cols))
     columns = np.add.outer(np.asarray(lefts) + bx, np.arange(steps))  # (cell, dx)
     cells = views[:, columns]  # (dy, cell, dx, rows, cols)
-    scores = _unit(cells.reshape(-1, rows * cols)) @ g.unit.T
+    scores = np.einsum("ij,kj->ik", _unit(cells.reshape(-1, rows * cols)), g.unit)  # no BLAS
     scores = scores.reshape(steps, len(lefts), steps, len(GLYPHS)).transpose(1, 0, 2, 3)
     scores = scores.reshape(len(lefts), steps * steps, len(GLYPHS))  # (cell, shift, glyph)
     best = scores.max(axis=1)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from downtime.census.ids import fhir_system
+from downtime.ledger.decisions import Decision
 from downtime.ledger.returns import IssuedForm, PatientInfo, ReturnedPage
 from downtime.model import IdSystem
 from downtime.record.fhir.made import Made, instant, made_resource, urn_for
@@ -225,7 +226,11 @@ def provenance(
     item: str,
     source: dict[str, Any],
     occurred: datetime | None = None,
+    decision: Decision | None = None,
 ) -> Made:
+    """``decision``: what a person typed from the paper: its transcriber is an *enterer* too,
+    and the second person who confirmed it a *verifier*."""
+
     def agent(code: str, display: str, who: str) -> dict[str, Any]:
         coding = {"system": PARTICIPANT_TYPE, "code": code, "display": display}
         return {"type": {"coding": [coding]}, "who": {"display": who}}
@@ -241,10 +246,24 @@ def provenance(
         "agent": [
             agent("author", "Author", AUTHOR),
             agent("enterer", "Enterer", env.ctx.enterer),
+            *_transcribers(decision, agent),
         ],
         "entity": [{"role": "source", "what": source}],
     }
     return made_resource(resource, system, value)
+
+
+def _transcribers(
+    decision: Decision | None, agent: Callable[[str, str, str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    if decision is None:
+        return []
+    people = [agent("enterer", "Enterer", f"{decision.decided_by} (transcribed the paper)")]
+    if decision.confirmed_by:
+        people.append(
+            agent("verifier", "Verifier", f"{decision.confirmed_by} (typed it again, the same)")
+        )
+    return people
 
 
 def document_provenance(env: Env, document: Made) -> Made:
@@ -259,11 +278,13 @@ def unit(
     item: str,
     occurred: datetime | None = None,
     label: str = "",
+    decision: Decision | None = None,
 ) -> tuple[Made, Made]:
     """A resource made from the paper, with its Provenance pointing at the document.
-    ``label`` names it the way a clerk finds it on the paper (default: ``item``)."""
+    ``label`` names it the way a clerk finds it on the paper (default: ``item``); ``decision``:
+    what a person typed from it."""
     made = env.made(resource, item, label)
-    return made, provenance(env, [made], item, env.document, occurred)
+    return made, provenance(env, [made], item, env.document, occurred, decision)
 
 
 def conflict_pages(env: Env, derived: Derived) -> None:

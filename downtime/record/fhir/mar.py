@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from downtime.ledger.decisions import Decision
 from downtime.ledger.returns import OrderInfo, Reading, ReturnedPage
 from downtime.record.fhir.common import Derived, Env, unit
 from downtime.record.fhir.made import instant, logical_ref
@@ -16,6 +18,7 @@ from downtime.record.fhir.model import (
     PRN_CELL,
     SIMPLE_DOSE,
     WHY_AFTER_SCAN,
+    WHY_BEFORE_PACK,
     WHY_INITIALS,
     WHY_NO_ORDER,
     WHY_NO_SLOT,
@@ -30,7 +33,12 @@ def mar(env: Env, derived: Derived) -> None:
         for key, cell in grouped(page.readings, MAR_CELL):
             _mar_cell(env, derived, page, key, cell)
         for key, cell in grouped(page.readings, PRN_CELL):
-            if inked(cell.values()):
+            if not inked(cell.values()):
+                continue
+            decided = env.form.decisions.get(env.item(page, key))
+            if decided is not None and decided.action == "transcribe":
+                _as_needed(env, derived, page, key, decided)
+            else:
                 derived.hold(env, page, key, WHY_PRN)
 
 
@@ -79,6 +87,42 @@ def _administration(
     }
     label = env.item(page, key)
     derived.units.append(unit(env, resource, f"{page.page_uid}/{key}", slot, label))
+
+
+def _as_needed(env: Env, derived: Derived, page: ReturnedPage, key: str, decided: Decision) -> None:
+    """An as-needed dose whose handwritten time a person typed (and a second confirmed):
+    a MedicationAdministration at that time, the typed dose if one was typed. A time after the
+    page was scanned, or before its pack was printed, cannot be right: held."""
+    ref = page.refs.get(f"{key}.time") or page.refs.get(f"{key}.initials") or {}
+    order = env.form.orders.get(ref.get("order_id", ""))
+    if order is None:
+        derived.hold(env, page, key, WHY_NO_ORDER)
+        return
+    typed = datetime.strptime(str(decided.value["given_at"]), "%Y-%m-%d %H:%M")
+    given = typed.replace(tzinfo=env.ctx.now.tzinfo)
+    if given > page.captured_at:
+        derived.hold(env, page, key, WHY_AFTER_SCAN)
+        return
+    if given < env.form.issued_at:
+        derived.hold(env, page, key, WHY_BEFORE_PACK)
+        return
+    dose = str(decided.value.get("dose") or order.dose)
+    given_order = replace(order, dose=dose)
+    resource = {
+        "resourceType": "MedicationAdministration",
+        "status": "completed",
+        "medicationCodeableConcept": {"text": medication(given_order)},
+        "subject": env.subject,
+        "context": env.encounter,
+        "effectiveDateTime": instant(given),
+        "request": logical_ref("MedicationRequest", ORDER_SYSTEM, order.order_id),
+        "note": [{"text": f"{ON_PAPER}; as needed, time transcribed from the paper"}],
+        "dosage": _dosage(given_order),
+    }
+    label = env.item(page, key)
+    derived.units.append(
+        unit(env, resource, f"{page.page_uid}/{key}", given, label, decision=decided)
+    )
 
 
 def _slot(text: str | None) -> datetime | None:

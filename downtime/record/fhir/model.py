@@ -66,6 +66,7 @@ WHY_NO_ORDER = "the order this row refers to is not in the pack's data: look at 
 WHY_NO_SLOT = "the cell's time slot is not known: look at the page"
 WHY_INITIALS = "initials without a ticked box: look at the page"
 WHY_AFTER_SCAN = "the time on paper is after the page was scanned: check the slot's date"
+WHY_BEFORE_PACK = "the time typed is before the pack was printed: check the date typed"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""What people settle about held items, as the command line and the station use it: the open
+items of every queue, and a decision about one (:mod:`downtime.review`). The person deciding is
+the one running the command (``$DOWNTIME_USER`` or the login name), or the station's user."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from downtime.app.workspace import workspace
+from downtime.errors import InputError
+from downtime.review import QUEUES, ReviewItem, Settled, age, decide, review_items
+
+SCHEMA = "downtime.review-items/1"
+
+
+def open_items(home: Path | None, *, queue: str | None = None) -> list[ReviewItem]:
+    """Every item waiting for a person (of ``queue`` only, if given), oldest first."""
+    if queue is not None and queue not in QUEUES:
+        raise InputError(f"no queue {queue!r}: the queues are {', '.join(QUEUES)}")
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return review_items(ledger, queue=queue)
+
+
+def settle(
+    home: Path | None,
+    item_id: str,
+    *,
+    action: str,
+    values: Mapping[str, str],
+    reason: str = "",
+    confirm: bool = False,
+    user: str | None = None,
+) -> Settled:
+    """Record a decision about one open item by ``user`` (default: who runs the command)."""
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        return decide(
+            ledger,
+            item_id,
+            action=action,
+            value=values,
+            reason=reason,
+            confirm=confirm,
+            user=user or settings.operator,
+            station=settings.station,
+        )
+
+
+def item_json(item: ReviewItem, now: datetime | None = None) -> dict[str, Any]:
+    """One item as ``downtime review list --json`` shows it (see :data:`SCHEMA`)."""
+    at = now or datetime.now(UTC)
+    patient = item.patient
+    return {
+        "item_id": item.item_id,
+        "queue": item.queue,
+        "state": item.state,
+        "ward": item.form.ward,
+        "bed": patient.bed if patient else None,
+        "patient": patient.identifier.display() if patient else None,
+        "family_name": patient.family_name if patient else None,
+        "given_name": patient.given_name if patient else None,
+        "form": item.form.form,
+        "serial": item.page.serial if item.page else None,
+        "page": item.page.page_no if item.page else None,
+        "item": item.item,
+        "held_as": item.held.kind,
+        "why": item.held.detail,
+        "held_since": item.held.since.isoformat(timespec="seconds"),
+        "age": age(item, at),
+        "fields": [f.id for f in item.fields],
+        "entries": [
+            {"by": d.decided_by, "step": d.step, "action": d.action, "value": dict(d.value)}
+            for d in item.entries
+        ],
+    }
