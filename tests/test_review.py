@@ -85,15 +85,21 @@ def mar(printed: PrintedPack) -> dict[str, Any]:  # noqa: F811
 # Marks
 
 
-def test_a_cell_ticked_both_ways_is_read_by_a_person_and_then_posted(
-    printed: PrintedPack,  # noqa: F811
-    mar: dict[str, Any],
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+def both_ways(printed: PrintedPack, mar: dict[str, Any], tmp_path: Path) -> tuple[Path, str]:  # noqa: F811
+    """A MAR page with its first cell ticked both *given* and *not given*, reconciled once
+    (nothing posted). (data folder, the cell)"""
     cell = mar_cells(mar)[0]
     home = copy_home(printed, tmp_path / "home")
     scan_in(home, tmp_path / "scans", [ticked(printed, mar, [f"{cell}.given", f"{cell}.notgiven"])])
     assert administrations(reconcile(home)) == []
+    return home, cell
+
+
+def test_a_cell_ticked_both_ways_is_read_by_a_person_and_then_posted(
+    both_ways: tuple[Path, str], mar: dict[str, Any]
+) -> None:
+    home, cell = both_ways
     [item] = items(home, "marks")
     assert (item["item"], item["state"], item["form"]) == (cell, "open", "mar")
     assert sorted(item["fields"]) == [f"{cell}.given", f"{cell}.initials", f"{cell}.notgiven"]
@@ -120,14 +126,9 @@ def test_a_cell_ticked_both_ways_is_read_by_a_person_and_then_posted(
 
 
 def test_skip_needs_a_reason_and_leaves_the_item_out_of_the_record(
-    printed: PrintedPack,  # noqa: F811
-    mar: dict[str, Any],
-    tmp_path: Path,
+    both_ways: tuple[Path, str],
 ) -> None:
-    cell = mar_cells(mar)[0]
-    home = copy_home(printed, tmp_path / "home")
-    scan_in(home, tmp_path / "scans", [ticked(printed, mar, [f"{cell}.given", f"{cell}.notgiven"])])
-    reconcile(home)
+    home, cell = both_ways
     [item] = items(home)
 
     refused = decide(home, "anna", item["item_id"], "skip", code=3)

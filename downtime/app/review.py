@@ -16,6 +16,7 @@ from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.quarantine import (
     QuarantineItem,
     SetAsidePage,
+    quarantine_event,
     quarantine_items,
     set_aside_pages,
 )
@@ -77,13 +78,8 @@ def _entry(item: QuarantineItem, page: SetAsidePage | None) -> QuarantineEntry:
 def _audit_view(
     ledger: Ledger, settings: Settings, item: QuarantineItem, page: SetAsidePage | None, actor: str
 ) -> None:
-    event = AuditEvent(
-        "review.view-page",
-        f"quarantine item {item.item_id} ({item.reason})",
-        care_unit=page.ward if page else None,
-        patient=page.patient if page else None,
-        object_type="quarantine",
-        object_id=str(item.item_id),
+    event = quarantine_event(
+        "review.view-page", item, page, f"quarantine item {item.item_id} ({item.reason})"
     )
     write_audit(ledger, [event], actor=actor, station=settings.station)
 

@@ -175,12 +175,21 @@ def record_rejection(
             " VALUES (?, ?, ?, ?)",
             (item.item_id, reason, actor, now()),
         )
-        event = AuditEvent(
-            "quarantine.reject",
-            f"item {item.item_id} ({item.reason}): {reason}",
-            care_unit=page.ward if page else None,
-            patient=page.patient if page else None,
-            object_type="quarantine",
-            object_id=str(item.item_id),
+        event = quarantine_event(
+            "quarantine.reject", item, page, f"item {item.item_id} ({item.reason}): {reason}"
         )
         append_audit(conn, [event], actor=actor, station=station)
+
+
+def quarantine_event(
+    action: str, item: QuarantineItem, page: SetAsidePage | None, detail: str
+) -> AuditEvent:
+    """An audit event about a set-aside page: the ward and patient where its code names them."""
+    return AuditEvent(
+        action,
+        detail,
+        care_unit=page.ward if page else None,
+        patient=page.patient if page else None,
+        object_type="quarantine",
+        object_id=str(item.item_id),
+    )
