@@ -53,11 +53,12 @@ def decide(home: Path, user: str, *args: str, code: int = 0) -> Result:
 
 
 def reconcile(home: Path) -> list[dict[str, Any]]:
-    """Reconcile into the outbox; every resource of every bundle there."""
+    """Reconcile into the outbox; every resource of every bundle this run wrote there."""
+    before = set((home / "outbox").glob("*.json"))
     result = as_user(home, "ida", "reconcile")
     assert result.exit_code == 0, result.output
     resources = []
-    for path in sorted((home / "outbox").glob("*.json")):
+    for path in sorted(set((home / "outbox").glob("*.json")) - before):
         bundle = json.loads(path.read_text("utf-8"))
         resources.extend(e["resource"] for e in bundle["entry"])
     return resources
@@ -263,3 +264,88 @@ def test_a_page_whose_captures_disagree_is_read_from_the_capture_a_person_keeps(
     slot = next(f["ref"]["slot"] for f in mar["fields"] if f["id"] == f"{second}.given")
     assert given["effectiveDateTime"][:16] == slot[:16]
     assert "page 1" not in still_held(home)
+
+
+# --------------------------------------------------------------------------------------------
+# Orders, prescriptions and referrals typed from handwriting
+
+
+def transcribed_by_two(home: Path, item_id: str, *values: str) -> None:
+    decide(home, "anna", item_id, "transcribe", *values)
+    decide(home, "berit", item_id, "transcribe", "--confirm", *values)
+
+
+def of_type(resources: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in resources if r["resourceType"] == kind]
+
+
+def test_a_new_order_written_by_hand_becomes_a_medication_request(
+    printed: PrintedPack,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    [page] = [e for e in form_entries(printed, "medication-orders") if e["page"] == 1][:1]
+    home = copy_home(printed, tmp_path / "home")
+    written = ["new1.drug", "new1.dose", "new1.route.iv", "new1.freq.1x2", "new1.signature"]
+    scan_in(home, tmp_path / "scans", [ticked(printed, page, written)])
+    assert of_type(reconcile(home), "MedicationRequest") == []
+    [item] = [i for i in items(home, "transcription") if i["item"] == "new1"]
+
+    missing = decide(home, "anna", item["item_id"], "transcribe", "drug=Furosemid", code=3)
+    transcribed_by_two(
+        home, item["item_id"], "drug=Furosemid", "dose=40 mg", "route=IV", "frequency=1x2",
+        "prescriber=Dr Lind",
+    )  # fmt: skip
+
+    assert "dose is required" in missing.output
+    [order] = of_type(reconcile(home), "MedicationRequest")
+    assert (order["status"], order["intent"]) == ("active", "order")
+    assert order["medicationCodeableConcept"]["text"] == "Furosemid 40 mg"
+    assert order["dosageInstruction"][0]["text"] == "40 mg IV 1x2"
+    assert order["requester"]["display"] == "Dr Lind"
+    assert "new1" not in still_held(home)
+
+
+def test_a_paper_prescription_becomes_a_discharge_medication_request_with_its_date(
+    printed: PrintedPack,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    [page] = form_entries(printed, "prescription")[:1]
+    home = copy_home(printed, tmp_path / "home")
+    written = ["rx1.drug", "rx1.strength", "rx1.dosage", "rx1.prescriber", "rx1.datetime"]
+    scan_in(home, tmp_path / "scans", [ticked(printed, page, written)])
+    reconcile(home)
+    [item] = [i for i in items(home, "transcription") if i["item"] == "rx1"]
+
+    bad_date = decide(home, "anna", item["item_id"], "transcribe", "drug=Alvedon",
+                      "strength=500 mg", "dosage=1x3", "date=26/11", code=3)  # fmt: skip
+    transcribed_by_two(
+        home, item["item_id"], "drug=Alvedon", "form=tablett", "strength=500 mg",
+        "dosage=1 tablett 3 gånger dagligen", "amount=30 st", "prescriber=Dr Lind",
+        "date=2026-11-26",
+    )  # fmt: skip
+
+    assert "YYYY-MM-DD" in bad_date.output
+    [rx] = of_type(reconcile(home), "MedicationRequest")
+    assert rx["category"][0]["coding"][0]["code"] == "discharge"
+    assert rx["medicationCodeableConcept"]["text"] == "Alvedon tablett 500 mg"
+    assert (rx["authoredOn"], rx["requester"]["display"]) == ("2026-11-26", "Dr Lind")
+    assert "amount: 30 st" in rx["note"][0]["text"]
+
+
+def test_a_referrals_receiving_unit_typed_by_one_person_names_its_performer(
+    printed: PrintedPack,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    [page] = form_entries(printed, "referral")[:1]
+    home = copy_home(printed, tmp_path / "home")
+    scan_in(home, tmp_path / "scans", [ticked(printed, page, ["referral.to"])])
+    reconcile(home)
+    [item] = items(home, "transcription")
+    assert item["item"] == "referral.to"
+
+    result = decide(home, "anna", item["item_id"], "transcribe", "to=Röntgen, Södersjukhuset")
+
+    assert result.stdout.strip().endswith("in force")
+    [request] = of_type(reconcile(home), "ServiceRequest")
+    assert request["performer"] == [{"display": "Röntgen, Södersjukhuset"}]
+    assert "referral.to" not in still_held(home)

@@ -45,9 +45,12 @@ ALLOWED = {
 # What is typed for each kind of handwritten item: (required, optional) value names.
 TRANSCRIPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "prn": (("given_at",), ("dose",)),  # an as-needed dose: when (local "YYYY-MM-DD HH:MM")
-    "new": (("drug", "dose", "route", "frequency"), ()),  # a new order
+    "new": (("drug", "dose", "route", "frequency"), ("prescriber",)),  # a new order
     "change": (("dose",), ("frequency",)),  # the new dose of a changed order
-    "rx": (("drug", "strength", "dosage"), ("form", "amount", "purpose", "dispensings")),
+    "rx": (  # a paper prescription; date: YYYY-MM-DD, when it was written
+        ("drug", "strength", "dosage"),
+        ("form", "amount", "purpose", "dispensings", "prescriber", "date"),
+    ),
     "referral": (("to",), ()),  # the receiving unit
     "patient": (("identifier",), ()),  # the real identity of a reserve-number admission
 }
@@ -187,6 +190,8 @@ def _transcribed(item: ReviewItem, value: Mapping[str, str], today: date) -> dic
             out[name] = text
     if kind == "prn":
         out["given_at"] = _local_time(str(out["given_at"]))
+    if "date" in out:
+        out["date"] = _date(str(out["date"]))
     if kind == "patient":
         try:
             identity = parse_patient_id(str(out["identifier"]), today=today)
@@ -205,6 +210,13 @@ def _local_time(text: str) -> str:
             "given_at: type the date and time as YYYY-MM-DD HH:MM (the time on the paper)"
         ) from None
     return when.strftime("%Y-%m-%d %H:%M")
+
+
+def _date(text: str) -> str:
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise DecisionRefused("date: type it as YYYY-MM-DD (the date on the paper)") from None
 
 
 def _text(text: str, name: str) -> str:

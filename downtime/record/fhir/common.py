@@ -54,6 +54,11 @@ class Env:
     def item(self, page: ReturnedPage, name: str) -> str:
         return name if self.form.page_count == 1 else f"page {page.page_no}/{name}"
 
+    def transcribed(self, page: ReturnedPage, name: str) -> Decision | None:
+        """What a person typed from the handwriting of an item (in force), if anything."""
+        decided = self.form.decisions.get(self.item(page, name))
+        return decided if decided is not None and decided.action == "transcribe" else None
+
     def made(self, resource: dict[str, Any], item: str, label: str = "") -> Made:
         return made_resource(resource, *item_identifier(self.form.form_key, item), label or item)
 

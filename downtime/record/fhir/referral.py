@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from downtime.ledger.decisions import Decision
 from downtime.ledger.returns import Reading, ReturnedPage
 from downtime.record.fhir.common import Derived, Env, unit
 from downtime.record.fhir.model import CATEGORIES, PRIORITIES, WHY_PAGE, WHY_REFERRAL, WHY_TO
@@ -16,17 +17,23 @@ from downtime.vocab import MarkState
 def referral(env: Env, derived: Derived) -> None:
     for page in env.pages:
         readings = {k.removeprefix("referral."): r for k, r in page.readings.items()}
-        if inked([readings.get("to")]):
+        to = env.transcribed(page, "referral.to")
+        if inked([readings.get("to")]) and to is None:
             derived.hold(env, page, "referral.to", WHY_TO)
         if any(r.state in (MarkState.MARKED, MarkState.WRITTEN) for r in readings.values()):
-            _service_request(env, derived, page, readings)
+            _service_request(env, derived, page, readings, to)
         elif inked(readings.values()) or page.in_conflict:
             derived.hold(env, page, "referral", WHY_REFERRAL)
 
 
 def _service_request(
-    env: Env, derived: Derived, page: ReturnedPage, readings: Mapping[str, Reading]
+    env: Env,
+    derived: Derived,
+    page: ReturnedPage,
+    readings: Mapping[str, Reading],
+    to: Decision | None = None,
 ) -> None:
+    """``to``: the receiving unit as a person transcribed it (its performer)."""
     types = ("lab", "radiology", "consultation", "other")
     category = _ticked(env, derived, page, readings, "type", types)
     priority = _ticked(env, derived, page, readings, "priority", tuple(PRIORITIES))
@@ -39,6 +46,7 @@ def _service_request(
         "code": {"text": "Referral (paper form)"},
         "subject": env.subject,
         "encounter": env.encounter,
+        "performer": [{"display": str(to.value["to"])}] if to is not None else None,
         "supportingInfo": [env.document],
         "note": [
             {
@@ -48,7 +56,7 @@ def _service_request(
             }
         ],
     }
-    derived.units.append(unit(env, resource, "referral"))
+    derived.units.append(unit(env, resource, "referral", decision=to))
 
 
 def _ticked(

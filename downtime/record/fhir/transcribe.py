@@ -1,25 +1,66 @@
 """Forms a person transcribes: prescription, journal, admission, and forms not mapped. Their
-scan is posted as the DocumentReference; what they hold is held for transcription."""
+scan is posted as the DocumentReference; what they hold is held for transcription, and a paper
+prescription two people transcribed becomes a MedicationRequest (category discharge: written
+for the patient to take home, as the prescription-record form is)."""
 
 from __future__ import annotations
 
-from downtime.record.fhir.common import Derived, Env, provenance
+from downtime.ledger.decisions import Decision
+from downtime.ledger.returns import ReturnedPage
+from downtime.record.fhir.common import Derived, Env, provenance, unit
 from downtime.record.fhir.model import (
+    ON_PAPER,
     PENDING,
     RX_BLOCK,
     WHY_ADMISSION,
     WHY_FORM,
+    WHY_PAGE,
     WHY_RX,
     HeldItem,
 )
 from downtime.record.fhir.readings import grouped, inked
 
+RX_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+RX_NOTES = (("amount", "amount"), ("purpose", "purpose"), ("dispensings", "dispensings"))
+
 
 def prescription(env: Env, derived: Derived) -> None:
     for page in env.pages:
         for key, block in grouped(page.readings, RX_BLOCK):
-            if inked(block.values()):
+            if not inked(block.values()):
+                continue
+            decided = env.transcribed(page, key)
+            if decided is None:
                 derived.hold(env, page, key, WHY_RX)
+            elif page.in_conflict:
+                derived.hold(env, page, key, WHY_PAGE)
+            else:
+                _prescription(env, derived, page, key, decided)
+
+
+def _prescription(
+    env: Env, derived: Derived, page: ReturnedPage, key: str, decided: Decision
+) -> None:
+    v = decided.value
+    drug = " ".join(str(v[k]) for k in ("drug", "form", "strength") if v.get(k))
+    notes = [f"{label}: {v[k]}" for k, label in RX_NOTES if v.get(k)]
+    resource = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "category": [
+            {"coding": [{"system": RX_CATEGORY, "code": "discharge", "display": "Discharge"}]}
+        ],
+        "medicationCodeableConcept": {"text": drug},
+        "subject": env.subject,
+        "encounter": env.encounter,
+        "authoredOn": str(v["date"]) if v.get("date") else None,
+        "requester": {"display": str(v["prescriber"])} if v.get("prescriber") else None,
+        "dosageInstruction": [{"text": str(v["dosage"])}],
+        "note": [{"text": "; ".join([f"{ON_PAPER}: a paper prescription", *notes])}],
+    }
+    item = f"{page.page_uid}/{key}"
+    derived.units.append(unit(env, resource, item, label=env.item(page, key), decision=decided))
 
 
 def journal(env: Env, derived: Derived) -> None:
