@@ -349,3 +349,28 @@ def test_a_referrals_receiving_unit_typed_by_one_person_names_its_performer(
     [request] = of_type(reconcile(home), "ServiceRequest")
     assert request["performer"] == [{"display": "Röntgen, Södersjukhuset"}]
     assert "referral.to" not in still_held(home)
+
+
+def test_a_reserve_number_admission_is_linked_to_the_real_identity_typed(
+    printed: PrintedPack,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    [page] = [p for p in printed.manifest["pages"] if p["form"] == "admission"][:1]
+    home = copy_home(printed, tmp_path / "home")
+    scan_in(home, tmp_path / "scans", [ticked(printed, page, [f["id"] for f in page["fields"]])])
+    reconcile(home)
+    [item] = items(home, "unknown-patient")
+
+    wrong = decide(home, "anna", item["item_id"], "transcribe", "identifier=19101010-1011", code=3)
+    decide(home, "anna", item["item_id"], "transcribe", "identifier=19101010-1010")
+
+    assert "check digit" in wrong.output and "19101010" not in wrong.output
+    [patient] = of_type(reconcile(home), "Patient")
+    assert patient["link"] == [
+        {
+            "other": {"identifier": {"system": "http://electronichealth.se/identifier/personnummer",
+                                     "value": "191010101010"}},
+            "type": "replaced-by",
+        }
+    ]  # fmt: skip
+    assert "patient" not in still_held(home)

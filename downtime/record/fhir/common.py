@@ -13,7 +13,7 @@ from typing import Any
 from downtime.census.ids import fhir_system
 from downtime.ledger.decisions import Decision
 from downtime.ledger.returns import IssuedForm, PatientInfo, ReturnedPage
-from downtime.model import IdSystem
+from downtime.model import Identifier, IdSystem
 from downtime.record.fhir.made import Made, instant, made_resource, urn_for
 from downtime.record.fhir.model import (
     ACT_CODE,
@@ -87,7 +87,7 @@ def make_env(form: IssuedForm, patient: PatientInfo, ctx: PostingContext) -> Env
     header: list[Made] = []
     if _is_reserve(patient):
         gender = admission_gender(pages) if form.form == "admission" else None
-        header.append(_patient(patient, gender))
+        header.append(_patient(patient, gender, linked_to(form)))
         subject = {"reference": header[0].urn}
     else:
         system = fhir_system(patient.identifier)
@@ -108,8 +108,17 @@ def _is_reserve(patient: PatientInfo) -> bool:
     return patient.identifier.system == IdSystem.DOWNTIME_RESERVE
 
 
-def _patient(patient: PatientInfo, gender: str | None) -> Made:
-    """A reserve-number admission's Patient, tagged to be linked to the real patient."""
+def linked_to(form: IssuedForm) -> Decision | None:
+    """The real identity a person typed for a reserve-number admission (its form's ``patient``
+    item), if any."""
+    decided = form.decisions.get("patient") or form.decisions.get("page 1/patient")
+    return decided if decided is not None and decided.action == "transcribe" else None
+
+
+def _patient(patient: PatientInfo, gender: str | None, link: Decision | None = None) -> Made:
+    """A reserve-number admission's Patient, tagged to be linked to the real patient; once a
+    person typed the real identity, ``link`` *replaced-by* it (by identifier: the record knows
+    the real patient under it), as HL7 Sweden links a reserve number to a personnummer."""
     system, value = fhir_system(patient.identifier), patient.identifier.value
     tag = {
         "system": TAG_SYSTEM,
@@ -121,6 +130,11 @@ def _patient(patient: PatientInfo, gender: str | None) -> Made:
     resource["name"] = [name]
     resource["gender"] = gender
     resource["birthDate"] = patient.birth_date.isoformat() if patient.birth_date else None
+    if link is not None:
+        real_system, _, real_value = str(link.value["identifier"]).partition("|")
+        real = Identifier(real_system, real_value)
+        other = {"identifier": {"system": fhir_system(real), "value": real.value}}
+        resource["link"] = [{"other": other, "type": "replaced-by"}]
     return made_resource(resource, system, value)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from downtime.ledger.decisions import Decision
 from downtime.ledger.returns import ReturnedPage
-from downtime.record.fhir.common import Derived, Env, provenance, unit
+from downtime.record.fhir.common import Derived, Env, linked_to, provenance, unit
 from downtime.record.fhir.model import (
     ON_PAPER,
     PENDING,
@@ -72,5 +72,7 @@ def unknown_form(env: Env, derived: Derived) -> None:
 
 
 def admission(env: Env, derived: Derived) -> None:
-    derived.units.append((provenance(env, env.header, "admission", env.document),))
-    derived.hold(env, env.pages[0], "patient", WHY_ADMISSION)
+    link = linked_to(env.form)
+    derived.units.append((provenance(env, env.header, "admission", env.document, None, link),))
+    if link is None:
+        derived.hold(env, env.pages[0], "patient", WHY_ADMISSION)
