@@ -87,8 +87,11 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
         for plan in plans:
             key = plan.form_key
             latest = _latest_held(conn, key)
+            decided = _decided_at(conn, key)
             for h in plan.held:
-                if latest.get(h.item) != (h.kind, h.detail):  # new, or held anew
+                kind, detail, found_at = latest.get(h.item, ("", "", ""))
+                # new, held for another reason, or held again after a person decided it
+                if (kind, detail) != (h.kind, h.detail) or decided.get(h.item, "") > found_at:
                     conn.execute(
                         "INSERT INTO held_items (form_key, item, kind, detail, found_at)"
                         " VALUES (?, ?, ?, ?, ?)",
@@ -111,27 +114,36 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
     return numbers
 
 
-def _latest_held(conn: sqlite3.Connection, form_key: str) -> dict[str, tuple[str, str]]:
-    """Item → (kind, detail) of its latest held row, for one form."""
+def _latest_held(conn: sqlite3.Connection, form_key: str) -> dict[str, tuple[str, str, str]]:
+    """Item → (kind, detail, found_at) of its latest held row, for one form."""
     found = conn.execute(
-        "SELECT item, kind, detail FROM held_items h WHERE form_key = ? AND rowid = (SELECT"
-        " rowid FROM held_items l WHERE l.form_key = h.form_key AND l.item = h.item"
+        "SELECT item, kind, detail, found_at FROM held_items h WHERE form_key = ? AND rowid ="
+        " (SELECT rowid FROM held_items l WHERE l.form_key = h.form_key AND l.item = h.item"
         " ORDER BY found_at DESC, rowid DESC LIMIT 1)",
         (form_key,),
     ).fetchall()
-    return {item: (kind, detail) for item, kind, detail in found}
+    return {item: (kind, detail, at) for item, kind, detail, at in found}
+
+
+def _decided_at(conn: sqlite3.Connection, form_key: str) -> dict[str, str]:
+    """Item → when a person last decided about it, for one form."""
+    found = conn.execute(
+        "SELECT item, max(decided_at) FROM decisions WHERE form_key = ? GROUP BY item",
+        (form_key,),
+    ).fetchall()
+    return {str(item): str(at) for item, at in found}
 
 
 def _clear(
     conn: sqlite3.Connection,
     form_key: str,
-    latest: dict[str, tuple[str, str]],
+    latest: dict[str, tuple[str, str, str]],
     held_now: set[str],
     at: str,
 ) -> None:
     """A ``cleared`` row for each item held before that the form's current state no longer
     holds (a person decided it, a rescan read it cleanly, the record could be checked)."""
-    for item, (kind, _) in latest.items():
+    for item, (kind, _, _) in latest.items():
         if kind != CLEARED and item not in held_now:
             conn.execute(
                 "INSERT INTO held_items (form_key, item, kind, detail, found_at)"

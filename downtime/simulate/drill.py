@@ -1,10 +1,13 @@
 """`downtime drill`: a whole outage rehearsed on the embedded defaults, in a temporary folder.
 
-Print a sample ward's pack; fill its pages as ward staff would and return them as the world
-does (scanner batches mostly clean, some skewed or upside down, a phone photo, a stained code,
-a photocopy filled in twice, a few sheets lost); scan; reconcile into a local outbox; report.
-Every step is timed. Hospitals are told to exercise their downtime routines: this makes it one
-command, and it is the best demonstration of the kit.
+Print a sample ward's pack (the day before: the outage lasted the day); fill its pages as ward
+staff would and return them as the world does (scanner batches mostly clean, some skewed or
+upside down, a phone photo, a stained code, a photocopy filled in twice, a few sheets lost);
+scan; reconcile into a local outbox; two simulated reviewers settle every held item
+(:mod:`~downtime.simulate.reviewers`); reconcile again; void the sheets lost on purpose;
+report — which then says everything is accounted for. Every step is timed. Hospitals are told
+to exercise their downtime routines: this makes it one command, and it is the best
+demonstration of the kit.
 """
 
 from __future__ import annotations
@@ -13,22 +16,28 @@ import json
 import random
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from PIL import Image
 
 from downtime import simulate
+from downtime.simulate.reviewers import review_everything
 
 Log = Callable[[str], None]
 DPI = 200
 LOST_FORMS = ("referral", "mar")  # one sheet of each is "lost" on the ward
+REVIEW_ROUNDS = 4  # review, reconcile, and again for what a decision uncovered
+PRINTED_BEFORE = timedelta(hours=25)  # the pack was printed the day before it is scanned:
+# every hour of its administration record is over by then
 
 
 @dataclass(frozen=True)
@@ -48,24 +57,43 @@ class DrillResult:
     scan: dict[str, int] = field(default_factory=dict)
     reconcile: dict[str, int] = field(default_factory=dict)
     held: dict[str, int] = field(default_factory=dict)  # after reconciliation, per kind held
+    reviewed: dict[str, int] = field(default_factory=dict)  # decisions made, per queue
+    reconcile_after: dict[str, int] = field(default_factory=dict)  # after the review
+    held_after: dict[str, int] = field(default_factory=dict)  # still held after it
     report: str = ""
+    complete: bool = False  # the report says everything is accounted for
 
 
 def run_drill(options: DrillOptions, log: Log = lambda _: None) -> DrillResult:
     with _folder(options.keep) as folder:
         result = DrillResult(folder)
         home, scans = folder / "home", folder / "scans"
+        issued_at = datetime.now(UTC) - PRINTED_BEFORE
         with _step(result, "pack", log):
-            manifest, pdf = _pack(home, folder / "packs", options.ward)
+            manifest, pdf = _pack(home, folder / "packs", options.ward, issued_at)
         with _step(result, "fill and return (simulated)", log):
-            _return_pages(pdf, manifest, scans, options.seed, result)
+            truths = _return_pages(pdf, manifest, scans, options.seed, result)
         with _step(result, "scan", log):
             result.scan = _scan(home, scans, options.jobs)
         with _step(result, "reconcile (outbox)", log):
             result.reconcile = _reconcile(home)
             result.held = _held(home)
+        with _step(result, "review, reconcile again", log):
+            local = issued_at.astimezone(_site_zone(home)).replace(tzinfo=None)
+            reviewed: Counter[str] = Counter()
+            for _ in range(REVIEW_ROUNDS):  # items on a page in conflict come after its capture
+                made = review_everything(home, truths, local)
+                result.reconcile_after = _reconcile(home)
+                if not made:
+                    break
+                reviewed.update(made)
+            result.reviewed = dict(reviewed)
+            result.held_after = _held(home)
+        with _step(result, "void the sheets lost on purpose", log):
+            _void(home, result.sheets_lost)
         with _step(result, "report", log):
             result.report = _report(home)
+            result.complete = _complete(home)
         return result
 
 
@@ -93,7 +121,7 @@ def _step(result: DrillResult, name: str, log: Log) -> Iterator[None]:
 # The steps
 
 
-def _pack(home: Path, out: Path, ward: str) -> tuple[dict[str, Any], Path]:
+def _pack(home: Path, out: Path, ward: str, issued_at: datetime) -> tuple[dict[str, Any], Path]:
     from downtime.app import PackRequest, run_pack
 
     example = Path(str(resources.files("downtime") / "resources" / "example"))
@@ -103,7 +131,7 @@ def _pack(home: Path, out: Path, ward: str) -> tuple[dict[str, Any], Path]:
         ward=ward,
         output=out / f"{ward}.pdf",
         skip_invalid=False,
-        issued_at=datetime.now(UTC),
+        issued_at=issued_at,
         today=date.today(),
     )
     (result,) = run_pack(request, home=home)
@@ -112,9 +140,11 @@ def _pack(home: Path, out: Path, ward: str) -> tuple[dict[str, Any], Path]:
 
 def _return_pages(
     pdf: Path, manifest: dict[str, Any], scans: Path, seed: int, result: DrillResult
-) -> None:
+) -> dict[str, dict[str, str]]:
     """Fill every patient and admission page, lose a few, degrade the rest, write them the way
-    they arrive: scanner PDFs (with the blank duplex backs), and one phone photo."""
+    they arrive: scanner PDFs (with the blank duplex backs), and one phone photo. Returns what
+    was drawn on each page (page uid → field id → state)."""
+    truths: dict[str, dict[str, str]] = {}
     rng = random.Random(seed)
     pages = list(manifest["pages"])  # the cover sheet comes back too (its checklist)
     lost = _lost(pages)
@@ -124,7 +154,8 @@ def _return_pages(
     conflict_done = stain_done = False
     for n, page in enumerate(p for p in pages if p not in lost):
         image = simulate.render_page(pdf, page["pdf_page"] - 1, DPI)
-        filled, _ = simulate.fill_page(image, page, DPI, random.Random(f"{seed}:{n}"))
+        filled, truth = simulate.fill_page(image, page, DPI, random.Random(f"{seed}:{n}"))
+        truths[page["page_uid"]] = dict(truth.fields)
         kind = rng.choice(("scan-200", "scan-200", "scan-200", "skew", "upside-down", "jpeg"))
         if not stain_done and page["form"] == "journal":
             kind, stain_done = "stain-code", True
@@ -144,6 +175,7 @@ def _return_pages(
         _save_pdf(scans / f"batch-{i // 30 + 1:02d}.pdf", batch[i : i + 30])
     for i, photo in enumerate(phone, start=1):
         Image.fromarray(photo).save(scans / f"phone-{i}.jpg", quality=85)
+    return truths
 
 
 def _lost(pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -204,3 +236,23 @@ def _report(home: Path) -> str:
     from downtime.app import outage_report
 
     return outage_report(home, fmt="table")
+
+
+def _complete(home: Path) -> bool:
+    from downtime.app import outage_report
+
+    document: dict[str, Any] = json.loads(outage_report(home, fmt="json"))
+    return bool(document["complete"])
+
+
+def _void(home: Path, serials: list[str]) -> None:
+    from downtime.app.outage import void_pages
+
+    if serials:
+        void_pages(home, serials, "drill: lost on purpose, never coming back")
+
+
+def _site_zone(home: Path) -> ZoneInfo:
+    from downtime.settings import resolve
+
+    return resolve(home).tz
