@@ -1,0 +1,170 @@
+"""The review station's queues of held items in a real browser: Marks, Transcription (two
+people), Page conflicts. Real MAR pages of a pack printed a day ago, filled and scanned:
+the first patient's with a cell ticked both *given* and *not given* and two as-needed doses'
+times written by hand, the second patient's scanned twice, reading differently.
+
+Each test settles its own item as users of its own; every test ends by checking that no URL
+the browser asked for and nothing on the station's stderr names a patient.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PrintedPack
+from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from scankit import assert_no_identity, copy_home, rows, save_png, scan
+from stationkit import PASSWORD, USERS, Served, add_user, chromium, log_in, serve, submit
+from test_reconcile import (
+    field_ref,
+    form_entries,
+    mar_cells,
+    printed,  # noqa: F401 (the module's pack)
+    scan_in,
+    ticked,
+)
+from test_review import administrations, items, reconcile
+
+DOCS_SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
+SCREENS_ENV = "DOWNTIME_SCREENS"
+KEYS = {"marked": "m", "empty": "e", "written": "w", "blank": "b"}
+
+
+@dataclass(frozen=True)
+class Held:
+    home: Path
+    mar: dict[str, Any]  # the first patient's MAR page
+    cell: str  # ticked both ways (marks)
+    marks: str  # item ids
+    prn: str
+    prn_again: str
+    conflict: str
+    captures: list[int]  # of the page in conflict
+    pristine: Path
+
+
+@pytest.fixture(scope="module")
+def held(printed: PrintedPack, tmp_path_factory: pytest.TempPathFactory) -> Held:  # noqa: F811
+    base = tmp_path_factory.mktemp("station-queues")
+    [mar] = form_entries(printed, "mar")
+    [other] = form_entries(printed, "mar", patient=1)
+    cell = mar_cells(mar)[0]
+    first, second = mar_cells(other)[:2]
+    home = copy_home(printed, base / "home")
+    written = [f"{cell}.given", f"{cell}.notgiven", "prn1.dose1.time", "prn1.dose2.time"]
+    scan_in(home, base / "scans-1", [ticked(printed, mar, written),
+                                     ticked(printed, other, [f"{first}.given"])])  # fmt: skip
+    save_png(base / "scans-2" / "again.png", ticked(printed, other, [f"{second}.given"]))
+    assert [r["status"] for r in scan(home, base / "scans-2")] == ["conflict"]
+    assert administrations(reconcile(home)) == []
+    for name, role in USERS.items():
+        add_user(home, name, role, PASSWORD)
+    found = {(i["queue"], i["item"]): i["item_id"] for i in items(home)}
+    twice = "SELECT page_uid FROM captures GROUP BY page_uid HAVING COUNT(*) = 2"
+    (page_uid,) = {r["page_uid"] for r in rows(home, twice)}
+    captures = [r["capture_id"] for r in rows(
+        home, "SELECT capture_id FROM captures WHERE page_uid = ? ORDER BY capture_id", (page_uid,)
+    )]  # fmt: skip
+    return Held(
+        home, mar, cell, found[("marks", cell)], found[("transcription", "prn1.dose1")],
+        found[("transcription", "prn1.dose2")], found[("page-conflict", "page 1")], captures,
+        shutil.copytree(home, base / "pristine"),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def served(held: Held) -> Iterator[Served]:
+    with serve(held.home) as station:
+        yield station
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[BrowserContext]:
+    with chromium(playwright) as context:
+        yield context
+
+
+@pytest.fixture
+def page(browser: BrowserContext, served: Served) -> Iterator[Page]:
+    browser.clear_cookies()
+    tab = browser.new_page()
+    urls: list[str] = []
+    tab.on("request", lambda request: urls.append(request.url))
+    yield tab
+    tab.close()
+    assert_no_identity("\n".join(urls), served.home, "the URLs the browser asked for")
+    assert_no_identity(served.stderr_text(), served.home, "the station's stderr")
+
+
+def as_user(page: Page, served: Served, name: str) -> None:
+    page.context.clear_cookies()
+    log_in(page, served, name)
+
+
+def audit(home: Path, action: str, actor: str, item_id: str) -> list[dict[str, Any]]:
+    return rows(
+        home,
+        "SELECT * FROM audit_events WHERE action = ? AND actor = ? AND object_id = ? ORDER BY seq",
+        (action, actor, item_id),
+    )
+
+
+def images_shown(page: Page, selector: str) -> None:
+    page.wait_for_function(
+        "s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)",
+        arg=selector,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Marks
+
+
+def test_a_cell_ticked_both_ways_is_set_with_the_keyboard_and_posted(
+    page: Page, served: Served, held: Held
+) -> None:
+    log_in(page, served, "clara")
+    assert int(page.locator(".queues a[href='/q/marks'] .count").inner_text()) >= 1
+    page.click("a[href='/q/marks']")
+    row = page.locator("table.list tr", has=page.locator(f"a[href='/q/marks/{held.marks}']"))
+    assert held.mar["form_serial"] in row.inner_text() and "MED42" in row.inner_text()
+    page.click(f"a[href='/q/marks/{held.marks}']")
+    images_shown(page, "figure.crop img")
+    assert page.locator("figure.whole").is_hidden()
+    page.keyboard.press("p")
+    images_shown(page, "figure.whole img")
+    assert page.evaluate("document.activeElement.type") == "radio", "setting starts at once"
+    wanted = {f"{held.cell}.given": "marked", f"{held.cell}.notgiven": "empty",
+              f"{held.cell}.initials": "written"}  # fmt: skip
+    fields = page.locator("fieldset.states").evaluate_all("s => s.map(f => f.dataset.field)")
+    assert sorted(fields) == sorted(wanted)
+
+    for field in fields:
+        page.keyboard.press(KEYS[wanted[field]])
+    submit(page)
+
+    assert held.cell in page.locator(".notice").inner_text()
+    page.goto(served.url + "q/marks")
+    assert page.locator(f"a[href='/q/marks/{held.marks}']").count() == 0
+    (decided,) = rows(held.home, "SELECT * FROM decisions WHERE item = ?", (held.cell,))
+    assert decided["decided_by"] == "clara" and decided["action"] == "boxes"
+    views = [v["detail"].split(" ")[0] for v in audit(held.home, "review.view-page", "clara",
+                                                       held.marks)]  # fmt: skip
+    assert {"crop", "page"} <= set(views)
+    (event,) = audit(held.home, "review.decide", "clara", held.marks)
+    assert event["patient_value"] == held.mar["patient"]["value"] and event["care_unit"] == "MED42"
+    slot = field_ref(held.mar, f"{held.cell}.given")["slot"]
+    given = [a for a in administrations(reconcile(held.home))
+             if a["effectiveDateTime"][:16] == slot[:16]]  # fmt: skip
+    assert [a["status"] for a in given] == ["completed"]
