@@ -28,7 +28,7 @@ from test_reconcile import (
     scan_in,
     ticked,
 )
-from test_review import administrations, items, reconcile
+from test_review import administrations, given_at, items, reconcile
 
 DOCS_SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 SCREENS_ENV = "DOWNTIME_SCREENS"
@@ -168,3 +168,77 @@ def test_a_cell_ticked_both_ways_is_set_with_the_keyboard_and_posted(
     given = [a for a in administrations(reconcile(held.home))
              if a["effectiveDateTime"][:16] == slot[:16]]  # fmt: skip
     assert [a["status"] for a in given] == ["completed"]
+
+
+# --------------------------------------------------------------------------------------------
+# Transcription: two people
+
+
+def test_an_as_needed_dose_is_entered_by_one_and_confirmed_blind_by_another(
+    page: Page, served: Served, held: Held
+) -> None:
+    when = given_at(held.home)
+    item = f"q/transcription/{held.prn}"
+    log_in(page, served, "kim")
+    page.click("a[href='/q/transcription']")
+    page.click(f"a[href='/{item}']")
+    images_shown(page, "figure.crop img")
+    assert page.evaluate("document.activeElement.name") == "given_at", "typing starts at once"
+    page.keyboard.type(when)
+    submit(page)
+    assert "väntar på att en annan person bekräftar" in page.locator(".notice").inner_text()
+
+    page.goto(served.url + item)  # the same person, as a confirmer: refused by the library
+    assert page.input_value("input[name=given_at]") == ""
+    page.keyboard.type(when)
+    submit(page)
+    assert "a second, different person must confirm it" in page.locator(".problem").inner_text()
+    as_user(page, served, "clara")  # a clerk: waits for a confirmer
+    page.goto(served.url + item)
+    assert page.locator("input[name=given_at]").count() == 0
+    assert when not in page.content()
+
+    as_user(page, served, "ada")
+    page.goto(served.url + item)
+    assert page.locator(".blind").count() == 1
+    assert when not in page.content(), "the first entry is not shown"
+    assert page.input_value("input[name=given_at]") == ""
+    page.keyboard.type(when)
+    submit(page)
+
+    assert "prn1.dose1" in page.locator(".notice").inner_text()
+    assert held.prn not in page.url
+    page.goto(served.url + "q/transcription")
+    assert page.locator(f"a[href='/{item}']").count() == 0
+    assert audit(held.home, "review.decide", "kim", held.prn)
+    assert audit(held.home, "review.confirm", "ada", held.prn)
+    for user in ("kim", "ada"):
+        assert audit(held.home, "review.view-page", user, held.prn)
+    dose = [a for a in administrations(reconcile(held.home))
+            if a["effectiveDateTime"][:16] == when.replace(" ", "T")]  # fmt: skip
+    assert len(dose) == 1
+
+
+def test_a_confirmation_that_differs_shows_both_entries_for_a_new_one(
+    page: Page, served: Served, held: Held
+) -> None:
+    when = given_at(held.home)
+    other = when[:-2] + ("00" if when[-2:] != "00" else "30")
+    item = served.url + f"q/transcription/{held.prn_again}"
+    log_in(page, served, "cecilia")
+    page.goto(item)
+    page.keyboard.type(when)
+    submit(page)
+    as_user(page, served, "kim")
+    page.goto(item)
+    page.keyboard.type(other)
+    submit(page)
+
+    page.goto(item)
+    entries = page.locator("dl.entries").inner_text()
+    assert "cecilia" in entries and when in entries
+    assert "kim" in entries and other in entries
+    assert page.locator(".problem").count() == 1
+    assert page.input_value("input[name=given_at]") == ""
+    (back,) = [i for i in items(held.home, "transcription") if i["item_id"] == held.prn_again]
+    assert back["state"] == "mismatch"

@@ -33,11 +33,13 @@ from downtime.ledger import AuditEvent
 from downtime.station import admin, login
 from downtime.station.queue_marks import MarksQueue
 from downtime.station.queue_quarantine import QuarantineQueue
+from downtime.station.queue_transcription import TranscriptionQueue
 from downtime.station.queues import Desk, Queue, redirect
 from downtime.station.sessions import Session, Sessions, Throttle
 from downtime.station.words import LANGS, reason, word
 
 QUEUES: tuple[Queue, ...] = (
+    TranscriptionQueue(),
     MarksQueue(),
     QuarantineQueue(),
 )
