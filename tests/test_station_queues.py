@@ -242,3 +242,38 @@ def test_a_confirmation_that_differs_shows_both_entries_for_a_new_one(
     assert page.input_value("input[name=given_at]") == ""
     (back,) = [i for i in items(held.home, "transcription") if i["item_id"] == held.prn_again]
     assert back["state"] == "mismatch"
+
+
+# --------------------------------------------------------------------------------------------
+# Page conflicts
+
+
+def test_a_page_in_conflict_is_settled_by_keeping_one_capture(
+    page: Page, served: Served, held: Held
+) -> None:
+    log_in(page, served, "dora")
+    page.click("a[href='/q/page-conflict']")
+    page.click(f"a[href='/q/page-conflict/{held.conflict}']")
+    shown = page.locator(".sheet.side img").evaluate_all("i => i.map(x => x.getAttribute('src'))")
+    assert shown == [f"/q/page-conflict/{held.conflict}/capture-{c}.jpg" for c in held.captures]
+    images_shown(page, ".sheet.side img")
+
+    with page.expect_navigation():
+        page.keyboard.press("2")
+
+    assert "page 1" in page.locator(".notice").inner_text()
+    page.goto(served.url + "q/page-conflict")
+    assert page.locator(f"a[href='/q/page-conflict/{held.conflict}']").count() == 0
+    (kept,) = rows(held.home, "SELECT * FROM decisions WHERE decided_by = 'dora'")
+    assert kept["action"] == "capture" and f'"capture_id": {held.captures[1]}' in kept["value"]
+    views = [v["detail"] for v in audit(held.home, "review.view-page", "dora", held.conflict)]
+    assert sorted(v.split(" of ")[0] for v in views) == [f"capture {c}" for c in held.captures]
+    assert audit(held.home, "review.decide", "dora", held.conflict)
+
+
+def test_a_capture_of_another_page_is_not_shown(page: Page, served: Served, held: Held) -> None:
+    log_in(page, served, "rune")
+    response = page.goto(served.url + f"q/page-conflict/{held.conflict}/capture-999.jpg")
+    assert response is not None and response.status == 404
+    response = page.goto(served.url + f"q/marks/{held.conflict}")
+    assert response is not None and response.status == 404, "an item only in its own queue"

@@ -31,6 +31,7 @@ from downtime.app.review import record_station_event
 from downtime.app.users import active_user
 from downtime.ledger import AuditEvent
 from downtime.station import admin, login
+from downtime.station.queue_conflicts import PageConflictQueue, RecordConflictQueue
 from downtime.station.queue_marks import MarksQueue
 from downtime.station.queue_quarantine import QuarantineQueue
 from downtime.station.queue_transcription import TranscriptionQueue
@@ -41,6 +42,8 @@ from downtime.station.words import LANGS, reason, word
 QUEUES: tuple[Queue, ...] = (
     TranscriptionQueue(),
     MarksQueue(),
+    PageConflictQueue(),
+    RecordConflictQueue(),
     QuarantineQueue(),
 )
 COOKIE = "downtime_session"
