@@ -9,6 +9,7 @@ the browser asked for and nothing on the station's stderr names a patient.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -277,3 +278,48 @@ def test_a_capture_of_another_page_is_not_shown(page: Page, served: Served, held
     assert response is not None and response.status == 404
     response = page.goto(served.url + f"q/marks/{held.conflict}")
     assert response is not None and response.status == 404, "an item only in its own queue"
+
+
+# --------------------------------------------------------------------------------------------
+# Screenshots for the README
+
+
+def test_screenshots_of_each_queue_s_item_page(
+    playwright: Playwright, held: Held, tmp_path: Path
+) -> None:
+    """Its own station on a copy made before any test settled anything. Into docs/screens only
+    when asked (``make screens``)."""
+    home = shutil.copytree(held.pristine, tmp_path / "home")
+    screens = DOCS_SCREENS if os.environ.get(SCREENS_ENV) else tmp_path / "screens"
+    screens.mkdir(parents=True, exist_ok=True)
+    names = []
+    with serve(home) as station, chromium(playwright) as context:
+        tab = context.new_page()
+        log_in(tab, station, "kim")
+        names.append("queues-held")
+        tab.screenshot(path=screens / "queues-held.png")
+        for name, path, ready in (
+            ("marks-item", f"q/marks/{held.marks}", "figure.crop img"),
+            ("transcription-item", f"q/transcription/{held.prn}", "figure.crop img"),
+            ("page-conflict-item", f"q/page-conflict/{held.conflict}", ".sheet.side img"),
+        ):
+            tab.goto(station.url + path)
+            images_shown(tab, ready)
+            if name == "marks-item":
+                tab.keyboard.press("m")
+            if name == "transcription-item":
+                tab.keyboard.type(given_at(home))
+                submit(tab)
+            else:
+                tab.screenshot(path=screens / f"{name}.png")
+                names.append(name)
+        context.clear_cookies()
+        log_in(tab, station, "ada")
+        tab.goto(station.url + f"q/transcription/{held.prn}")
+        images_shown(tab, "figure.crop img")
+        tab.screenshot(path=screens / "transcription-confirm.png")
+        names.append("transcription-confirm")
+        stderr = station.stderr_text()
+    for name in names:
+        assert (screens / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_no_identity(stderr, home, "the station's stderr")
