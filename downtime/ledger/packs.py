@@ -206,3 +206,10 @@ def _layout_id(page: IssuedPage) -> str:
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def drug_names(ledger: Ledger) -> list[str]:
+    """Every medication name the censuses of the printed packs gave, once each, sorted (the
+    review station suggests them while a drug name is typed)."""
+    found = rows(ledger, "SELECT DISTINCT medication FROM pack_orders WHERE medication != ''")
+    return sorted({str(r["medication"]) for r in found}, key=str.casefold)

@@ -31,12 +31,21 @@ from downtime.app.review import record_station_event
 from downtime.app.users import active_user
 from downtime.ledger import AuditEvent
 from downtime.station import admin, login
+from downtime.station.queue_conflicts import PageConflictQueue, RecordConflictQueue
+from downtime.station.queue_marks import MarksQueue
 from downtime.station.queue_quarantine import QuarantineQueue
+from downtime.station.queue_transcription import TranscriptionQueue
 from downtime.station.queues import Desk, Queue, redirect
 from downtime.station.sessions import Session, Sessions, Throttle
 from downtime.station.words import LANGS, reason, word
 
-QUEUES: tuple[Queue, ...] = (QuarantineQueue(),)
+QUEUES: tuple[Queue, ...] = (
+    TranscriptionQueue(),
+    MarksQueue(),
+    PageConflictQueue(),
+    RecordConflictQueue(),
+    QuarantineQueue(),
+)
 COOKIE = "downtime_session"
 STATIC = {"station.css": "text/css", "station.js": "text/javascript"}
 CSP = (

@@ -1,0 +1,131 @@
+"""What the review station shows of held items (:mod:`downtime.review`): the open items of a
+queue, one item, and the registered page around it.
+
+Every image of a patient's page the station shows (a crop around an item's fields, the whole
+page, a capture of a page in conflict) comes from here and is an audit event naming who saw
+it, the ward and the patient. Decisions go through :func:`downtime.app.decisions.settle`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+from downtime.app.workspace import workspace
+from downtime.geometry import PX_PER_MM, box_px
+from downtime.ledger import AuditEvent, Ledger, write_audit
+from downtime.ledger.decisions import CaptureInfo, captures_of
+from downtime.ledger.packs import drug_names
+from downtime.model import FieldBox
+from downtime.review import QUEUES, ReviewItem, find_item, review_items
+from downtime.settings import Settings
+
+CROP_MARGIN_MM = 14.0  # around the item's fields: enough of the row to see what it is
+CROP_WIDTH = 1100  # pixels at most, as shown beside the inputs
+PAGE_WIDTH = 1400  # the whole page as shown
+VIEWS = ("crop", "page", "capture")
+HIGHLIGHT = (44, 90, 133)  # the station's accent colour
+
+
+def held_counts(home: Path | None) -> dict[str, int]:
+    """How many items wait in each queue (every queue named, zero where none does)."""
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        found = Counter(i.queue for i in review_items(ledger))
+        return {q: found.get(q, 0) for q in QUEUES}
+
+
+def held_item(home: Path | None, item_id: str) -> ReviewItem | None:
+    """The open item ``item_id`` (None: settled already, or no such item)."""
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return find_item(ledger, item_id)
+
+
+def item_captures(home: Path | None, item: ReviewItem) -> list[CaptureInfo]:
+    """Every capture of the item's page, first first (two or more: a page in conflict)."""
+    if item.page is None:
+        return []
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return captures_of(ledger, item.page.page_uid)
+
+
+def census_drug_names(home: Path | None) -> list[str]:
+    """The medication names of every printed pack's census, for typing a drug name."""
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return drug_names(ledger)
+
+
+def item_image(
+    home: Path | None, item_id: str, view: str, *, actor: str, capture_id: int | None = None
+) -> bytes | None:
+    """A JPEG of the registered page an item is on, its fields outlined: ``crop`` (the fields
+    and a margin around them), ``page`` (the whole page) or ``capture`` (the whole page as
+    ``capture_id`` registered it). None: no such item, view or capture, or no image stored.
+    The view is audited."""
+    if view not in VIEWS:
+        return None
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        item = find_item(ledger, item_id)
+        if item is None or item.page is None:
+            return None
+        stored = item.page.registered_as
+        if view == "capture":
+            known = {c.capture_id: c for c in captures_of(ledger, item.page.page_uid)}
+            if capture_id not in known:
+                return None
+            stored = known[capture_id].registered_as
+        jpeg = _render(settings.home / stored, item.fields, crop=view == "crop")
+        if jpeg is not None:
+            _audit_view(ledger, settings, item, view, capture_id, actor)
+        return jpeg
+
+
+def _audit_view(
+    ledger: Ledger,
+    settings: Settings,
+    item: ReviewItem,
+    view: str,
+    capture_id: int | None,
+    actor: str,
+) -> None:
+    what = f"capture {capture_id}" if view == "capture" else view
+    event = AuditEvent(
+        "review.view-page",
+        f"{what} of {item.item} ({item.form.form}, {item.queue})",
+        care_unit=item.form.ward,
+        patient=item.patient.identifier if item.patient else None,
+        object_type="item",
+        object_id=item.item_id,
+    )
+    write_audit(ledger, [event], actor=actor, station=settings.station)
+
+
+def _render(path: Path, fields: tuple[FieldBox, ...], *, crop: bool) -> bytes | None:
+    from PIL import Image, ImageDraw
+
+    if not path.is_file():
+        return None
+    with Image.open(path) as opened:
+        picture = opened.convert("RGB")
+    boxes = [box_px(f.box_mm) for f in fields]
+    draw = ImageDraw.Draw(picture)
+    line = max(2, round(0.4 * PX_PER_MM))
+    for left, top, right, bottom in boxes:
+        pad = line + 2
+        draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), outline=HIGHLIGHT,
+                       width=line)  # fmt: skip
+    width = PAGE_WIDTH
+    if crop and boxes:
+        margin = round(CROP_MARGIN_MM * PX_PER_MM)
+        left = max(min(b[0] for b in boxes) - margin, 0)
+        top = max(min(b[1] for b in boxes) - margin, 0)
+        right = min(max(b[2] for b in boxes) + margin, picture.width)
+        bottom = min(max(b[3] for b in boxes) + margin, picture.height)
+        picture = picture.crop((left, top, right, bottom))
+        width = CROP_WIDTH
+    if picture.width > width:
+        height = round(picture.height * width / picture.width)
+        picture = picture.resize((width, height), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=88)
+    return out.getvalue()
