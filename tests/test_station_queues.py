@@ -45,6 +45,7 @@ class Held:
     prn: str
     prn_again: str
     conflict: str
+    patient: str  # an admission on a reserve number
     captures: list[int]  # of the page in conflict
     pristine: Path
 
@@ -58,8 +59,13 @@ def held(printed: PrintedPack, tmp_path_factory: pytest.TempPathFactory) -> Held
     first, second = mar_cells(other)[:2]
     home = copy_home(printed, base / "home")
     written = [f"{cell}.given", f"{cell}.notgiven", "prn1.dose1.time", "prn1.dose2.time"]
-    scan_in(home, base / "scans-1", [ticked(printed, mar, written),
-                                     ticked(printed, other, [f"{first}.given"])])  # fmt: skip
+    [admission] = [p for p in printed.manifest["pages"] if p["form"] == "admission"][:1]
+    pages = [
+        ticked(printed, mar, written),
+        ticked(printed, other, [f"{first}.given"]),
+        ticked(printed, admission, ["patient.signature"]),
+    ]
+    scan_in(home, base / "scans-1", pages)
     save_png(base / "scans-2" / "again.png", ticked(printed, other, [f"{second}.given"]))
     assert [r["status"] for r in scan(home, base / "scans-2")] == ["conflict"]
     assert administrations(reconcile(home)) == []
@@ -73,7 +79,8 @@ def held(printed: PrintedPack, tmp_path_factory: pytest.TempPathFactory) -> Held
     )]  # fmt: skip
     return Held(
         home, mar, cell, found[("marks", cell)], found[("transcription", "prn1.dose1")],
-        found[("transcription", "prn1.dose2")], found[("page-conflict", "page 1")], captures,
+        found[("transcription", "prn1.dose2")], found[("page-conflict", "page 1")],
+        found[("unknown-patient", "patient")], captures,
         shutil.copytree(home, base / "pristine"),
     )  # fmt: skip
 
@@ -323,3 +330,22 @@ def test_screenshots_of_each_queue_s_item_page(
     for name in names:
         assert (screens / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert_no_identity(stderr, home, "the station's stderr")
+
+
+def test_a_reserve_number_admission_is_linked_by_typing_the_real_identity(
+    page: Page, served: Served, held: Held
+) -> None:
+    item = f"q/unknown-patient/{held.patient}"
+    log_in(page, served, "clara")
+    page.click("a[href='/q/unknown-patient']")
+    page.click(f"a[href='/{item}']")
+    page.keyboard.type("19101010-1011")  # a wrong check digit
+    submit(page)
+    refused = page.locator(".problem").inner_text()
+    page.fill("input[name=identifier]", "19101010-1010")
+    submit(page)
+
+    assert "check digit" in refused
+    page.goto(served.url + "q/unknown-patient")
+    assert page.locator(f"a[href='/{item}']").count() == 0
+    assert audit(held.home, "review.decide", "clara", held.patient)

@@ -63,3 +63,11 @@ class TranscriptionQueue(HeldQueue):
             "inputs": inputs,
             "drugs": census_drug_names(desk.home) if wants_drug else [],
         }
+
+
+class UnknownPatientQueue(TranscriptionQueue):
+    """Admissions on a reserve number: the real identity typed (a personnummer or
+    samordningsnummer, checked), which reconciliation posts as the Patient's link."""
+
+    slug = "unknown-patient"
+    title = "unknown_patient"

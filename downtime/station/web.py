@@ -34,7 +34,7 @@ from downtime.station import admin, login
 from downtime.station.queue_conflicts import PageConflictQueue, RecordConflictQueue
 from downtime.station.queue_marks import MarksQueue
 from downtime.station.queue_quarantine import QuarantineQueue
-from downtime.station.queue_transcription import TranscriptionQueue
+from downtime.station.queue_transcription import TranscriptionQueue, UnknownPatientQueue
 from downtime.station.queues import Desk, Queue, redirect
 from downtime.station.sessions import Session, Sessions, Throttle
 from downtime.station.words import LANGS, reason, word
@@ -44,6 +44,7 @@ QUEUES: tuple[Queue, ...] = (
     MarksQueue(),
     PageConflictQueue(),
     RecordConflictQueue(),
+    UnknownPatientQueue(),
     QuarantineQueue(),
 )
 COOKIE = "downtime_session"
