@@ -18,18 +18,22 @@ from typing import Any
 
 import pytest
 from conftest import PrintedPack
+from fhirserver import FhirServer, fhir_server_fixture  # noqa: F401 (fhir_server)
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
 from scankit import assert_no_identity, copy_home, rows, save_png, scan
 from stationkit import PASSWORD, USERS, Served, add_user, chromium, log_in, serve, submit
 from test_reconcile import (
+    census_in_record,
     field_ref,
     form_entries,
     mar_cells,
     printed,  # noqa: F401 (the module's pack)
     scan_in,
+    server_state,
     ticked,
 )
 from test_review import administrations, given_at, items, reconcile
+from test_review import as_user as cli_as
 
 DOCS_SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 SCREENS_ENV = "DOWNTIME_SCREENS"
@@ -46,6 +50,7 @@ class Held:
     prn_again: str
     conflict: str
     patient: str  # an admission on a reserve number
+    order: str  # a new order written by hand
     captures: list[int]  # of the page in conflict
     pristine: Path
 
@@ -60,10 +65,12 @@ def held(printed: PrintedPack, tmp_path_factory: pytest.TempPathFactory) -> Held
     home = copy_home(printed, base / "home")
     written = [f"{cell}.given", f"{cell}.notgiven", "prn1.dose1.time", "prn1.dose2.time"]
     [admission] = [p for p in printed.manifest["pages"] if p["form"] == "admission"][:1]
+    [orders] = [p for p in form_entries(printed, "medication-orders") if p["page"] == 1][:1]
     pages = [
         ticked(printed, mar, written),
         ticked(printed, other, [f"{first}.given"]),
         ticked(printed, admission, ["patient.signature"]),
+        ticked(printed, orders, ["new1.drug", "new1.dose", "new1.route.iv", "new1.freq.1x2"]),
     ]
     scan_in(home, base / "scans-1", pages)
     save_png(base / "scans-2" / "again.png", ticked(printed, other, [f"{second}.given"]))
@@ -80,7 +87,7 @@ def held(printed: PrintedPack, tmp_path_factory: pytest.TempPathFactory) -> Held
     return Held(
         home, mar, cell, found[("marks", cell)], found[("transcription", "prn1.dose1")],
         found[("transcription", "prn1.dose2")], found[("page-conflict", "page 1")],
-        found[("unknown-patient", "patient")], captures,
+        found[("unknown-patient", "patient")], found[("transcription", "new1")], captures,
         shutil.copytree(home, base / "pristine"),
     )  # fmt: skip
 
@@ -349,3 +356,29 @@ def test_a_reserve_number_admission_is_linked_by_typing_the_real_identity(
     page.goto(served.url + "q/unknown-patient")
     assert page.locator(f"a[href='/{item}']").count() == 0
     assert audit(held.home, "review.decide", "clara", held.patient)
+
+
+def test_a_new_order_typed_by_two_people_reaches_the_record_server(
+    page: Page, served: Served, held: Held, fhir_server: FhirServer
+) -> None:
+    """Typed by a confirmer, confirmed blind by an admin, reconciled to the Medplum FHIR
+    server that holds the census patients: the MedicationRequest is there, once."""
+    values = {"drug": "Furosemid", "dose": "40 mg", "route": "IV", "frequency": "1x2"}
+    item = served.url + f"q/transcription/{held.order}"
+    for user in ("kim", "ada"):
+        as_user(page, served, user)
+        page.goto(item)
+        for name, value in values.items():
+            page.fill(f"input[name={name}]", value)
+        page.focus("input[name=frequency]")
+        submit(page)
+    fhir_server.reset()
+    census_in_record(fhir_server)
+
+    result = cli_as(held.home, "ida", "reconcile", "--fhir-url", fhir_server.base_url)
+
+    assert result.exit_code == 0, result.output
+    orders = server_state(fhir_server)["MedicationRequest"].values()
+    typed = [o for o in orders if o["medicationCodeableConcept"]["text"] == "Furosemid 40 mg"]
+    assert len(typed) == 1 and typed[0]["status"] == "active"
+    assert typed[0]["dosageInstruction"][0]["text"] == "40 mg IV 1x2"
