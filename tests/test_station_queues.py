@@ -9,6 +9,7 @@ the browser asked for and nothing on the station's stderr names a patient.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import PrintedPack
 from fhirserver import FhirServer, fhir_server_fixture  # noqa: F401 (fhir_server)
+from PIL import Image
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
 from scankit import assert_no_identity, copy_home, rows, save_png, scan
 from stationkit import PASSWORD, USERS, Served, add_user, chromium, log_in, serve, submit
@@ -34,6 +37,9 @@ from test_reconcile import (
 )
 from test_review import administrations, given_at, items, reconcile
 from test_review import as_user as cli_as
+
+from downtime.app.held import HIGHLIGHT, item_image
+from downtime.geometry import PAGE_MM, PX_PER_MM
 
 DOCS_SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 SCREENS_ENV = "DOWNTIME_SCREENS"
@@ -382,3 +388,29 @@ def test_a_new_order_typed_by_two_people_reaches_the_record_server(
     typed = [o for o in orders if o["medicationCodeableConcept"]["text"] == "Furosemid 40 mg"]
     assert len(typed) == 1 and typed[0]["status"] == "active"
     assert typed[0]["dosageInstruction"][0]["text"] == "40 mg IV 1x2"
+
+
+def test_a_page_in_conflict_outlines_only_the_fields_its_captures_read_differently(
+    held: Held,
+    printed: PrintedPack,  # noqa: F811
+) -> None:
+    [other] = form_entries(printed, "mar", patient=1)
+    first, second = mar_cells(other)[:2]
+    boxes = {f["id"]: f["box_mm"] for f in other["fields"]}
+
+    jpeg = item_image(held.pristine, held.conflict, "capture", actor="test",
+                      capture_id=held.captures[0])  # fmt: skip
+
+    assert jpeg is not None
+    picture = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=np.int16)
+    scale = picture.shape[1] / (PAGE_MM[0] * PX_PER_MM)
+
+    def outlined(field_id: str) -> bool:
+        x, y, w, h = (round(v * PX_PER_MM * scale) for v in boxes[field_id])
+        pad = round(1.0 * PX_PER_MM * scale)  # the outline is drawn 0.6 mm out
+        ring = picture[y - pad : y + h + pad, x - pad : x + w + pad].reshape(-1, 3)
+        near = np.abs(ring - np.asarray(HIGHLIGHT)).sum(axis=1) < 90
+        return int(near.sum()) > 10
+
+    assert outlined(f"{first}.given") and outlined(f"{second}.given")
+    assert not outlined(f"{first}.notgiven") and not outlined(f"{second}.notgiven")

@@ -15,7 +15,7 @@ from pathlib import Path
 from downtime.app.workspace import workspace
 from downtime.geometry import PX_PER_MM, box_px
 from downtime.ledger import AuditEvent, Ledger, write_audit
-from downtime.ledger.decisions import CaptureInfo, captures_of
+from downtime.ledger.decisions import CaptureInfo, capture_states, captures_of
 from downtime.ledger.packs import drug_names
 from downtime.model import FieldBox
 from downtime.review import QUEUES, ReviewItem, find_item, review_items
@@ -74,10 +74,20 @@ def item_image(
             if capture_id not in known:
                 return None
             stored = known[capture_id].registered_as
-        jpeg = _render(settings.home / stored, item.fields, crop=view == "crop")
+        fields = item.fields
+        if item.queue == "page-conflict":  # outline only where the captures read differently
+            fields = _differing(ledger, item) or fields
+        jpeg = _render(settings.home / stored, fields, crop=view == "crop")
         if jpeg is not None:
             _audit_view(ledger, settings, item, view, capture_id, actor)
         return jpeg
+
+
+def _differing(ledger: Ledger, item: ReviewItem) -> tuple[FieldBox, ...]:
+    """The item's fields that the captures of its page read differently."""
+    assert item.page is not None
+    read = [capture_states(ledger, c.capture_id) for c in captures_of(ledger, item.page.page_uid)]
+    return tuple(f for f in item.fields if len({states.get(f.id) for states in read}) > 1)
 
 
 def _audit_view(

@@ -215,3 +215,9 @@ def captures_of(ledger: Ledger, page_uid: str) -> list[CaptureInfo]:
             (page_uid,),
         )
     ]
+
+
+def capture_states(ledger: Ledger, capture_id: int) -> dict[str, str]:
+    """Field id → what one capture read there (marked, empty, written, blank, uncertain)."""
+    found = rows(ledger, "SELECT field_id, state FROM marks WHERE capture_id = ?", (capture_id,))
+    return {str(r["field_id"]): str(r["state"]) for r in found}
