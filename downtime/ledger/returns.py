@@ -100,6 +100,20 @@ def form_key(pack_id: str, form: str, patient: Identifier | None) -> str:
 # From the ledger
 
 
+def issued_form_keys(ledger: Ledger, keys: Iterable[str]) -> set[str]:
+    """Those of ``keys`` that name a form issued in a pack."""
+    wanted = set(keys)
+    packs = sorted({k.split("/", 1)[0] for k in wanted})
+    marks = ",".join("?" * len(packs))
+    found = rows(
+        ledger,
+        "SELECT DISTINCT pack_id, form, patient_system, patient_value FROM pages"
+        f" WHERE pack_id IN ({marks})",
+        packs,
+    )
+    return {k for r in found if (k := form_key(r["pack_id"], r["form"], patient_of(r))) in wanted}
+
+
 def issued_forms(
     ledger: Ledger, pack_ids: Iterable[str], *, only: Collection[str] | None = None
 ) -> list[IssuedForm]:

@@ -29,15 +29,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from downtime.ledger import Ledger
-from downtime.ledger.db import rows
 from downtime.ledger.decisions import Decision, by_item, decisions_of
-from downtime.ledger.pages import page_fields, patient_of
+from downtime.ledger.pages import page_fields
 from downtime.ledger.postings import OpenHeld, open_held_items
 from downtime.ledger.returns import (
     IssuedForm,
     PatientInfo,
     ReturnedPage,
-    form_key,
+    issued_form_keys,
     issued_forms,
 )
 from downtime.model import FieldBox
@@ -136,7 +135,7 @@ def _open(ledger: Ledger, *, queue: str | None = None, wanted: str | None = None
     ]
     if not held:
         return []
-    keys = _issued_keys(ledger, {h.form_key for h, _ in held})
+    keys = issued_form_keys(ledger, {h.form_key for h, _ in held})
     decided = decisions_of(ledger, keys)
     states = {k: by_item(decided.get(k, [])) for k in keys}
     out = []
@@ -175,20 +174,6 @@ def _items(ledger: Ledger, opened: Sequence[_Open]) -> list[ReviewItem]:
         out.append(ReviewItem(item_id(h.form_key, h.item), o.queue, o.state, h, form, page,
                               fields, o.entries))  # fmt: skip
     return out
-
-
-def _issued_keys(ledger: Ledger, keys: Iterable[str]) -> set[str]:
-    """Those of ``keys`` that name a form issued in a pack."""
-    wanted = set(keys)
-    packs = sorted({k.split("/", 1)[0] for k in wanted})
-    marks = ",".join("?" * len(packs))
-    found = rows(
-        ledger,
-        "SELECT DISTINCT pack_id, form, patient_system, patient_value FROM pages"
-        f" WHERE pack_id IN ({marks})",
-        packs,
-    )
-    return {k for r in found if (k := form_key(r["pack_id"], r["form"], patient_of(r))) in wanted}
 
 
 def _forms(ledger: Ledger, keys: Iterable[str]) -> dict[str, IssuedForm]:
