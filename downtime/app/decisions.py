@@ -11,7 +11,15 @@ from typing import Any
 
 from downtime.app.workspace import workspace
 from downtime.errors import InputError
-from downtime.review import QUEUES, ReviewItem, Settled, age, decide, review_items
+from downtime.review import (
+    QUEUES,
+    ReviewItem,
+    Settled,
+    age,
+    decide,
+    open_item_ids,
+    review_items,
+)
 
 SCHEMA = "downtime.review-items/1"
 
@@ -22,6 +30,14 @@ def open_items(home: Path | None, *, queue: str | None = None) -> list[ReviewIte
         raise InputError(f"no queue {queue!r}: the queues are {', '.join(QUEUES)}")
     with workspace(home, keys="read") as (_settings, _keys, ledger):
         return review_items(ledger, queue=queue)
+
+
+def open_ids(home: Path | None, *, queue: str | None = None) -> list[str]:
+    """The ids of :func:`open_items`, in its order (quicker: no form is read)."""
+    if queue is not None and queue not in QUEUES:
+        raise InputError(f"no queue {queue!r}: the queues are {', '.join(QUEUES)}")
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return open_item_ids(ledger, queue=queue)
 
 
 def settle(

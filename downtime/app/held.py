@@ -9,7 +9,6 @@ it, the ward and the patient. Decisions go through :func:`downtime.app.decisions
 from __future__ import annotations
 
 import io
-from collections import Counter
 from pathlib import Path
 
 from downtime.app.workspace import workspace
@@ -18,7 +17,7 @@ from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.decisions import CaptureInfo, capture_states, captures_of
 from downtime.ledger.packs import drug_names
 from downtime.model import FieldBox
-from downtime.review import QUEUES, ReviewItem, find_item, review_items
+from downtime.review import QUEUES, ReviewItem, find_item, review_counts
 from downtime.settings import Settings
 
 CROP_MARGIN_MM = 14.0  # around the item's fields: enough of the row to see what it is
@@ -31,7 +30,7 @@ HIGHLIGHT = (44, 90, 133)  # the station's accent colour
 def held_counts(home: Path | None) -> dict[str, int]:
     """How many items wait in each queue (every queue named, zero where none does)."""
     with workspace(home, keys="read") as (_settings, _keys, ledger):
-        found = Counter(i.queue for i in review_items(ledger))
+        found = review_counts(ledger)
         return {q: found.get(q, 0) for q in QUEUES}
 
 

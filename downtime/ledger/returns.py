@@ -8,7 +8,7 @@ derived items back until a person decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 
@@ -100,8 +100,25 @@ def form_key(pack_id: str, form: str, patient: Identifier | None) -> str:
 # From the ledger
 
 
-def issued_forms(ledger: Ledger, pack_ids: Iterable[str]) -> list[IssuedForm]:
-    """Every form issued in the given packs, with its returned pages."""
+def issued_form_keys(ledger: Ledger, keys: Iterable[str]) -> set[str]:
+    """Those of ``keys`` that name a form issued in a pack."""
+    wanted = set(keys)
+    packs = sorted({k.split("/", 1)[0] for k in wanted})
+    marks = ",".join("?" * len(packs))
+    found = rows(
+        ledger,
+        "SELECT DISTINCT pack_id, form, patient_system, patient_value FROM pages"
+        f" WHERE pack_id IN ({marks})",
+        packs,
+    )
+    return {k for r in found if (k := form_key(r["pack_id"], r["form"], patient_of(r))) in wanted}
+
+
+def issued_forms(
+    ledger: Ledger, pack_ids: Iterable[str], *, only: Collection[str] | None = None
+) -> list[IssuedForm]:
+    """Every form issued in the given packs, with its returned pages (only the forms whose
+    keys are in ``only``, if given)."""
     wanted = list(pack_ids)
     if not wanted:
         return []
@@ -113,6 +130,8 @@ def issued_forms(ledger: Ledger, pack_ids: Iterable[str]) -> list[IssuedForm]:
         " ORDER BY p.pack_id, p.pdf_page",
         wanted,
     )
+    if only is not None:
+        pages = [r for r in pages if form_key(r["pack_id"], r["form"], patient_of(r)) in only]
     captures = _first_captures(ledger, [r["page_uid"] for r in pages])
     patients = _patients(ledger, wanted)
     orders = _orders(ledger, wanted)

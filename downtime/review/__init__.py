@@ -6,7 +6,16 @@ medication typed from handwriting (:mod:`~downtime.review.items`, :mod:`~downtim
 from __future__ import annotations
 
 from downtime.review.decide import ALLOWED, TRANSCRIPTIONS, Settled, decide, transcription_kind
-from downtime.review.items import QUEUES, ReviewItem, age, find_item, item_id, review_items
+from downtime.review.items import (
+    QUEUES,
+    ReviewItem,
+    age,
+    find_item,
+    item_id,
+    open_item_ids,
+    review_counts,
+    review_items,
+)
 
 __all__ = [
     "ALLOWED",
@@ -18,6 +27,8 @@ __all__ = [
     "decide",
     "find_item",
     "item_id",
+    "open_item_ids",
+    "review_counts",
     "review_items",
     "transcription_kind",
 ]

@@ -23,6 +23,7 @@ what was decided.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +32,13 @@ from downtime.ledger import Ledger
 from downtime.ledger.decisions import Decision, by_item, decisions_of
 from downtime.ledger.pages import page_fields
 from downtime.ledger.postings import OpenHeld, open_held_items
-from downtime.ledger.returns import IssuedForm, PatientInfo, ReturnedPage, issued_forms
+from downtime.ledger.returns import (
+    IssuedForm,
+    PatientInfo,
+    ReturnedPage,
+    issued_form_keys,
+    issued_forms,
+)
 from downtime.model import FieldBox
 from downtime.record.fhir.decided import page_of
 from downtime.record.fhir.model import (
@@ -88,18 +95,54 @@ def queue_of(held: OpenHeld) -> str | None:
 
 def review_items(ledger: Ledger, *, queue: str | None = None) -> list[ReviewItem]:
     """Every item waiting for a person (in ``queue`` only, if given), oldest first."""
+    return _items(ledger, _open(ledger, queue=queue))
+
+
+def find_item(ledger: Ledger, wanted: str) -> ReviewItem | None:
+    """The open item ``wanted``: only its form is read (not every held item's)."""
+    return next(iter(_items(ledger, _open(ledger, wanted=wanted))), None)
+
+
+def review_counts(ledger: Ledger) -> Counter[str]:
+    """How many items wait in each queue (as :func:`review_items` would list them), without
+    reading their forms."""
+    return Counter(o.queue for o in _open(ledger))
+
+
+def open_item_ids(ledger: Ledger, *, queue: str | None = None) -> list[str]:
+    """The ids of :func:`review_items`, in its order, without reading their forms."""
+    return [item_id(o.held.form_key, o.held.item) for o in _open(ledger, queue=queue)]
+
+
+@dataclass(frozen=True)
+class _Open:
+    held: OpenHeld
+    queue: str
+    state: str
+    entries: tuple[Decision, ...]
+
+
+def _open(ledger: Ledger, *, queue: str | None = None, wanted: str | None = None) -> list[_Open]:
+    """The open items, oldest first, from the held items and decisions alone (no form is
+    read): in ``queue`` only, or only the item ``wanted``, if given."""
     found = sorted(open_held_items(ledger), key=lambda h: (h.since, h.form_key, h.item))
-    held = [(h, q) for h in found if (q := queue_of(h)) and queue in (None, q)]
+    held = [
+        (h, q)
+        for h in found
+        if (q := queue_of(h))
+        and queue in (None, q)
+        and wanted in (None, item_id(h.form_key, h.item))
+    ]
     if not held:
         return []
-    forms = _forms(ledger, {h.form_key for h, _ in held})
-    decided = decisions_of(ledger, forms)
+    keys = issued_form_keys(ledger, {h.form_key for h, _ in held})
+    decided = decisions_of(ledger, keys)
+    states = {k: by_item(decided.get(k, [])) for k in keys}
     out = []
     for h, q in held:
-        form = forms.get(h.form_key)
-        if form is None:
+        if h.form_key not in keys:
             continue
-        state = by_item(decided.get(h.form_key, [])).get(h.item)
+        state = states[h.form_key].get(h.item)
         status = OPEN
         entries: tuple[Decision, ...] = ()
         in_force = state.in_force if state is not None else None
@@ -112,21 +155,31 @@ def review_items(ledger: Ledger, *, queue: str | None = None) -> list[ReviewItem
         elif state is not None and state.mismatch:
             status = MISMATCH
             entries = tuple(d for d in (state.entry, state.confirmation) if d is not None)
-        page = _page(form, h.item)
-        fields = tuple(_fields(ledger, page, h.item)) if page is not None else ()
-        out.append(ReviewItem(item_id(h.form_key, h.item), q, status, h, form, page, fields,
-                              entries))  # fmt: skip
+        out.append(_Open(h, q, status, entries))
     return out
 
 
-def find_item(ledger: Ledger, wanted: str) -> ReviewItem | None:
-    return next((i for i in review_items(ledger) if i.item_id == wanted), None)
+def _items(ledger: Ledger, opened: Sequence[_Open]) -> list[ReviewItem]:
+    if not opened:
+        return []
+    forms = _forms(ledger, {o.held.form_key for o in opened})
+    out = []
+    for o in opened:
+        form = forms.get(o.held.form_key)
+        if form is None:
+            continue
+        h = o.held
+        page = _page(form, h.item)
+        fields = tuple(_fields(ledger, page, h.item)) if page is not None else ()
+        out.append(ReviewItem(item_id(h.form_key, h.item), o.queue, o.state, h, form, page,
+                              fields, o.entries))  # fmt: skip
+    return out
 
 
 def _forms(ledger: Ledger, keys: Iterable[str]) -> dict[str, IssuedForm]:
     packs = sorted({k.split("/", 1)[0] for k in keys})
     wanted = set(keys)
-    return {f.form_key: f for f in issued_forms(ledger, packs) if f.form_key in wanted}
+    return {f.form_key: f for f in issued_forms(ledger, packs, only=wanted)}
 
 
 def _page(form: IssuedForm, item: str) -> ReturnedPage | None:

@@ -17,7 +17,7 @@ from typing import Any
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Request, Response
 
-from downtime.app.decisions import open_items, settle
+from downtime.app.decisions import open_ids, open_items, settle
 from downtime.app.held import held_counts, held_item, item_image
 from downtime.errors import DowntimeError
 from downtime.review import ReviewItem, age
@@ -111,7 +111,7 @@ class HeldQueue(Queue):
 
     def next_path(self, desk: Desk, done: ReviewItem) -> str:
         """The next open item after this one (else the first), or the list when none is."""
-        ids = [i.item_id for i in open_items(desk.home, queue=self.slug)]
+        ids = open_ids(desk.home, queue=self.slug)
         if done.item_id in ids:
             at = ids.index(done.item_id)
             ids = ids[at + 1 :] + ids[:at]
