@@ -266,8 +266,15 @@ def profile_outbox(home: Path, work: Path) -> list[str]:
     pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(
         r"downtime|pypdfium2|json|base64|hashlib|files"
     )
-    cumulative = text.getvalue()
-    return [*_stats_lines(own, 14), "", *_stats_lines(cumulative, 18)]
+    cumulative = relative_paths(text.getvalue())
+    return [*_stats_lines(relative_paths(own), 14), "", *_stats_lines(cumulative, 18)]
+
+
+def relative_paths(text: str) -> str:
+    """Profile text without this machine's folders: ``downtime/…`` for the kit's modules, the
+    path inside the library folder for the standard library and installed packages."""
+    text = re.sub(r"\S*/(downtime/\S+)", r"\1", text)
+    return re.sub(r"\S*/lib/python3\.\d+/(?:site-packages/)?(\S+)", r"\1", text)
 
 
 def _stats_lines(text: str, keep: int) -> list[str]:

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from pack import replace_section  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
-from reconcile import _stats_lines, build, setup_line  # noqa: E402, PLC2701
+from reconcile import _stats_lines, build, relative_paths, setup_line  # noqa: E402, PLC2701
 from stationkit import PASSWORD, add_user, chromium, log_in, serve  # noqa: E402
 
 from downtime.app import workspace  # noqa: E402
@@ -225,7 +225,7 @@ def profile_round_trip(home: Path) -> tuple[list[str], float]:
     seconds = time.perf_counter() - start
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(r"downtime")
-    return _stats_lines(text.getvalue(), 22), seconds
+    return _stats_lines(relative_paths(text.getvalue()), 22), seconds
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,7 +318,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile one decision")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args()
-    command = "python bench/review.py " + " ".join(sys.argv[1:])
+    shown = ["DIR" if args.keep and a == str(args.keep) else a for a in sys.argv[1:]]
+    command = "python bench/review.py " + " ".join(shown)
     print(command, flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-review-") as tmp:
         work = args.keep or Path(tmp)
