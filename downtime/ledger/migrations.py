@@ -354,4 +354,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX decisions_item ON decisions (form_key, item, decision_id);
         """,
     ),
+    (
+        "0007_held_items_history",
+        """
+        -- Each held item's history in time order: what is open, and since when, is read from it
+        -- on every request of the review station.
+        CREATE INDEX held_items_history ON held_items (form_key, item, found_at);
+        """,
+    ),
 )

@@ -222,22 +222,31 @@ class OpenHeld:
 
 def open_held_items(ledger: Ledger) -> list[OpenHeld]:
     """Every item held now, by form key and item: the latest row recorded for the item (by
-    ``found_at``, then by insertion) is not ``cleared``. What counts as open is decided here
-    and nowhere else: the report lists and counts these, the drill counts them."""
-    history: dict[tuple[str, str], list[tuple[datetime, int, str, str]]] = {}
-    for r in rows(
-        ledger, "SELECT rowid AS n, form_key, item, kind, detail, found_at FROM held_items"
-    ):
-        mark = (datetime.fromisoformat(r["found_at"]), int(r["n"]), r["kind"], r["detail"])
-        history.setdefault((r["form_key"], r["item"]), []).append(mark)
-    out = []
-    for (form_key, item), marks in sorted(history.items()):
-        marks.sort(key=lambda m: m[:2])
-        *_, kind, detail = marks[-1]
-        if kind == CLEARED:
-            continue
-        start = len(marks) - 1
-        while start > 0 and marks[start - 1][2] != CLEARED:
-            start -= 1
-        out.append(OpenHeld(form_key, item, kind, detail, marks[start][0], marks[-1][0]))
-    return out
+    ``found_at``, then by insertion) is not ``cleared``; held since the first row after its last
+    ``cleared`` one. What counts as open is decided here and nowhere else: the report lists
+    and counts these, the drill and the review queues use them. Worked out by the database
+    (one pass over the rows, the held_items index for each item's history)."""
+    found = rows(
+        ledger,
+        "SELECT h.form_key, h.item, h.kind, h.detail, h.found_at AS latest,"
+        " (SELECT min(s.found_at) FROM held_items s WHERE s.form_key = h.form_key"
+        "  AND s.item = h.item AND s.found_at > coalesce((SELECT max(c.found_at)"
+        "  FROM held_items c WHERE c.form_key = h.form_key AND c.item = h.item"
+        "  AND c.kind = ?), '')) AS since"
+        " FROM (SELECT form_key, item, kind, detail, found_at, row_number() OVER"
+        "  (PARTITION BY form_key, item ORDER BY found_at DESC, rowid DESC) AS n"
+        "  FROM held_items) h"
+        " WHERE h.n = 1 AND h.kind != ? ORDER BY h.form_key, h.item",
+        (CLEARED, CLEARED),
+    )
+    return [
+        OpenHeld(
+            r["form_key"],
+            r["item"],
+            r["kind"],
+            r["detail"],
+            datetime.fromisoformat(r["since"] or r["latest"]),
+            datetime.fromisoformat(r["latest"]),
+        )
+        for r in found
+    ]
