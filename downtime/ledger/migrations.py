@@ -362,4 +362,16 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX held_items_history ON held_items (form_key, item, found_at);
         """,
     ),
+    (
+        "0008_held_item_ids",
+        """
+        -- The opaque id the review station and `downtime review` name a held item by (a hash
+        -- of its form key and item: no patient data), so that one item is found by its id.
+        CREATE TABLE held_item_ids (
+            item_id        TEXT PRIMARY KEY,
+            form_key       TEXT NOT NULL,
+            item           TEXT NOT NULL
+        );
+        """,
+    ),
 )

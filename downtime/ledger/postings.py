@@ -7,6 +7,7 @@ content has not changed since it was delivered is not sent again (:func:`deliver
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
             key = plan.form_key
             latest = _latest_held(conn, key)
             decided = _decided_at(conn, key)
+            conn.executemany(
+                "INSERT OR IGNORE INTO held_item_ids (item_id, form_key, item) VALUES (?, ?, ?)",
+                [(held_item_id(key, h.item), key, h.item) for h in plan.held],
+            )
             for h in plan.held:
                 kind, detail, found_at = latest.get(h.item, ("", "", ""))
                 # new, held for another reason, or held again after a person decided it
@@ -220,12 +225,24 @@ class OpenHeld:
     latest: datetime  # when its latest row was recorded (held anew for another reason, say)
 
 
-def open_held_items(ledger: Ledger) -> list[OpenHeld]:
+def held_item_id(form_key: str, item: str) -> str:
+    """The opaque id of a held item: the first 12 hex digits of SHA-256 of ``form_key#item``."""
+    return hashlib.sha256(f"{form_key}#{item}".encode()).hexdigest()[:12]
+
+
+def held_item_key(ledger: Ledger, item_id: str) -> tuple[str, str] | None:
+    """(form key, item) of a held item's id, if it was ever held under it."""
+    found = rows(ledger, "SELECT form_key, item FROM held_item_ids WHERE item_id = ?", (item_id,))
+    return (str(found[0]["form_key"]), str(found[0]["item"])) if found else None
+
+
+def open_held_items(ledger: Ledger, *, form_key: str | None = None) -> list[OpenHeld]:
     """Every item held now, by form key and item: the latest row recorded for the item (by
     ``found_at``, then by insertion) is not ``cleared``; held since the first row after its last
-    ``cleared`` one. What counts as open is decided here and nowhere else: the report lists
-    and counts these, the drill and the review queues use them. Worked out by the database
-    (one pass over the rows, the held_items index for each item's history)."""
+    ``cleared`` one (of ``form_key`` only, if given). What counts as open is decided here and
+    nowhere else: the report lists and counts these, the drill and the review queues use them.
+    Worked out by the database (one pass over the rows, the held_items index for each item's
+    history)."""
     found = rows(
         ledger,
         "SELECT h.form_key, h.item, h.kind, h.detail, h.found_at AS latest,"
@@ -235,9 +252,9 @@ def open_held_items(ledger: Ledger) -> list[OpenHeld]:
         "  AND c.kind = ?), '')) AS since"
         " FROM (SELECT form_key, item, kind, detail, found_at, row_number() OVER"
         "  (PARTITION BY form_key, item ORDER BY found_at DESC, rowid DESC) AS n"
-        "  FROM held_items) h"
+        "  FROM held_items WHERE ? IS NULL OR form_key = ?) h"
         " WHERE h.n = 1 AND h.kind != ? ORDER BY h.form_key, h.item",
-        (CLEARED, CLEARED),
+        (CLEARED, form_key, form_key, CLEARED),
     )
     return [
         OpenHeld(

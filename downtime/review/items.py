@@ -22,7 +22,6 @@ what was decided.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from datetime import datetime
 from downtime.ledger import Ledger
 from downtime.ledger.decisions import Decision, by_item, decisions_of
 from downtime.ledger.pages import page_fields
-from downtime.ledger.postings import OpenHeld, open_held_items
+from downtime.ledger.postings import OpenHeld, held_item_id, held_item_key, open_held_items
 from downtime.ledger.returns import (
     IssuedForm,
     PatientInfo,
@@ -76,7 +75,7 @@ class ReviewItem:
 
 
 def item_id(form_key: str, item: str) -> str:
-    return hashlib.sha256(f"{form_key}#{item}".encode()).hexdigest()[:12]
+    return held_item_id(form_key, item)
 
 
 def queue_of(held: OpenHeld) -> str | None:
@@ -125,7 +124,10 @@ class _Open:
 def _open(ledger: Ledger, *, queue: str | None = None, wanted: str | None = None) -> list[_Open]:
     """The open items, oldest first, from the held items and decisions alone (no form is
     read): in ``queue`` only, or only the item ``wanted``, if given."""
-    found = sorted(open_held_items(ledger), key=lambda h: (h.since, h.form_key, h.item))
+    key = held_item_key(ledger, wanted) if wanted is not None else None
+    # one item: only its form's held rows (a ledger from before item ids: all of them)
+    rows_of = open_held_items(ledger, form_key=key[0] if key else None)
+    found = sorted(rows_of, key=lambda h: (h.since, h.form_key, h.item))
     held = [
         (h, q)
         for h in found
