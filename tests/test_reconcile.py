@@ -1392,3 +1392,27 @@ def test_an_order_written_in_the_record_in_the_second_the_pack_was_printed_is_he
     assert (summary["record conflicts"], summary["failed"]) == (1, 0)
     [conflict] = held(home, CONFLICT)
     assert "written in the record after the pack" in conflict["detail"]
+
+
+def test_an_encounter_in_the_record_that_names_no_patient_holds_the_form(
+    printed: PrintedPack, server: FhirServer, tmp_path: Path
+) -> None:
+    """The census encounter id found in the record on an Encounter without a subject: it is
+    not shown to be this patient's, so nothing is posted against it."""
+    [mar] = form_entries(printed, "mar", patient=0)
+    home = copy_home(printed, tmp_path / "home")
+    scan_in(home, tmp_path / "scans", [ticked(printed, mar, [f"{mar_cells(mar)[0]}.given"])])
+    (person,) = rows(
+        home, "SELECT encounter_id FROM pack_patients WHERE patient_value = ?",
+        (mar["patient"]["value"],),
+    )  # fmt: skip
+    [encounter] = find(server, "Encounter", f"{ENCOUNTERS}|{person['encounter_id']}")
+    orphan = {k: v for k, v in encounter.items() if k not in ("meta", "subject")}
+    response = fhir_request("PUT", f"{server.base_url}/Encounter/{encounter['id']}", orphan)
+    assert response.status == 200, response.body
+
+    summary_of(reconcile_cli(home, "--fhir-url", server.base_url))
+
+    [why] = [h["detail"] for h in held(home, UNKNOWN) if h["item"] == "encounter"]
+    assert "not this patient's in the record" in why
+    assert server_state(server)["MedicationAdministration"] == {}

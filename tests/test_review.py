@@ -205,9 +205,11 @@ def test_a_confirmation_that_differs_sends_the_item_back_with_both_entries(
     when = given_at(home)
     other = when[:-2] + ("00" if when[-2:] != "00" else "30")
 
-    decide(home, "anna", item_id, "transcribe", f"given_at={when}")
-    decide(home, "berit", item_id, "transcribe", "--confirm", f"given_at={other}")
+    entered = decide(home, "anna", item_id, "transcribe", f"given_at={when}")
+    differing = decide(home, "berit", item_id, "transcribe", "--confirm", f"given_at={other}")
 
+    assert entered.stdout.strip().endswith("waits for a second person to confirm it")
+    assert differing.stdout.strip().endswith("differs from the entry: back in the queue with both")
     [back] = items(home)
     assert back["state"] == "mismatch"
     assert [(e["by"], e["value"]["given_at"]) for e in back["entries"]] == [

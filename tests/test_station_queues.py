@@ -254,7 +254,9 @@ def test_a_confirmation_that_differs_shows_both_entries_for_a_new_one(
     page.goto(item)
     page.keyboard.type(other)
     submit(page)
+    told = page.locator(".notice").inner_text()
 
+    assert "skiljer sig från inskrivningen" in told, "never 'settled' when the two differ"
     page.goto(item)
     entries = page.locator("dl.entries").inner_text()
     assert "cecilia" in entries and when in entries

@@ -139,5 +139,11 @@ def review_decide(
     settled = settle(
         data_home(ctx), item_id, action=action, values=pairs, reason=reason, confirm=confirm
     )
-    state = "in force" if settled.in_force else "waits for a second person to confirm it"
+    state = (
+        "in force"
+        if settled.in_force
+        else "the confirmation differs from the entry: back in the queue with both"
+        if settled.mismatch
+        else "waits for a second person to confirm it"
+    )
     click.echo(f"{item_id}\t{settled.item.item}\t{action}\t{state}")

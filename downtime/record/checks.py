@@ -101,8 +101,9 @@ def _checked(
             why = _why_unknown("encounter", len(found))
             if len(found) == 1 and not _of_patient(found[0], patient):
                 why = (
-                    "the encounter with this form's encounter id belongs to another patient in "
-                    "the record: nothing of this form was posted; a person checks which is right"
+                    "the encounter with this form's encounter id is not this patient's in the "
+                    "record (another patient's, or none named): nothing of this form was "
+                    "posted; a person checks which is right"
                 )
             if why:
                 unknown.append(HeldItem("encounter", UNKNOWN, why))
@@ -139,10 +140,14 @@ def _merged(patient: dict[str, Any]) -> bool:
 
 
 def _of_patient(encounter: dict[str, Any], patient: dict[str, Any] | None) -> bool:
-    """Whether the record's encounter is the patient's (or names no patient to compare)."""
+    """Whether the record's encounter is the patient's. An encounter that names no patient is
+    not shown to be theirs (held for a person); a reserve-number admission has no record
+    patient to compare with."""
     subject = str(encounter.get("subject", {}).get("reference") or "")
-    if patient is None or not subject:
+    if patient is None:
         return True
+    if not subject:
+        return False
     return subject == f"Patient/{patient['id']}" or subject.endswith(f"/Patient/{patient['id']}")
 
 

@@ -28,7 +28,9 @@ from downtime.ledger.decisions import (
     DECIDE,
     Decision,
     DecisionRefused,
+    by_item,
     captures_of,
+    decisions_of,
     needs_two_people,
     record_decision,
 )
@@ -71,8 +73,9 @@ MAX_TEXT = 200
 class Settled:
     decision_id: int
     item: ReviewItem
-    in_force: bool  # False: it waits for a second person
+    in_force: bool  # False: it waits for a second person, or the two entries differ
     action: str
+    mismatch: bool = False  # a confirmation that differs from the entry: back in the queue
 
 
 def transcription_kind(item: str) -> str | None:
@@ -122,8 +125,10 @@ def decide(
         object_id=item.item_id,
     )
     decision_id = record_decision(ledger, decision, audit=audit, station=station)
-    in_force = not needs_two_people(item.item, action) or confirm
-    return Settled(decision_id, item, in_force, action)
+    # what the ledger now says, not what this call hoped: a confirmation may differ
+    state = by_item(decisions_of(ledger, [item.held.form_key]).get(item.held.form_key, []))
+    now = state[item.item]
+    return Settled(decision_id, item, now.in_force is not None, action, now.mismatch)
 
 
 def _checked_value(

@@ -67,7 +67,7 @@ class HeldQueue(Queue):
                           confirm=confirm, user=desk.user)  # fmt: skip
         except DowntimeError as e:  # a missing value, the same person confirming: say so
             return self.item_page(desk, item, problem=e.message, typed=form, status=422)
-        key = "decided" if done.in_force else "awaits_second"
+        key = "decided" if done.in_force else "differs" if done.mismatch else "awaits_second"
         desk.notify(desk.words(key, item=item.item, form=item.form.form))
         return desk.redirect(self.next_path(desk, item))
 
