@@ -63,6 +63,9 @@ class SiteConfig:
     # does not name it (a CSV census): reconciliation refers to the encounter by it. Empty: no
     # encounter reference (a FHIR census names the system of each Encounter's identifier).
     encounter_system: str = ""
+    # The image store (originals and registered pages, content-addressed): a folder several
+    # stations may share, absolute or relative to the data folder. Empty: store/ in it.
+    image_store: str = ""
     fhir: FhirServerConfig = field(default_factory=FhirServerConfig)  # [fhir]
 
 
@@ -80,6 +83,15 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.home / "keys"
+
+    @property
+    def store_dir(self) -> Path:
+        """The image store's folder (``image_store``, else ``store/`` in the data folder)."""
+        return (
+            self.data_path(self.config.image_store)
+            if self.config.image_store
+            else self.home / "store"
+        )
 
     @property
     def forms_dir(self) -> Path:

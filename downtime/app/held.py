@@ -16,6 +16,7 @@ from downtime.geometry import PX_PER_MM, box_px
 from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.decisions import CaptureInfo, capture_states, captures_of
 from downtime.ledger.packs import drug_names
+from downtime.ledger.store import Store
 from downtime.model import FieldBox
 from downtime.review import QUEUES, ReviewItem, find_item, review_counts
 from downtime.settings import Settings
@@ -76,7 +77,8 @@ def item_image(
         fields = item.fields
         if item.queue == "page-conflict":  # outline only where the captures read differently
             fields = _differing(ledger, item) or fields
-        jpeg = _render(settings.home / stored, fields, crop=view == "crop")
+        jpeg = _render(Store(settings.home, settings.store_dir).path(stored), fields,
+                       crop=view == "crop")  # fmt: skip
         if jpeg is not None:
             _audit_view(ledger, settings, item, view, capture_id, actor)
         return jpeg

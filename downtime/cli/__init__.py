@@ -16,6 +16,7 @@ from downtime.cli.cmd_drill import drill
 from downtime.cli.cmd_forms import forms
 from downtime.cli.cmd_init import init
 from downtime.cli.cmd_keys import keys
+from downtime.cli.cmd_ledger import ledger
 from downtime.cli.cmd_pack import pack, packs
 from downtime.cli.cmd_reconcile import reconcile
 from downtime.cli.cmd_report import outage, report, void
@@ -46,6 +47,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Record login:      downtime keys client-key new | show
     Review station:    downtime users add NAME --role clerk, then downtime review
     Audit trail:       downtime audit verify [--expect-head HASH]
+    Ledger and images: downtime ledger check
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
@@ -66,3 +68,4 @@ main.add_command(drill)
 main.add_command(review)
 main.add_command(users)
 main.add_command(audit)
+main.add_command(ledger)

@@ -108,7 +108,7 @@ def reconcile(
         max_entries=max_entries,
         encounter_system=settings.config.encounter_system,
     )
-    store = Store(settings.home)
+    store = Store(settings.home, settings.store_dir)
     summary = Summary()
     if target.outbox is not None and not dry_run:
         files.remove_stale_temps(target.outbox)  # left by a run that was killed
