@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,8 +22,17 @@ from scankit import copy_home
 from test_reconcile import form_entries, mar_cells, printed, scan_in, ticked  # noqa: F401
 from test_review import administrations, reconcile
 
-from downtime.ledger import Ledger
-from downtime.review import next_item_id, open_item_ids, review_counts, review_items
+from downtime.ledger import AuditEvent, Ledger
+from downtime.ledger.db import rows as ledger_rows
+from downtime.ledger.decisions import Decision, DecisionRefused, record_decision
+from downtime.review import (
+    Settled,
+    decide,
+    next_item_id,
+    open_item_ids,
+    review_counts,
+    review_items,
+)
 
 DOWNTIME = Path(sys.executable).with_name("downtime")
 
@@ -112,3 +123,60 @@ def test_a_ledger_replaced_in_the_same_place_is_counted_afresh(
         (home / name).unlink(missing_ok=True)
     shutil.copy(empty / "ledger.sqlite3", home / "ledger.sqlite3")
     assert seen(home) == ([], {})
+
+
+def test_two_people_deciding_the_same_item_at_once_one_wins_and_the_other_is_told(
+    three: tuple[Path, list[str]],
+) -> None:
+    """Two stations, each with its own connection, decide the same item as it was shown to
+    both (no decision yet), released together: one decision is recorded, the other refused."""
+    home, cells = three
+    with Ledger.open(home / "ledger.sqlite3") as ledger:
+        [shown] = [i for i in review_items(ledger, queue="marks") if i.item == cells[0]]
+    states = {f"{cells[0]}.given": "marked", f"{cells[0]}.notgiven": "empty"}
+    states[f"{cells[0]}.initials"] = "written"
+    start = threading.Barrier(2)
+    outcome: dict[str, object] = {}
+
+    def station(user: str) -> None:
+        with Ledger.open(home / "ledger.sqlite3") as own:
+            start.wait()
+            try:
+                outcome[user] = decide(own, shown.item_id, action="boxes", value=states,
+                                       user=user, station="pc", seen=shown.seen)  # fmt: skip
+            except DecisionRefused as refused:
+                outcome[user] = refused
+
+    threads = [threading.Thread(target=station, args=(u,)) for u in ("anna", "bo")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [u for u, o in outcome.items() if isinstance(o, Settled)]
+    told = [o for o in outcome.values() if isinstance(o, DecisionRefused)]
+    assert len(won) == 1 and len(told) == 1, outcome
+    assert "meanwhile" in told[0].message or "settled already" in told[0].message
+    with Ledger.open(home / "ledger.sqlite3") as ledger:
+        recorded = ledger_rows(ledger, "SELECT decided_by FROM decisions")
+        audited = ledger_rows(
+            ledger, "SELECT actor FROM audit_events WHERE action = 'review.decide'"
+        )
+    assert [r["decided_by"] for r in recorded] == won == [r["actor"] for r in audited]
+
+
+def test_a_decision_on_an_item_decided_since_it_was_shown_is_refused(
+    three: tuple[Path, list[str]],
+) -> None:
+    """What the person saw is checked in the transaction that records: an entry made since
+    (by someone at another station) refuses a decision made on the older view."""
+    home, cells = three
+    with Ledger.open(home / "ledger.sqlite3") as ledger:
+        [shown] = [i for i in review_items(ledger, queue="marks") if i.item == cells[1]]
+        elsewhere(home, "review", "decide", shown.item_id, "skip", "--reason", "not given")
+        late = Decision(0, shown.held.form_key, shown.item, "decide", "skip", {}, "seen before",
+                        "anna", datetime.now(UTC))  # fmt: skip
+        event = AuditEvent("review.decide", "skip", object_type="item", object_id=shown.item_id)
+        with pytest.raises(DecisionRefused, match="decided meanwhile by ida"):
+            record_decision(ledger, late, audit=event, station="pc", seen=shown.seen)
+        deciders = [r["decided_by"] for r in ledger_rows(ledger, "SELECT * FROM decisions")]
+        assert deciders == ["ida"]

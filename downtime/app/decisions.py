@@ -59,8 +59,10 @@ def settle(
     reason: str = "",
     confirm: bool = False,
     user: str | None = None,
+    seen: int | None = None,
 ) -> Settled:
-    """Record a decision about one open item by ``user`` (default: who runs the command)."""
+    """Record a decision about one open item by ``user`` (default: who runs the command), who
+    saw it with ``seen`` its latest decision (None: as it is now)."""
     with workspace(home, keys="read") as (settings, _keys, ledger):
         return decide(
             ledger,
@@ -71,6 +73,7 @@ def settle(
             confirm=confirm,
             user=user or settings.operator,
             station=settings.station,
+            seen=seen,
         )
 
 

@@ -16,6 +16,7 @@ from downtime.geometry import PX_PER_MM, box_px
 from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.decisions import CaptureInfo, capture_states, captures_of
 from downtime.ledger.packs import drug_names
+from downtime.ledger.postings import held_item_key
 from downtime.ledger.store import Store
 from downtime.model import FieldBox
 from downtime.review import QUEUES, ReviewItem, find_item, review_counts
@@ -39,6 +40,12 @@ def held_item(home: Path | None, item_id: str) -> ReviewItem | None:
     """The open item ``item_id`` (None: settled already, or no such item)."""
     with workspace(home, keys="read") as (_settings, _keys, ledger):
         return find_item(ledger, item_id)
+
+
+def was_held(home: Path | None, item_id: str) -> bool:
+    """Whether ``item_id`` names an item ever held (open or settled by now)."""
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return held_item_key(ledger, item_id) is not None
 
 
 def item_captures(home: Path | None, item: ReviewItem) -> list[CaptureInfo]:

@@ -65,6 +65,7 @@ class ReviewItem:
     page: ReturnedPage | None  # the page it is on (None: the form as a whole)
     fields: tuple[FieldBox, ...]  # the fields of that page it concerns
     entries: tuple[Decision, ...] = ()  # the entry (and a differing confirmation)
+    seen: int = 0  # the item's latest decision id as it is shown (0: none): see decide()
 
     @property
     def item(self) -> str:
@@ -136,6 +137,7 @@ class _Open:
     queue: str
     state: str
     entries: tuple[Decision, ...]
+    seen: int
 
 
 def _index(ledger: Ledger) -> OpenIndex:
@@ -177,7 +179,7 @@ def _open(ledger: Ledger, form_keys: Collection[str] | None) -> list[_Open]:
         elif state is not None and state.mismatch:
             status = MISMATCH
             entries = tuple(d for d in (state.entry, state.confirmation) if d is not None)
-        out.append(_Open(h, q, status, entries))
+        out.append(_Open(h, q, status, entries, state.latest_id if state is not None else 0))
     return out
 
 
@@ -194,7 +196,7 @@ def _items(ledger: Ledger, opened: Sequence[_Open]) -> list[ReviewItem]:
         page = _page(form, h.item)
         fields = tuple(_fields(ledger, page, h.item)) if page is not None else ()
         out.append(ReviewItem(item_id(h.form_key, h.item), o.queue, o.state, h, form, page,
-                              fields, o.entries))  # fmt: skip
+                              fields, o.entries, o.seen))  # fmt: skip
     return out
 
 

@@ -18,7 +18,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Request, Response
 
 from downtime.app.decisions import next_open, open_items, settle
-from downtime.app.held import held_counts, held_item, item_image
+from downtime.app.held import held_counts, held_item, item_image, was_held
 from downtime.errors import DowntimeError
 from downtime.review import ReviewItem, age
 from downtime.station.queues import REVIEW, Desk, Queue
@@ -59,13 +59,20 @@ class HeldQueue(Queue):
         return Response(jpeg, mimetype="image/jpeg")
 
     def act(self, desk: Desk, request: Request, item_id: str) -> Response:
-        item = self.find(desk, item_id)
+        found = held_item(desk.home, item_id) if item_id.isalnum() else None
+        if found is None and item_id.isalnum() and was_held(desk.home, item_id):
+            desk.notify(desk.words("settled_meanwhile"))  # by someone else, a moment ago
+            return desk.redirect(f"/q/{self.slug}")
+        if found is None or found.queue != self.slug:
+            raise NotFound()
+        item = found
         form = request.form
         try:
             action, values, confirm = self.decision(desk, item, form)
             reason = form.get("reason", "")
+            seen = int(form["seen"]) if form.get("seen", "").isdigit() else None
             done = settle(desk.home, item.item_id, action=action, values=values, reason=reason,
-                          confirm=confirm, user=desk.user)  # fmt: skip
+                          confirm=confirm, user=desk.user, seen=seen)  # fmt: skip
         except DowntimeError as e:  # a missing value, the same person confirming: say so
             return self.item_page(desk, item, problem=e.message, typed=form, status=422)
         key = "decided" if done.in_force else "differs" if done.mismatch else "awaits_second"
