@@ -17,6 +17,7 @@ from downtime.review import (
     Settled,
     age,
     decide,
+    next_item_id,
     open_item_ids,
     review_items,
 )
@@ -24,12 +25,15 @@ from downtime.review import (
 SCHEMA = "downtime.review-items/1"
 
 
-def open_items(home: Path | None, *, queue: str | None = None) -> list[ReviewItem]:
-    """Every item waiting for a person (of ``queue`` only, if given), oldest first."""
+def open_items(
+    home: Path | None, *, queue: str | None = None, limit: int | None = None
+) -> list[ReviewItem]:
+    """Every item waiting for a person (of ``queue`` only, if given; the ``limit`` oldest
+    only, if given), oldest first."""
     if queue is not None and queue not in QUEUES:
         raise InputError(f"no queue {queue!r}: the queues are {', '.join(QUEUES)}")
     with workspace(home, keys="read") as (_settings, _keys, ledger):
-        return review_items(ledger, queue=queue)
+        return review_items(ledger, queue=queue, limit=limit)
 
 
 def open_ids(home: Path | None, *, queue: str | None = None) -> list[str]:
@@ -38,6 +42,12 @@ def open_ids(home: Path | None, *, queue: str | None = None) -> list[str]:
         raise InputError(f"no queue {queue!r}: the queues are {', '.join(QUEUES)}")
     with workspace(home, keys="read") as (_settings, _keys, ledger):
         return open_item_ids(ledger, queue=queue)
+
+
+def next_open(home: Path | None, done: ReviewItem) -> str | None:
+    """The id of the open item of ``done``'s queue after it (else the first), if any."""
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return next_item_id(ledger, done)
 
 
 def settle(

@@ -23,7 +23,7 @@ from downtime.review import QUEUES, ReviewItem, find_item, review_counts
 from downtime.settings import Settings, resolve
 
 CROP_MARGIN_MM = 14.0  # around the item's fields: enough of the row to see what it is
-CROP_WIDTH = 1100  # pixels at most, as shown beside the inputs
+CROP_WIDTH = 1100  # pixels, as shown beside the inputs (the browser scales the crop to it)
 PAGE_WIDTH = 1400  # the whole page as shown
 VIEWS = ("crop", "page", "capture")
 HIGHLIGHT = (44, 90, 133)  # the station's accent colour
@@ -124,28 +124,33 @@ def _audit_view(
 
 
 def _render(path: Path, fields: tuple[FieldBox, ...], *, crop: bool) -> bytes | None:
+    """The page (or the crop around ``fields``) with the fields outlined, as a JPEG. A crop is
+    cut before anything else is done to the page, and shown at the page's own resolution
+    unless over twice :data:`CROP_WIDTH` wide (the browser fits it to its box)."""
     from PIL import Image, ImageDraw
 
     if not path.is_file():
         return None
     with Image.open(path) as opened:
-        picture = opened.convert("RGB")
+        picture = opened.copy()
     boxes = [box_px(f.box_mm) for f in fields]
-    draw = ImageDraw.Draw(picture)
-    line = max(2, round(0.4 * PX_PER_MM))
-    for left, top, right, bottom in boxes:
-        pad = line + 2
-        draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), outline=HIGHLIGHT,
-                       width=line)  # fmt: skip
-    width = PAGE_WIDTH
+    width, origin = PAGE_WIDTH, (0, 0)
     if crop and boxes:
         margin = round(CROP_MARGIN_MM * PX_PER_MM)
         left = max(min(b[0] for b in boxes) - margin, 0)
         top = max(min(b[1] for b in boxes) - margin, 0)
         right = min(max(b[2] for b in boxes) + margin, picture.width)
         bottom = min(max(b[3] for b in boxes) + margin, picture.height)
-        picture = picture.crop((left, top, right, bottom))
-        width = CROP_WIDTH
+        picture, origin = picture.crop((left, top, right, bottom)), (left, top)
+        width = 2 * CROP_WIDTH
+    picture = picture.convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    line = max(2, round(0.4 * PX_PER_MM))
+    pad = line + 2
+    for left, top, right, bottom in boxes:
+        x, y = left - origin[0], top - origin[1]
+        draw.rectangle((x - pad, y - pad, x + right - left + pad, y + bottom - top + pad),
+                       outline=HIGHLIGHT, width=line)  # fmt: skip
     if picture.width > width:
         height = round(picture.height * width / picture.width)
         picture = picture.resize((width, height), Image.Resampling.LANCZOS)

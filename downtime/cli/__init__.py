@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from downtime import __version__
+from downtime.cli.cmd_audit import audit
 from downtime.cli.cmd_drill import drill
 from downtime.cli.cmd_forms import forms
 from downtime.cli.cmd_init import init
@@ -44,6 +45,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Keys:              downtime keys list | rotate | export-public | import-public
     Record login:      downtime keys client-key new | show
     Review station:    downtime users add NAME --role clerk, then downtime review
+    Audit trail:       downtime audit verify [--expect-head HASH]
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
@@ -63,3 +65,4 @@ main.add_command(report)
 main.add_command(drill)
 main.add_command(review)
 main.add_command(users)
+main.add_command(audit)
