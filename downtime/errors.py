@@ -70,6 +70,10 @@ class CensusError(ProblemsError):
     """The census has bad rows (or cannot be read at all)."""
 
 
+class DrugListError(ProblemsError):
+    """The site's drug list (site.toml ``drug_list``) has bad lines or cannot be read."""
+
+
 class FormDefinitionError(ProblemsError):
     """A form definition file is invalid."""
 

@@ -9,9 +9,11 @@ it, the ward and the patient. Decisions go through :func:`downtime.app.decisions
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from downtime.app.workspace import workspace
+from downtime.census.druglist import drug_key, site_drug_list
 from downtime.geometry import PX_PER_MM, box_px
 from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.decisions import CaptureInfo, capture_states, captures_of
@@ -20,7 +22,7 @@ from downtime.ledger.postings import held_item_key
 from downtime.ledger.store import Store
 from downtime.model import FieldBox
 from downtime.review import QUEUES, ReviewItem, find_item, review_counts
-from downtime.settings import Settings
+from downtime.settings import Settings, resolve
 
 CROP_MARGIN_MM = 14.0  # around the item's fields: enough of the row to see what it is
 CROP_WIDTH = 1100  # pixels, as shown beside the inputs (the browser scales the crop to it)
@@ -56,10 +58,22 @@ def item_captures(home: Path | None, item: ReviewItem) -> list[CaptureInfo]:
         return captures_of(ledger, item.page.page_uid)
 
 
-def census_drug_names(home: Path | None) -> list[str]:
-    """The medication names of every printed pack's census, for typing a drug name."""
+def site_drugs(home: Path | None) -> tuple[str, ...]:
+    """The entries of the site's drug list as shown (``Paracetamol 500 mg tablett``), read and
+    checked once when the station starts (a bad list stops it); none when site.toml names no
+    list."""
+    return site_drug_list(resolve(home)).displays
+
+
+def drug_suggestions(home: Path | None, listed: Sequence[str]) -> list[str]:
+    """What the station suggests while a drug name is typed: the medication names of every
+    printed pack's census and the site drug list's entries (``listed``), each once (case and
+    spacing aside; the list's spelling kept), sorted."""
     with workspace(home, keys="read") as (_settings, _keys, ledger):
-        return drug_names(ledger)
+        census = drug_names(ledger)
+    found = {drug_key(name): name for name in census}
+    found.update((drug_key(name), name) for name in listed)
+    return sorted(found.values(), key=str.casefold)
 
 
 def item_image(
