@@ -38,7 +38,14 @@ from scankit import (
     save_pdf_of_jpegs,
 )
 
-from downtime.scan.watch import FolderWatch, Signature, ignored, open_for_writing
+from downtime.scan.watch import (
+    NETWORK_FILESYSTEMS,
+    FolderWatch,
+    Signature,
+    filesystem_type,
+    ignored,
+    open_for_writing,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SETTLE_S = 0.5  # the watcher's --settle in these tests
@@ -358,7 +365,7 @@ def test_a_file_is_complete_once_unchanged_for_the_settle_time(tmp_path: Path) -
 
 
 def test_files_being_written_hidden_or_excluded_are_passed_over(tmp_path: Path) -> None:
-    for name in ("a.pdf.part", "b.tmp", ".c.pdf", "d.pdf.crdownload", "Thumbs.db", "~$e.pdf"):
+    for name in ("a.part", "b.tmp", ".c.pdf", "d.crdownload", "Thumbs.db", "~$e.pdf", "f.pdf~"):
         assert ignored(name), name
     assert not ignored("scan 0001.pdf")
     (tmp_path / "done").mkdir()
@@ -392,3 +399,6 @@ def test_a_file_open_for_writing_is_not_complete(tmp_path: Path) -> None:
         assert folder.poll(10.0) == []  # unchanged for long, but still open
     assert not open_for_writing(page)
     assert [r.name for r in folder.poll(11.0)] == ["scan.pdf"]
+    # a lease says nothing of other computers' writers: on a network file system, not asked
+    assert filesystem_type(os.stat("/proc").st_dev) == "proc"
+    assert "cifs" in NETWORK_FILESYSTEMS and "nfs4" in NETWORK_FILESYSTEMS

@@ -11,8 +11,9 @@ complete when:
   watcher's clock, and
 * on Linux, no process of this computer has it open for writing: a read lease
   (``fcntl(F_SETLEASE, F_RDLCK)``) is granted only then, and is given back at once. Where the
-  lease cannot be asked for (another user's file without ``CAP_LEASE``, a network file
-  system, another platform), the settle time alone decides.
+  lease cannot be asked for (another user's file without ``CAP_LEASE``, another platform) or
+  says nothing of writers on other computers (a network file system, which may also refuse
+  every lease), the settle time alone decides.
 
 A file renamed into place is complete by then; it still waits out the settle time, which costs
 nothing. Nothing here reads a file's content or touches the ledger: the caller scans what
@@ -36,6 +37,13 @@ WRITING_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".filep
 #: Files that desktops leave in folders: never scans.
 NOT_SCANS = frozenset({"thumbs.db", "desktop.ini"})
 
+#: File systems whose files other computers write: a lease tells nothing of those writers
+#: (and the CIFS client refuses one whenever it holds no oplock).
+NETWORK_FILESYSTEMS = frozenset(
+    {"cifs", "smb3", "smbfs", "nfs", "nfs4", "ceph", "9p", "afs", "lustre", "gfs2", "ocfs2"}
+    | {"fuse.sshfs", "fuse.glusterfs", "glusterfs", "davfs", "fuse.rclone", "fuse.s3fs"}
+)
+_MOUNTINFO = Path("/proc/self/mountinfo")
 _F_SETLEASE = 1024  # <fcntl.h>, Linux: F_LINUX_SPECIFIC_BASE + 0
 _F_RDLCK, _F_UNLCK = 0, 2
 
@@ -84,6 +92,7 @@ class FolderWatch:
         self._handled: dict[str, Signature] = dict(handled or {})
         self._seen: dict[str, tuple[Signature, float]] = {}  # name → (signature, since)
         self._listed_all = True
+        self._leases: dict[int, bool] = {}  # device → do leases tell there
 
     def poll(self, now: float) -> list[Ready]:
         """The files complete at ``now`` (a monotonic clock, seconds), in name order, that
@@ -92,7 +101,7 @@ class FolderWatch:
         ready = []
         present = set()
         self._listed_all = True
-        for name, path, signature in self._walk(self.folder, ""):
+        for name, path, signature, device in self._walk(self.folder, ""):
             present.add(name)
             if self._handled.get(name) == signature:
                 continue
@@ -100,7 +109,7 @@ class FolderWatch:
             if seen is None or seen[0] != signature:
                 self._seen[name] = (signature, now)
                 continue
-            if now - seen[1] >= self.settle_s and not open_for_writing(path):
+            if now - seen[1] >= self.settle_s and not self._being_written(path, device):
                 ready.append(Ready(name, path, signature))
         for gone in set(self._seen) - present:
             del self._seen[gone]
@@ -121,7 +130,12 @@ class FolderWatch:
     def handled_files(self) -> dict[str, Signature]:
         return dict(self._handled)
 
-    def _walk(self, folder: Path, prefix: str) -> Iterator[tuple[str, Path, Signature]]:
+    def _being_written(self, path: Path, device: int) -> bool:
+        if device not in self._leases:
+            self._leases[device] = filesystem_type(device) not in NETWORK_FILESYSTEMS
+        return self._leases[device] and open_for_writing(path)
+
+    def _walk(self, folder: Path, prefix: str) -> Iterator[tuple[str, Path, Signature, int]]:
         try:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
@@ -141,7 +155,24 @@ class FolderWatch:
             except OSError:
                 continue
             if stat.S_ISREG(info.st_mode):  # not links, pipes or devices: never opened
-                yield f"{prefix}{entry.name}", path, Signature(info.st_size, info.st_mtime_ns)
+                signature = Signature(info.st_size, info.st_mtime_ns)
+                yield f"{prefix}{entry.name}", path, signature, info.st_dev
+
+
+def filesystem_type(device: int) -> str | None:
+    """The type of the file system mounted from ``device`` (``st_dev``), from the mount table
+    (Linux), or None where that cannot be told."""
+    wanted = f"{os.major(device)}:{os.minor(device)}"
+    try:
+        lines = _MOUNTINFO.read_text("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:  # "36 35 98:0 /root /mnt opts… - TYPE SOURCE OPTS"
+        fields, _, rest = line.partition(" - ")
+        parts = fields.split()
+        if len(parts) > 2 and parts[2] == wanted and rest:
+            return rest.split()[0]
+    return None
 
 
 def open_for_writing(path: Path) -> bool:
