@@ -337,6 +337,7 @@ def test_the_usage_errors(printed: PrintedPack, tmp_path: Path) -> None:
         ["scan"],
         ["scan", str(inbox), "--watch", str(inbox)],
         ["scan", "--done-dir", str(tmp_path / "done"), str(inbox)],
+        ["scan", "--settle", "5", str(inbox)],
     ):
         result = run_cli(*args, home=tmp_path / "home", ok=False)
         assert result.exit_code == 2, (args, result.output)

@@ -18,11 +18,12 @@ One watcher per folder and data folder: a second one is refused (a lock file bes
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from downtime.app.scans import require_public_keys
 from downtime.app.workspace import Log, workspace
 from downtime.codes.keys import KeyStore
 from downtime.errors import InputError
+from downtime.forms import FormDef
 from downtime.ledger import Ledger
 from downtime.ledger.scans import file_history
 from downtime.scan import images
@@ -121,7 +123,7 @@ def watch_folder(
             ready = tracker.poll(time.monotonic())
             if ready:
                 with workspace(home, keys="read") as (settings, keys, ledger):
-                    job = _Job(folder, settings, keys, ledger, options, watch, emit, stop, log)
+                    job = _Job(settings, keys, ledger, options, watch, emit, stop, log)
                     for item in ready:
                         if stop():
                             break
@@ -142,7 +144,6 @@ def watch_folder(
 class _Job:
     """Scanning the files of one look at the folder, with the data folder open."""
 
-    folder: Path
     settings: Settings
     keys: KeyStore
     ledger: Ledger
@@ -151,6 +152,10 @@ class _Job:
     emit: Callable[[PageRecord], None]
     stop: Callable[[], bool]
     log: Log
+
+    @functools.cached_property
+    def forms(self) -> Mapping[str, FormDef]:
+        return site_forms_for(self.settings)
 
     def file(self, item: Ready) -> FileDone | None:
         """Scan one complete file (unless the ledger holds it from before); None if it went
@@ -166,7 +171,7 @@ class _Job:
             settings=self.settings,
             keys=self.keys,
             ledger=self.ledger,
-            forms=site_forms_for(self.settings),
+            forms=self.forms,
             options=self.options,
             emit=self.emit,
             stop=self.stop,

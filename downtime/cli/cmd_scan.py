@@ -103,8 +103,13 @@ def scan(
         return
     if not paths:
         raise click.UsageError("name the scan files or folders (PATHS), or --watch DIR")
-    if done_dir is not None:
-        raise click.UsageError("--done-dir goes with --watch")
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("done_dir", "settle", "interval")
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: only with --watch")
 
     def emit(record: Any) -> None:
         if as_json:
