@@ -804,9 +804,10 @@ def test_json_has_the_documented_structure(
                   "serial", "form", "page", "page_count", "patient"}  # fmt: skip
     assert set(doc) == {
         "schema", "site", "generated_at", "timezone", "ward_filter", "complete", "outstanding",
-        "scope", "totals", "missing", "pending", "wards", "unattributed_quarantine",
+        "scope", "totals", "missing", "pending", "wards", "unattributed_quarantine", "audit",
     }  # fmt: skip
     assert doc["schema"] == "downtime.report/1"
+    assert set(doc["audit"]) == {"events", "head"} and len(doc["audit"]["head"]) == 64
     assert set(doc["scope"]) == {"rule", "description", "outage", "packs"}
     assert all(
         set(p) == {"pack_id", "ward", "issued_at", "superseded_by", "why"}

@@ -19,6 +19,7 @@ from downtime.review import (
     Settled,
     age,
     decide,
+    next_item_id,
     open_item_ids,
     review_items,
 )
@@ -31,12 +32,15 @@ SCHEMA = "downtime.review-items/1"
 # before the kit kept what the record holds.
 
 
-def open_items(home: Path | None, *, queue: str | None = None) -> list[ReviewItem]:
-    """Every item waiting for a person (of ``queue`` only, if given), oldest first."""
+def open_items(
+    home: Path | None, *, queue: str | None = None, limit: int | None = None
+) -> list[ReviewItem]:
+    """Every item waiting for a person (of ``queue`` only, if given; the ``limit`` oldest
+    only, if given), oldest first."""
     if queue is not None and queue not in QUEUES:
         raise InputError(f"no queue {queue!r}: the queues are {', '.join(QUEUES)}")
     with workspace(home, keys="read") as (_settings, _keys, ledger):
-        return review_items(ledger, queue=queue)
+        return review_items(ledger, queue=queue, limit=limit)
 
 
 def open_ids(home: Path | None, *, queue: str | None = None) -> list[str]:
@@ -45,6 +49,12 @@ def open_ids(home: Path | None, *, queue: str | None = None) -> list[str]:
         raise InputError(f"no queue {queue!r}: the queues are {', '.join(QUEUES)}")
     with workspace(home, keys="read") as (_settings, _keys, ledger):
         return open_item_ids(ledger, queue=queue)
+
+
+def next_open(home: Path | None, done: ReviewItem) -> str | None:
+    """The id of the open item of ``done``'s queue after it (else the first), if any."""
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return next_item_id(ledger, done)
 
 
 def settle(
@@ -56,8 +66,10 @@ def settle(
     reason: str = "",
     confirm: bool = False,
     user: str | None = None,
+    seen: int | None = None,
 ) -> Settled:
-    """Record a decision about one open item by ``user`` (default: who runs the command)."""
+    """Record a decision about one open item by ``user`` (default: who runs the command), who
+    saw it with ``seen`` its latest decision (None: as it is now)."""
     with workspace(home, keys="read") as (settings, _keys, ledger):
         return decide(
             ledger,
@@ -68,6 +80,7 @@ def settle(
             confirm=confirm,
             user=user or settings.operator,
             station=settings.station,
+            seen=seen,
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -247,13 +247,17 @@ def held_item_key(ledger: Ledger, item_id: str) -> tuple[str, str] | None:
     return (str(found[0]["form_key"]), str(found[0]["item"])) if found else None
 
 
-def open_held_items(ledger: Ledger, *, form_key: str | None = None) -> list[OpenHeld]:
+def open_held_items(
+    ledger: Ledger, *, form_key: str | None = None, form_keys: Collection[str] | None = None
+) -> list[OpenHeld]:
     """Every item held now, by form key and item: the latest row recorded for the item (by
     ``found_at``, then by insertion) is not ``cleared``; held since the first row after its last
-    ``cleared`` one (of ``form_key`` only, if given). What counts as open is decided here and
-    nowhere else: the report lists and counts these, the drill and the review queues use them.
-    Worked out by the database (one pass over the rows, the held_items index for each item's
-    history)."""
+    ``cleared`` one (of ``form_key``, or of ``form_keys``, only, if given). What counts as open
+    is decided here and nowhere else: the report lists and counts these, the drill and the
+    review queues use them. Worked out by the database (one pass over the rows, the held_items
+    index for each item's history)."""
+    if form_keys is not None:
+        return [h for key in sorted(set(form_keys)) for h in open_held_items(ledger, form_key=key)]
     found = rows(
         ledger,
         "SELECT h.form_key, h.item, h.kind, h.detail, h.found_at AS latest,"
@@ -278,3 +282,47 @@ def open_held_items(ledger: Ledger, *, form_key: str | None = None) -> list[Open
         )
         for r in found
     ]
+
+
+@dataclass(frozen=True)
+class HeldStamp:
+    """How far a reader has seen the rows that decide what is held for a person: the last
+    held row and the last decision (both tables only ever grow)."""
+
+    held_row: int = 0
+    decision: int = 0
+
+
+def held_stamp(ledger: Ledger) -> HeldStamp:
+    """The stamp of everything recorded so far."""
+    last = rows(
+        ledger,
+        "SELECT (SELECT coalesce(max(rowid), 0) FROM held_items) AS h,"
+        " (SELECT coalesce(max(decision_id), 0) FROM decisions) AS d",
+    )[0]
+    return HeldStamp(int(last["h"]), int(last["d"]))
+
+
+def held_changes(ledger: Ledger, seen: HeldStamp) -> tuple[HeldStamp, set[str] | None]:
+    """The forms with held rows or decisions recorded after ``seen``, and the stamp that
+    covers them. A row written while this reads is either in the answer or after its stamp, so
+    a reader that asks again with the stamp returned misses nothing. None instead of the forms:
+    the ledger holds fewer rows than ``seen`` (another ledger in the same place): start over."""
+    last = held_stamp(ledger)
+    if last.held_row < seen.held_row or last.decision < seen.decision:
+        return last, None
+    held = rows(
+        ledger,
+        "SELECT rowid AS n, form_key FROM held_items WHERE rowid > ? ORDER BY rowid",
+        (seen.held_row,),
+    )
+    decided = rows(
+        ledger,
+        "SELECT decision_id AS n, form_key FROM decisions WHERE decision_id > ?"
+        " ORDER BY decision_id",
+        (seen.decision,),
+    )
+    stamp = HeldStamp(
+        held[-1]["n"] if held else seen.held_row, decided[-1]["n"] if decided else seen.decision
+    )
+    return stamp, {r["form_key"] for r in held} | {r["form_key"] for r in decided}

@@ -69,6 +69,8 @@ def build_report(facts: Facts, *, ward: str | None = None) -> Report:
         wards=tuple(wards),
         unattributed=tuple(unattributed),
         pending=tuple(_pending(wards, facts)),
+        audit_events=facts.audit.events,
+        audit_head=facts.audit.head,
     )
 
 

@@ -62,9 +62,16 @@ class CsrfRefused(Forbidden):
 
 class Station:
     def __init__(
-        self, home: Path | None, *, hosts: Iterable[str], lang: str, timezone: str
+        self,
+        home: Path | None,
+        *,
+        hosts: Iterable[str],
+        lang: str,
+        timezone: str,
+        drugs: Iterable[str] = (),
     ) -> None:
         self.home = home
+        self.drugs = tuple(drugs)  # the site drug list's entries as shown (app.held.site_drugs)
         self.hosts = {h.lower() for h in hosts}
         self.lang = lang if lang in LANGS else "sv"
         self.tz = ZoneInfo(timezone)
@@ -201,6 +208,7 @@ class Station:
             redirect=redirect,
             notify=notify,
             local_time=self.local_time,
+            drugs=self.drugs,
         )
 
     def render(

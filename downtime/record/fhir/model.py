@@ -7,11 +7,12 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from downtime.census.druglist import DrugList
 from downtime.ledger.conflicts import ConflictSide
 from downtime.vocab import MarkState
 
@@ -86,6 +87,9 @@ class PostingContext:
     # The record's identifier system of census encounter ids the census did not name (site.toml
     # ``encounter_system``); "": a census patient's encounter is not referred to then.
     encounter_system: str = ""
+    # The site's drug list (site.toml ``drug_list``): a drug typed from handwriting that is
+    # exactly one of its entries is coded with the entry's code; anything else stays text.
+    drugs: DrugList = field(default_factory=DrugList)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None or self.now.utcoffset() is None:
