@@ -3,6 +3,8 @@ shipped: add the next. Facts are appended; nothing here is updated in place or d
 
 from __future__ import annotations
 
+from downtime.ledger.migrations_later import LATER
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "0001_issued_packs",
@@ -374,27 +376,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
-    (
-        "0009_conflict_sides",
-        """
-        -- A record conflict's sides, written with its held_items row (same key and found_at):
-        -- what the paper would make ('paper') and what the record holds in its place ('record').
-        CREATE TABLE conflict_sides (
-            form_key TEXT NOT NULL, item TEXT NOT NULL, found_at TEXT NOT NULL,
-            side           TEXT NOT NULL,       -- paper | record
-            n              INTEGER NOT NULL,    -- 1, 2, … within the side
-            resource_type  TEXT NOT NULL,
-            resource_id    TEXT NOT NULL,       -- the record's id ('' on the paper's side)
-            identifier     TEXT NOT NULL,       -- system|value; '' below: not in the resource
-            status         TEXT NOT NULL,
-            occurred_at    TEXT NOT NULL,       -- effective time or authoredOn, as written
-            medication     TEXT NOT NULL,
-            dose           TEXT NOT NULL,
-            who            TEXT NOT NULL,       -- performer, requester or recorder
-            recorded_at    TEXT NOT NULL,       -- meta.lastUpdated in the record
-            note           TEXT NOT NULL,
-            PRIMARY KEY (form_key, item, found_at, side, n)
-        );
-        """,
-    ),
 )
+
+MIGRATIONS = MIGRATIONS + LATER  # the migrations after 0008, in migrations_later.py
