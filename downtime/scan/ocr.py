@@ -8,8 +8,8 @@ decide: a reading that fails them is no reading, so OCR can never silently name 
 
 from __future__ import annotations
 
-import shutil
 import os
+import shutil
 import subprocess
 from functools import cache
 
