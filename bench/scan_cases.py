@@ -10,7 +10,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from PIL import Image
 
 from downtime import simulate as sim
 from downtime.app import PackRequest, run_pack
+from downtime.bundled import example_census
 
 SCANNER, PHONE, BITONAL = "scanner", "phone", "bitonal"
 # Targets (from the issues): identification, and tick boxes (accuracy, most false-confident).
@@ -139,7 +139,7 @@ def print_packs(home: Path, out: Path, rounds: int) -> list[list[SourcePage]]:
     """The example census printed ``rounds`` times into one data folder (each round's packs
     supersede the previous round's; every page stays issued). Patient and admission pages of
     each round, in print order."""
-    example = Path(str(resources.files("downtime") / "resources" / "example"))
+    example = example_census()
     issued = datetime.now(UTC).replace(microsecond=0)
     found = []
     for r in range(rounds):

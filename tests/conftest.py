@@ -6,17 +6,17 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
+from downtime.bundled import example_census
 from downtime.cli import main
 from downtime.ledger import Ledger
 
-EXAMPLE = Path(str(resources.files("downtime") / "resources" / "example"))
+EXAMPLE = example_census()
 
 
 def ledger_rows(ledger: Ledger | Path, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "downtime"
-SHARED = {"errors", "model", "vocab", "settings", "geometry", "files"}
+SHARED = {"errors", "model", "vocab", "settings", "geometry", "files", "bundled"}
 STAGES = (
     "census", "forms", "codes", "pack", "scan", "ledger", "record", "report", "review",
     "simulate", "app", "station", "cli",
@@ -95,6 +95,25 @@ def test_the_package_root_holds_only_the_stages_and_what_every_stage_shares() ->
     for stage in STAGES:
         doc = ast.get_docstring(ast.parse((PACKAGE / stage / "__init__.py").read_text()))
         assert doc, f"{stage}/__init__.py says in a line what the stage does"
+
+
+def text(path: Path) -> str:
+    return path.read_text("utf-8", errors="replace") if path.suffix == ".toml" else ""
+
+
+def test_the_repository_top_level_is_the_package_the_forms_the_tests_and_the_examples() -> None:
+    """What a hospital edits and reviews (the forms) and what a new user runs (the examples) are
+    top-level folders; the package holds code (and fonts, templates and the station's files)."""
+    root = PACKAGE.parent
+    for name in ("pyproject.toml", "README.md", "downtime", "forms", "tests", "examples"):
+        assert (root / name).exists(), name
+    assert sorted(p.stem for p in (root / "forms").glob("*.toml"))
+    inside = [
+        str(p.relative_to(root))
+        for p in PACKAGE.rglob("*")
+        if p.suffix in (".csv", ".json") or p.name == "labels.toml" or "downtime.form/" in text(p)
+    ]
+    assert not inside, f"forms and example censuses belong in forms/ and examples/: {inside}"
 
 
 def test_a_stage_imports_only_what_it_may_and_shared_modules_import_no_stage() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from downtime.bundled import example_census
 from downtime.census import (
     MEDICATION_COLUMNS,
     PATIENT_COLUMNS,
@@ -29,7 +30,7 @@ from downtime.errors import CensusError
 from downtime.model import Census, Identifier, IdSystem, SkippedRow
 
 TODAY = date(2026, 11, 25)
-EXAMPLE = Path(__file__).parent.parent / "downtime" / "resources" / "example"
+EXAMPLE = example_census()
 TOLVAN = Identifier(IdSystem.PERSONNUMMER, "191212121212")
 
 

@@ -4,11 +4,11 @@ another machine."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from importlib import resources
 from pathlib import Path
 
 import click
 
+from downtime.bundled import example_census
 from downtime.cli.common import (
     EXISTING_FILE,
     LANG,
@@ -119,7 +119,7 @@ def pack(
     if bool(ward) == all_wards:
         raise click.UsageError("give --ward W, or --all-wards")
     if example:
-        folder = Path(str(resources.files("downtime") / "resources" / "example"))
+        folder = example_census()
         census, medications = folder / "patients.csv", folder / "medications.csv"
     request = PackRequest(
         census=census,

@@ -1,7 +1,8 @@
 """Form definitions: declarative TOML files, loaded and validated into frozen records.
 
 A hospital changes or adds a form by editing a TOML file, never Python. The built-in forms live
-in ``downtime/resources/forms``; a site may add or override forms in ``$DOWNTIME_HOME/forms``
+in the repository's ``forms/`` (found by :mod:`downtime.bundled`, in a wheel too); a site may
+add or override forms in ``$DOWNTIME_HOME/forms``
 (same ``id`` replaces the built-in one). The file format (``schema = "downtime.form/1"``) is
 documented in ``docs/forms.md``.
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import cache
-from importlib import resources
 
+from downtime.bundled import labels_file
 from downtime.forms.definition import Cells, FormDef, Group, Item
 from downtime.geometry import BODY_ORIGIN_MM
 from downtime.model import FieldBox, Identifier, MedicationOrder
@@ -57,8 +57,8 @@ class PageLayout:
 
 @cache
 def labels(lang: str) -> Mapping[str, str]:
-    """The page furniture's words in one language (``resources/labels.toml``)."""
-    raw = (resources.files("downtime") / "resources" / "labels.toml").read_text("utf-8")
+    """The page furniture's words in one language (``forms/labels/labels.toml``)."""
+    raw = labels_file().read_text("utf-8")
     catalogue = tomllib.loads(raw)
     if lang not in catalogue:
         raise KeyError(f"no labels for language '{lang}' (known: {', '.join(catalogue)})")

@@ -6,10 +6,10 @@ import string
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from downtime.bundled import forms_dir
 from downtime.errors import FormDefinitionError, Problem
 from downtime.forms.checks import check_geometry
 from downtime.forms.definition import (
@@ -32,7 +32,8 @@ from downtime.vocab import WRITING_KINDS, FieldKind
 
 
 def builtin_forms_dir() -> Path:
-    return Path(str(resources.files("downtime") / "resources" / "forms"))
+    """The built-in form definitions: the repository's ``forms/`` (or the wheel's copy)."""
+    return forms_dir()
 
 
 def load_form(path: Path) -> FormDef:

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from downtime import simulate
+from downtime.bundled import example_census
 from downtime.simulate.reviewers import review_everything
 
 Log = Callable[[str], None]
@@ -124,7 +124,7 @@ def _step(result: DrillResult, name: str, log: Log) -> Iterator[None]:
 def _pack(home: Path, out: Path, ward: str, issued_at: datetime) -> tuple[dict[str, Any], Path]:
     from downtime.app import PackRequest, run_pack
 
-    example = Path(str(resources.files("downtime") / "resources" / "example"))
+    example = example_census()
     request = PackRequest(
         census=example / "patients.csv",
         medications=example / "medications.csv",
