@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make demo   install, then print the bundled example ward's downtime pack
+#   make demo   install, then print the example census's downtime packs (examples/census/)
 #   make test   install, then run the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV   := .venv
@@ -44,7 +44,7 @@ demo: $(STAMP)
 	$(BIN)/downtime pack --example --all-wards -o $(OUT)
 
 test: system-deps $(STAMP) $(FHIR_STAMP)
-	$(BIN)/ruff check downtime tests bench docs
+	$(BIN)/ruff check downtime tests bench docs examples
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2
 
@@ -58,8 +58,8 @@ dist: $(STAMP)
 	$(BIN)/python -m build --outdir dist .
 
 lint: $(STAMP)
-	$(BIN)/ruff check downtime tests bench docs
-	$(BIN)/ruff format --check downtime tests bench docs
+	$(BIN)/ruff check downtime tests bench docs examples
+	$(BIN)/ruff format --check downtime tests bench docs examples
 	$(BIN)/mypy
 
 clean:
