@@ -182,6 +182,21 @@ def test_a_damaged_audit_trail_and_a_missing_image_fail(home: Path) -> None:
     assert "1 image(s) it names are not in the image store" in checks["ledger"]["what"]
 
 
+def test_a_ledger_written_by_a_newer_version_fails(home: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(home / "ledger.sqlite3")
+    with conn:
+        conn.execute("INSERT INTO migrations (name, applied_at) VALUES ('9999_future', 'x')")
+    conn.close()
+
+    result, document = doctor_json(home, ok=False)
+
+    check = by_name(document)["ledger"]
+    assert result.exit_code == 1 and check["state"] == "failed"
+    assert "newer version of downtime" in check["what"] and "9999_future" in check["what"]
+
+
 def test_a_scan_station_without_the_signing_key_of_its_pages_fails_the_keys_check(
     home: Path,
 ) -> None:

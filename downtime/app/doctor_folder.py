@@ -24,7 +24,7 @@ from downtime.errors import KeyStoreError, LedgerError
 from downtime.ledger import Ledger
 from downtime.ledger.chain import chain_head
 from downtime.ledger.check import AUDIT, INTEGRITY, MISSING, UNLINKED, check_ledger
-from downtime.ledger.clock import newest_recorded
+from downtime.ledger.health import newest_recorded, schema_state
 from downtime.ledger.pages import pages_per_key
 from downtime.ledger.store import Store
 from downtime.settings import Settings
@@ -175,7 +175,18 @@ def _wrong(path: Path, uid: int | None) -> Iterator[tuple[Path, str]]:
 
 def ledger_checks(settings: Settings, ledger: Ledger) -> list[Check]:
     """The database's integrity and every image it names being there (not re-hashed: `downtime
-    ledger check` does that), and the audit chain."""
+    ledger check` does that), its schema known to this version, and the audit chain."""
+    schema = schema_state(ledger)
+    if schema.newer:
+        return [
+            Check(
+                "ledger",
+                FAILED,
+                f"written by a newer version of downtime (its schema has "
+                f"{', '.join(schema.newer)}): this version does not open it",
+                "use the newer version, or restore a backup this version made",
+            )
+        ]
     summary = check_ledger(ledger, Store(settings.home, settings.store_dir), hashes=False)
     kinds = [f.kind for f in summary.findings]
     parts, state, fix = [], OK, ""
@@ -198,6 +209,8 @@ def ledger_checks(settings: Settings, ledger: Ledger) -> list[Check]:
             if named
             else "integrity ok; it names no images yet"
         )
+    if schema.pending:
+        parts.append(f"{len(schema.pending)} migration(s) to apply, at the next command")
     checks = [Check("ledger", state, "; ".join(parts), fix)]
     head = chain_head(ledger)
     audit = [f for f in summary.findings if f.kind == AUDIT]

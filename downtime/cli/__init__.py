@@ -12,6 +12,7 @@ import click
 
 from downtime import __version__
 from downtime.cli.cmd_audit import audit
+from downtime.cli.cmd_backup import backup, restore
 from downtime.cli.cmd_doctor import doctor
 from downtime.cli.cmd_drill import drill
 from downtime.cli.cmd_forms import forms
@@ -52,6 +53,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Review station:    downtime users add NAME --role clerk, then downtime review
     Audit trail:       downtime audit verify [--expect-head HASH]
     Ledger and images: downtime ledger check
+    Backup:            downtime backup DEST, downtime restore SRC
     Is this PC ready:  downtime doctor
 
     Listings print JSON with --json (each names its schema). Shell completion (bash):
@@ -65,6 +67,6 @@ def main(ctx: click.Context, home: Path | None) -> None:
 # tools around it. `downtime --help` lists them in this order.
 for command in (
     init, doctor, pack, packs, forms, keys, scan, quarantine, review, users, reconcile,
-    outage, void, report, audit, ledger, drill,
+    outage, void, report, audit, ledger, backup, restore, drill,
 ):  # fmt: skip
     main.add_command(command)

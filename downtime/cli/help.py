@@ -17,7 +17,7 @@ import click
 # then 18 wide, and a longer name ("keys client-key show") gets its summary on the next line;
 # a wider terminal widens the names' column first.
 SUMMARY_WIDTH = 56
-NAME_SPACING = 4  # the indent before a name and the gap after it
+NAME_SPACING = 4  # the gap after a name, and the right margin
 
 
 def summary(command: click.Command) -> str:
@@ -46,7 +46,7 @@ class Group(click.Group):
         rows = [(name, summary(command)) for name, command in self.listed(ctx)]
         if rows:
             with formatter.section("Commands"):
-                room = formatter.width - formatter.current_indent - SUMMARY_WIDTH - NAME_SPACING
+                room = formatter.width - SUMMARY_WIDTH - NAME_SPACING
                 formatter.write_dl(rows, col_max=max(room, 10))
 
 
