@@ -18,10 +18,12 @@ from downtime.cli.cmd_init import init
 from downtime.cli.cmd_keys import keys
 from downtime.cli.cmd_ledger import ledger
 from downtime.cli.cmd_pack import pack, packs
+from downtime.cli.cmd_print import print_cmd, prints
 from downtime.cli.cmd_reconcile import reconcile
 from downtime.cli.cmd_report import outage, report, void
 from downtime.cli.cmd_review import review
 from downtime.cli.cmd_scan import quarantine, scan
+from downtime.cli.cmd_station import station
 from downtime.cli.cmd_users import users
 
 __all__ = ["main"]
@@ -42,6 +44,8 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
     \b
     Before an outage:  downtime pack --ward W -o W.pdf   (or --all-wards -o DIR)
+    Ward stations:     downtime station sync SOURCE | status | serve
+    Print on demand:   downtime print --ward W [--forms F,…] [--beds 1,3]
     Forms:             downtime forms list | show | check | preview
     Keys:              downtime keys list | rotate | export-public | import-public
     Record login:      downtime keys client-key new | show
@@ -60,6 +64,9 @@ main.add_command(keys)
 main.add_command(scan)
 main.add_command(quarantine)
 main.add_command(packs)
+main.add_command(station)
+main.add_command(print_cmd)
+main.add_command(prints)
 main.add_command(reconcile)
 main.add_command(outage)
 main.add_command(void)
