@@ -17,7 +17,6 @@ from downtime.report import (
     EVERYTHING_ACCOUNTED_FOR,
     NOTHING_LEFT,
     SCHEMA,
-    WHY,
     Counts,
     MissingPage,
     PatientRef,
@@ -93,6 +92,7 @@ def _json_doc(report: Report) -> dict[str, Any]:
                     "issued_at": s.pack.issued_at.isoformat(),
                     "superseded_by": s.pack.superseded_by,
                     "why": list(s.why),
+                    "printed_pages": s.printed_pages,
                 }
                 for s in scope.packs
             ],
@@ -220,7 +220,7 @@ def to_table(report: Report) -> str:
                 s.pack.ward,
                 s.pack.pack_id,
                 f"issued {report.local(s.pack.issued_at)}",
-                ", ".join(WHY[w] for w in s.why),
+                s.why_words,
             ]
             for s in report.scope.packs
         ],

@@ -16,7 +16,6 @@ from downtime.report import (
     EVERYTHING_ACCOUNTED_FOR,
     NOTHING_LEFT,
     SCHEMA,
-    WHY,
     Counts,
     QuarantineLine,
     Report,
@@ -134,7 +133,7 @@ def _header(report: Report) -> list[str]:
     ]
     rows = [
         [escape(s.pack.ward), _serial(s.pack.pack_id), escape(report.local(s.pack.issued_at)),
-         escape(", ".join(WHY[w] for w in s.why))]
+         escape(s.why_words)]
         for s in report.scope.packs
     ]  # fmt: skip
     out += _table(["ward", "pack", "issued", "why"], rows, css="packs") if rows else []

@@ -34,6 +34,7 @@ WHY = {
     "issued-during-outage": "issued during the outage",
     "current": "current pack",
     "pages-returned": "pages returned from it",
+    "printed-during-outage": "printed during the outage",
     "all-packs": "all packs asked for",
 }
 
@@ -77,6 +78,15 @@ class PackInfo:
 class ScopedPack:
     pack: PackInfo
     why: tuple[str, ...]  # keys of WHY
+    # Pages printed from it by print records (`downtime print`): only those count as issued.
+    # None: no print record, every page the pack was made with counts.
+    printed_pages: int | None = None
+
+    @property
+    def why_words(self) -> str:
+        """Why it is in scope, in words (and how many of its pages were printed, if known)."""
+        words = ", ".join(WHY[w] for w in self.why)
+        return words if self.printed_pages is None else f"{words}; {self.printed_pages} printed"
 
 
 @dataclass(frozen=True)

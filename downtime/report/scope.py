@@ -17,9 +17,11 @@ def choose_scope(
     *,
     all_packs: bool,
     now: datetime,
+    printed: Iterable[str] = (),
 ) -> Scope:
     """Which packs the report covers, and why each (see the module docstring)."""
     why: dict[str, list[str]] = {}
+    printed_during = set(printed)  # packs printed on demand during the outage
 
     def add(pack: PackInfo, reason: str) -> None:
         why.setdefault(pack.pack_id, []).append(reason)
@@ -39,6 +41,9 @@ def choose_scope(
             for p in ward_packs:
                 if p.issued_at > outage.start and outage.covers(p.issued_at, now):
                     add(p, "issued-during-outage")
+            for p in ward_packs:
+                if p.pack_id in printed_during:
+                    add(p, "printed-during-outage")
         else:
             for p in ward_packs:
                 if p.superseded_by is None:
@@ -56,15 +61,21 @@ def describe_scope(scope: Scope, tz: str) -> str:
         return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
     if scope.rule == "all-packs":
-        return "every pack in the ledger (--all-packs)"
+        return "every pack in the ledger (--all-packs)" + _printed_note(scope)
     if scope.rule == "outage" and scope.outage is not None:
         end = local(scope.outage.end) if scope.outage.end else "not ended"
         return (
             f"the packs in use during the latest outage ({local(scope.outage.start)} – {end}): "
-            "each ward's newest pack issued at or before the start, packs issued during it, "
-            "and every pack a page was returned from"
-        )
+            "each ward's newest pack issued at or before the start, packs issued or printed "
+            "during it, and every pack a page was returned from"
+        ) + _printed_note(scope)
     return (
         "no outage recorded (`downtime outage start`): each ward's current pack and every "
         "pack a page was returned from"
-    )
+    ) + _printed_note(scope)
+
+
+def _printed_note(scope: Scope) -> str:
+    if not any(s.printed_pages is not None for s in scope.packs):
+        return ""
+    return "; of a pack printed on demand, only the pages printed count as issued"
