@@ -18,6 +18,7 @@ from click.testing import Result
 from conftest import EXAMPLE, ledger_rows, run_cli
 from wardkit import Host, copy_host, held_files, make_host, make_station, manifest, serving
 
+from downtime import files
 from downtime.codes import decode, document_verifies
 from downtime.codes.keys import KeyStore
 from downtime.pack.manifest import manifest_payload
@@ -174,6 +175,9 @@ def test_a_source_out_of_reach_keeps_the_pack_held(host: Host, tmp_path: Path) -
     assert held_pack(station, "KIR7") == manifest(host.packs, "KIR7")["pack_id"]
     status = run_cli("station", "status", "--lang", "en", home=station).stdout
     assert "the print host could not be reached; the pack held is kept" in status
+    with files.exclusive(station / "ward-packs" / ".sync.lock"):  # a sync running already
+        busy = sync(station, host.packs, ok=False)
+    assert busy.exit_code == 75 and "another sync of this station is running" in busy.stderr
 
 
 def test_sync_over_https_with_the_hosts_token_and_certificate(host: Host, tmp_path: Path) -> None:

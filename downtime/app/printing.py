@@ -50,6 +50,7 @@ class PrintRequest:
 class Printed:
     record: PrintRecord
     issued_at: datetime  # the pack's
+    valid_until: datetime  # the pack's
     pages_in_pack: int
 
 
@@ -103,7 +104,7 @@ def print_pack(home: Path | None, request: PrintRequest) -> Printed:
             temp.unlink(missing_ok=True)
         record_print_outcome(ledger, record.print_id, "sent", job_id=job.job_id)
         done = replace(record, outcome="sent", job_id=job.job_id)
-        return Printed(done, checked.issued_at, len(checked.pages))
+        return Printed(done, checked.issued_at, checked.record.valid_until, len(checked.pages))
 
 
 def _from_folder(folder: Path, ward: str, keys: Sequence[Any]) -> VerifiedPack:

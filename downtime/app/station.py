@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+from downtime import files
 from downtime.app.workspace import Log, workspace
 from downtime.codes import fingerprint_of
 from downtime.codes.keys import KeyStore
@@ -37,6 +38,8 @@ from downtime.ward import (
 )
 from downtime.ward.serve import ServeConfig, ServedPack, make_server, read_token
 from downtime.ward.sync import SyncResult, sync_wards
+
+LOCK_FILE = ".sync.lock"  # one sync at a time (a timer and a person)
 
 
 @dataclass(frozen=True)
@@ -67,37 +70,61 @@ def sync_station(
     """Fetch, check and keep the newest pack of each of the station's wards (see
     :mod:`downtime.ward.sync`); record the packs kept in the station's ledger."""
     with workspace(home, keys="station") as (settings, keys, ledger):
-        folder = folder_of(settings.home)
+        folder = files.private_folder(folder_of(settings.home))
         try:
-            catalogue = _catalogue(source, token_file, ca_file)
-        except SourceUnreachable as e:
-            at = now or datetime.now(UTC)
-            wanted = list(wards) or sorted(held_packs(folder))
-            write_sync(folder, [WardSync(w, at, "unreachable", e.message) for w in wanted])
-            raise
-        result = sync_wards(
-            catalogue,
-            folder,
-            keys.verification_keys(),
-            wards=wards,
-            now=now or datetime.now(UTC),
-            tz=settings.tz,
+            with files.exclusive(folder / LOCK_FILE):
+                return _sync(settings, keys, ledger, folder, source, wards=wards,
+                             token_file=token_file, ca_file=ca_file, now=now)  # fmt: skip
+        except files.Busy as e:
+            raise SourceUnreachable(
+                f"another sync of this station is running ({e.holder})",
+                hint="let it finish; the next sync goes on from there",
+            ) from None
+
+
+def _sync(
+    settings: Settings,
+    keys: KeyStore,
+    ledger: Ledger,
+    folder: Path,
+    source: str,
+    *,
+    wards: Sequence[str],
+    token_file: Path | None,
+    ca_file: Path | None,
+    now: datetime | None,
+) -> SyncResult:
+    files.remove_stale_temps(folder)  # left by a sync or print that was killed
+    try:
+        catalogue = _catalogue(source, token_file, ca_file)
+    except SourceUnreachable as e:
+        at = now or datetime.now(UTC)
+        wanted = list(wards) or sorted(held_packs(folder))
+        write_sync(folder, [WardSync(w, at, "unreachable", e.message) for w in wanted])
+        raise
+    result = sync_wards(
+        catalogue,
+        folder,
+        keys.verification_keys(),
+        wards=wards,
+        now=now or datetime.now(UTC),
+        tz=settings.tz,
+    )
+    for checked in result.installed:
+        record_held(ledger, settings, checked, source=catalogue.description)
+    refusals = [
+        AuditEvent(
+            "station.sync-refused",
+            f"{reason}: {o.detail}"[:500],
+            care_unit=o.ward,
+            object_type="pack",
+            object_id=o.pack_id,
         )
-        for checked in result.installed:
-            record_held(ledger, settings, checked, source=catalogue.description)
-        refusals = [
-            AuditEvent(
-                "station.sync-refused",
-                f"{reason}: {o.detail}"[:500],
-                care_unit=o.ward,
-                object_type="pack",
-                object_id=o.pack_id,
-            )
-            for o, reason in result.refused
-        ]
-        write_audit(ledger, refusals, actor=settings.operator, station=settings.station)
-        write_sync(folder, list(result.outcomes))
-        return result
+        for o, reason in result.refused
+    ]
+    write_audit(ledger, refusals, actor=settings.operator, station=settings.station)
+    write_sync(folder, list(result.outcomes))
+    return result
 
 
 def _catalogue(source: str, token_file: Path | None, ca_file: Path | None) -> Catalogue:

@@ -72,6 +72,11 @@ def print_cmd(
     request = PrintRequest(ward, _split(forms), _split(beds), printer, copies, packs)
     done = print_pack(data_home(ctx), request)
     r = done.record
+    if done.valid_until <= r.printed_at:
+        echo_err(
+            f"note: this pack of {r.ward} was valid until {done.valid_until:%Y-%m-%d %H:%M}: "
+            "its census may be out of date (downtime station status; sync when the host is back)"
+        )
     click.echo(
         f"{r.ward}\tprinted {len(r.page_uids)} of {done.pages_in_pack} pages"
         f"{' (' + r.selection + ')' if r.selection else ''}\tpack {r.pack_id}"

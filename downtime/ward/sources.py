@@ -90,6 +90,8 @@ def _folder_fetch(manifest: bytes, pdf: Path) -> Callable[[], tuple[bytes, bytes
             return manifest, _read_limited(pdf, MAX_PDF_BYTES)
         except OSError as e:
             raise SourceUnreachable(f"{pdf.name} cannot be read ({e.strerror})") from e
+        except ValueError as e:  # larger than any pack: not read
+            raise SourceUnreachable(f"{pdf.name} cannot be a pack ({e})") from e
 
     return fetch
 
