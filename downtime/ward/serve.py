@@ -202,7 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve(server: ThreadingHTTPServer) -> None:
-    """Serve until interrupted (Ctrl-C, SIGTERM through the caller)."""
+    """Serve until the process is stopped (Ctrl-C here; SIGTERM, as systemd stops it, ends
+    the process: nothing is written, so nothing is left half done)."""
     try:
         server.serve_forever()
     finally:
