@@ -47,6 +47,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Before an outage:  downtime pack --ward W -o W.pdf   (or --all-wards -o DIR)
     Ward stations:     downtime station sync SOURCE | status | serve
     Print on demand:   downtime print --ward W [--forms F,…] [--beds 1,3]
+    Scanning back:     downtime scan FILES… (or --watch DIR: the scanner's folder)
     Forms:             downtime forms list | show | check | preview
     Keys:              downtime keys list | rotate | export-public | import-public
     Record login:      downtime keys client-key new | show
