@@ -160,6 +160,8 @@ def test_a_tampered_pack_is_refused_and_the_pack_held_is_kept(host: Host, tmp_pa
 
 def test_a_station_without_the_hosts_keys_keeps_nothing(host: Host, tmp_path: Path) -> None:
     station = make_station(tmp_path, None)
+    empty = run_cli("station", "status", "--lang", "en", home=station).stdout
+    assert empty.startswith("this station holds no pack yet")
     result = sync(station, host.packs, ok=False)  # a first sync, no --ward: every ward
     assert result.exit_code == 1
     assert outcomes(result) == {"KIR7": "refused", "MED42": "refused"}

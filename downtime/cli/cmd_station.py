@@ -103,7 +103,7 @@ def station_status_cmd(ctx: click.Context, as_json: bool, lang: str | None) -> N
     lang = lang or status.lang
     tz, now = ZoneInfo(status.timezone), status.now
     if not status.wards:
-        click.echo(word(lang, "none", ward="-"))
+        click.echo(word(lang, "empty"))
     for w in status.wards:
         held = (w.held.issued_at, w.held.data_as_of, w.held.valid_until) if w.held else None
         click.echo(pack_line(w.ward, held, now=now, tz=tz, lang=lang))

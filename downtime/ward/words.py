@@ -14,6 +14,7 @@ WORDS: dict[str, dict[str, str]] = {
         "expired": "{ward}: pack from {issued}, data {age} old, EXPIRED at {until} — sync with "
         "the print host, or use it with care",
         "none": "{ward}: no pack held yet — run downtime station sync",
+        "empty": "this station holds no pack yet — run downtime station sync SOURCE --ward W",
         "today": "today",
         "yesterday": "yesterday",
         "tomorrow": "tomorrow",
@@ -36,6 +37,7 @@ WORDS: dict[str, dict[str, str]] = {
         "expired": "{ward}: paket från {issued}, uppgifter {age} gamla, GÄLLDE TILL {until} — "
         "synka från utskriftsdatorn, eller använd det med försiktighet",
         "none": "{ward}: inget paket hämtat ännu — kör downtime station sync",
+        "empty": "här finns inget paket ännu — kör downtime station sync KÄLLA --ward AVD",
         "today": "i dag",
         "yesterday": "i går",
         "tomorrow": "i morgon",
