@@ -69,8 +69,11 @@ def test_a_page_never_printed_never_counts_as_missing(host: Host, tmp_path: Path
                  for p in w["patients"] for f in p["forms"]}  # fmt: skip
     assert med_forms == {"mar", "referral"}
     assert "only the pages printed count as issued" in with_prints["scope"]["description"]
-    text = run_cli("report", home=central.home).stdout
-    assert f"{sum(missing_forms(with_prints, 'MED42').values())} printed" in text
+    printed = sum(missing_forms(with_prints, "MED42").values())
+    text = run_cli("report", "--lang", "en", home=central.home).stdout
+    assert f"{printed} pages printed on demand" in text
+    swedish = run_cli("report", "--lang", "sv", home=central.home).stdout
+    assert f"{printed} sidor utskrivna vid behov" in swedish
 
 
 def test_a_failed_print_counts_for_nothing_and_imports_skip_what_they_cannot_place(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from downtime.cli.common import OUTPUT_PATH, data_home, handles_errors
+from downtime.cli.common import LANG, OUTPUT_PATH, data_home, handles_errors
 
 if TYPE_CHECKING:
     from downtime.app.outage import OutageRecorded, Voided
@@ -156,13 +156,24 @@ def _voided(done: list[Voided]) -> None:
     help="table for a terminal, csv for a spreadsheet (a row per form), pending-csv (a row per "
     "item held for a person), json for tools, html to print.",
 )
+@click.option(
+    "--lang",
+    type=LANG,
+    help="Language of the table and HTML (default: site.toml's lang, else sv); of JSON's "
+    "sentences only when given (else English). Keys, columns and codes never change.",
+)
 @click.option("-o", "--output", type=OUTPUT_PATH, help="Write to FILE (0600), not stdout.")
 @click.option("--ward", help="This ward only.")
 @click.option("--all-packs", is_flag=True, help="Every pack, not only those of the outage.")
 @click.pass_context
 @handles_errors
 def report(
-    ctx: click.Context, fmt: str, output: Path | None, ward: str | None, all_packs: bool
+    ctx: click.Context,
+    fmt: str,
+    lang: str | None,
+    output: Path | None,
+    ward: str | None,
+    all_packs: bool,
 ) -> None:
     """The outage report: pages issued, returned, MISSING, voided, pending, posted, failed.
 
@@ -170,16 +181,20 @@ def report(
     sheet by; then every pending item (held for a person: to review, in conflict, or not
     checked against the record) one by one, with its ward, bed, patient, form, page serial,
     why it is held and how long. Once nothing is missing, pending, in conflict, quarantined or
-    failed, the report says "everything accounted for" (JSON: "complete": true). The report
-    names patients: keep its files private. Exit code 0 whenever the report was made.
+    failed, the report says "everything accounted for" (JSON: "complete": true). In Swedish
+    or English: the site's language, or --lang. The report names patients: keep its files
+    private. Exit code 0 whenever the report was made.
 
     \b
     downtime report
+    downtime report --lang en
     downtime report --format html -o outage-report.html
     downtime report --ward MED42 --format csv -o MED42.csv
     downtime report --format pending-csv -o pending.csv
     """
     from downtime.app import outage_report
 
-    text = outage_report(data_home(ctx), fmt=fmt, ward=ward, all_packs=all_packs, output=output)
+    text = outage_report(
+        data_home(ctx), fmt=fmt, lang=lang, ward=ward, all_packs=all_packs, output=output
+    )
     click.echo(text, nl=output is not None)
