@@ -22,11 +22,13 @@ $(STAMP): pyproject.toml
 
 # Debian packages: libzbar0 is the native half of pyzbar (the second QR reader);
 # tesseract-ocr reads a page's printed serial when both its codes are destroyed; chromium is
-# the browser the review station's tests drive (with Playwright).
-DEBIAN_PACKAGES := libzbar0 tesseract-ocr chromium
+# the browser the review station's tests drive (with Playwright); postgresql's server programs
+# (initdb, pg_ctl, postgres) run the throwaway cluster the ledger's tests use on PostgreSQL.
+DEBIAN_PACKAGES := libzbar0 tesseract-ocr chromium postgresql
 system-deps:
 	@if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || ! command -v tesseract >/dev/null \
-		|| ! [ -x /usr/bin/chromium ]; then \
+		|| ! [ -x /usr/bin/chromium ] \
+		|| ! { command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 		else \

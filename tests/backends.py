@@ -49,6 +49,9 @@ class Backend:
         return self.name
 
 
+SQLITE_BACKEND = Backend(SQLITE)
+
+
 def database_of(home: Path) -> str:
     """The database URL site.toml names ('' for a SQLite ledger)."""
     site = home / SITE_FILE

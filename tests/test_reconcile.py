@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 import cv2
 import pypdfium2 as pdfium
 import pytest
-from backends import Backend, add_site_lines, open_ledger, write_site
+from backends import SQLITE_BACKEND, Backend, add_site_lines, open_ledger, write_site
 from backends import copy_home as copy_data_folder
 from click.testing import Result
 from conftest import EXAMPLE, PrintedPack, run_cli
@@ -100,7 +100,7 @@ UNKNOWN = "unknown-in-record"
 
 
 def print_issued(
-    base: Path, hours_ago: int, backend: Backend, *, fhir_census: bool = False
+    base: Path, hours_ago: int, backend: Backend = SQLITE_BACKEND, *, fhir_census: bool = False
 ) -> PrintedPack:
     """The example MED42 pack, printed ``hours_ago`` before now, into a data folder (its ledger
     on ``backend``) whose site.toml names the record's encounter identifier system (for the CSV
