@@ -16,7 +16,7 @@ from typing import Any
 
 import pgcluster
 import pytest
-from backends import BACKENDS, SQLITE, Backend, ledger_rows
+from backends import BACKENDS, POSTGRESQL, SQLITE, Backend, ledger_rows
 from click.testing import CliRunner, Result
 
 from downtime.cli import main
@@ -45,8 +45,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster() -> pgcluster.Cluster:
-    """This test process's throwaway PostgreSQL cluster (skips the test when there is none)."""
+def pg_cluster(request: pytest.FixtureRequest) -> pgcluster.Cluster:
+    """This test process's throwaway PostgreSQL cluster (skips the test when there is none, or
+    when ``--backends`` leaves PostgreSQL out)."""
+    if POSTGRESQL not in request.config.getoption("backends").split(","):
+        pytest.skip("--backends leaves PostgreSQL out")
     try:
         return pgcluster.shared()
     except pgcluster.Unavailable as e:

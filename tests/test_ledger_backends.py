@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from backends import ledger_rows
 from click.testing import CliRunner
-from conftest import run_cli
+from conftest import print_example_pack, run_cli
 
 from downtime.cli import main
 from downtime.errors import ConfigError, LedgerError
@@ -263,3 +263,49 @@ def test_a_write_that_keeps_conflicting_gives_up_with_a_clear_error(
         with pytest.raises(LedgerError, match="stayed busy"):
             ledger.write(body)
         assert ledger.retries > 0
+
+
+def test_a_station_role_that_may_only_read_and_append_runs_the_kit(
+    tmp_path: Path, pg_cluster: pgcluster.Cluster
+) -> None:
+    """The roles README advises: an owner creates and migrates the tables; the stations connect
+    as a role that may read and insert (and update only what a rerun of reconciliation
+    refreshes: posted_resources), never change or delete a fact."""
+    url = pg_cluster.create()  # migrated by its owner
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("DO $$ BEGIN CREATE ROLE station LOGIN; EXCEPTION WHEN duplicate_object"
+                      " THEN NULL; END $$")  # fmt: skip
+        for grant in STATION_GRANTS:
+            admin.execute(grant)
+    station = url.replace(f"//{pgcluster.SUPERUSER}@", "//station@")
+    home = tmp_path / "home"
+    print_example_pack_on(home, tmp_path / "out", station)
+    assert ledger_rows(url, "SELECT count(*) AS n FROM pages")[0]["n"] > 0
+    with Ledger.open(station) as ledger:
+        assert verify_audit_chain(ledger) is None
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), ledger.transaction() as conn:
+            conn.execute("DELETE FROM audit_events")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), ledger.transaction() as conn:
+            conn.execute("UPDATE pages SET serial = 'X'")
+
+
+STATION_GRANTS = (
+    "GRANT USAGE ON SCHEMA public TO station",
+    "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO station",
+    "GRANT UPDATE ON posted_resources TO station",
+)
+
+
+def print_example_pack_on(home: Path, out: Path, url: str) -> None:
+    home.mkdir(parents=True)
+    (home / "site.toml").write_text(f'database = "{url}"\n', "utf-8")
+    print_example_pack(home, out)
+
+
+def test_without_postgresqls_programs_the_tests_say_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(pgcluster, "DEBIAN_BINARIES", tmp_path / "none")
+    with pytest.raises(pgcluster.Unavailable, match="apt-get install postgresql"):
+        pgcluster.binaries()

@@ -191,16 +191,35 @@ class Ledger:
             return isinstance(error, sqlite3.Error)
         return postgres.is_error(error)
 
+    def _no_such_table(self, error: BaseException) -> bool:
+        if self.dialect == SQLITE:
+            return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
+        return getattr(error, "sqlstate", None) == "42P01"  # undefined_table
+
     def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
         return list(self._conn.execute(sql, params))
 
     def _migrate(self) -> None:
+        """Apply the migrations not applied yet. With none pending nothing is locked or created,
+        so a station may connect as a role that can only read and append (README: "Several
+        stations on one ledger")."""
+        if all(name in self._applied() for name, _ in MIGRATIONS):
+            return
         with self._migration_lock():
             self._conn.execute(migration_sql("", MIGRATIONS_TABLE, self.dialect), ())
-            done = {r["name"] for r in self._conn.execute("SELECT name FROM migrations", ())}
+            done = self._applied()
             for name, sql in MIGRATIONS:
                 if name not in done:
                     self.write(functools.partial(self._apply, name=name, sql=sql))
+
+    def _applied(self) -> set[str]:
+        try:
+            found = self._conn.execute("SELECT name FROM migrations", ()).fetchall()
+        except Exception as e:
+            if not self._no_such_table(e):
+                raise
+            return set()  # a new ledger
+        return {r["name"] for r in found}
 
     def _apply(self, conn: Connection, name: str, sql: str) -> None:
         if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
