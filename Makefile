@@ -52,7 +52,7 @@ test: system-deps $(STAMP) $(FHIR_STAMP)
 
 # The review station's screenshots in the README (docs/screens), made anew by its test.
 screens: system-deps $(STAMP)
-	DOWNTIME_SCREENS=1 $(BIN)/pytest tests/test_station.py tests/test_station_queues.py -k screenshots
+	DOWNTIME_SCREENS=1 $(BIN)/pytest tests/test_station.py tests/test_station_queues.py tests/test_station_conflicts.py -k screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check downtime tests bench docs

@@ -51,7 +51,7 @@ from reconcile import _stats_lines, build, relative_paths, setup_line  # noqa: E
 from stationkit import PASSWORD, add_user, chromium, log_in, serve  # noqa: E402
 
 from downtime.app import workspace  # noqa: E402
-from downtime.app.decisions import open_ids, open_items, settle  # noqa: E402
+from downtime.app.decisions import next_open, open_ids, open_items, settle  # noqa: E402
 from downtime.app.held import held_counts, held_item, item_image  # noqa: E402
 from downtime.record.reconciliation import Target, reconcile  # noqa: E402
 
@@ -210,11 +210,12 @@ def round_trip(home: Path) -> Callable[[], None]:
         assert found is not None
         values = {f.id: ("marked" if f.kind == "checkbox" else "written") for f in found.fields}
         settle(home, found.item_id, action="boxes", values=values, user=CLERK)
-        following = open_ids(home, queue=QUEUE)
+        following = next_open(home, found)
+        assert following is not None
         # GET the next item (and what is left), then its crop
-        held_item(home, following[0])
+        held_item(home, following)
         held_counts(home)
-        item_image(home, following[0], "crop", actor=CLERK)
+        item_image(home, following, "crop", actor=CLERK)
 
     return once
 

@@ -17,6 +17,7 @@ from downtime.vocab import Reason
 
 class ExitCode(IntEnum):
     OK = 0
+    CHECK_FAILED = 1  # a check ran and found something wrong (`downtime audit verify`)
     USAGE = 2  # click's own code for a bad command line
     BAD_INPUT = 3  # census, form definition or other input file is invalid
     CONFIG = 4  # data folder, site config or keys unusable
@@ -67,6 +68,10 @@ class ProblemsError(DowntimeError):
 
 class CensusError(ProblemsError):
     """The census has bad rows (or cannot be read at all)."""
+
+
+class DrugListError(ProblemsError):
+    """The site's drug list (site.toml ``drug_list``) has bad lines or cannot be read."""
 
 
 class FormDefinitionError(ProblemsError):

@@ -38,6 +38,7 @@ LEDGER_FILE = "ledger.sqlite3"
 SITE_FILE = "site.toml"
 
 DEFAULT_PATIENT_FORMS = ("journal", "medication-orders", "mar", "prescription", "referral")
+NPL_ID = "urn:oid:1.2.752.129.2.1.5.1"  # Läkemedelsverket's NPL id (a medicinal product)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ class SiteConfig:
     # does not name it (a CSV census): reconciliation refers to the encounter by it. Empty: no
     # encounter reference (a FHIR census names the system of each Encounter's identifier).
     encounter_system: str = ""
+    # The image store (originals and registered pages, content-addressed): a folder several
+    # stations may share, absolute or relative to the data folder. Empty: store/ in it.
+    image_store: str = ""
+    # The site's drug list (CSV: name, strength, form, code), relative to the data folder unless
+    # absolute: the review station suggests its entries, and reconciliation codes a typed drug
+    # that is exactly one of them. Empty: no list. drug_list_system: the code system of its codes.
+    drug_list: str = ""
+    drug_list_system: str = NPL_ID
     # The ledger's PostgreSQL database (several stations on one ledger), as a postgresql://
     # URL without a password; empty: the SQLite file in the data folder (one station).
     database: str = ""
@@ -98,6 +107,15 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.home / "keys"
+
+    @property
+    def store_dir(self) -> Path:
+        """The image store's folder (``image_store``, else ``store/`` in the data folder)."""
+        return (
+            self.data_path(self.config.image_store)
+            if self.config.image_store
+            else self.home / "store"
+        )
 
     @property
     def forms_dir(self) -> Path:
@@ -242,13 +260,17 @@ def _validated(config: SiteConfig, where: str) -> SiteConfig:
         raise ConfigError(f"{where}: validity_hours must be between 1 and 168")
     if not 1 <= config.mar_hours <= 24:
         raise ConfigError(f"{where}: mar_hours must be between 1 and 24")
-    if config.encounter_system != config.encounter_system.strip() or any(
-        c in config.encounter_system for c in "|?&# "
-    ):
-        raise ConfigError(
-            f"{where}: encounter_system must be a system URI such as 'urn:oid:…' (no spaces, "
-            "'|', '?', '&' or '#')"
-        )
+    for name in ("encounter_system", "drug_list_system"):
+        system = getattr(config, name)
+        if system != system.strip() or any(c in system for c in "|?&# "):
+            raise ConfigError(
+                f"{where}: {name} must be a system URI such as 'urn:oid:…' (no spaces, "
+                "'|', '?', '&' or '#')"
+            )
+    if not config.drug_list_system:
+        raise ConfigError(f"{where}: drug_list_system is empty", hint=f"the NPL id is {NPL_ID}")
+    if any(c < " " or c == "\x7f" for c in config.drug_list):
+        raise ConfigError(f"{where}: drug_list must be a file name on one line")
     if config.database:
         check_database_url(config.database, where)
     try:
@@ -273,6 +295,11 @@ qr_encoder = {_toml_string(config.qr_encoder)}                # auto | zxing-cpp
 # The record's identifier system of a CSV census's encounter_id (e.g. "urn:oid:…"): reconcile
 # refers to each encounter by it. Empty: no encounter reference (a FHIR census names its own).
 encounter_system = {_toml_string(config.encounter_system)}
+# The site's drug list, a CSV file (name,strength,form,code) in the data folder or an absolute
+# path: the review station suggests its entries; a typed drug that is exactly one of them gets
+# its code. Empty: no list. drug_list_system: the system of its codes (default: the NPL id).
+drug_list = {_toml_string(config.drug_list)}
+drug_list_system = {_toml_string(config.drug_list_system)}
 # The ledger: empty for the SQLite file in this folder (one station); for several stations on
 # one ledger, a PostgreSQL URL without a password (the password goes in PGPASSFILE or ~/.pgpass).
 database = {_toml_string(config.database)}

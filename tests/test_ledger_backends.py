@@ -309,3 +309,37 @@ def test_without_postgresqls_programs_the_tests_say_what_to_install(
     monkeypatch.setattr(pgcluster, "DEBIAN_BINARIES", tmp_path / "none")
     with pytest.raises(pgcluster.Unavailable, match="apt-get install postgresql"):
         pgcluster.binaries()
+
+
+def test_held_rows_commit_in_the_order_of_their_ids(pg_cluster: pgcluster.Cluster) -> None:
+    """A reader of held rows takes "after the last id I saw" as new: a row must never commit
+    after a row with a higher id. A second writer waits for the first to commit."""
+    url = pg_cluster.create()
+    inserted, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def hold(key: str, wait: bool) -> None:
+        def body(conn: Connection) -> None:
+            conn.execute(
+                "INSERT INTO held_items (form_key, item, kind, detail, found_at)"
+                " VALUES (?, 'x', 'pending-review', '', '2026')",
+                (key,),
+            )
+            if wait:
+                inserted.set()
+                release.wait(timeout=30)
+
+        with Ledger.open(url) as ledger:
+            ledger.write(body, in_order=("held_items",))
+        done.set()
+
+    first = threading.Thread(target=hold, args=("first", True))
+    first.start()
+    assert inserted.wait(timeout=30)
+    second = threading.Thread(target=hold, args=("second", False))
+    second.start()
+    assert not done.wait(timeout=0.5), "the second writer waits for the first"
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    found = ledger_rows(url, "SELECT form_key FROM held_items ORDER BY rowid")
+    assert [r["form_key"] for r in found] == ["first", "second"]

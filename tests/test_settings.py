@@ -14,7 +14,7 @@ from downtime.cli import main
 from downtime.codes.keys import KeyStore
 from downtime.errors import ConfigError
 from downtime.ledger import Ledger
-from downtime.settings import SiteConfig, load_site_config, resolve, site_config_text
+from downtime.settings import NPL_ID, SiteConfig, load_site_config, resolve, site_config_text
 
 
 def write_site(home: Path, text: str) -> Path:
@@ -77,6 +77,8 @@ BAD_SITE = {
     "wrong-type": ("admission_forms = true\n", "admission_forms must be"),
     "out-of-range": ("validity_hours = 0\n", "validity_hours must be between 1 and 168"),
     "forms-not-a-list": ('patient_forms = "journal"\n', "patient_forms must be a list"),
+    "drug-system": ('drug_list_system = "urn:oid:1.2 3"\n', "drug_list_system must be a system"),
+    "no-drug-system": ('drug_list_system = ""\n', "drug_list_system is empty"),
 }
 
 
@@ -155,6 +157,14 @@ def test_encounter_system_must_be_a_system_uri(home: Path, system: str) -> None:
     write_site(home, f'encounter_system = "{system}"\n')
     with pytest.raises(ConfigError, match="encounter_system"):
         load_site_config(home / "site.toml")
+
+
+def test_the_drug_list_and_its_code_system_are_written_by_init_and_read_back(home: Path) -> None:
+    defaults = tomllib.loads(site_config_text(SiteConfig()))
+    assert (defaults["drug_list"], defaults["drug_list_system"]) == ("", NPL_ID)
+    config = SiteConfig(drug_list="apotek/läkemedel.csv", drug_list_system="urn:oid:1.2.3")
+    write_site(home, site_config_text(config))
+    assert load_site_config(home / "site.toml") == config
 
 
 def test_encounter_system_is_written_by_init_and_read_back(home: Path) -> None:

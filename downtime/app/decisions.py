@@ -5,31 +5,42 @@ the one running the command (``$DOWNTIME_USER`` or the login name), or the stati
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from downtime.app.workspace import workspace
 from downtime.errors import InputError
+from downtime.ledger.conflicts import PAPER, RECORD, ConflictSide
 from downtime.review import (
     QUEUES,
     ReviewItem,
     Settled,
     age,
     decide,
+    next_item_id,
     open_item_ids,
     review_items,
 )
 
 SCHEMA = "downtime.review-items/1"
+# Items of the record-conflict queue carry ``conflict`` besides (an optional field added in
+# /1): {"paper": SIDE | null, "record": [SIDE, …]}, each SIDE {"resource_type",
+# "resource_id", "identifier", "status", "occurred_at", "medication", "dose", "who",
+# "recorded_at", "note"} (null: not in the resource); "record" is empty for an item held
+# before the kit kept what the record holds.
 
 
-def open_items(home: Path | None, *, queue: str | None = None) -> list[ReviewItem]:
-    """Every item waiting for a person (of ``queue`` only, if given), oldest first."""
+def open_items(
+    home: Path | None, *, queue: str | None = None, limit: int | None = None
+) -> list[ReviewItem]:
+    """Every item waiting for a person (of ``queue`` only, if given; the ``limit`` oldest
+    only, if given), oldest first."""
     if queue is not None and queue not in QUEUES:
         raise InputError(f"no queue {queue!r}: the queues are {', '.join(QUEUES)}")
     with workspace(home, keys="read") as (_settings, _keys, ledger):
-        return review_items(ledger, queue=queue)
+        return review_items(ledger, queue=queue, limit=limit)
 
 
 def open_ids(home: Path | None, *, queue: str | None = None) -> list[str]:
@@ -38,6 +49,12 @@ def open_ids(home: Path | None, *, queue: str | None = None) -> list[str]:
         raise InputError(f"no queue {queue!r}: the queues are {', '.join(QUEUES)}")
     with workspace(home, keys="read") as (_settings, _keys, ledger):
         return open_item_ids(ledger, queue=queue)
+
+
+def next_open(home: Path | None, done: ReviewItem) -> str | None:
+    """The id of the open item of ``done``'s queue after it (else the first), if any."""
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return next_item_id(ledger, done)
 
 
 def settle(
@@ -49,8 +66,10 @@ def settle(
     reason: str = "",
     confirm: bool = False,
     user: str | None = None,
+    seen: int | None = None,
 ) -> Settled:
-    """Record a decision about one open item by ``user`` (default: who runs the command)."""
+    """Record a decision about one open item by ``user`` (default: who runs the command), who
+    saw it with ``seen`` its latest decision (None: as it is now)."""
     with workspace(home, keys="read") as (settings, _keys, ledger):
         return decide(
             ledger,
@@ -61,6 +80,7 @@ def settle(
             confirm=confirm,
             user=user or settings.operator,
             station=settings.station,
+            seen=seen,
         )
 
 
@@ -68,7 +88,7 @@ def item_json(item: ReviewItem, now: datetime | None = None) -> dict[str, Any]:
     """One item as ``downtime review list --json`` shows it (see :data:`SCHEMA`)."""
     at = now or datetime.now(UTC)
     patient = item.patient
-    return {
+    found: dict[str, Any] = {
         "item_id": item.item_id,
         "queue": item.queue,
         "state": item.state,
@@ -91,3 +111,13 @@ def item_json(item: ReviewItem, now: datetime | None = None) -> dict[str, Any]:
             for d in item.entries
         ],
     }
+    if item.queue == "record-conflict":
+        paper = [side_json(s) for s in item.sides if s.side == PAPER]
+        record = [side_json(s) for s in item.sides if s.side == RECORD]
+        found["conflict"] = {"paper": paper[0] if paper else None, "record": record}
+    return found
+
+
+def side_json(side: ConflictSide) -> dict[str, str | None]:
+    """One side of a record conflict as ``review list --json`` shows it."""
+    return {k: v or None for k, v in asdict(side).items() if k != "side"}

@@ -9,19 +9,23 @@ it, the ward and the patient. Decisions go through :func:`downtime.app.decisions
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from downtime.app.workspace import workspace
+from downtime.census.druglist import drug_key, site_drug_list
 from downtime.geometry import PX_PER_MM, box_px
 from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.decisions import CaptureInfo, capture_states, captures_of
 from downtime.ledger.packs import drug_names
+from downtime.ledger.postings import held_item_key
+from downtime.ledger.store import Store
 from downtime.model import FieldBox
 from downtime.review import QUEUES, ReviewItem, find_item, review_counts
-from downtime.settings import Settings
+from downtime.settings import Settings, resolve
 
 CROP_MARGIN_MM = 14.0  # around the item's fields: enough of the row to see what it is
-CROP_WIDTH = 1100  # pixels at most, as shown beside the inputs
+CROP_WIDTH = 1100  # pixels, as shown beside the inputs (the browser scales the crop to it)
 PAGE_WIDTH = 1400  # the whole page as shown
 VIEWS = ("crop", "page", "capture")
 HIGHLIGHT = (44, 90, 133)  # the station's accent colour
@@ -40,6 +44,12 @@ def held_item(home: Path | None, item_id: str) -> ReviewItem | None:
         return find_item(ledger, item_id)
 
 
+def was_held(home: Path | None, item_id: str) -> bool:
+    """Whether ``item_id`` names an item ever held (open or settled by now)."""
+    with workspace(home, keys="read") as (_settings, _keys, ledger):
+        return held_item_key(ledger, item_id) is not None
+
+
 def item_captures(home: Path | None, item: ReviewItem) -> list[CaptureInfo]:
     """Every capture of the item's page, first first (two or more: a page in conflict)."""
     if item.page is None:
@@ -48,10 +58,22 @@ def item_captures(home: Path | None, item: ReviewItem) -> list[CaptureInfo]:
         return captures_of(ledger, item.page.page_uid)
 
 
-def census_drug_names(home: Path | None) -> list[str]:
-    """The medication names of every printed pack's census, for typing a drug name."""
+def site_drugs(home: Path | None) -> tuple[str, ...]:
+    """The entries of the site's drug list as shown (``Paracetamol 500 mg tablett``), read and
+    checked once when the station starts (a bad list stops it); none when site.toml names no
+    list."""
+    return site_drug_list(resolve(home)).displays
+
+
+def drug_suggestions(home: Path | None, listed: Sequence[str]) -> list[str]:
+    """What the station suggests while a drug name is typed: the medication names of every
+    printed pack's census and the site drug list's entries (``listed``), each once (case and
+    spacing aside; the list's spelling kept), sorted."""
     with workspace(home, keys="read") as (_settings, _keys, ledger):
-        return drug_names(ledger)
+        census = drug_names(ledger)
+    found = {drug_key(name): name for name in census}
+    found.update((drug_key(name), name) for name in listed)
+    return sorted(found.values(), key=str.casefold)
 
 
 def item_image(
@@ -76,7 +98,8 @@ def item_image(
         fields = item.fields
         if item.queue == "page-conflict":  # outline only where the captures read differently
             fields = _differing(ledger, item) or fields
-        jpeg = _render(settings.home / stored, fields, crop=view == "crop")
+        jpeg = _render(Store(settings.home, settings.store_dir).path(stored), fields,
+                       crop=view == "crop")  # fmt: skip
         if jpeg is not None:
             _audit_view(ledger, settings, item, view, capture_id, actor)
         return jpeg
@@ -110,28 +133,33 @@ def _audit_view(
 
 
 def _render(path: Path, fields: tuple[FieldBox, ...], *, crop: bool) -> bytes | None:
+    """The page (or the crop around ``fields``) with the fields outlined, as a JPEG. A crop is
+    cut before anything else is done to the page, and shown at the page's own resolution
+    unless over twice :data:`CROP_WIDTH` wide (the browser fits it to its box)."""
     from PIL import Image, ImageDraw
 
     if not path.is_file():
         return None
     with Image.open(path) as opened:
-        picture = opened.convert("RGB")
+        picture = opened.copy()
     boxes = [box_px(f.box_mm) for f in fields]
-    draw = ImageDraw.Draw(picture)
-    line = max(2, round(0.4 * PX_PER_MM))
-    for left, top, right, bottom in boxes:
-        pad = line + 2
-        draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), outline=HIGHLIGHT,
-                       width=line)  # fmt: skip
-    width = PAGE_WIDTH
+    width, origin = PAGE_WIDTH, (0, 0)
     if crop and boxes:
         margin = round(CROP_MARGIN_MM * PX_PER_MM)
         left = max(min(b[0] for b in boxes) - margin, 0)
         top = max(min(b[1] for b in boxes) - margin, 0)
         right = min(max(b[2] for b in boxes) + margin, picture.width)
         bottom = min(max(b[3] for b in boxes) + margin, picture.height)
-        picture = picture.crop((left, top, right, bottom))
-        width = CROP_WIDTH
+        picture, origin = picture.crop((left, top, right, bottom)), (left, top)
+        width = 2 * CROP_WIDTH
+    picture = picture.convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    line = max(2, round(0.4 * PX_PER_MM))
+    pad = line + 2
+    for left, top, right, bottom in boxes:
+        x, y = left - origin[0], top - origin[1]
+        draw.rectangle((x - pad, y - pad, x + right - left + pad, y + bottom - top + pad),
+                       outline=HIGHLIGHT, width=line)  # fmt: skip
     if picture.width > width:
         height = round(picture.height * width / picture.width)
         picture = picture.resize((width, height), Image.Resampling.LANCZOS)

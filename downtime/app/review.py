@@ -20,6 +20,7 @@ from downtime.ledger.quarantine import (
     quarantine_items,
     set_aside_pages,
 )
+from downtime.ledger.store import Store
 from downtime.settings import Settings
 from downtime.vocab import ASSIGNABLE
 
@@ -89,7 +90,7 @@ def _page_jpeg(settings: Settings, item: QuarantineItem) -> bytes | None:
 
     from downtime.scan import images
 
-    stored = settings.home / item.stored_as
+    stored = Store(settings.home, settings.store_dir).path(item.stored_as)
     if item.source_page < 1 or not stored.is_file():
         return None  # the whole file failed: there is no page to show
     found = images.find_inputs([stored])[0]

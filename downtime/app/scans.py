@@ -20,6 +20,7 @@ from downtime.ledger.quarantine import (
     record_assignment,
     record_rejection,
 )
+from downtime.ledger.store import Store
 from downtime.scan.page import PageOutcome
 from downtime.scan.run import PageRecord, ScanOptions, ScanSummary, log_event, run_scan
 from downtime.settings import Settings
@@ -140,7 +141,7 @@ def _assigned_outcome(
     from downtime.scan import images
     from downtime.scan.page import PageTask, WorkerConfig, read_assigned
 
-    stored = settings.home / item.stored_as
+    stored = Store(settings.home, settings.store_dir).path(item.stored_as)
     found = images.find_inputs([stored])[0]
     task = PageTask(
         images.InputFile(item.source, stored, found.sha256, found.size, found.kind),
@@ -149,5 +150,5 @@ def _assigned_outcome(
     page = images.read_page(task.file, task.index, verify=False)
     if isinstance(page, images.PageProblem):
         raise InputError(f"quarantine item {item.item_id}: {page.message}")
-    config = WorkerConfig(settings.home, settings.ledger_target, ())
+    config = WorkerConfig(settings.home, settings.ledger_target, settings.store_dir, ())
     return read_assigned(page.image, page.dpi, task, page_uid, config, ledger)

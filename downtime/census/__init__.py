@@ -5,7 +5,9 @@ Two inputs are read:
 * a CSV pair, ``patients.csv`` and optionally ``medications.csv`` (:func:`load_csv_census`);
 * a FHIR R4 Bundle in JSON (:func:`load_fhir_census`).
 
-:func:`load_census` picks one by looking at the file's first character.
+:func:`load_census` picks one by looking at the file's first character. The site's drug list
+(site.toml ``drug_list``), a CSV file of drugs and their codes, is read by
+:mod:`downtime.census.druglist`.
 
 Every problem names where it is (file, line and column, or bundle entry) and what is wrong,
 never a patient's name or identifier. What the paper can show is checked here too, so that one

@@ -11,10 +11,13 @@ from pathlib import Path
 import click
 
 from downtime import __version__
+from downtime.cli.cmd_audit import audit
+from downtime.cli.cmd_backup import backup, restore
 from downtime.cli.cmd_drill import drill
 from downtime.cli.cmd_forms import forms
 from downtime.cli.cmd_init import init
 from downtime.cli.cmd_keys import keys
+from downtime.cli.cmd_ledger import ledger
 from downtime.cli.cmd_pack import pack, packs
 from downtime.cli.cmd_reconcile import reconcile
 from downtime.cli.cmd_report import outage, report, void
@@ -44,6 +47,9 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Keys:              downtime keys list | rotate | export-public | import-public
     Record login:      downtime keys client-key new | show
     Review station:    downtime users add NAME --role clerk, then downtime review
+    Audit trail:       downtime audit verify [--expect-head HASH]
+    Ledger and images: downtime ledger check
+    Backup:            downtime backup DEST, downtime restore SRC
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
@@ -63,3 +69,7 @@ main.add_command(report)
 main.add_command(drill)
 main.add_command(review)
 main.add_command(users)
+main.add_command(audit)
+main.add_command(ledger)
+main.add_command(backup)
+main.add_command(restore)

@@ -8,7 +8,8 @@ dataclasses (:mod:`~downtime.ledger.records`, and per topic: ``packs``, ``pages`
 
 from __future__ import annotations
 
-from downtime.ledger.audit import verify_audit_chain, write_audit
+from downtime.ledger.audit import write_audit
+from downtime.ledger.chain import verify_audit_chain
 from downtime.ledger.db import Ledger
 from downtime.ledger.records import AuditEvent, IssuedPage, PackRecord, PackSummary
 

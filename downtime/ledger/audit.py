@@ -1,7 +1,7 @@
 """The audit trail: who did what, when, for which care unit, to which patient's pages.
 
 Each row's hash covers the previous row's hash, so a removed or altered row breaks the chain
-(:func:`verify_audit_chain` finds where).
+(:mod:`~downtime.ledger.chain` finds what and where).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from downtime.ledger.db import Connection, Ledger, rows
+from downtime.ledger.db import Connection, Ledger
 from downtime.ledger.records import AuditEvent
 
 GENESIS = "0" * 64
@@ -45,21 +45,6 @@ def append_audit(
             (*values, prev, digest),
         )
         prev = digest
-
-
-def verify_audit_chain(ledger: Ledger) -> int | None:
-    """The ``seq`` of the first audit row whose hash does not follow, or None if intact."""
-    prev = GENESIS
-    for r in rows(ledger, "SELECT * FROM audit_events ORDER BY seq"):
-        values = (
-            r["at"], r["actor"], r["station"], r["action"], r["care_unit"],
-            r["patient_system"], r["patient_value"], r["object_type"], r["object_id"],
-            r["detail"],
-        )  # fmt: skip
-        if r["prev_hash"] != prev or r["hash"] != chain_hash(prev, values):
-            return int(r["seq"])
-        prev = r["hash"]
-    return None
 
 
 def chain_hash(prev: str, values: Sequence[Any]) -> str:

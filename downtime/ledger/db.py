@@ -94,6 +94,17 @@ class Ledger:
         return None if isinstance(self.target, str) else self.target
 
     @property
+    def identity(self) -> tuple[str, int]:
+        """Which ledger this is, for caches kept per ledger: the SQLite file (its path and
+        inode, so a file replaced by a restore is another ledger), or the database's URL."""
+        if isinstance(self.target, str):
+            return (redacted(self.target), 0)
+        try:
+            return (str(self.target.resolve()), self.target.stat().st_ino)
+        except OSError:
+            return (str(self.target), 0)
+
+    @property
     def name(self) -> str:
         """The ledger as messages name it: the file's name, or the URL without a password."""
         return redacted(self.target) if isinstance(self.target, str) else self.target.name
@@ -157,13 +168,22 @@ class Ledger:
             self._rollback()
             raise
 
-    def write(self, body: Callable[[Connection], T]) -> T:
+    def write(self, body: Callable[[Connection], T], *, in_order: Sequence[str] = ()) -> T:
         """Run ``body`` in a write transaction and return what it returns. On PostgreSQL a
         serialization failure or a deadlock runs it again from the start (a bounded number of
-        times): ``body`` must do nothing but its statements, and build its result anew."""
+        times): ``body`` must do nothing but its statements, and build its result anew.
+
+        ``in_order``: tables whose readers take "every row after the last id I saw" as what is
+        new (:func:`~downtime.ledger.postings.held_changes`). On SQLite writers take turns, so
+        ids are given in the order rows are committed; on PostgreSQL such a table is locked
+        against other writers first (before anything is read), so that a row never commits
+        after a row with a higher id."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self.transaction() as conn:
+                    if self.dialect == POSTGRESQL:
+                        for table in in_order:
+                            conn.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE", ())
                     return body(conn)
             except Exception as e:
                 if not (self.dialect == POSTGRESQL and postgres.retryable(e)):
@@ -203,7 +223,15 @@ class Ledger:
         """Apply the migrations not applied yet. With none pending nothing is locked or created,
         so a station may connect as a role that can only read and append (README: "Several
         stations on one ledger")."""
-        if all(name in self._applied() for name, _ in MIGRATIONS):
+        applied = self._applied()
+        unknown = sorted(applied - {name for name, _ in MIGRATIONS})
+        if unknown:  # a newer kit changed it: neither migrate it back nor misread it
+            raise LedgerError(
+                f"the ledger {self.name} was written by a newer version of downtime"
+                f" (its schema has {', '.join(unknown)}): this version does not open it",
+                hint="use the newer version, or restore a backup this version made",
+            )
+        if all(name in applied for name, _ in MIGRATIONS):
             return
         with self._migration_lock():
             self._conn.execute(migration_sql("", MIGRATIONS_TABLE, self.dialect), ())

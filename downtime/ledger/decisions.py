@@ -64,6 +64,11 @@ class ItemDecisions:
     history: tuple[Decision, ...]
 
     @property
+    def latest_id(self) -> int:
+        """The id of the latest decision about the item (0: none yet)."""
+        return self.history[-1].decision_id if self.history else 0
+
+    @property
     def two_people(self) -> bool:
         entry = self.entry
         return entry is not None and needs_two_people(self.item, entry.action)
@@ -107,10 +112,15 @@ def same(a: Decision, b: Decision) -> bool:
     return (a.action, dict(a.value)) == (b.action, dict(b.value))
 
 
-def record_decision(ledger: Ledger, decision: Decision, *, audit: AuditEvent, station: str) -> int:
+def record_decision(
+    ledger: Ledger, decision: Decision, *, audit: AuditEvent, station: str, seen: int
+) -> int:
     """Append ``decision`` (its id and time are given here) and its audit event in one
-    transaction; the two-person rule is checked against what the ledger holds at that moment.
-    Returns the new decision id."""
+    transaction; the two-person rule is checked against what the ledger holds at that moment,
+    and so is what the person deciding saw: ``seen``, the item's latest decision id when it
+    was shown to them (0: none). A decision recorded since by someone else refuses this one:
+    two people deciding the same item at once, one wins and the other is told. Returns the new
+    decision id."""
 
     def body(conn: Connection) -> int:
         found = conn.execute(
@@ -119,6 +129,13 @@ def record_decision(ledger: Ledger, decision: Decision, *, audit: AuditEvent, st
             (decision.form_key, decision.item),
         ).fetchall()
         state = ItemDecisions(decision.form_key, decision.item, tuple(_decision(r) for r in found))
+        if state.latest_id != seen:
+            last = state.history[-1]
+            raise DecisionRefused(
+                f"{decision.item} was decided meanwhile by {last.decided_by}: nothing of yours"
+                " was recorded; look at it again",
+                hint="`downtime review list` shows what it waits for now",
+            )
         if decision.step == CONFIRM:
             _may_confirm(state, decision)
         cur = conn.execute(
@@ -134,7 +151,7 @@ def record_decision(ledger: Ledger, decision: Decision, *, audit: AuditEvent, st
         append_audit(conn, [audit], actor=decision.decided_by, station=station)
         return decision_id
 
-    return ledger.write(body)
+    return ledger.write(body, in_order=("decisions",))
 
 
 def _may_confirm(state: ItemDecisions, decision: Decision) -> None:

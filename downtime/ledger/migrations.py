@@ -3,6 +3,8 @@ shipped: add the next. Facts are appended; nothing here is updated in place or d
 
 from __future__ import annotations
 
+from downtime.ledger.migrations_later import LATER
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "0001_issued_packs",
@@ -374,12 +376,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
-    (
-        "0009_insertion_order",
-        """
-        -- Held items are ordered by insertion where their times are equal. SQLite numbers the
-        -- rows of every table (rowid) already; PostgreSQL gets an identity column of the same
-        -- name here (downtime.ledger.dialect.POSTGRESQL_MIGRATIONS).
-        """,
-    ),
 )
+
+MIGRATIONS = MIGRATIONS + LATER  # the migrations after 0008, in migrations_later.py

@@ -8,11 +8,12 @@ content has not changed since it was delivered is not sent again (:func:`deliver
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from downtime.ledger.audit import append_audit
+from downtime.ledger.conflicts import ConflictSide, latest_sides, write_sides
 from downtime.ledger.db import Connection, Ledger, now, rows
 from downtime.ledger.records import AuditEvent
 
@@ -24,11 +25,14 @@ CLEARED = "cleared"
 
 @dataclass(frozen=True)
 class HeldFact:
-    """An item not posted, and why (``pending-review``, ``conflict``, ``record-conflict``)."""
+    """An item not posted, and why (``pending-review``, ``conflict``, ``record-conflict``);
+    for a record conflict, what the paper and the record hold
+    (:mod:`~downtime.ledger.conflicts`)."""
 
     item: str
     kind: str
     detail: str
+    sides: tuple[ConflictSide, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,15 +98,22 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
                 " ON CONFLICT DO NOTHING",
                 [(held_item_id(key, h.item), key, h.item) for h in plan.held],
             )
+            sides = latest_sides(conn, key) if any(h.sides for h in plan.held) else {}
             for h in plan.held:
                 kind, detail, found_at = latest.get(h.item, ("", "", ""))
-                # new, held for another reason, or held again after a person decided it
-                if (kind, detail) != (h.kind, h.detail) or decided.get(h.item, "") > found_at:
+                # new, held for another reason or against something else in the record, or
+                # held again after a person decided it
+                if (
+                    (kind, detail) != (h.kind, h.detail)
+                    or sides.get(h.item, ()) != h.sides
+                    or decided.get(h.item, "") > found_at
+                ):
                     conn.execute(
                         "INSERT INTO held_items (form_key, item, kind, detail, found_at)"
                         " VALUES (?, ?, ?, ?, ?)",
                         (key, h.item, h.kind, h.detail, at),
                     )
+                    write_sides(conn, key, h.item, at, h.sides)
             _clear(conn, key, latest, {h.item for h in plan.held}, at)
             for bundle_key, resources in plan.bundles:
                 cur = conn.execute(
@@ -119,7 +130,7 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
                 numbers[bundle_key] = max(int(row[0]) + 1, 1 if cur.rowcount else 2)
         return numbers
 
-    return ledger.write(body)
+    return ledger.write(body, in_order=("held_items",))
 
 
 def _latest_held(conn: Connection, form_key: str) -> dict[str, tuple[str, str, str]]:
@@ -243,13 +254,17 @@ def held_item_key(ledger: Ledger, item_id: str) -> tuple[str, str] | None:
     return (str(found[0]["form_key"]), str(found[0]["item"])) if found else None
 
 
-def open_held_items(ledger: Ledger, *, form_key: str | None = None) -> list[OpenHeld]:
+def open_held_items(
+    ledger: Ledger, *, form_key: str | None = None, form_keys: Collection[str] | None = None
+) -> list[OpenHeld]:
     """Every item held now, by form key and item: the latest row recorded for the item (by
     ``found_at``, then by insertion) is not ``cleared``; held since the first row after its last
-    ``cleared`` one (of ``form_key`` only, if given). What counts as open is decided here and
-    nowhere else: the report lists and counts these, the drill and the review queues use them.
-    Worked out by the database (one pass over the rows, the held_items index for each item's
-    history)."""
+    ``cleared`` one (of ``form_key``, or of ``form_keys``, only, if given). What counts as open
+    is decided here and nowhere else: the report lists and counts these, the drill and the
+    review queues use them. Worked out by the database (one pass over the rows, the held_items
+    index for each item's history)."""
+    if form_keys is not None:
+        return [h for key in sorted(set(form_keys)) for h in open_held_items(ledger, form_key=key)]
     found = rows(
         ledger,
         "SELECT h.form_key, h.item, h.kind, h.detail, h.found_at AS latest,"
@@ -274,3 +289,48 @@ def open_held_items(ledger: Ledger, *, form_key: str | None = None) -> list[Open
         )
         for r in found
     ]
+
+
+@dataclass(frozen=True)
+class HeldStamp:
+    """How far a reader has seen the rows that decide what is held for a person: the last
+    held row and the last decision (both tables only ever grow)."""
+
+    held_row: int = 0
+    decision: int = 0
+
+
+def held_stamp(ledger: Ledger) -> HeldStamp:
+    """The stamp of everything recorded so far."""
+    last = rows(
+        ledger,
+        "SELECT (SELECT coalesce(max(rowid), 0) FROM held_items) AS h,"
+        " (SELECT coalesce(max(decision_id), 0) FROM decisions) AS d",
+    )[0]
+    return HeldStamp(int(last["h"]), int(last["d"]))
+
+
+def held_changes(ledger: Ledger, seen: HeldStamp) -> tuple[HeldStamp, set[str] | None]:
+    """The forms with held rows or decisions recorded after ``seen``, and the stamp that
+    covers them. A row written while this reads is either in the answer or after its stamp, so
+    a reader that asks again with the stamp returned misses nothing (the writers of both tables
+    keep ids in commit order: ``in_order`` of :meth:`Ledger.write`). None instead of the forms:
+    the ledger holds fewer rows than ``seen`` (another ledger in the same place): start over."""
+    last = held_stamp(ledger)
+    if last.held_row < seen.held_row or last.decision < seen.decision:
+        return last, None
+    held = rows(
+        ledger,
+        "SELECT rowid AS n, form_key FROM held_items WHERE rowid > ? ORDER BY rowid",
+        (seen.held_row,),
+    )
+    decided = rows(
+        ledger,
+        "SELECT decision_id AS n, form_key FROM decisions WHERE decision_id > ?"
+        " ORDER BY decision_id",
+        (seen.decision,),
+    )
+    stamp = HeldStamp(
+        held[-1]["n"] if held else seen.held_row, decided[-1]["n"] if decided else seen.decision
+    )
+    return stamp, {r["form_key"] for r in held} | {r["form_key"] for r in decided}

@@ -1,8 +1,12 @@
-"""The image store: originals and registered pages, content-addressed, in the data folder.
+"""The image store: originals and registered pages, content-addressed.
 
 ``store/ab/abcdef….ext``: the name is the SHA-256 of the content, so the same file stored
 twice is stored once, and a stored file can be checked against its name. Files 0600, folders
-0700. Paths recorded in the ledger are relative to the data folder (it stays relocatable).
+0700. The ledger records each file by that name (``store/ab/…``), never by where the store is:
+by default ``store/`` in the data folder, or a folder several stations share (``image_store``
+in site.toml), so the data folder stays relocatable and stations agree on names. A file is
+written and synced before the ledger row naming it, so a row never names a file that is not
+there; a file a killed run stored without its row is found by ``downtime ledger check``.
 """
 
 from __future__ import annotations
@@ -15,13 +19,19 @@ from downtime import files
 CHUNK = 1 << 20
 
 
-class Store:
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.root = home / "store"
+PREFIX = "store/"  # how the ledger names a stored file: store/ab/abcdef….ext
 
-    def path(self, relative: str) -> Path:
-        return self.home / relative
+
+class Store:
+    def __init__(self, home: Path, root: Path | None = None) -> None:
+        self.home = home
+        self.root = root if root is not None else home / "store"
+
+    def path(self, name: str) -> Path:
+        """The file the ledger names ``name`` (``store/ab/…``)."""
+        if name.startswith(PREFIX):
+            return self.root / name[len(PREFIX) :]
+        return self.home / name  # not a store name (none is recorded so): as it says
 
     def put_file(self, source: Path) -> tuple[str, str]:
         """Copy a file into the store, hashing what is copied (one pass, so the name is the
@@ -37,7 +47,7 @@ class Store:
                     dst.write(chunk)
             sha = digest.hexdigest()
             relative = self._relative(sha, source.suffix.lower())
-            target = self.home / relative
+            target = self.path(relative)
             if not target.exists():
                 files.private_folder(target.parent)
                 files.commit(temp, target)
@@ -48,7 +58,7 @@ class Store:
     def put_bytes(self, data: bytes, suffix: str) -> str:
         sha = hashlib.sha256(data).hexdigest()
         relative = self._relative(sha, suffix)
-        target = self.home / relative
+        target = self.path(relative)
         if not target.exists():
             files.private_folder(target.parent)
             files.write_atomic(target, data)
@@ -67,4 +77,4 @@ class Store:
     @staticmethod
     def _relative(sha: str, suffix: str) -> str:
         clean = suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
-        return f"store/{sha[:2]}/{sha}{clean}"
+        return f"{PREFIX}{sha[:2]}/{sha}{clean}"

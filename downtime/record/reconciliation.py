@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from downtime import files
+from downtime.census.druglist import site_drug_list
 from downtime.ledger import AuditEvent, Ledger
 from downtime.ledger.packs import returned_pack_ids
 from downtime.ledger.postings import (
@@ -107,8 +108,9 @@ def reconcile(
         site=settings.config.site,
         max_entries=max_entries,
         encounter_system=settings.config.encounter_system,
+        drugs=site_drug_list(settings),  # a bad list stops the run here, before anything
     )
-    store = Store(settings.home)
+    store = Store(settings.home, settings.store_dir)
     summary = Summary()
     if target.outbox is not None and not dry_run:
         files.remove_stale_temps(target.outbox)  # left by a run that was killed
@@ -215,7 +217,7 @@ def _send(
         PostingPlan(
             work.form.form_key,
             work.source,
-            tuple(HeldFact(h.item, h.kind, h.detail) for h in work.held),
+            tuple(HeldFact(h.item, h.kind, h.detail, h.sides) for h in work.held),
             tuple((key, len(bundle.get("entry", []))) for key, bundle in work.bundles),
         )
         for work in batch

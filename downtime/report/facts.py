@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from downtime.ledger import Ledger
+from downtime.ledger.chain import ChainHead, chain_head
 from downtime.ledger.outage import latest_outage, outage_events
 from downtime.ledger.packs import pack_summaries, returned_pack_ids
 from downtime.ledger.pages import serials_of_packs
@@ -35,6 +36,7 @@ class Facts:
     held: Mapping[str, tuple[OpenHeld, ...]]  # form key → its items held for a person now
     quarantine: tuple[QuarantineLine, ...]  # open items
     known_wards: frozenset[str]
+    audit: ChainHead  # the audit trail's length and last hash
 
 
 def read_facts(
@@ -65,6 +67,7 @@ def read_facts(
         held={k: tuple(v) for k, v in held.items()},
         quarantine=tuple(_open_quarantine(ledger)),
         known_wards=frozenset(p.ward for p in packs),
+        audit=chain_head(ledger),
     )
 
 

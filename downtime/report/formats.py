@@ -26,6 +26,7 @@ from downtime.report import (
     Report,
     WardSection,
     age_words,
+    audit_words,
     describe_scope,
     pending_words,
 )
@@ -75,6 +76,7 @@ def _json_doc(report: Report) -> dict[str, Any]:
         "ward_filter": report.ward_filter,
         "complete": report.complete,
         "outstanding": report.outstanding,
+        "audit": {"events": report.audit_events, "head": report.audit_head},
         "scope": {
             "rule": scope.rule,
             "description": describe_scope(scope, report.timezone),
@@ -242,6 +244,7 @@ def to_table(report: Report) -> str:
             "",
         ]
     lines.append("TOTALS  " + _totals(report.counts) + f"  quarantined {report.quarantined}")
+    lines.append(audit_words(report))
     return "\n".join(visible(line) for line in lines) + "\n"
 
 

@@ -214,6 +214,15 @@ def pending_words(kinds: Mapping[str, int]) -> str:
     return f"{n} item(s) held for a person" + (f" ({what})" if what else "")
 
 
+def audit_words(report: Report) -> str:
+    """The audit trail's head, to be checked later (a rewritten trail no longer holds it)."""
+    head = report.audit_head[:16]
+    return (
+        f"Audit trail: {report.audit_events} events, head {head}"
+        f" (check later: downtime audit verify --expect-head {head})"
+    )
+
+
 def age_words(seconds: int) -> str:
     """An age as a clerk reads it: ``35 min``, ``5 h 02 min``, ``3 d 4 h``."""
     minutes, hours = seconds // 60, seconds // 3600
@@ -265,6 +274,8 @@ class Report:
     wards: tuple[WardSection, ...]
     unattributed: tuple[QuarantineLine, ...]
     pending: tuple[PendingItem, ...] = ()  # every item held for a person, one by one
+    audit_events: int = 0  # the audit trail's length when the report was made
+    audit_head: str = ""  # and its last event's hash (`downtime audit verify --expect-head`)
 
     @property
     def counts(self) -> Counts:

@@ -12,23 +12,28 @@ from downtime.review.items import (
     age,
     find_item,
     item_id,
+    next_item_id,
     open_item_ids,
     review_counts,
     review_items,
 )
+from downtime.review.whys import WHYS, why_code
 
 __all__ = [
     "ALLOWED",
     "QUEUES",
     "TRANSCRIPTIONS",
+    "WHYS",
     "ReviewItem",
     "Settled",
     "age",
     "decide",
     "find_item",
     "item_id",
+    "next_item_id",
     "open_item_ids",
     "review_counts",
     "review_items",
     "transcription_kind",
+    "why_code",
 ]

@@ -94,9 +94,12 @@ def decide(
     user: str,
     station: str,
     today: date | None = None,
+    seen: int | None = None,
 ) -> Settled:
     """Record ``user``'s decision about the open item ``item_id`` (``confirm``: the second
-    person's blind entry of a medication transcription)."""
+    person's blind entry of a medication transcription). ``seen``: the item's latest decision
+    id when it was shown to the person (:attr:`ReviewItem.seen`; None: as it is found now); a
+    decision recorded since refuses this one."""
     item = find_item(ledger, item_id)
     if item is None:
         raise DecisionRefused(
@@ -124,7 +127,8 @@ def decide(
         object_type="item",
         object_id=item.item_id,
     )
-    decision_id = record_decision(ledger, decision, audit=audit, station=station)
+    seen = item.seen if seen is None else seen
+    decision_id = record_decision(ledger, decision, audit=audit, station=station, seen=seen)
     # what the ledger now says, not what this call hoped: a confirmation may differ
     state = by_item(decisions_of(ledger, [item.held.form_key]).get(item.held.form_key, []))
     now = state[item.item]

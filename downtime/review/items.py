@@ -23,11 +23,12 @@ what was decided.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from downtime.ledger import Ledger
+from downtime.ledger.conflicts import ConflictSide, conflict_sides
 from downtime.ledger.decisions import Decision, by_item, decisions_of
 from downtime.ledger.pages import page_fields
 from downtime.ledger.postings import OpenHeld, held_item_id, held_item_key, open_held_items
@@ -48,6 +49,7 @@ from downtime.record.fhir.model import (
     WHY_RX,
     WHY_TO,
 )
+from downtime.review.index import OpenIndex, Place, index_of
 
 QUEUES = ("transcription", "marks", "page-conflict", "record-conflict", "unknown-patient")
 TRANSCRIBED = frozenset({WHY_PRN, WHY_CHANGE, WHY_NEW, WHY_RX, WHY_TO})
@@ -64,6 +66,8 @@ class ReviewItem:
     page: ReturnedPage | None  # the page it is on (None: the form as a whole)
     fields: tuple[FieldBox, ...]  # the fields of that page it concerns
     entries: tuple[Decision, ...] = ()  # the entry (and a differing confirmation)
+    seen: int = 0  # the item's latest decision id as it is shown (0: none): see decide()
+    sides: tuple[ConflictSide, ...] = ()  # a record conflict: the paper's, then the record's
 
     @property
     def item(self) -> str:
@@ -92,25 +96,41 @@ def queue_of(held: OpenHeld) -> str | None:
     return "transcription" if held.detail in TRANSCRIBED else "marks"
 
 
-def review_items(ledger: Ledger, *, queue: str | None = None) -> list[ReviewItem]:
-    """Every item waiting for a person (in ``queue`` only, if given), oldest first."""
-    return _items(ledger, _open(ledger, queue=queue))
+def review_items(
+    ledger: Ledger, *, queue: str | None = None, limit: int | None = None
+) -> list[ReviewItem]:
+    """Every item waiting for a person (in ``queue`` only, if given; the first ``limit`` only,
+    if given), oldest first."""
+    found = _index(ledger).entries(queue)
+    return _items(ledger, [o for o in found if isinstance(o, _Open)][:limit])
 
 
 def find_item(ledger: Ledger, wanted: str) -> ReviewItem | None:
     """The open item ``wanted``: only its form is read (not every held item's)."""
-    return next(iter(_items(ledger, _open(ledger, wanted=wanted))), None)
+    key = held_item_key(ledger, wanted)
+    if key is None:  # held before items had ids, if at all
+        known = _index(ledger).entry(wanted)
+        key = (known.held.form_key, known.held.item) if isinstance(known, _Open) else None
+    if key is None:
+        return None
+    found = [o for o in _open(ledger, [key[0]]) if item_id(o.held.form_key, o.held.item) == wanted]
+    return next(iter(_items(ledger, found)), None)
 
 
 def review_counts(ledger: Ledger) -> Counter[str]:
     """How many items wait in each queue (as :func:`review_items` would list them), without
     reading their forms."""
-    return Counter(o.queue for o in _open(ledger))
+    return _index(ledger).counts()
 
 
 def open_item_ids(ledger: Ledger, *, queue: str | None = None) -> list[str]:
     """The ids of :func:`review_items`, in its order, without reading their forms."""
-    return [item_id(o.held.form_key, o.held.item) for o in _open(ledger, queue=queue)]
+    return _index(ledger).ids(queue)
+
+
+def next_item_id(ledger: Ledger, done: ReviewItem) -> str | None:
+    """The open item of ``done``'s queue that comes after it (else the first), if any."""
+    return _index(ledger).after(done.queue, done.item_id, _place(done.held))
 
 
 @dataclass(frozen=True)
@@ -119,22 +139,26 @@ class _Open:
     queue: str
     state: str
     entries: tuple[Decision, ...]
+    seen: int
 
 
-def _open(ledger: Ledger, *, queue: str | None = None, wanted: str | None = None) -> list[_Open]:
-    """The open items, oldest first, from the held items and decisions alone (no form is
-    read): in ``queue`` only, or only the item ``wanted``, if given."""
-    key = held_item_key(ledger, wanted) if wanted is not None else None
-    # one item: only its form's held rows (a ledger from before item ids: all of them)
-    rows_of = open_held_items(ledger, form_key=key[0] if key else None)
-    found = sorted(rows_of, key=lambda h: (h.since, h.form_key, h.item))
-    held = [
-        (h, q)
-        for h in found
-        if (q := queue_of(h))
-        and queue in (None, q)
-        and wanted in (None, item_id(h.form_key, h.item))
-    ]
+def _index(ledger: Ledger) -> OpenIndex:
+    return index_of(ledger, lambda: OpenIndex(_placed))
+
+
+def _place(held: OpenHeld) -> Place:
+    since = held.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return (since, held.form_key, held.item, item_id(held.form_key, held.item))
+
+
+def _placed(ledger: Ledger, form_keys: Collection[str] | None) -> list[tuple[Place, str, object]]:
+    return [(_place(o.held), o.queue, o) for o in _open(ledger, form_keys)]
+
+
+def _open(ledger: Ledger, form_keys: Collection[str] | None) -> list[_Open]:
+    """The open items of these forms (of every form: None), from the held items and decisions
+    alone (no form is read)."""
+    held = [(h, q) for h in open_held_items(ledger, form_keys=form_keys) if (q := queue_of(h))]
     if not held:
         return []
     keys = issued_form_keys(ledger, {h.form_key for h, _ in held})
@@ -157,7 +181,7 @@ def _open(ledger: Ledger, *, queue: str | None = None, wanted: str | None = None
         elif state is not None and state.mismatch:
             status = MISMATCH
             entries = tuple(d for d in (state.entry, state.confirmation) if d is not None)
-        out.append(_Open(h, q, status, entries))
+        out.append(_Open(h, q, status, entries, state.latest_id if state is not None else 0))
     return out
 
 
@@ -165,6 +189,8 @@ def _items(ledger: Ledger, opened: Sequence[_Open]) -> list[ReviewItem]:
     if not opened:
         return []
     forms = _forms(ledger, {o.held.form_key for o in opened})
+    conflicts = [o.held.form_key for o in opened if o.queue == "record-conflict"]
+    sides = conflict_sides(ledger, conflicts) if conflicts else {}
     out = []
     for o in opened:
         form = forms.get(o.held.form_key)
@@ -174,7 +200,8 @@ def _items(ledger: Ledger, opened: Sequence[_Open]) -> list[ReviewItem]:
         page = _page(form, h.item)
         fields = tuple(_fields(ledger, page, h.item)) if page is not None else ()
         out.append(ReviewItem(item_id(h.form_key, h.item), o.queue, o.state, h, form, page,
-                              fields, o.entries))  # fmt: skip
+                              fields, o.entries, o.seen,
+                              sides.get((h.form_key, h.item), ())))  # fmt: skip
     return out
 
 

@@ -66,6 +66,7 @@ UNREGISTERED = (
 class WorkerConfig:
     home: Path
     ledger: Path | str  # the SQLite file or the PostgreSQL URL (Settings.ledger_target)
+    store_dir: Path
     public_keys: tuple[bytes, ...]  # raw Ed25519 public keys
     debug_dir: Path | None = None
     ocr: bool = True
@@ -273,7 +274,7 @@ def _read(
     readings = marks.read_fields(registered, fields, config.mark_settings)
     if not reg.clean:
         readings = [_unsure(r, reg.flag) for r in readings]
-    store = Store(config.home)
+    store = Store(config.home, config.store_dir)
     # JPEG, not PNG: 5 ms instead of 60-110 ms a page (BENCHMARKS.md). The lossless original
     # is kept; the marks were read before compression; this copy is for review and the record.
     ok, jpeg = cv2.imencode(".jpg", registered, [cv2.IMWRITE_JPEG_QUALITY, REGISTERED_QUALITY])

@@ -113,7 +113,7 @@ def run_scan(
     inputs, skipped = images.list_inputs(paths)
     run_id = secrets.token_hex(8)
     summary = ScanSummary(run_id, skipped=skipped)
-    store = Store(settings.home)
+    store = Store(settings.home, settings.store_dir)
     store.remove_stale_temps()  # left by a run that was killed
     scan_ledger.start_run(ledger, run_id, settings.operator, settings.station, started)
     form_ids = {f.code: f.id for f in forms.values()}
@@ -130,6 +130,7 @@ def run_scan(
     config = WorkerConfig(
         home=settings.home,
         ledger=settings.ledger_target,
+        store_dir=settings.store_dir,
         public_keys=tuple(
             k.public_bytes(Encoding.Raw, PublicFormat.Raw) for k in keys.verification_keys()
         ),

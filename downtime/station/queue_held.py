@@ -17,13 +17,14 @@ from typing import Any
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Request, Response
 
-from downtime.app.decisions import open_ids, open_items, settle
-from downtime.app.held import held_counts, held_item, item_image
+from downtime.app.decisions import next_open, open_items, settle
+from downtime.app.held import held_counts, held_item, item_image, was_held
 from downtime.errors import DowntimeError
 from downtime.review import ReviewItem, age
 from downtime.station.queues import REVIEW, Desk, Queue
 
 IMAGES = {"crop.jpg": "crop", "page.jpg": "page"}
+LISTED = 200  # rows a queue's list shows at most, oldest first (the counter says how many)
 
 
 class HeldQueue(Queue):
@@ -38,9 +39,9 @@ class HeldQueue(Queue):
 
     def listing(self, desk: Desk, request: Request) -> Response:
         now = datetime.now(UTC)
-        found = open_items(desk.home, queue=self.slug)
+        found = open_items(desk.home, queue=self.slug, limit=LISTED)
         rows = [(i, age(i, now)) for i in found]
-        return desk.page("held_list.html", rows=rows, queue=self)
+        return desk.page("held_list.html", rows=rows, queue=self, left=self.count(desk))
 
     def item(self, desk: Desk, request: Request, item_id: str) -> Response:
         return self.item_page(desk, self.find(desk, item_id))
@@ -58,13 +59,20 @@ class HeldQueue(Queue):
         return Response(jpeg, mimetype="image/jpeg")
 
     def act(self, desk: Desk, request: Request, item_id: str) -> Response:
-        item = self.find(desk, item_id)
+        found = held_item(desk.home, item_id) if item_id.isalnum() else None
+        if found is None and item_id.isalnum() and was_held(desk.home, item_id):
+            desk.notify(desk.words("settled_meanwhile"))  # by someone else, a moment ago
+            return desk.redirect(f"/q/{self.slug}")
+        if found is None or found.queue != self.slug:
+            raise NotFound()
+        item = found
         form = request.form
         try:
             action, values, confirm = self.decision(desk, item, form)
             reason = form.get("reason", "")
+            seen = int(form["seen"]) if form.get("seen", "").isdigit() else None
             done = settle(desk.home, item.item_id, action=action, values=values, reason=reason,
-                          confirm=confirm, user=desk.user)  # fmt: skip
+                          confirm=confirm, user=desk.user, seen=seen)  # fmt: skip
         except DowntimeError as e:  # a missing value, the same person confirming: say so
             return self.item_page(desk, item, problem=e.message, typed=form, status=422)
         key = "decided" if done.in_force else "differs" if done.mismatch else "awaits_second"
@@ -111,11 +119,8 @@ class HeldQueue(Queue):
 
     def next_path(self, desk: Desk, done: ReviewItem) -> str:
         """The next open item after this one (else the first), or the list when none is."""
-        ids = open_ids(desk.home, queue=self.slug)
-        if done.item_id in ids:
-            at = ids.index(done.item_id)
-            ids = ids[at + 1 :] + ids[:at]
-        return f"/q/{self.slug}/{ids[0]}" if ids else f"/q/{self.slug}"
+        found = next_open(desk.home, done)
+        return f"/q/{self.slug}/{found}" if found else f"/q/{self.slug}"
 
 
 def skip_or(action: str, form: Mapping[str, str]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from downtime.app.held import census_drug_names
+from downtime.app.held import drug_suggestions
 from downtime.errors import InputError
 from downtime.review import TRANSCRIPTIONS, ReviewItem, transcription_kind
 from downtime.station.queue_held import HeldQueue, skip_or
@@ -61,7 +61,7 @@ class TranscriptionQueue(HeldQueue):
         return {
             "mode": mode_of(desk, item),
             "inputs": inputs,
-            "drugs": census_drug_names(desk.home) if wants_drug else [],
+            "drugs": drug_suggestions(desk.home, desk.drugs) if wants_drug else [],
         }
 
 

@@ -48,6 +48,7 @@ class Desk:
     redirect: Callable[[str], Response]  # 303 to a path of the station
     notify: Callable[[str], None]  # a notice shown once on the next page
     local_time: Callable[[str], str]  # an ISO 8601 time as the site's wall-clock time
+    drugs: tuple[str, ...] = ()  # the site drug list's entries as shown, read at start
 
     def page(self, template: str, status: int = 200, **values: Any) -> Response:
         return self.render(template, values, status)

@@ -11,6 +11,7 @@ from typing import Any
 
 from waitress.server import create_server
 
+from downtime.app.held import site_drugs
 from downtime.settings import resolve
 from downtime.station.web import Station
 
@@ -52,12 +53,17 @@ def open_station(home: Path | None, *, host: str = "127.0.0.1", port: int = 0) -
     """Bind the station (``port`` 0: a free one) and say where it is; :attr:`Serving.run`
     serves."""
     settings = resolve(home)
+    drugs = site_drugs(settings.home)  # read and checked once: a bad list stops the start
     app = _App()
     server = create_server(app, host=host, port=port, threads=THREADS, ident="downtime")
     bound = int(getattr(server, "effective_port", port))
     hosts = host_names(host, bound)
     app.station = Station(
-        settings.home, hosts=hosts, lang=settings.config.lang, timezone=settings.config.timezone
+        settings.home,
+        hosts=hosts,
+        lang=settings.config.lang,
+        timezone=settings.config.timezone,
+        drugs=drugs,
     )
     shown = hosts[0] if not is_loopback(host) else f"127.0.0.1:{bound}"
     return Serving(f"http://{shown}/", hosts, not is_loopback(host), server.run, server.close)

@@ -37,7 +37,7 @@ from downtime.station.queue_quarantine import QuarantineQueue
 from downtime.station.queue_transcription import TranscriptionQueue, UnknownPatientQueue
 from downtime.station.queues import Desk, Queue, redirect
 from downtime.station.sessions import Session, Sessions, Throttle
-from downtime.station.words import LANGS, reason, word
+from downtime.station.words import LANGS, coded, reason, why, word
 
 QUEUES: tuple[Queue, ...] = (
     TranscriptionQueue(),
@@ -62,9 +62,16 @@ class CsrfRefused(Forbidden):
 
 class Station:
     def __init__(
-        self, home: Path | None, *, hosts: Iterable[str], lang: str, timezone: str
+        self,
+        home: Path | None,
+        *,
+        hosts: Iterable[str],
+        lang: str,
+        timezone: str,
+        drugs: Iterable[str] = (),
     ) -> None:
         self.home = home
+        self.drugs = tuple(drugs)  # the site drug list's entries as shown (app.held.site_drugs)
         self.hosts = {h.lower() for h in hosts}
         self.lang = lang if lang in LANGS else "sv"
         self.tz = ZoneInfo(timezone)
@@ -201,6 +208,7 @@ class Station:
             redirect=redirect,
             notify=notify,
             local_time=self.local_time,
+            drugs=self.drugs,
         )
 
     def render(
@@ -215,6 +223,8 @@ class Station:
         context = {
             "t": lambda key, **v: word(lang, key, **v),
             "reason_words": lambda code: reason(lang, code),
+            "why_words": lambda detail: why(lang, detail),
+            "coded": lambda table, code: coded(lang, table, code),
             "local_time": self.local_time,
             "lang": lang,
             "langs": LANGS,

@@ -106,6 +106,13 @@ Mapping decisions
   ``serviceProvider``; one Provenance (``admission/provenance``) covers both; ``patient`` is
   held for transcription and linking.
 * A form this module does not know (a site's own): the DocumentReference, and ``form`` held.
+* **Drugs typed by hand** (a new order's drug; a prescription's drug, strength and form):
+  ``medicationCodeableConcept.text`` as typed, and a ``coding`` (``ctx.drugs.system``, the
+  entry's code and display) only when the typed drug is exactly an entry of the site's drug
+  list (:mod:`downtime.census.druglist`: case and spacing aside). A prescription matches by
+  its drug, strength and form as typed, in that order (``Alvedon`` ``500 mg`` ``tablett``), or
+  by its drug alone when that is an entry and the strength (and any form) typed beside it are
+  the entry's. Nothing is matched otherwise.
 """
 
 from __future__ import annotations

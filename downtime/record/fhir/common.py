@@ -59,6 +59,16 @@ class Env:
         decided = self.form.decisions.get(self.item(page, name))
         return decided if decided is not None and decided.action == "transcribe" else None
 
+    def typed_medication(self, text: str, drug: str) -> dict[str, Any]:
+        """The medicationCodeableConcept of a drug a person typed: ``text`` as typed, and the
+        site drug list's code only when ``drug`` is exactly one of its entries (never a guess:
+        any other text stays text only)."""
+        entry = self.ctx.drugs.find(drug)
+        if entry is None:
+            return {"text": text}
+        coding = {"system": self.ctx.drugs.system, "code": entry.code, "display": entry.display}
+        return {"coding": [coding], "text": text}
+
     def made(self, resource: dict[str, Any], item: str, label: str = "") -> Made:
         return made_resource(resource, *item_identifier(self.form.form_key, item), label or item)
 

@@ -1,6 +1,7 @@
 """medication-orders: an active row stopped on paper → a stopped MedicationRequest; a changed
 row, once its new dose is transcribed, → that stop and a new MedicationRequest; a new order
-written by hand, once transcribed → a MedicationRequest; anything else written is held."""
+written by hand, once transcribed → a MedicationRequest (its drug coded when it is exactly an
+entry of the site's drug list); anything else written is held."""
 
 from __future__ import annotations
 
@@ -105,7 +106,8 @@ def _changed(env: Env, derived: Derived, page: ReturnedPage, key: str, decided: 
     value = decided.value
     new = replace(order, dose=str(value["dose"]), frequency=str(value.get("frequency") or
                   order.frequency))  # fmt: skip
-    resource = _request(env, medication(new), f"{new.dose} {new.route} {new.frequency}", value)
+    concept = {"text": medication(new)}  # the census's drug, as the pack printed it
+    resource = _request(env, concept, f"{new.dose} {new.route} {new.frequency}", value)
     resource["priorPrescription"] = logical_ref("MedicationRequest", ORDER_SYSTEM, order.order_id)
     item = f"{page.page_uid}/{key}/new"
     derived.units.append(unit(env, resource, item, label=env.item(page, key), decision=decided))
@@ -113,21 +115,23 @@ def _changed(env: Env, derived: Derived, page: ReturnedPage, key: str, decided: 
 
 def _new_order(env: Env, derived: Derived, page: ReturnedPage, key: str, decided: Decision) -> None:
     value = decided.value
-    text = f"{value['drug']} {value['dose']}"
+    concept = env.typed_medication(f"{value['drug']} {value['dose']}", str(value["drug"]))
     dosage = f"{value['dose']} {value['route']} {value['frequency']}"
-    resource = _request(env, text, dosage, value)
+    resource = _request(env, concept, dosage, value)
     item = f"{page.page_uid}/{key}"
     derived.units.append(unit(env, resource, item, label=env.item(page, key), decision=decided))
 
 
-def _request(env: Env, text: str, dosage: str, value: Mapping[str, object]) -> dict[str, Any]:
+def _request(
+    env: Env, concept: dict[str, Any], dosage: str, value: Mapping[str, object]
+) -> dict[str, Any]:
     """An active order written on paper, as transcribed."""
     prescriber = value.get("prescriber")
     return {
         "resourceType": "MedicationRequest",
         "status": "active",
         "intent": "order",
-        "medicationCodeableConcept": {"text": text},
+        "medicationCodeableConcept": concept,
         "subject": env.subject,
         "encounter": env.encounter,
         "requester": {"display": str(prescriber)} if prescriber else None,

@@ -5,6 +5,9 @@ for the patient to take home, as the prescription-record form is)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from downtime.census.druglist import drug_key
 from downtime.ledger.decisions import Decision
 from downtime.ledger.returns import ReturnedPage
 from downtime.record.fhir.common import Derived, Env, linked_to, provenance, unit
@@ -51,7 +54,7 @@ def _prescription(
         "category": [
             {"coding": [{"system": RX_CATEGORY, "code": "discharge", "display": "Discharge"}]}
         ],
-        "medicationCodeableConcept": {"text": drug},
+        "medicationCodeableConcept": env.typed_medication(drug, _product(env, v)),
         "subject": env.subject,
         "encounter": env.encounter,
         "authoredOn": str(v["date"]) if v.get("date") else None,
@@ -61,6 +64,22 @@ def _prescription(
     }
     item = f"{page.page_uid}/{key}"
     derived.units.append(unit(env, resource, item, label=env.item(page, key), decision=decided))
+
+
+def _product(env: Env, v: Mapping[str, object]) -> str:
+    """The prescription's product as a drug list shows one: its drug, strength and form as
+    typed (``Alvedon`` ``500 mg`` ``tablett``); or the drug alone when it is an entry (picked
+    from the list: ``Alvedon 500 mg tablett``) and the strength typed beside it, and the form
+    if one was typed, are that entry's. Anything else reads as no entry."""
+    drug, strength, form = (str(v.get(k) or "") for k in ("drug", "strength", "form"))
+    entry = env.ctx.drugs.find(drug)
+    if (
+        entry is not None
+        and drug_key(strength) == drug_key(entry.strength)
+        and (not form or drug_key(form) == drug_key(entry.form))
+    ):
+        return drug
+    return " ".join(part for part in (drug, strength, form) if part)
 
 
 def journal(env: Env, derived: Derived) -> None:

@@ -1,0 +1,114 @@
+"""Checking the ledger and its image store: the database's own integrity check, the audit
+chain (:mod:`~downtime.ledger.chain`), and every stored file against the rows that name it.
+
+A file the ledger names must be in the store with the content its name is the hash of
+(``missing`` or ``corrupt`` otherwise: a page image lost). A file in the store that no row
+names is ``unlinked``: what a scan killed between storing a file and writing its row leaves
+(files are written and synced before their rows, never after); scanning the original again
+files it, and an unlinked registered page is made again by that scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from downtime.ledger.chain import check_chain
+from downtime.ledger.db import Ledger, rows
+from downtime.ledger.dialect import POSTGRESQL
+from downtime.ledger.store import CHUNK, PREFIX, Store
+
+INTEGRITY, AUDIT, MISSING, CORRUPT, UNLINKED = (
+    "integrity", "audit", "missing-file", "corrupt-file", "unlinked-file",
+)  # fmt: skip
+PROBLEMS = frozenset({INTEGRITY, AUDIT, MISSING, CORRUPT})  # unlinked files lose nothing
+
+
+@dataclass(frozen=True)
+class CheckFinding:
+    kind: str  # integrity | audit | missing-file | corrupt-file | unlinked-file
+    where: str  # a store name (store/ab/…), an audit event, or the database
+    what: str  # for a person: what is wrong and what to do
+
+    @property
+    def problem(self) -> bool:
+        return self.kind in PROBLEMS
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+@dataclass(frozen=True)
+class CheckSummary:
+    files_named: int  # distinct store files the ledger names
+    files_stored: int  # files in the store
+    findings: tuple[CheckFinding, ...]
+
+    @property
+    def problems(self) -> tuple[CheckFinding, ...]:
+        return tuple(f for f in self.findings if f.problem)
+
+
+def check_ledger(ledger: Ledger, store: Store, *, hashes: bool = True) -> CheckSummary:
+    """Everything :mod:`this module <downtime.ledger.check>` checks; ``hashes=False`` checks
+    that each named file is there without reading it."""
+    findings = [CheckFinding(INTEGRITY, "the ledger", m) for m in _integrity(ledger)]
+    findings += [CheckFinding(AUDIT, f"audit event {f.seq}" if f.seq else "audit trail", f.what)
+                 for f in check_chain(ledger)]  # fmt: skip
+    named = named_files(ledger)
+    for name in sorted(named):
+        path = store.path(name)
+        if not path.is_file():
+            what = "named by the ledger but not in the image store: restore it from a backup"
+            findings.append(CheckFinding(MISSING, name, what))
+        elif hashes and _sha256(path) != Path(name).stem:
+            what = "its content is not what its name says: restore it from a backup"
+            findings.append(CheckFinding(CORRUPT, name, what))
+    stored = list(_stored(store))
+    for name in stored:
+        if name not in named:
+            what = "no ledger row names it (left by a scan that was stopped): scan its original"
+            findings.append(CheckFinding(UNLINKED, name, f"{what} again to file it"))
+    return CheckSummary(len(named), len(stored), tuple(findings))
+
+
+def _integrity(ledger: Ledger) -> list[str]:
+    """SQLite's integrity check of the file; PostgreSQL's server keeps its own (its checksums,
+    its tools), so nothing is asked of it here."""
+    if ledger.dialect == POSTGRESQL:
+        return []
+    found = [str(r[0]) for r in rows(ledger, "PRAGMA integrity_check")]
+    return [] if found == ["ok"] else found
+
+
+def named_files(ledger: Ledger) -> set[str]:
+    """The store name of every file a ledger row names (originals, registered pages)."""
+    return {
+        str(r["name"])
+        for r in rows(
+            ledger,
+            "SELECT stored_as AS name FROM scan_files UNION SELECT registered_as FROM captures",
+        )
+    }
+
+
+def _stored(store: Store) -> Iterator[str]:
+    """The store name of every file in the store (not temporary files being written)."""
+    if not store.root.is_dir():
+        return
+    for folder in sorted(store.root.iterdir()):
+        if len(folder.name) != 2 or not folder.is_dir() or folder.is_symlink():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.name.startswith(folder.name) and len(path.stem) == 64:
+                yield f"{PREFIX}{folder.name}/{path.name}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,152 @@
+"""`downtime audit verify` (issue 11): the hash-chained audit trail says exactly which event was
+edited, which are missing, which are out of order; and the chain head a report printed catches
+a trail rewritten wholesale. Tampering is done the way someone with the file would: sqlite3 on
+the ledger itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from downtime.cli import main
+from downtime.ledger import AuditEvent, Ledger, write_audit
+from downtime.ledger.audit import GENESIS, chain_hash
+
+EVENTS = 6
+COLUMNS = "at, actor, station, action, care_unit, patient_system, patient_value, object_type,"
+COLUMNS += " object_id, detail"
+
+
+def run(home: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--home", str(home), *args])
+
+
+def verify(home: Path, *args: str, code: int) -> dict[str, Any]:
+    result = run(home, "audit", "verify", "--json", *args)
+    assert result.exit_code == code, result.output
+    document: dict[str, Any] = json.loads(result.stdout)
+    assert document["schema"] == "downtime.audit-verify/1"
+    assert document["intact"] is (code == 0)
+    return document
+
+
+def findings(home: Path, *args: str) -> list[tuple[int | None, str]]:
+    return [(f["seq"], f["kind"]) for f in verify(home, *args, code=1)["findings"]]
+
+
+def tamper(home: Path, *statements: str) -> None:
+    with sqlite3.connect(home / "ledger.sqlite3") as conn:
+        for sql in statements:
+            conn.execute(sql)
+    conn.close()
+
+
+def audited(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    with Ledger.open(home / "ledger.sqlite3") as ledger:
+        for n in range(EVENTS):
+            event = AuditEvent("test", f"event {n + 1}")
+            write_audit(ledger, [event], actor="tester", station="host")
+    return home
+
+
+def test_an_intact_trail_passes_and_names_its_length_and_head(tmp_path: Path) -> None:
+    home = audited(tmp_path)
+    document = verify(home, code=0)
+    assert document["events"] == EVENTS and document["findings"] == []
+    last = tamper_free_head(home)
+    assert document["head"] == last
+    text = run(home, "audit", "verify")
+    assert text.exit_code == 0
+    assert f"audit trail intact: {EVENTS} events, head {last[:16]}" in text.stderr
+    assert verify(home, "--expect-head", last[:16], code=0)["intact"]
+
+
+def tamper_free_head(home: Path) -> str:
+    with sqlite3.connect(home / "ledger.sqlite3") as conn:
+        head = conn.execute("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    conn.close()
+    return str(head[0])
+
+
+def test_an_edited_event_is_named(tmp_path: Path) -> None:
+    home = audited(tmp_path)
+    tamper(home, "UPDATE audit_events SET actor = 'someone else' WHERE seq = 3")
+    assert findings(home) == [(3, "edited")]
+    text = run(home, "audit", "verify")
+    assert text.exit_code == 1
+    assert "edited\taudit event 3: its content does not give its hash" in text.stdout
+    assert "NOT INTACT: 1 finding(s)" in text.stderr
+
+
+def test_an_event_edited_with_its_hash_recomputed_is_named(tmp_path: Path) -> None:
+    home = audited(tmp_path)
+    with sqlite3.connect(home / "ledger.sqlite3") as conn:
+        conn.execute("UPDATE audit_events SET detail = 'nothing happened' WHERE seq = 4")
+        row = conn.execute(f"SELECT {COLUMNS}, prev_hash FROM audit_events WHERE seq = 4")
+        values = row.fetchone()
+        forged = chain_hash(values[-1], values[:-1])
+        conn.execute("UPDATE audit_events SET hash = ? WHERE seq = 4", (forged,))
+    conn.close()
+    assert findings(home) == [(4, "edited")]
+
+
+def test_deleted_events_are_named(tmp_path: Path) -> None:
+    home = audited(tmp_path)
+    tamper(home, "DELETE FROM audit_events WHERE seq IN (2, 3)")
+    document = verify(home, code=1)
+    [(seq, kind, what)] = [(f["seq"], f["kind"], f["what"]) for f in document["findings"]]
+    assert (seq, kind) == (4, "missing")
+    assert "events 2–3" in what
+
+
+def test_events_swapped_are_out_of_order(tmp_path: Path) -> None:
+    home = audited(tmp_path)
+    tamper(
+        home,
+        "UPDATE audit_events SET seq = 100 WHERE seq = 2",
+        "UPDATE audit_events SET seq = 2 WHERE seq = 5",
+        "UPDATE audit_events SET seq = 5 WHERE seq = 100",
+    )
+    found = findings(home)
+    assert found == [(2, "out-of-order"), (3, "out-of-order"), (5, "out-of-order"),
+                     (6, "out-of-order")]  # fmt: skip
+
+
+def test_a_trail_rewritten_wholesale_is_caught_by_the_head_a_report_printed(
+    tmp_path: Path,
+) -> None:
+    home = audited(tmp_path)
+    report = json.loads(run(home, "report", "--format", "json").stdout)
+    printed = report["audit"]["head"][:16]
+    assert report["audit"]["events"] == EVENTS
+    table = run(home, "report").stdout  # a report is audited too: its own head is newer
+    assert re.search(r"Audit trail: \d+ events, head ([0-9a-f]{16}) \(check later: downtime audit"
+                     r" verify --expect-head \1\)", table)  # fmt: skip
+
+    # every event from the third on rewritten, each hash recomputed: the chain itself holds
+    with sqlite3.connect(home / "ledger.sqlite3") as conn:
+        conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq >= 3")
+        prev = GENESIS
+        for seq, *values in conn.execute(f"SELECT seq, {COLUMNS} FROM audit_events ORDER BY seq"):
+            digest = chain_hash(prev, values)
+            conn.execute(
+                "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?",
+                (prev, digest, seq),
+            )
+            prev = digest
+    conn.close()
+    assert verify(home, code=0)["intact"]
+    assert findings(home, "--expect-head", printed) == [(None, "rewritten")]
+
+
+def test_a_head_that_is_not_one_is_refused(tmp_path: Path) -> None:
+    home = audited(tmp_path)
+    [finding] = verify(home, "--expect-head", "abc", code=1)["findings"]
+    assert finding["kind"] == "rewritten" and "16 or more hex digits" in finding["what"]
