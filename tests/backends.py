@@ -171,3 +171,20 @@ def ledger_dump(home: Path) -> bytes:
         for r in ledger_rows(target, f'SELECT * FROM "{table}"')
     ]
     return "\n".join(text).encode("utf-8")
+
+
+def replace_with_an_empty_ledger(home: Path) -> None:
+    """Put a new, empty ledger where the data folder's ledger was (as a restore of an older
+    backup would): the same file name, or the same database name."""
+    target = ledger_target(home)
+    if isinstance(target, str):
+        pgcluster.shared().recreate(target)
+        return
+    empty = home / "empty-ledger"
+    with Ledger.open(empty / "ledger.sqlite3"):
+        pass
+    target.unlink()
+    for name in ("ledger.sqlite3-wal", "ledger.sqlite3-shm"):
+        (home / name).unlink(missing_ok=True)
+    shutil.move(empty / "ledger.sqlite3", target)
+    shutil.rmtree(empty)

@@ -107,6 +107,13 @@ class Cluster:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database_of(url)}" WITH (FORCE)')
         self.created.discard(url)
 
+    def recreate(self, url: str) -> None:
+        """Drop the database ``url`` names and make it again, migrated and empty."""
+        name = self.database_of(url)
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
+
     def stop(self) -> None:
         if self.data.exists():
             subprocess.run(
