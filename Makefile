@@ -11,7 +11,7 @@ OUT    ?= out
 FHIR_SERVER := tests/fhir_server
 FHIR_STAMP  := $(FHIR_SERVER)/node_modules/.package-lock.json
 
-.PHONY: demo test lint screens system-deps clean
+.PHONY: demo test lint screens dist system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -54,10 +54,15 @@ test: system-deps $(STAMP) $(FHIR_STAMP)
 screens: system-deps $(STAMP)
 	DOWNTIME_SCREENS=1 $(BIN)/pytest tests/test_station.py tests/test_station_queues.py tests/test_station_conflicts.py -k screenshots
 
+# The wheel and sdist a site installs (README, *Installing it on a PC*), built afresh.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 lint: $(STAMP)
 	$(BIN)/ruff check downtime tests bench docs
 	$(BIN)/ruff format --check downtime tests bench docs
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(OUT)
+	rm -rf $(VENV) $(OUT) dist

@@ -391,7 +391,9 @@ def test_a_page_in_conflict_outlines_only_the_fields_its_captures_read_different
         pad = round(1.0 * PX_PER_MM * scale)  # the outline is drawn 0.6 mm out
         ring = picture[y - pad : y + h + pad, x - pad : x + w + pad].reshape(-1, 3)
         near = np.abs(ring - np.asarray(HIGHLIGHT)).sum(axis=1) < 90
-        return int(near.sum()) > 10
+        # an outline round a 5 mm box is some 400 such pixels; a few near a tick's edge, or
+        # where the JPEG bleeds a neighbour's outline, are not one
+        return int(near.sum()) > 100
 
     assert outlined(f"{first}.given") and outlined(f"{second}.given")
     assert not outlined(f"{first}.notgiven") and not outlined(f"{second}.notgiven")

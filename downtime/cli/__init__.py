@@ -43,6 +43,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
     \b
     Before an outage:  downtime pack --ward W -o W.pdf   (or --all-wards -o DIR)
+    Scanning back:     downtime scan FILES… (or --watch DIR: the scanner's folder)
     Forms:             downtime forms list | show | check | preview
     Keys:              downtime keys list | rotate | export-public | import-public
     Record login:      downtime keys client-key new | show
