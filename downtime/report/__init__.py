@@ -27,12 +27,24 @@ Pending items (``pending``): every item held for a person now, one by one — ea
 form shown, with its ward, bed, patient, form, page and serial, item, the kind it is held as and
 why, and since when (the first row of its current hold). The drill counts the same items.
 
-The report is *complete* — its state says "everything accounted for" — when nothing is missing,
-pending, in conflict, set aside in quarantine or failed.
+The report is *complete* — its state says "everything accounted for" ("allt är redovisat") —
+when nothing is missing, pending, in conflict, set aside in quarantine or failed.
+
+Language (:mod:`downtime.report.words`, ``words.toml``): the text table and the HTML page are in
+Swedish or English (``lang``: the one asked for, else the site's). JSON and CSV are for tools:
+their keys, columns and codes are the same in every language, and JSON's few sentences
+(``outstanding``, ``scope.description``, ``missing[].note``, the cover sheet's
+``patient.display``) are English unless a language is asked for explicitly, as they were
+before ``lang`` was added (:func:`downtime.report.formats.report_lang`). ``pending[].why`` is
+the reason as recorded (the record's English words) in either language. CSV holds no sentence
+of the report's own, so it is the same whatever the language. Times are in the site's time zone
+everywhere: shown to the minute in the table and HTML, ISO 8601 with the site's offset in JSON
+and CSV.
 
 JSON (``schema: "downtime.report/1"``)::
 
-    {"schema", "site", "generated_at", "timezone", "ward_filter", "complete", "outstanding",
+    {"schema", "site", "generated_at", "timezone", "lang", "ward_filter", "complete",
+     "outstanding",
      "scope": {"rule": "outage" | "current" | "all-packs", "description",
                "outage": null | {"start", "end"},
                "packs": [{"pack_id", "ward", "issued_at", "superseded_by", "why": [...]}]},
@@ -51,7 +63,11 @@ JSON (``schema: "downtime.report/1"``)::
                               "issued_at", "serials", "missing_serials", "counts": {COUNTS…},
                               "bundle_outcomes": {outcome: n}}]}],
                 "quarantined": [QUARANTINE…]}],
-     "unattributed_quarantine": [QUARANTINE…]}
+     "unattributed_quarantine": [QUARANTINE…],
+     "audit": {"events", "head"}}
+
+    lang       = "sv" | "en": the language of the sentences (added to schema 1: absent
+                 before, when they were English)
 
     COUNTS     = issued, returned, missing, voided, pending_review, conflicts, posted, written,
                  failed
@@ -66,20 +82,16 @@ from __future__ import annotations
 from downtime.report.build import build_report
 from downtime.report.facts import Facts, read_facts
 from downtime.report.model import (
-    BLANK_SPARE,
     CATEGORIES,
     CONFLICT_KINDS,
     COUNT_FIELDS,
-    COVER_SHEET,
-    EVERYTHING_ACCOUNTED_FOR,
     FAILED_KINDS,
     FORM_ORDER,
     HELD_KINDS,
     MEDICATION_FORMS,
-    NOTHING_LEFT,
     PENDING_KINDS,
     SCHEMA,
-    WHY,
+    SCOPE_REASONS,
     Counts,
     FormLine,
     MissingPage,
@@ -92,29 +104,36 @@ from downtime.report.model import (
     Scope,
     ScopedPack,
     WardSection,
-    age_words,
-    audit_words,
     kinds_of,
-    pending_words,
     total,
 )
-from downtime.report.scope import choose_scope, describe_scope
+from downtime.report.scope import choose_scope
+from downtime.report.words import (
+    LANGS,
+    Words,
+    age_words,
+    audit_words,
+    describe_scope,
+    outstanding,
+    page_words,
+    patient_words,
+    pending_words,
+    state_words,
+    words,
+)
 
 __all__ = [
-    "BLANK_SPARE",
     "CATEGORIES",
     "CONFLICT_KINDS",
     "COUNT_FIELDS",
-    "COVER_SHEET",
-    "EVERYTHING_ACCOUNTED_FOR",
     "FAILED_KINDS",
     "FORM_ORDER",
     "HELD_KINDS",
+    "LANGS",
     "MEDICATION_FORMS",
-    "NOTHING_LEFT",
     "PENDING_KINDS",
     "SCHEMA",
-    "WHY",
+    "SCOPE_REASONS",
     "Counts",
     "Facts",
     "FormLine",
@@ -128,13 +147,19 @@ __all__ = [
     "Scope",
     "ScopedPack",
     "WardSection",
+    "Words",
     "age_words",
     "audit_words",
     "build_report",
     "choose_scope",
     "describe_scope",
     "kinds_of",
+    "outstanding",
+    "page_words",
+    "patient_words",
     "pending_words",
     "read_facts",
+    "state_words",
     "total",
+    "words",
 ]

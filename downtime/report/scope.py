@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from downtime.ledger.outage import Outage
 from downtime.report.model import PackInfo, Scope, ScopedPack
@@ -49,22 +48,3 @@ def choose_scope(
             add(p, "pages-returned")
     chosen = sorted((p for p in packs if p.pack_id in why), key=lambda p: (p.ward, p.issued_at))
     return Scope(rule, outage, tuple(ScopedPack(p, tuple(why[p.pack_id])) for p in chosen))
-
-
-def describe_scope(scope: Scope, tz: str) -> str:
-    def local(when: datetime) -> str:
-        return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
-
-    if scope.rule == "all-packs":
-        return "every pack in the ledger (--all-packs)"
-    if scope.rule == "outage" and scope.outage is not None:
-        end = local(scope.outage.end) if scope.outage.end else "not ended"
-        return (
-            f"the packs in use during the latest outage ({local(scope.outage.start)} – {end}): "
-            "each ward's newest pack issued at or before the start, packs issued during it, "
-            "and every pack a page was returned from"
-        )
-    return (
-        "no outage recorded (`downtime outage start`): each ward's current pack and every "
-        "pack a page was returned from"
-    )
