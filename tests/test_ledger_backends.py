@@ -5,6 +5,7 @@ stations start together, read-only connections for the scan workers."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -343,3 +344,23 @@ def test_held_rows_commit_in_the_order_of_their_ids(pg_cluster: pgcluster.Cluste
     second.join(timeout=30)
     found = ledger_rows(url, "SELECT form_key FROM held_items ORDER BY rowid")
     assert [r["form_key"] for r in found] == ["first", "second"]
+
+
+def test_the_doctor_reads_a_ledger_on_postgresql_and_says_when_it_cannot(
+    tmp_path: Path, pg_cluster: pgcluster.Cluster
+) -> None:
+    home = tmp_path / "home"
+    print_example_pack_on(home, tmp_path / "out", pg_cluster.create())
+    document = json.loads(run_cli("doctor", "--json", home=home, ok=False).stdout)
+    checks = {c["check"]: c for c in document["checks"]}
+    assert checks["ledger"]["state"] == checks["audit-chain"]["state"] == "ok", checks
+    assert checks["clock"]["state"] == "ok" and "newest record" in checks["clock"]["what"]
+
+    away = tmp_path / "away"
+    away.mkdir()
+    (away / "site.toml").write_text(
+        f'database = "postgresql://downtime@/downtime?host={tmp_path}"\n', "utf-8"
+    )  # no server listens there
+    document = json.loads(run_cli("doctor", "--json", home=away, ok=False).stdout)
+    checks = {c["check"]: c for c in document["checks"]}
+    assert checks["ledger"]["state"] == "failed" and "cannot be" in checks["ledger"]["what"]

@@ -20,6 +20,7 @@ import functools
 import os
 import random
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -304,6 +305,13 @@ def _open_sqlite(path: Path) -> sqlite3.Connection:
             hint="check that the data folder is on a local disk and writable (DOWNTIME_HOME)",
         ) from e
     return conn
+
+
+def driver_errors() -> tuple[type[Exception], ...]:
+    """What the database drivers raise: SQLite's, and psycopg's once it is loaded (a ledger on
+    PostgreSQL was opened)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
 
 
 def rows(ledger: Ledger, sql: str, params: Sequence[Any] = ()) -> list[Row]:
