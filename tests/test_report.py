@@ -840,7 +840,7 @@ def test_json_has_the_documented_structure(
     assert set(doc["audit"]) == {"events", "head"} and len(doc["audit"]["head"]) == 64
     assert set(doc["scope"]) == {"rule", "description", "outage", "packs"}
     assert all(
-        set(p) == {"pack_id", "ward", "issued_at", "superseded_by", "why"}
+        set(p) == {"pack_id", "ward", "issued_at", "superseded_by", "why", "printed_pages"}
         for p in doc["scope"]["packs"]
     )
     assert set(doc["totals"]) == counts | {"quarantined"}

@@ -20,10 +20,12 @@ from downtime.cli.cmd_init import init
 from downtime.cli.cmd_keys import keys
 from downtime.cli.cmd_ledger import ledger
 from downtime.cli.cmd_pack import pack, packs
+from downtime.cli.cmd_print import print_cmd, prints
 from downtime.cli.cmd_reconcile import reconcile
 from downtime.cli.cmd_report import outage, report, void
 from downtime.cli.cmd_review import review
 from downtime.cli.cmd_scan import quarantine, scan
+from downtime.cli.cmd_station import station
 from downtime.cli.cmd_users import users
 from downtime.cli.help import Index
 
@@ -47,6 +49,8 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
     \b
     Before an outage:  downtime pack --ward W -o W.pdf   (or --all-wards -o DIR)
+    Ward stations:     downtime station sync SOURCE | status | serve
+    Print on demand:   downtime print --ward W [--forms F,…] [--beds 1,3]
     Scanning back:     downtime scan FILES… (or --watch DIR: the scanner's folder)
     Forms:             downtime forms list | show | check | preview
     Keys:              downtime keys list | rotate | export-public | import-public
@@ -67,7 +71,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
 # In the order of a run: set up and check, print, scan, settle, reconcile, report; then the
 # tools around it. `downtime --help` lists them in this order.
 for command in (
-    init, doctor, pack, packs, forms, keys, scan, quarantine, review, users, reconcile,
-    outage, void, report, audit, ledger, backup, restore, drill,
+    init, doctor, pack, packs, station, print_cmd, prints, forms, keys, scan, quarantine,
+    review, users, reconcile, outage, void, report, audit, ledger, backup, restore, drill,
 ):  # fmt: skip
     main.add_command(command)

@@ -7,8 +7,14 @@ and :func:`to_json` render it (CSV, also a row per pending item:
 
 Scope: the packs in use during the latest outage — for each ward the newest pack issued at or
 before the outage start, every pack issued during the outage (until its end, or now while it
-lasts), and every pack any page was returned from. With no outage recorded: each ward's current
-(not superseded) pack and every pack with returned pages. ``all_packs``: every pack.
+lasts), every pack printed from on demand during it (``downtime print``), and every pack any
+page was returned from. With no outage recorded: each ward's current (not superseded) pack and
+every pack with returned pages. ``all_packs``: every pack.
+
+What counts as issued: every page a pack was made with — unless the pack has print records
+(it was printed on demand at a ward station, ``downtime print``): then only the pages printed
+from it (and any page of it that came back), so that a page generated but never printed never
+counts as missing (``printed_pages`` of the pack in scope: how many; null without records).
 
 Counts, per form as issued to one patient in one pack (a two-page journal is one form): pages
 ``issued``, ``returned`` (scanned back), ``missing`` (issued, neither returned nor voided),
@@ -47,7 +53,8 @@ JSON (``schema: "downtime.report/1"``)::
      "outstanding",
      "scope": {"rule": "outage" | "current" | "all-packs", "description",
                "outage": null | {"start", "end"},
-               "packs": [{"pack_id", "ward", "issued_at", "superseded_by", "why": [...]}]},
+               "packs": [{"pack_id", "ward", "issued_at", "superseded_by", "why": [...],
+                          "printed_pages"}]},   # printed_pages: added to schema 1, see Scope
      "totals": {COUNTS…, "quarantined"},
      "missing": [{"serial", "page_uid", "ward", "bed", "patient", "form", "page",
                   "page_count", "pack_id", "category", "note"}],
@@ -119,6 +126,7 @@ from downtime.report.words import (
     patient_words,
     pending_words,
     state_words,
+    why_words,
     words,
 )
 
@@ -161,5 +169,6 @@ __all__ = [
     "read_facts",
     "state_words",
     "total",
+    "why_words",
     "words",
 ]

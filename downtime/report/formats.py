@@ -26,6 +26,7 @@ from downtime.report import (
     patient_words,
     pending_words,
     state_words,
+    why_words,
     words,
 )
 from downtime.report.csvtables import CSV_HEADER, PENDING_CSV_HEADER, pending_csv, to_csv
@@ -91,7 +92,7 @@ def to_table(report: Report, lang: str) -> str:
                 s.pack.ward,
                 s.pack.pack_id,
                 w("issued_at", time=report.local(s.pack.issued_at)),
-                ", ".join(w.of("why", r) for r in s.why),
+                why_words(s, w),
             ]
             for s in report.scope.packs
         ],

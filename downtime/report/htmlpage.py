@@ -26,6 +26,7 @@ from downtime.report import (
     page_words,
     patient_words,
     pending_words,
+    why_words,
     words,
 )
 from downtime.report.htmlchart import chart_svg
@@ -133,7 +134,7 @@ def _header(report: Report, w: Words) -> list[str]:
     ]
     rows = [
         [escape(s.pack.ward), _serial(s.pack.pack_id), escape(report.local(s.pack.issued_at)),
-         escape(", ".join(w.of("why", r) for r in s.why))]
+         escape(why_words(s, w))]
         for s in report.scope.packs
     ]  # fmt: skip
     head = _heads(w, "ward", "pack", "issued", "why")

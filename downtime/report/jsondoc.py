@@ -57,6 +57,7 @@ def _json_doc(report: Report, lang: str) -> dict[str, Any]:
                     "issued_at": iso(s.pack.issued_at),
                     "superseded_by": s.pack.superseded_by,
                     "why": list(s.why),
+                    "printed_pages": s.printed_pages,
                 }
                 for s in scope.packs
             ],

@@ -27,7 +27,7 @@ HELD_KINDS = ("pending-review", "conflict", "record-conflict", "unknown-in-recor
               "record-check-failed")  # fmt: skip
 # Why a pack is in scope (``ScopedPack.why``; in words: the report's catalogue, ``why``).
 SCOPE_REASONS = ("newest-at-outage-start", "issued-during-outage", "current", "pages-returned",
-                 "all-packs")  # fmt: skip
+                 "printed-during-outage", "all-packs")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,9 @@ class PackInfo:
 class ScopedPack:
     pack: PackInfo
     why: tuple[str, ...]  # of SCOPE_REASONS
+    # Pages printed from it by print records (`downtime print`): only those count as issued.
+    # None: no print record, every page the pack was made with counts.
+    printed_pages: int | None = None
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,11 @@ def choose_scope(
     *,
     all_packs: bool,
     now: datetime,
+    printed: Iterable[str] = (),
 ) -> Scope:
     """Which packs the report covers, and why each (see the module docstring)."""
     why: dict[str, list[str]] = {}
+    printed_during = set(printed)  # packs printed on demand during the outage
 
     def add(pack: PackInfo, reason: str) -> None:
         why.setdefault(pack.pack_id, []).append(reason)
@@ -38,6 +40,9 @@ def choose_scope(
             for p in ward_packs:
                 if p.issued_at > outage.start and outage.covers(p.issued_at, now):
                     add(p, "issued-during-outage")
+            for p in ward_packs:
+                if p.pack_id in printed_during:
+                    add(p, "printed-during-outage")
         else:
             for p in ward_packs:
                 if p.superseded_by is None:

@@ -17,7 +17,14 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from downtime.report.model import HELD_KINDS, PatientRef, PendingItem, Report, Scope
+from downtime.report.model import (
+    HELD_KINDS,
+    PatientRef,
+    PendingItem,
+    Report,
+    Scope,
+    ScopedPack,
+)
 
 LANGS = ("sv", "en")
 # Commands and options the report's sentences name (as code in HTML), the same in every language.
@@ -88,12 +95,23 @@ def state_words(report: Report, lang: str) -> str:
 
 def describe_scope(scope: Scope, tz: str, lang: str) -> str:
     w = words(lang)
+    printed = any(s.printed_pages is not None for s in scope.packs)
+    note = w("scope_printed") if printed else ""  # some packs count only their printed pages
     if scope.rule == "all-packs":
-        return w("scope_all", command=ALL_PACKS)
+        return w("scope_all", command=ALL_PACKS) + note
     if scope.rule == "outage" and scope.outage is not None:
         end = local(scope.outage.end, tz) if scope.outage.end else w("not_ended")
-        return w("scope_outage", start=local(scope.outage.start, tz), end=end)
-    return w("scope_current", command=OUTAGE_START)
+        return w("scope_outage", start=local(scope.outage.start, tz), end=end) + note
+    return w("scope_current", command=OUTAGE_START) + note
+
+
+def why_words(pack: ScopedPack, w: Words) -> str:
+    """Why a pack is in scope, in words, and how many of its pages were printed (if it has
+    print records)."""
+    why = ", ".join(w.of("why", r) for r in pack.why)
+    if pack.printed_pages is None:
+        return why
+    return f"{why}; {w.n('printed_n', pack.printed_pages)}"
 
 
 def pending_words(kinds: Mapping[str, int], lang: str = "en") -> str:
