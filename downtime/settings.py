@@ -2,12 +2,17 @@
 
 The data folder (``DOWNTIME_HOME``, default: the user's data directory) holds::
 
-    ledger.sqlite3      the ledger (SQLite, WAL)
+    ledger.sqlite3      the ledger (SQLite, WAL), unless a PostgreSQL database is named
     keys/               Ed25519 keys: private on the print host only, public everywhere
     site.toml           site options (this module's SiteConfig)
     forms/              the site's own form definitions, replacing built-ins with the same id
 
 Nothing inside records its own absolute path, so a restored backup works anywhere.
+
+The ledger is the SQLite file unless a PostgreSQL database is named for it (several stations
+on one ledger): ``DOWNTIME_DB``, else ``database`` in site.toml (set by ``downtime init --db``).
+A database URL never carries a password: that comes from a password file (``PGPASSFILE``,
+``~/.pgpass``, or ``passfile=`` in the URL), readable only by the user who runs the kit.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from downtime.errors import ConfigError
 
 HOME_ENV = "DOWNTIME_HOME"
 USER_ENV = "DOWNTIME_USER"
+DB_ENV = "DOWNTIME_DB"
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
 LEDGER_FILE = "ledger.sqlite3"
 SITE_FILE = "site.toml"
 
@@ -72,6 +80,9 @@ class SiteConfig:
     # that is exactly one of them. Empty: no list. drug_list_system: the code system of its codes.
     drug_list: str = ""
     drug_list_system: str = NPL_ID
+    # The ledger's PostgreSQL database (several stations on one ledger), as a postgresql://
+    # URL without a password; empty: the SQLite file in the data folder (one station).
+    database: str = ""
     fhir: FhirServerConfig = field(default_factory=FhirServerConfig)  # [fhir]
 
 
@@ -81,10 +92,17 @@ class Settings:
     config: SiteConfig = field(default_factory=SiteConfig)
     operator: str = "unknown"  # who runs the command (audit trail)
     station: str = "unknown"  # which machine (audit trail)
+    database: str = ""  # in force: DOWNTIME_DB, else site.toml's (empty: the SQLite file)
 
     @property
     def ledger_path(self) -> Path:
+        """The SQLite ledger's file in the data folder (used when no database is named)."""
         return self.home / LEDGER_FILE
+
+    @property
+    def ledger_target(self) -> Path | str:
+        """Where the ledger is: the PostgreSQL database's URL, or the SQLite file."""
+        return self.database or self.ledger_path
 
     @property
     def keys_dir(self) -> Path:
@@ -129,7 +147,35 @@ def resolve(home: Path | None = None, **overrides: Any) -> Settings:
     if given:
         config = _validated(replace(config, **given), "command line")
     operator = os.environ.get(USER_ENV) or _login_name()
-    return Settings(home=home, config=config, operator=operator, station=socket.gethostname())
+    database = config.database
+    if "database" not in given and os.environ.get(DB_ENV):
+        database = check_database_url(os.environ[DB_ENV], DB_ENV)
+    return Settings(
+        home=home,
+        config=config,
+        operator=operator,
+        station=socket.gethostname(),
+        database=database,
+    )
+
+
+def check_database_url(url: str, where: str) -> str:
+    """``url`` if it names a PostgreSQL database and carries no password; else a ConfigError."""
+    if any(c < " " or c == "\x7f" for c in url) or not url.startswith(DATABASE_SCHEMES):
+        raise ConfigError(
+            f"{where}: database must be a postgresql:// URL, such as "
+            "postgresql://downtime@db.example.se/downtime (empty: the SQLite file in the data "
+            "folder)"
+        )
+    parts = urlsplit(url)
+    if parts.password is not None or "password" in parse_qs(parts.query):
+        raise ConfigError(
+            f"{where}: the database URL carries a password; a password is never given on the "
+            "command line or in a URL",
+            hint="leave it out of the URL and put it in a password file, readable only by you: "
+            "PGPASSFILE, or ~/.pgpass (host:port:database:user:password)",
+        )
+    return url
 
 
 def _login_name() -> str:
@@ -225,6 +271,8 @@ def _validated(config: SiteConfig, where: str) -> SiteConfig:
         raise ConfigError(f"{where}: drug_list_system is empty", hint=f"the NPL id is {NPL_ID}")
     if any(c < " " or c == "\x7f" for c in config.drug_list):
         raise ConfigError(f"{where}: drug_list must be a file name on one line")
+    if config.database:
+        check_database_url(config.database, where)
     try:
         ZoneInfo(config.timezone)
     except (ZoneInfoNotFoundError, ValueError) as e:
@@ -252,6 +300,9 @@ encounter_system = {_toml_string(config.encounter_system)}
 # its code. Empty: no list. drug_list_system: the system of its codes (default: the NPL id).
 drug_list = {_toml_string(config.drug_list)}
 drug_list_system = {_toml_string(config.drug_list_system)}
+# The ledger: empty for the SQLite file in this folder (one station); for several stations on
+# one ledger, a PostgreSQL URL without a password (the password goes in PGPASSFILE or ~/.pgpass).
+database = {_toml_string(config.database)}
 
 # The record system's FHIR server, for `downtime reconcile` (README: "Logging in to the
 # record system"). SMART Backend Services: `downtime keys client-key new`, then register

@@ -1,34 +1,78 @@
-"""Shared fixtures: a data folder per test, and packs printed from the bundled example."""
+"""Shared fixtures: a data folder per test (on the ledger backend the test runs on), and packs
+printed from the bundled example.
+
+A module marked ``pytest.mark.backends`` runs its tests that use a data folder on SQLite and on
+PostgreSQL (``--backends``; :mod:`backends`); elsewhere the ledger is the SQLite file.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pgcluster
 import pytest
+from backends import BACKENDS, POSTGRESQL, SQLITE, Backend, ledger_rows
 from click.testing import CliRunner, Result
 
 from downtime.bundled import example_census
 from downtime.cli import main
-from downtime.ledger import Ledger
 
 EXAMPLE = example_census()
 
+__all__ = ["ledger_rows"]
 
-def ledger_rows(ledger: Ledger | Path, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-    """What is on disk, read with a connection of the test's own (read-only): tests check the
-    ledger's tables directly, the code under test only through its functions."""
-    path = ledger.path if isinstance(ledger, Ledger) else ledger
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends",
+        default=",".join(BACKENDS),
+        help="the ledger backends that modules marked 'backends' run on (comma-separated: "
+        "sqlite, postgresql; default: both)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("backends"):
+        chosen = [b.strip() for b in metafunc.config.getoption("backends").split(",") if b]
+        unknown = set(chosen) - set(BACKENDS)
+        if unknown:
+            raise pytest.UsageError(f"--backends: unknown {', '.join(sorted(unknown))}")
+        metafunc.parametrize("backend", chosen, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(request: pytest.FixtureRequest) -> pgcluster.Cluster:
+    """This test process's throwaway PostgreSQL cluster (skips the test when there is none, or
+    when ``--backends`` leaves PostgreSQL out)."""
+    if POSTGRESQL not in request.config.getoption("backends").split(","):
+        pytest.skip("--backends leaves PostgreSQL out")
     try:
-        return list(conn.execute(sql, params))
-    finally:
-        conn.close()
+        return pgcluster.shared()
+    except pgcluster.Unavailable as e:
+        pytest.skip(f"no PostgreSQL: {e}")
+
+
+@pytest.fixture(scope="module")
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The ledger backend of this test: a parameter in modules marked ``backends``, else
+    SQLite."""
+    name = getattr(request, "param", SQLITE)
+    if name != SQLITE:
+        request.getfixturevalue("pg_cluster")
+    return Backend(name)
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The databases a test made for its own data folders go when it ends."""
+    before = pgcluster.made()
+    yield
+    for url in pgcluster.made() - before:
+        pgcluster.shared().drop(url)
 
 
 def run_cli(*args: str | Path, home: Path, ok: bool = True) -> Result:
@@ -69,8 +113,8 @@ def print_example_pack(home: Path, out: Path, *extra: str, ward: str = "MED42") 
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
+def home(tmp_path: Path, backend: Backend) -> Path:
+    return backend.new_home(tmp_path / "home")
 
 
 @pytest.fixture(scope="session")

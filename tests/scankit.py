@@ -9,11 +9,11 @@ data folder's census appears in what the command wrote to stderr.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import backends
 import numpy as np
 import numpy.typing as npt
 import pypdfium2 as pdfium
@@ -24,7 +24,6 @@ from conftest import PrintedPack, ledger_rows, run_cli
 from PIL import Image
 
 from downtime import simulate
-from downtime.ledger import Ledger
 
 Gray = npt.NDArray[np.uint8]
 
@@ -61,8 +60,7 @@ def render(pack: PrintedPack, entry: dict[str, Any], dpi: int = DPI) -> Gray:
 
 def copy_home(pack: PrintedPack, to: Path) -> Path:
     """A copy of the printed data folder (ledger, keys): scans into it never touch the pack's."""
-    shutil.copytree(pack.home, to)
-    return to
+    return backends.copy_home(pack.home, to)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +170,7 @@ def text_boxes_mm(
 
 
 def rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+    with backends.open_ledger(home) as ledger:  # opened (and migrated) as the kit opens it
         return [dict(r) for r in ledger_rows(ledger, sql, params)]
 
 

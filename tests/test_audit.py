@@ -1,23 +1,26 @@
 """`downtime audit verify` (issue 11): the hash-chained audit trail says exactly which event was
 edited, which are missing, which are out of order; and the chain head a report printed catches
-a trail rewritten wholesale. Tampering is done the way someone with the file would: sqlite3 on
-the ledger itself.
+a trail rewritten wholesale. Tampering is done the way someone with the file or the database
+would: statements on the ledger itself. On SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+from backends import ledger_rows, ledger_target, open_ledger
+from backends import tamper as tamper_with
 from click.testing import CliRunner, Result
 
 from downtime.cli import main
-from downtime.ledger import AuditEvent, Ledger, write_audit
+from downtime.ledger import AuditEvent, write_audit
 from downtime.ledger.audit import GENESIS, chain_hash
 
+pytestmark = pytest.mark.backends
 EVENTS = 6
 COLUMNS = "at, actor, station, action, care_unit, patient_system, patient_value, object_type,"
 COLUMNS += " object_id, detail"
@@ -41,23 +44,21 @@ def findings(home: Path, *args: str) -> list[tuple[int | None, str]]:
 
 
 def tamper(home: Path, *statements: str) -> None:
-    with sqlite3.connect(home / "ledger.sqlite3") as conn:
-        for sql in statements:
-            conn.execute(sql)
-    conn.close()
+    for sql in statements:
+        tamper_with(ledger_target(home), sql)
 
 
-def audited(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+@pytest.fixture
+def audited(home: Path) -> Path:
+    with open_ledger(home) as ledger:
         for n in range(EVENTS):
             event = AuditEvent("test", f"event {n + 1}")
             write_audit(ledger, [event], actor="tester", station="host")
     return home
 
 
-def test_an_intact_trail_passes_and_names_its_length_and_head(tmp_path: Path) -> None:
-    home = audited(tmp_path)
+def test_an_intact_trail_passes_and_names_its_length_and_head(audited: Path) -> None:
+    home = audited
     document = verify(home, code=0)
     assert document["events"] == EVENTS and document["findings"] == []
     last = tamper_free_head(home)
@@ -69,14 +70,12 @@ def test_an_intact_trail_passes_and_names_its_length_and_head(tmp_path: Path) ->
 
 
 def tamper_free_head(home: Path) -> str:
-    with sqlite3.connect(home / "ledger.sqlite3") as conn:
-        head = conn.execute("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
-    conn.close()
+    [head] = ledger_rows(home, "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")
     return str(head[0])
 
 
-def test_an_edited_event_is_named(tmp_path: Path) -> None:
-    home = audited(tmp_path)
+def test_an_edited_event_is_named(audited: Path) -> None:
+    home = audited
     tamper(home, "UPDATE audit_events SET actor = 'someone else' WHERE seq = 3")
     assert findings(home) == [(3, "edited")]
     text = run(home, "audit", "verify")
@@ -85,20 +84,18 @@ def test_an_edited_event_is_named(tmp_path: Path) -> None:
     assert "NOT INTACT: 1 finding(s)" in text.stderr
 
 
-def test_an_event_edited_with_its_hash_recomputed_is_named(tmp_path: Path) -> None:
-    home = audited(tmp_path)
-    with sqlite3.connect(home / "ledger.sqlite3") as conn:
-        conn.execute("UPDATE audit_events SET detail = 'nothing happened' WHERE seq = 4")
-        row = conn.execute(f"SELECT {COLUMNS}, prev_hash FROM audit_events WHERE seq = 4")
-        values = row.fetchone()
-        forged = chain_hash(values[-1], values[:-1])
-        conn.execute("UPDATE audit_events SET hash = ? WHERE seq = 4", (forged,))
-    conn.close()
+def test_an_event_edited_with_its_hash_recomputed_is_named(audited: Path) -> None:
+    home = audited
+    tamper(home, "UPDATE audit_events SET detail = 'nothing happened' WHERE seq = 4")
+    [row] = ledger_rows(home, f"SELECT {COLUMNS}, prev_hash FROM audit_events WHERE seq = 4")
+    values = tuple(row)
+    forged = chain_hash(values[-1], values[:-1])
+    tamper_with(ledger_target(home), "UPDATE audit_events SET hash = ? WHERE seq = 4", (forged,))
     assert findings(home) == [(4, "edited")]
 
 
-def test_deleted_events_are_named(tmp_path: Path) -> None:
-    home = audited(tmp_path)
+def test_deleted_events_are_named(audited: Path) -> None:
+    home = audited
     tamper(home, "DELETE FROM audit_events WHERE seq IN (2, 3)")
     document = verify(home, code=1)
     [(seq, kind, what)] = [(f["seq"], f["kind"], f["what"]) for f in document["findings"]]
@@ -106,8 +103,8 @@ def test_deleted_events_are_named(tmp_path: Path) -> None:
     assert "events 2–3" in what
 
 
-def test_events_swapped_are_out_of_order(tmp_path: Path) -> None:
-    home = audited(tmp_path)
+def test_events_swapped_are_out_of_order(audited: Path) -> None:
+    home = audited
     tamper(
         home,
         "UPDATE audit_events SET seq = 100 WHERE seq = 2",
@@ -120,9 +117,9 @@ def test_events_swapped_are_out_of_order(tmp_path: Path) -> None:
 
 
 def test_a_trail_rewritten_wholesale_is_caught_by_the_head_a_report_printed(
-    tmp_path: Path,
+    audited: Path,
 ) -> None:
-    home = audited(tmp_path)
+    home = audited
     report = json.loads(run(home, "report", "--format", "json").stdout)
     printed = report["audit"]["head"][:16]
     assert report["audit"]["events"] == EVENTS
@@ -131,22 +128,21 @@ def test_a_trail_rewritten_wholesale_is_caught_by_the_head_a_report_printed(
                      r" verify --expect-head \1\)", table)  # fmt: skip
 
     # every event from the third on rewritten, each hash recomputed: the chain itself holds
-    with sqlite3.connect(home / "ledger.sqlite3") as conn:
-        conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq >= 3")
-        prev = GENESIS
-        for seq, *values in conn.execute(f"SELECT seq, {COLUMNS} FROM audit_events ORDER BY seq"):
-            digest = chain_hash(prev, values)
-            conn.execute(
-                "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?",
-                (prev, digest, seq),
-            )
-            prev = digest
-    conn.close()
+    tamper(home, "UPDATE audit_events SET actor = 'someone else' WHERE seq >= 3")
+    prev = GENESIS
+    for seq, *values in ledger_rows(home, f"SELECT seq, {COLUMNS} FROM audit_events ORDER BY seq"):
+        digest = chain_hash(prev, values)
+        tamper_with(
+            ledger_target(home),
+            "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?",
+            (prev, digest, seq),
+        )
+        prev = digest
     assert verify(home, code=0)["intact"]
     assert findings(home, "--expect-head", printed) == [(None, "rewritten")]
 
 
-def test_a_head_that_is_not_one_is_refused(tmp_path: Path) -> None:
-    home = audited(tmp_path)
+def test_a_head_that_is_not_one_is_refused(audited: Path) -> None:
+    home = audited
     [finding] = verify(home, "--expect-head", "abc", code=1)["findings"]
     assert finding["kind"] == "rewritten" and "16 or more hex digits" in finding["what"]

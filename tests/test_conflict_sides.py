@@ -8,6 +8,8 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+from backends import Backend, new_ledger
 from conftest import ledger_rows
 
 from downtime.ledger import Ledger
@@ -107,13 +109,14 @@ def plan(*sides: ConflictSide, detail: str = "already documented") -> PostingPla
     return PostingPlan(FORM, "sha", (held,), ())
 
 
+@pytest.mark.backends
 def test_sides_are_written_with_their_held_row_and_a_change_in_the_record_holds_it_anew(
-    tmp_path: Path,
+    tmp_path: Path, backend: Backend
 ) -> None:
     paper = paper_side({**THEIRS, "identifier": []})
     [theirs] = record_sides([THEIRS])
     later = replace(theirs, recorded_at="2026-11-26T10:00:00Z")
-    with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+    with Ledger.open(new_ledger(backend, tmp_path)) as ledger:
         begin_postings(ledger, [plan(paper, theirs)], "server")
         begin_postings(ledger, [plan(paper, theirs)], "server")  # the same: nothing new
         first = ledger_rows(ledger, "SELECT found_at FROM held_items")

@@ -13,9 +13,12 @@ from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
+from backends import Backend
 from conftest import PrintedPack, print_example_pack, run_cli
 from scankit import rows, save_png, scan
 from test_reconcile import form_entries, mar_cells, ticked
+
+pytestmark = pytest.mark.backends
 
 
 def continued(home: Path, out: Path, *extra: str, ward: str = "MED42") -> PrintedPack:
@@ -48,8 +51,8 @@ def superseded(home: Path) -> set[str]:
 
 
 @pytest.fixture
-def first(tmp_path: Path) -> PrintedPack:
-    return print_example_pack(tmp_path / "home", tmp_path / "out")
+def first(tmp_path: Path, backend: Backend) -> PrintedPack:
+    return print_example_pack(backend.new_home(tmp_path / "home"), tmp_path / "out")
 
 
 def test_a_continuation_prints_the_next_window_and_supersedes_nothing(

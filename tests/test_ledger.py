@@ -1,16 +1,16 @@
 """The ledger: schema migrations, SQLite settings, private files, one transaction per pack, and
-the hash-chained audit trail."""
+the hash-chained audit trail, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from backends import Backend, integrity_errors, new_ledger, tamper
 from conftest import ledger_rows
 
 from downtime import codes
@@ -28,6 +28,7 @@ from downtime.ledger.packs import record_pack, superseded_by
 from downtime.ledger.pages import pages_of_pack
 from downtime.model import FieldBox, Identifier, MedicationOrder, Patient
 
+pytestmark = pytest.mark.backends
 posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
 
 ISSUED = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -38,7 +39,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def count(ledger: Ledger, table: str, where: str = "1", params: tuple[str, ...] = ()) -> int:
+def count(ledger: Ledger, table: str, where: str = "1 = 1", params: tuple[str, ...] = ()) -> int:
     return int(
         ledger_rows(ledger, f"SELECT count(*) AS n FROM {table} WHERE {where}", params)[0]["n"]
     )
@@ -102,12 +103,17 @@ def record(ledger: Ledger, pack: PackRecord, pages: list[IssuedPage]) -> list[st
     )
 
 
+@pytest.fixture
+def path(tmp_path: Path, backend: Backend) -> Path | str:
+    """A new ledger's place: a SQLite file, or a PostgreSQL database of this test's own."""
+    return new_ledger(backend, tmp_path)
+
+
 # --------------------------------------------------------------------------------------------
 # Opening
 
 
-def test_opening_twice_runs_the_migrations_once(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+def test_opening_twice_runs_the_migrations_once(path: Path | str) -> None:
     with Ledger.open(path) as ledger:
         assert ledger.migrations() == [name for name, _ in MIGRATIONS]
         applied = ledger_rows(ledger, "SELECT * FROM migrations")
@@ -120,13 +126,18 @@ def test_opening_twice_runs_the_migrations_once(tmp_path: Path) -> None:
         assert count(ledger, "packs") == 1, "nothing was recreated"
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys_enforced(tmp_path: Path) -> None:
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
         assert ledger.pragmas() == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
         assert ledger_rows(ledger, "PRAGMA journal_mode")[0][0] == "wal", "kept in the file"
-        with pytest.raises(sqlite3.IntegrityError), ledger.transaction() as conn:
+
+
+def test_foreign_keys_are_enforced(path: Path | str) -> None:
+    with Ledger.open(path) as ledger:
+        with pytest.raises(integrity_errors()), ledger.transaction() as conn:
             conn.execute(
-                "INSERT INTO pack_supersessions VALUES (?, ?, ?)", ("nope", "nope", "2026")
+                "INSERT INTO pack_supersessions (pack_id, superseded_by, at) VALUES (?, ?, ?)",
+                ("nope", "nope", "2026"),
             )
         assert count(ledger, "pack_supersessions") == 0
 
@@ -146,8 +157,8 @@ def test_the_ledger_file_and_its_folder_are_private(tmp_path: Path) -> None:
 # record_pack: all or nothing
 
 
-def test_record_pack_is_one_transaction(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+def test_record_pack_is_one_transaction(path: Path | str) -> None:
+    with Ledger.open(path) as ledger:
         first = pack_record(codes.new_pack_id())
         taken = codes.new_page_uid()
         record(ledger, first, [issued_page(taken, "S1", 1)])
@@ -159,7 +170,7 @@ def test_record_pack_is_one_transaction(tmp_path: Path) -> None:
             issued_page(fresh, "S2", 1, field_x=20.0),  # a new layout, stored before the clash
             issued_page(taken, "S3", 2),  # the first pack's page_uid: the insert fails here
         ]
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(integrity_errors()):
             record(ledger, second, pages)
 
         assert count(ledger, "packs", "pack_id = ?", (second.pack_id,)) == 0
@@ -185,7 +196,7 @@ def test_record_pack_is_one_transaction(tmp_path: Path) -> None:
 # The audit chain
 
 
-def audited_ledger(path: Path, events: int = 5) -> None:
+def audited_ledger(path: Path | str, events: int = 5) -> None:
     with Ledger.open(path) as ledger:
         for n in range(events):
             write_audit(
@@ -194,39 +205,30 @@ def audited_ledger(path: Path, events: int = 5) -> None:
         assert verify_audit_chain(ledger) is None
 
 
-def test_audit_chain_finds_a_deleted_row(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+def test_audit_chain_finds_a_deleted_row(path: Path | str) -> None:
     audited_ledger(path)
-    with sqlite3.connect(path) as conn:
-        conn.execute("DELETE FROM audit_events WHERE seq = 3")
-    conn.close()
+    tamper(path, "DELETE FROM audit_events WHERE seq = 3")
     with Ledger.open(path) as ledger:
         assert verify_audit_chain(ledger) == 4  # the row after the gap no longer follows
 
 
-def test_audit_chain_finds_an_altered_row(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+def test_audit_chain_finds_an_altered_row(path: Path | str) -> None:
     audited_ledger(path)
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE audit_events SET detail = 'event two' WHERE seq = 2")
-    conn.close()
+    tamper(path, "UPDATE audit_events SET detail = 'event two' WHERE seq = 2")
     with Ledger.open(path) as ledger:
         assert verify_audit_chain(ledger) == 2
 
 
-def test_audit_chain_finds_a_row_altered_with_its_hash_recomputed(tmp_path: Path) -> None:
+def test_audit_chain_finds_a_row_altered_with_its_hash_recomputed(path: Path | str) -> None:
     """Rewriting one row's hash to match its new content breaks the link to the next row."""
-    path = tmp_path / "ledger.sqlite3"
     audited_ledger(path)
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq = 2")
-        row = conn.execute(
-            "SELECT at, actor, station, action, care_unit, patient_system, patient_value, "
-            "object_type, object_id, detail, prev_hash FROM audit_events WHERE seq = 2"
-        ).fetchone()
-        conn.execute(
-            "UPDATE audit_events SET hash = ? WHERE seq = 2", (chain_hash(row[-1], row[:-1]),)
-        )
-    conn.close()
+    tamper(path, "UPDATE audit_events SET actor = 'someone else' WHERE seq = 2")
+    [row] = ledger_rows(
+        path,
+        "SELECT at, actor, station, action, care_unit, patient_system, patient_value, "
+        "object_type, object_id, detail, prev_hash FROM audit_events WHERE seq = 2",
+    )
+    row = tuple(row)
+    tamper(path, "UPDATE audit_events SET hash = ? WHERE seq = 2", (chain_hash(row[-1], row[:-1]),))
     with Ledger.open(path) as ledger:
         assert verify_audit_chain(ledger) == 2  # the row edited: the next no longer follows it

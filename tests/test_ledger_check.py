@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import ledger_target, tamper
 from click.testing import CliRunner, Result
 from conftest import PrintedPack
 from scankit import copy_home
@@ -20,6 +21,8 @@ from test_reconcile import form_entries, mar_cells, printed, scan_in, ticked  # 
 from test_review import reconcile
 
 from downtime.cli import main
+
+pytestmark = pytest.mark.backends
 
 
 def run(home: Path, *args: str) -> Result:
@@ -92,11 +95,7 @@ def test_a_file_no_row_names_is_listed_but_loses_nothing(scanned: Path) -> None:
 
 
 def test_an_edited_audit_event_fails_the_check(scanned: Path) -> None:
-    import sqlite3
-
-    with sqlite3.connect(scanned / "ledger.sqlite3") as conn:
-        conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq = 1")
-    conn.close()
+    tamper(ledger_target(scanned), "UPDATE audit_events SET actor = 'someone else' WHERE seq = 1")
     assert findings(check(scanned, code=1)) == [("audit", "audit event 1")]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backends import Backend, open_ledger
 from conftest import PrintedPack, print_example_pack
 from reportlab.lib import pdfencrypt
 from reportlab.pdfgen import canvas
@@ -40,15 +41,16 @@ from scankit import (
 from downtime import simulate
 from downtime.codes import serials
 from downtime.geometry import QR_MODULE_MM
-from downtime.ledger import Ledger, verify_audit_chain
+from downtime.ledger import verify_audit_chain
 
+pytestmark = pytest.mark.backends
 OPPOSITE = {"marked": "empty", "empty": "marked", "written": "blank", "blank": "written"}
 
 
 @pytest.fixture(scope="module")
-def printed(tmp_path_factory: pytest.TempPathFactory) -> PrintedPack:
+def printed(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> PrintedPack:
     base = tmp_path_factory.mktemp("quarantine-printed")
-    return print_example_pack(base / "home", base / "out")
+    return print_example_pack(backend.new_home(base / "home"), base / "out")
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +305,7 @@ def test_assigning_by_typed_serial_files_the_page_to_its_issued_page(
         entry["patient"]["value"],
     )
     assert event["object_id"] == entry["page_uid"]
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+    with open_ledger(home) as ledger:
         assert verify_audit_chain(ledger) is None
     still_open = json.loads(cli("quarantine", "list", "--json", home=home).stdout)["items"]
     assert [i["item_id"] for i in still_open] == [items["bad-signature"]]

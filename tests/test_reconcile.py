@@ -30,7 +30,6 @@ import hashlib
 import json
 import random
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -47,6 +46,8 @@ from zoneinfo import ZoneInfo
 import cv2
 import pypdfium2 as pdfium
 import pytest
+from backends import SQLITE_BACKEND, Backend, add_site_lines, open_ledger, write_site
+from backends import copy_home as copy_data_folder
 from click.testing import Result
 from conftest import EXAMPLE, PrintedPack, run_cli
 from fhirserver import FhirServer, fhir_request, fhir_server_fixture  # noqa: F401 (fhir_server)
@@ -68,7 +69,7 @@ from downtime.app import PackRequest, run_pack, workspace
 from downtime.census import load_csv_census
 from downtime.census.ids import fhir_system
 from downtime.forms.layout import next_at
-from downtime.ledger import Ledger, verify_audit_chain
+from downtime.ledger import verify_audit_chain
 from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.record.client import FhirClient, FhirError, Response
@@ -87,6 +88,7 @@ RESOURCE_TYPES = (
     "ServiceRequest",
 )
 OTHER_SYSTEM = "urn:oid:1.2.752.29.4.13"  # the record's own identifiers, not the kit's
+pytestmark = pytest.mark.backends
 ENCOUNTERS = "urn:oid:1.2.752.29.4.14"  # the record's encounter ids (site.toml names it)
 PERSONNUMMER = "http://electronichealth.se/identifier/personnummer"
 CONFLICT = "record-conflict"
@@ -97,13 +99,15 @@ UNKNOWN = "unknown-in-record"
 # Pages: printed once, filled, scanned into copies of the data folder
 
 
-def print_issued(base: Path, hours_ago: int, *, fhir_census: bool = False) -> PrintedPack:
-    """The example MED42 pack, printed ``hours_ago`` before now, into a data folder whose
-    site.toml names the record's encounter identifier system (for the CSV census; the FHIR
-    census names its own)."""
-    home = base / "home"
-    home.mkdir(parents=True)
-    (home / "site.toml").write_text(f'encounter_system = "{ENCOUNTERS}"\n', "utf-8")
+def print_issued(
+    base: Path, hours_ago: int, backend: Backend = SQLITE_BACKEND, *, fhir_census: bool = False
+) -> PrintedPack:
+    """The example MED42 pack, printed ``hours_ago`` before now, into a data folder (its ledger
+    on ``backend``) whose site.toml names the record's encounter identifier system (for the CSV
+    census; the FHIR census names its own)."""
+    home = backend.new_home(base / "home")
+    home.mkdir(parents=True, exist_ok=True)
+    add_site_lines(home, f'encounter_system = "{ENCOUNTERS}"')
     request = PackRequest(
         census=EXAMPLE / ("census.fhir.json" if fhir_census else "patients.csv"),
         medications=None if fhir_census else EXAMPLE / "medications.csv",
@@ -118,13 +122,15 @@ def print_issued(base: Path, hours_ago: int, *, fhir_census: bool = False) -> Pr
 
 
 @pytest.fixture(scope="module")
-def printed(tmp_path_factory: pytest.TempPathFactory) -> PrintedPack:
+def printed(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> PrintedPack:
     """Printed a day (and an hour) ago: every MAR slot is over when a page is scanned."""
-    return print_issued(tmp_path_factory.mktemp("reconcile-printed"), hours_ago=25)
+    return print_issued(tmp_path_factory.mktemp("reconcile-printed"), 25, backend)
 
 
 @pytest.fixture(scope="module")
-def printed_half_a_day_ago(tmp_path_factory: pytest.TempPathFactory) -> PrintedPack:
+def printed_half_a_day_ago(
+    tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> PrintedPack:
     """Printed some hours ago, so that its MAR has a slot over before a scan now and one at
     least half an hour after it, whatever the time of day (the example's 08, 14 and 20 o'clock
     slots: twelve hours ago would leave none ahead between 19:30 and 20:00)."""
@@ -137,7 +143,7 @@ def printed_half_a_day_ago(tmp_path_factory: pytest.TempPathFactory) -> PrintedP
         over = [s for s in slots if s < now - timedelta(minutes=5)]
         if over and [s for s in slots if s > now + timedelta(minutes=40)]:
             break
-    return print_issued(tmp_path_factory.mktemp("reconcile-half-day"), hours_ago=hours_ago)
+    return print_issued(tmp_path_factory.mktemp("reconcile-half-day"), hours_ago, backend)
 
 
 def filled_at_random(pack: PrintedPack, entry: dict[str, Any], seed: int = 3) -> Gray:
@@ -219,8 +225,7 @@ def scanned_one_page_forms(printed: PrintedPack, tmp_path_factory: pytest.TempPa
 def fresh(scanned: Path, tmp_path: Path) -> Path:
     """This test's copy of a scanned data folder."""
     home = tmp_path / "home"
-    shutil.copytree(scanned, home)
-    return home
+    return copy_data_folder(scanned, home)
 
 
 def form_entries(pack: PrintedPack, form: str, patient: int = 0) -> list[dict[str, Any]]:
@@ -496,7 +501,7 @@ def shrink_registered_images(home: Path, quality: int = 25) -> None:
     """Re-encode every capture's registered page image smaller, so that a two-page PDF stays
     under Medplum's 1 MB string limit (pinned on its own below)."""
     store = Store(home)
-    with Ledger.open(home / "ledger.sqlite3") as ledger, ledger.transaction() as conn:
+    with open_ledger(home) as ledger, ledger.transaction() as conn:
         for capture_id, relative in conn.execute(
             "SELECT capture_id, registered_as FROM captures"
         ).fetchall():
@@ -571,7 +576,7 @@ def test_outbox_holds_private_transaction_bundles_of_at_most_eight_entries(
         assert (event["care_unit"], event["object_type"]) == ("MED42", "form")
         assert event["patient_value"] == form["patient_value"]
         assert event["detail"].endswith("-> outbox")
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+    with open_ledger(home) as ledger:
         assert verify_audit_chain(ledger) is None
 
 
@@ -616,8 +621,10 @@ def test_outbox_bundles_refer_to_the_census_patient_and_encounter_by_conditional
         assert named == {patient, f"Encounter?identifier={ENCOUNTERS}|{encounter}"}, path.name
 
 
-def test_a_fhir_census_names_the_encounter_system_its_bundles_refer_by(tmp_path: Path) -> None:
-    printed = print_issued(tmp_path / "printed", hours_ago=25, fhir_census=True)
+def test_a_fhir_census_names_the_encounter_system_its_bundles_refer_by(
+    tmp_path: Path, backend: Backend
+) -> None:
+    printed = print_issued(tmp_path / "printed", 25, backend, fhir_census=True)
     [entry] = form_entries(printed, "referral")
     home = copy_home(printed, tmp_path / "home")
     scan_in(home, tmp_path / "scans", [filled_at_random(printed, entry)])
@@ -635,7 +642,7 @@ def test_without_an_encounter_system_the_outbox_bundles_name_no_encounter(
     scanned_one_page_forms: Path, tmp_path: Path
 ) -> None:
     home = fresh(scanned_one_page_forms, tmp_path)
-    (home / "site.toml").write_text("", "utf-8")  # a CSV census, and no system named for it
+    write_site(home, "")  # a CSV census, and no system named for it
     reconcile_cli(home)
     for path in (home / "outbox").iterdir():
         text = path.read_text("utf-8")

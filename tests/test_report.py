@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from backends import Backend, ledger_rows, ledger_target, open_ledger, tamper
 from click.testing import Result
 from conftest import EXAMPLE, PrintedPack, print_example_pack, run_cli
 from scankit import (
@@ -45,11 +46,12 @@ from scankit import (
 from downtime import simulate
 from downtime.app import PackRequest, run_pack
 from downtime.codes import serials
-from downtime.ledger import Ledger, verify_audit_chain
+from downtime.ledger import verify_audit_chain
 from downtime.ledger.returns import form_key
 from downtime.model import Identifier
 from downtime.report.formats import CSV_HEADER, PENDING_CSV_HEADER
 
+pytestmark = pytest.mark.backends
 MEDICATION = ("medication-orders", "mar", "prescription")
 
 
@@ -70,9 +72,9 @@ class Scanned:
 
 
 @pytest.fixture(scope="module")
-def printed(tmp_path_factory: pytest.TempPathFactory) -> Printed:
+def printed(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Printed:
     base = tmp_path_factory.mktemp("report-printed")
-    med = print_example_pack(base / "home", base / "out", ward="MED42")
+    med = print_example_pack(backend.new_home(base / "home"), base / "out", ward="MED42")
     kir = print_example_pack(base / "home", base / "out", ward="KIR7")
     return Printed(base / "home", med, kir)
 
@@ -165,7 +167,7 @@ def key_of(pack: PrintedPack, entry: dict[str, Any]) -> str:
 
 
 def execute(home: Path, sql: str, params: tuple[Any, ...] = ()) -> None:
-    with Ledger.open(home / "ledger.sqlite3") as ledger, ledger.transaction() as conn:
+    with open_ledger(home) as ledger, ledger.transaction() as conn:
         conn.execute(sql, params)
 
 
@@ -283,7 +285,7 @@ def test_voiding_a_blank_admission_form_removes_it_from_missing_with_an_audit_ev
         admission["patient"]["system"],
         admission["patient"]["value"],
     )
-    with Ledger.open(station / "ledger.sqlite3") as ledger:
+    with open_ledger(station) as ledger:
         assert verify_audit_chain(ledger) is None
 
 
@@ -939,13 +941,11 @@ def test_report_output_is_free_of_bidi_and_zero_width_characters_in_every_format
 ) -> None:
     """The census refuses them now, but a pack printed by an older version (or a ledger written
     some other way) may hold them: no report format passes them through raw."""
-    import sqlite3
-
-    with sqlite3.connect(fresh / "ledger.sqlite3") as conn:
-        conn.execute(
-            "UPDATE pack_patients SET family_name = ?, given_name = ?, bed = ?",
-            ("Tolv\u202eansson", "Tol\u200bvan\ufeff", "\u20663\u2069\x1b[2J"),
-        )
+    tamper(
+        ledger_target(fresh),
+        "UPDATE pack_patients SET family_name = ?, given_name = ?, bed = ?",
+        ("Tolv\u202eansson", "Tol\u200bvan\ufeff", "\u20663\u2069\x1b[2J"),
+    )
     for fmt in ("table", "csv", "json", "html"):
         out = downtime("report", "--format", fmt, home=fresh).stdout
         assert not any(char in out for char in HIDDEN), fmt
@@ -956,13 +956,22 @@ def test_report_output_is_free_of_bidi_and_zero_width_characters_in_every_format
 
 
 def test_report_csv_cells_never_run_as_spreadsheet_formulas(fresh: Path) -> None:
-    import sqlite3
-
     formulas = ['=HYPERLINK("http://x")', "+1+2", "-3+4", "@SUM(A1)", " =1+1", "\t=1", "＝1"]
-    with sqlite3.connect(fresh / "ledger.sqlite3") as conn:
-        ids = [r[0] for r in conn.execute("SELECT rowid FROM pack_patients ORDER BY rowid")]
-        for rowid, formula in zip(ids, formulas, strict=False):
-            conn.execute("UPDATE pack_patients SET bed = ? WHERE rowid = ?", (formula, rowid))
+    target = ledger_target(fresh)
+    ids = [
+        tuple(r)
+        for r in ledger_rows(
+            target,
+            "SELECT pack_id, patient_system, patient_value FROM pack_patients ORDER BY 1, 2, 3",
+        )
+    ]
+    for key, formula in zip(ids, formulas, strict=False):
+        tamper(
+            target,
+            "UPDATE pack_patients SET bed = ? WHERE pack_id = ? AND patient_system = ?"
+            " AND patient_value = ?",
+            (formula, *key),
+        )
     table = list(
         csv.DictReader(io.StringIO(downtime("report", "--format", "csv", home=fresh).stdout))
     )

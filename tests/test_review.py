@@ -30,6 +30,8 @@ from test_reconcile import (
 
 from downtime.cli import main
 
+pytestmark = pytest.mark.backends
+
 
 def as_user(home: Path, user: str, *args: str) -> Result:
     """``downtime ARGS`` run by ``user`` (``$DOWNTIME_USER``)."""

@@ -9,7 +9,6 @@ reconciliation run in processes of their own, as a second station or an IT run w
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,12 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from backends import copy_home as copy_data_folder
+from backends import open_ledger, replace_with_an_empty_ledger
 from conftest import PrintedPack
 from scankit import copy_home
 from test_reconcile import form_entries, mar_cells, printed, scan_in, ticked  # noqa: F401
 from test_review import administrations, reconcile
 
-from downtime.ledger import AuditEvent, Ledger
+from downtime.ledger import AuditEvent
 from downtime.ledger.db import rows as ledger_rows
 from downtime.ledger.decisions import Decision, DecisionRefused, record_decision
 from downtime.review import (
@@ -34,6 +35,7 @@ from downtime.review import (
     review_items,
 )
 
+pytestmark = pytest.mark.backends
 DOWNTIME = Path(sys.executable).with_name("downtime")
 
 
@@ -48,15 +50,13 @@ def elsewhere(home: Path, *args: str) -> None:
 
 def afresh(home: Path, tmp_path: Path) -> tuple[list[str], dict[str, int]]:
     """The open ids and counts of a copy of the ledger, which no process has seen yet."""
-    copy = tmp_path / f"fresh-{len(list(tmp_path.glob('fresh-*')))}"
-    copy.mkdir()
-    shutil.copy(home / "ledger.sqlite3", copy / "ledger.sqlite3")
-    with Ledger.open(copy / "ledger.sqlite3") as ledger:
+    copy = copy_data_folder(home, tmp_path / f"fresh-{len(list(tmp_path.glob('fresh-*')))}")
+    with open_ledger(copy) as ledger:
         return open_item_ids(ledger), dict(review_counts(ledger))
 
 
 def seen(home: Path) -> tuple[list[str], dict[str, int]]:
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+    with open_ledger(home) as ledger:
         return open_item_ids(ledger), dict(review_counts(ledger))
 
 
@@ -77,7 +77,7 @@ def test_a_decision_made_elsewhere_is_seen_by_a_station_that_counted_before(
     three: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
     home, cells = three
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+    with open_ledger(home) as ledger:
         found = review_items(ledger, queue="marks")
         assert [i.item for i in found] == cells
         assert review_counts(ledger)["marks"] == 3
@@ -114,14 +114,8 @@ def test_a_ledger_replaced_in_the_same_place_is_counted_afresh(
     three: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
     home, _ = three
-    empty = tmp_path / "empty"
-    with Ledger.open(empty / "ledger.sqlite3"):
-        pass
     assert seen(home)[1] == {"marks": 3}
-    (home / "ledger.sqlite3").unlink()
-    for name in ("ledger.sqlite3-wal", "ledger.sqlite3-shm"):
-        (home / name).unlink(missing_ok=True)
-    shutil.copy(empty / "ledger.sqlite3", home / "ledger.sqlite3")
+    replace_with_an_empty_ledger(home)
     assert seen(home) == ([], {})
 
 
@@ -131,7 +125,7 @@ def test_two_people_deciding_the_same_item_at_once_one_wins_and_the_other_is_tol
     """Two stations, each with its own connection, decide the same item as it was shown to
     both (no decision yet), released together: one decision is recorded, the other refused."""
     home, cells = three
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+    with open_ledger(home) as ledger:
         [shown] = [i for i in review_items(ledger, queue="marks") if i.item == cells[0]]
     states = {f"{cells[0]}.given": "marked", f"{cells[0]}.notgiven": "empty"}
     states[f"{cells[0]}.initials"] = "written"
@@ -139,7 +133,7 @@ def test_two_people_deciding_the_same_item_at_once_one_wins_and_the_other_is_tol
     outcome: dict[str, object] = {}
 
     def station(user: str) -> None:
-        with Ledger.open(home / "ledger.sqlite3") as own:
+        with open_ledger(home) as own:
             start.wait()
             try:
                 outcome[user] = decide(own, shown.item_id, action="boxes", value=states,
@@ -156,7 +150,7 @@ def test_two_people_deciding_the_same_item_at_once_one_wins_and_the_other_is_tol
     told = [o for o in outcome.values() if isinstance(o, DecisionRefused)]
     assert len(won) == 1 and len(told) == 1, outcome
     assert "meanwhile" in told[0].message or "settled already" in told[0].message
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+    with open_ledger(home) as ledger:
         recorded = ledger_rows(ledger, "SELECT decided_by FROM decisions")
         audited = ledger_rows(
             ledger, "SELECT actor FROM audit_events WHERE action = 'review.decide'"
@@ -170,7 +164,7 @@ def test_a_decision_on_an_item_decided_since_it_was_shown_is_refused(
     """What the person saw is checked in the transaction that records: an entry made since
     (by someone at another station) refuses a decision made on the older view."""
     home, cells = three
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+    with open_ledger(home) as ledger:
         [shown] = [i for i in review_items(ledger, queue="marks") if i.item == cells[1]]
         elsewhere(home, "review", "decide", shown.item_id, "skip", "--reason", "not given")
         late = Decision(0, shown.held.form_key, shown.item, "decide", "skip", {}, "seen before",

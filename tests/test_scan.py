@@ -33,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from backends import Backend, open_ledger
 from conftest import PrintedPack, print_example_pack
 from PIL import Image
 from scankit import (
@@ -61,18 +62,19 @@ from scankit import (
 
 from downtime import files, simulate
 from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, box_px
-from downtime.ledger import Ledger, verify_audit_chain
+from downtime.ledger import verify_audit_chain
 from downtime.scan import decode, images
 from downtime.scan.overlay import PRIVATE_MM
 
+pytestmark = pytest.mark.backends
 REGISTERED_SHAPE = (round(297 * PX_PER_MM), round(210 * PX_PER_MM))  # rows, columns
 
 
 @pytest.fixture(scope="module")
-def printed(tmp_path_factory: pytest.TempPathFactory) -> PrintedPack:
+def printed(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> PrintedPack:
     """Ward MED42 printed once for this module (its own data folder and signing key)."""
     base = tmp_path_factory.mktemp("scan-printed")
-    return print_example_pack(base / "home", base / "out")
+    return print_example_pack(backend.new_home(base / "home"), base / "out")
 
 
 @pytest.fixture
@@ -1167,7 +1169,7 @@ def test_every_scanned_page_is_audited_with_ward_and_patient_of_identified_pages
     for event in pages[2:]:
         assert event["patient_value"] is None and event["care_unit"] is None
     assert [r["status"] for r in records] == ["identified", "identified", "quarantined", "blank"]
-    with Ledger.open(station / "ledger.sqlite3") as ledger:
+    with open_ledger(station) as ledger:
         assert verify_audit_chain(ledger) is None
 
 
@@ -1246,7 +1248,10 @@ def test_summary_table_counts_agree_with_the_ledger(
             (run["run_id"],),
         )
     }
-    reasons = rows(station, "SELECT reason, count(*) AS n FROM quarantine GROUP BY reason")
+    reasons = rows(
+        station,
+        "SELECT reason, count(*) AS n FROM quarantine GROUP BY reason ORDER BY reason",
+    )
     expected = {"identified": 3, "duplicate": 1, "conflict": 1, "quarantined": 2, "blank": 1}
     assert in_ledger == expected
     assert {s: n for s, (n, _) in table.items() if s in STATUSES} == expected

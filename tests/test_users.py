@@ -8,15 +8,18 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+from backends import ledger_dump, open_ledger
 from click.testing import CliRunner
 from conftest import ledger_rows, run_cli
 
 from downtime.app.users import check_login
 from downtime.cli import main
-from downtime.ledger import Ledger, verify_audit_chain
+from downtime.ledger import verify_audit_chain
 from downtime.station.sessions import Sessions, Throttle
 from downtime.station.words import catalogue
 
+pytestmark = pytest.mark.backends
 PASSWORD = "en-lang-fras-2026"
 
 
@@ -31,7 +34,7 @@ def add(home: Path, name: str, role: str, password: str = PASSWORD, *, ok: bool 
 
 
 def users_table(home: Path) -> list[dict[str, object]]:
-    return [dict(r) for r in ledger_rows(home / "ledger.sqlite3", "SELECT * FROM users")]
+    return [dict(r) for r in ledger_rows(home, "SELECT * FROM users")]
 
 
 def test_a_user_is_added_with_an_argon2id_hash_and_never_the_password(home: Path) -> None:
@@ -40,7 +43,7 @@ def test_a_user_is_added_with_an_argon2id_hash_and_never_the_password(home: Path
     (user,) = users_table(home)
     assert (user["name"], user["role"]) == ("anna", "clerk")
     assert str(user["password_hash"]).startswith("$argon2id$")
-    assert PASSWORD.encode() not in (home / "ledger.sqlite3").read_bytes()
+    assert PASSWORD.encode() not in ledger_dump(home)
     assert check_login(home, "anna", PASSWORD).user is not None
     assert check_login(home, "anna", PASSWORD + "x").user is None
     assert check_login(home, "nobody", PASSWORD).why == "unknown-or-wrong"
@@ -82,7 +85,7 @@ def test_list_and_disable_and_every_change_is_audited(home: Path) -> None:
     assert datetime.fromisoformat(anna["added_at"]).tzinfo is not None
     assert check_login(home, "anna", PASSWORD).why == "disabled"
     events = ledger_rows(
-        home / "ledger.sqlite3",
+        home,
         "SELECT action, object_id FROM audit_events WHERE action LIKE 'users.%' ORDER BY seq",
     )
     assert [(e["action"], e["object_id"]) for e in events] == [
@@ -90,7 +93,7 @@ def test_list_and_disable_and_every_change_is_audited(home: Path) -> None:
         ("users.add", "kim"),
         ("users.disable", "anna"),
     ]
-    with Ledger.open(home / "ledger.sqlite3") as ledger:
+    with open_ledger(home) as ledger:
         assert verify_audit_chain(ledger) is None
 
 

@@ -4,16 +4,19 @@ page audited; pages returned are never voided."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
+import pytest
+from backends import copy_home
 from click.testing import CliRunner, Result
 from conftest import print_example_pack
 from scankit import count, rows
 from test_report import Printed, Scanned, printed, report_json, scanned, station  # noqa: F401
 
 from downtime.cli import main
+
+pytestmark = pytest.mark.backends
 
 
 def void(home: Path, *args: str, answer: str | None = None) -> Result:
@@ -64,8 +67,7 @@ def test_a_wards_newest_pack_is_voided_only_when_told_and_confirmed(
 
 
 def test_a_superseded_pack_is_chosen_by_ward_and_time(printed: Printed, tmp_path: Path) -> None:  # noqa: F811
-    home = tmp_path / "home"
-    shutil.copytree(printed.home, home)
+    home = copy_home(printed.home, tmp_path / "home")
     first = printed.kir.manifest["pack_id"]
     second = print_example_pack(home, tmp_path / "second", ward="KIR7").manifest["pack_id"]
     time.sleep(1.1)  # issue times are kept to the second: the next pack is issued after

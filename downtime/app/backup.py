@@ -27,7 +27,7 @@ from downtime.ledger.backup import copy_sqlite, table_counts
 from downtime.ledger.chain import chain_head
 from downtime.ledger.check import check_ledger, named_files
 from downtime.ledger.store import Store
-from downtime.settings import LEDGER_FILE, SITE_FILE, resolve
+from downtime.settings import LEDGER_FILE, SITE_FILE, Settings, resolve
 
 SCHEMA = "downtime.backup/1"
 MANIFEST = "backup.json"
@@ -46,6 +46,7 @@ class BackupSummary:
 def backup(home: Path | None, dest: Path) -> BackupSummary:
     """Copy the data folder ``home`` into the new (or empty) folder ``dest``."""
     settings = resolve(home)
+    _sqlite_only(settings, "back up")
     if not settings.ledger_path.is_file():
         raise InputError(f"no ledger in {settings.home.name} to back up")
     if dest.exists() and any(dest.iterdir()):
@@ -75,6 +76,7 @@ def restore(src: Path, home: Path | None, *, force: bool = False) -> BackupSumma
     """Restore the backup ``src`` into the data folder ``home``, then check it."""
     document = _manifest(src)
     settings = resolve(home)
+    _sqlite_only(settings, "restore")
     if settings.ledger_path.exists():
         if not force:
             raise InputError(
@@ -97,6 +99,15 @@ def restore(src: Path, home: Path | None, *, force: bool = False) -> BackupSumma
             _copy_file(source.path(name), target.path(name), name)
     copy_sqlite(src / LEDGER_FILE, settings.ledger_path)
     return _verify(settings.ledger_path, target, document)
+
+
+def _sqlite_only(settings: Settings, what: str) -> None:
+    if settings.database:
+        raise InputError(
+            f"the ledger of {settings.home.name} is a PostgreSQL database: downtime does not "
+            f"{what} it (only the SQLite ledger)",
+            hint="use the database server's own backups (pg_dump, pg_basebackup) for the ledger",
+        )
 
 
 def _verify(ledger_path: Path, store: Store, document: dict[str, Any]) -> BackupSummary:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from downtime.app.doctor_check import FAILED, OK, WARNING, Check
 from downtime.codes.keyfiles import KEYRING
 from downtime.codes.keys import KeyStore
 from downtime.errors import KeyStoreError, LedgerError
-from downtime.ledger import Ledger
+from downtime.ledger import Ledger, driver_errors
 from downtime.ledger.chain import chain_head
 from downtime.ledger.check import AUDIT, INTEGRITY, MISSING, UNLINKED, check_ledger
 from downtime.ledger.health import newest_recorded, schema_state
@@ -61,7 +60,7 @@ def clock_check(settings: Settings, now: datetime) -> Check:
     try:
         with _ledger(settings) as ledger:
             newest = newest_recorded(ledger) if ledger is not None else None
-    except (LedgerError, sqlite3.Error):
+    except _ledger_errors():
         newest = None  # the ledger check says why
     if newest is None:
         return Check("clock", OK, f"{shown} (no ledger records to compare it with)")
@@ -90,19 +89,23 @@ def folder_checks(settings: Settings, now: datetime) -> list[Check]:
             else:
                 checks += ledger_checks(settings, ledger)
                 checks.append(keys_check(settings, pages_per_key(ledger), now))
-    except (LedgerError, sqlite3.Error) as e:
+    except _ledger_errors() as e:
         what = f"the ledger cannot be read ({e})"
         checks.append(Check("ledger", FAILED, what, "restore it from a backup"))
     checks.append(disk_check(settings))
     return checks
 
 
+def _ledger_errors() -> tuple[type[Exception], ...]:
+    return (LedgerError, *driver_errors())
+
+
 @contextmanager
 def _ledger(settings: Settings) -> Iterator[Ledger | None]:
-    if not settings.ledger_path.is_file():
+    if not settings.database and not settings.ledger_path.is_file():
         yield None
         return
-    ledger = Ledger.open_readonly(settings.ledger_path)
+    ledger = Ledger.open_readonly(settings.ledger_target)
     try:
         yield ledger
     finally:

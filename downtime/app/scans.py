@@ -155,5 +155,5 @@ def _assigned_outcome(
     page = images.read_page(task.file, task.index, verify=False)
     if isinstance(page, images.PageProblem):
         raise InputError(f"quarantine item {item.item_id}: {page.message}")
-    config = WorkerConfig(settings.home, settings.ledger_path, settings.store_dir, ())
+    config = WorkerConfig(settings.home, settings.ledger_target, settings.store_dir, ())
     return read_assigned(page.image, page.dpi, task, page_uid, config, ledger)

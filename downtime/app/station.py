@@ -224,7 +224,7 @@ def open_pack_service(
         raise InputError(f"{packs} is not a folder", hint="give the folder packs are printed to")
 
     def catalogue() -> list[ServedPack]:
-        with Ledger.open_readonly(settings.ledger_path) as ledger:
+        with Ledger.open_readonly(settings.ledger_target) as ledger:
             return _served(packs, lambda pack_id: pack_pdf_sha256(ledger, pack_id))
 
     def read_pdf(pack: ServedPack) -> bytes | None:

@@ -23,7 +23,7 @@ class DataFolder:
     """What ``downtime init`` made or found."""
 
     home: Path
-    ledger: Path
+    ledger: Path | str  # the SQLite file, or the PostgreSQL database's URL
     site_config: Path
     signing_key: str | None  # None: a scan station, which only verifies
 
@@ -42,7 +42,7 @@ def workspace(
     settings = resolve(home, **overrides)
     files.private_folder(settings.home)
     store = _key_store(settings.keys_dir, keys)
-    ledger = Ledger.open(settings.ledger_path)
+    ledger = Ledger.open(settings.ledger_target)
     try:
         yield settings, store, ledger
     finally:
@@ -58,13 +58,20 @@ def _key_store(folder: Path, mode: str) -> KeyStore:
 
 
 def initialise(
-    home: Path | None, *, site: str | None, lang: str | None, signing: bool = True
+    home: Path | None,
+    *,
+    site: str | None,
+    lang: str | None,
+    database: str | None = None,
+    signing: bool = True,
 ) -> DataFolder:
+    """Create (or update) the data folder; ``database`` names a PostgreSQL ledger for it."""
     settings = resolve(home)
     config_path = settings.home / SITE_FILE
-    with workspace(home, keys="sign" if signing else "station") as (settings, keys, ledger):
+    mode = "sign" if signing else "station"
+    with workspace(home, keys=mode, database=database) as (settings, keys, ledger):
         config = settings.config
-        changes: dict[str, Any] = {"site": site, "lang": lang}
+        changes: dict[str, Any] = {"site": site, "lang": lang, "database": database}
         changes = {k: v for k, v in changes.items() if v is not None}
         if changes or not config_path.exists():
             config = resolve(home, **changes).config  # validated
@@ -77,5 +84,6 @@ def initialise(
         )
         active = [k.key_id for k in keys.public_keys() if k.status == "active"]
         return DataFolder(
-            settings.home, settings.ledger_path, config_path, active[0] if active else None
-        )
+            settings.home, ledger.name if ledger.path is None else ledger.path, config_path,
+            active[0] if active else None,
+        )  # fmt: skip

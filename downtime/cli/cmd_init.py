@@ -11,9 +11,23 @@ from downtime.cli.common import LANG, data_home, handles_errors
 @click.option("--site", help="Site name printed on cover sheets.")
 @click.option("--lang", type=LANG, help="Language of the printed forms.")
 @click.option("--scan-station", is_flag=True, help="Public keys only: this machine never signs.")
+@click.option(
+    "--db",
+    "database",
+    metavar="URL",
+    help="Keep the ledger in this PostgreSQL database (postgresql://user@host/db, no password: "
+    "that goes in PGPASSFILE or ~/.pgpass), for several stations on one ledger; written to "
+    "site.toml. Default: the SQLite file in the data folder.",
+)
 @click.pass_context
 @handles_errors
-def init(ctx: click.Context, site: str | None, lang: str | None, scan_station: bool) -> None:
+def init(
+    ctx: click.Context,
+    site: str | None,
+    lang: str | None,
+    scan_station: bool,
+    database: str | None,
+) -> None:
     """Create the data folder: ledger, signing key, site.toml.
 
     Safe to run again: what exists is kept (options given here update site.toml).
@@ -21,7 +35,9 @@ def init(ctx: click.Context, site: str | None, lang: str | None, scan_station: b
     """
     from downtime.app import initialise
 
-    made = initialise(data_home(ctx), site=site, lang=lang, signing=not scan_station)
+    made = initialise(
+        data_home(ctx), site=site, lang=lang, database=database, signing=not scan_station
+    )
     click.echo(f"data folder\t{made.home}")
     click.echo(f"ledger\t{made.ledger}")
     click.echo(f"site config\t{made.site_config}")

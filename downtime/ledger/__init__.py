@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from downtime.ledger.audit import write_audit
 from downtime.ledger.chain import verify_audit_chain
-from downtime.ledger.db import Ledger
+from downtime.ledger.db import Ledger, driver_errors
 from downtime.ledger.records import AuditEvent, IssuedPage, PackRecord, PackSummary
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Ledger",
     "PackRecord",
     "PackSummary",
+    "driver_errors",
     "verify_audit_chain",
     "write_audit",
 ]

@@ -20,8 +20,7 @@ GENESIS = "0" * 64
 
 def write_audit(ledger: Ledger, events: Sequence[AuditEvent], *, actor: str, station: str) -> None:
     """Append audit events in a transaction of their own."""
-    with ledger.transaction() as conn:
-        append_audit(conn, events, actor=actor, station=station)
+    ledger.write(lambda conn: append_audit(conn, events, actor=actor, station=station))
 
 
 def append_audit(

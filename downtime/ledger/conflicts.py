@@ -14,11 +14,10 @@ those of its latest held row.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 
-from downtime.ledger.db import Ledger, chunks, rows
+from downtime.ledger.db import Connection, Ledger, chunks, rows
 
 PAPER, RECORD = "paper", "record"
 
@@ -45,7 +44,7 @@ COLUMNS = tuple(f.name for f in fields(ConflictSide))
 
 
 def write_sides(
-    conn: sqlite3.Connection,
+    conn: Connection,
     form_key: str,
     item: str,
     found_at: str,
@@ -65,7 +64,7 @@ def write_sides(
     )
 
 
-def latest_sides(conn: sqlite3.Connection, form_key: str) -> dict[str, tuple[ConflictSide, ...]]:
+def latest_sides(conn: Connection, form_key: str) -> dict[str, tuple[ConflictSide, ...]]:
     """Item → the sides of its latest held row, for one form (inside a transaction)."""
     found = conn.execute(
         f"SELECT s.item, {', '.join('s.' + c for c in COLUMNS)} FROM conflict_sides s"

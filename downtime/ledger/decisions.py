@@ -20,7 +20,7 @@ from typing import Any
 
 from downtime.errors import DowntimeError, ExitCode
 from downtime.ledger.audit import append_audit
-from downtime.ledger.db import Ledger, now, rows
+from downtime.ledger.db import Connection, Ledger, now, rows
 from downtime.ledger.records import AuditEvent
 
 DECIDE, CONFIRM = "decide", "confirm"
@@ -121,7 +121,8 @@ def record_decision(
     was shown to them (0: none). A decision recorded since by someone else refuses this one:
     two people deciding the same item at once, one wins and the other is told. Returns the new
     decision id."""
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> int:
         found = conn.execute(
             "SELECT decision_id, form_key, item, step, action, value, reason, decided_by,"
             " decided_at FROM decisions WHERE form_key = ? AND item = ? ORDER BY decision_id",
@@ -139,16 +140,18 @@ def record_decision(
             _may_confirm(state, decision)
         cur = conn.execute(
             "INSERT INTO decisions (form_key, item, step, action, value, reason, decided_by,"
-            " decided_at, station) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " decided_at, station) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING decision_id",
             (
                 decision.form_key, decision.item, decision.step, decision.action,
                 json.dumps(dict(decision.value), sort_keys=True, ensure_ascii=False),
                 decision.reason, decision.decided_by, now(), station,
             ),
         )  # fmt: skip
+        decision_id = int(cur.fetchone()[0])
         append_audit(conn, [audit], actor=decision.decided_by, station=station)
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return decision_id
+
+    return ledger.write(body, in_order=("decisions",))
 
 
 def _may_confirm(state: ItemDecisions, decision: Decision) -> None:

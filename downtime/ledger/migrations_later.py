@@ -75,4 +75,12 @@ LATER: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0012_insertion_order",
+        """
+        -- Held items are ordered by insertion where their times are equal. SQLite numbers the
+        -- rows of every table (rowid) already; PostgreSQL gets an identity column of the same
+        -- name here (downtime.ledger.dialect.POSTGRESQL_MIGRATIONS).
+        """,
+    ),
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from downtime.ledger.audit import append_audit
-from downtime.ledger.db import Ledger, rows
+from downtime.ledger.db import Connection, Ledger, rows
 from downtime.ledger.pages import patient_of
 from downtime.ledger.records import AuditEvent
 from downtime.model import Identifier
@@ -72,12 +72,15 @@ def record_outage_event(
     """Append a start or end (audited); returns its sequence number."""
     if kind not in KINDS:
         raise ValueError(f"an outage event is one of {KINDS}")
-    with ledger.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO outage_events (kind, at, recorded_by, recorded_at) VALUES (?, ?, ?, ?)",
-            (kind, at.isoformat(), actor, datetime.now(UTC).isoformat()),
+
+    def body(conn: Connection) -> int:
+        seq = int(
+            conn.execute(
+                "INSERT INTO outage_events (kind, at, recorded_by, recorded_at)"
+                " VALUES (?, ?, ?, ?) RETURNING seq",
+                (kind, at.isoformat(), actor, datetime.now(UTC).isoformat()),
+            ).fetchone()[0]
         )
-        seq = int(cur.lastrowid or 0)
         append_audit(
             conn,
             [
@@ -91,7 +94,9 @@ def record_outage_event(
             actor=actor,
             station=station,
         )
-    return seq
+        return seq
+
+    return ledger.write(body)
 
 
 @dataclass(frozen=True)
@@ -110,13 +115,14 @@ def record_voids(
 ) -> list[str]:
     """Void the pages not voided yet, in one transaction, each audited with its ward and
     patient. Returns the serials voided now (a page voided before is left as it was)."""
-    done: list[str] = []
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> list[str]:
+        done: list[str] = []
         events = []
         for page in pages:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO voids (page_uid, reason, voided_by, voided_at)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO voids (page_uid, reason, voided_by, voided_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (page.page_uid, reason, actor, datetime.now(UTC).isoformat()),
             )
             if cur.rowcount == 0:
@@ -134,7 +140,9 @@ def record_voids(
                 )
             )
         append_audit(conn, events, actor=actor, station=station)
-    return done
+        return done
+
+    return ledger.write(body)
 
 
 def pages_by_serial(ledger: Ledger, serials: Sequence[str]) -> dict[str, tuple[PageToVoid, bool]]:

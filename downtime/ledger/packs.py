@@ -39,7 +39,8 @@ def record_pack(
     marked superseded by it (a pack imported late supersedes only older ones). Returns
     their ids. A continuation pack (``continues``) supersedes none.
     """
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> list[str]:
         earlier = (
             []
             if continues is not None
@@ -82,7 +83,9 @@ def record_pack(
             [(r, pack.pack_id, pack.ward, iso(pack.issued_at)) for r in reserve_ids],
         )
         append_audit(conn, audit, actor=actor, station=station)
-    return earlier
+        return earlier
+
+    return ledger.write(body)
 
 
 def has_pack(ledger: Ledger, pack_id: str) -> bool:
@@ -179,12 +182,13 @@ def _insert_pages(conn: Connection, pages: Sequence[IssuedPage]) -> None:
         if layout_id not in known:
             known.add(layout_id)
             conn.execute(
-                "INSERT OR IGNORE INTO layouts (layout_id, form, form_version) VALUES (?, ?, ?)",
+                "INSERT INTO layouts (layout_id, form, form_version) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (layout_id, page.form, page.form_version),
             )
             conn.executemany(
-                "INSERT OR IGNORE INTO layout_fields (layout_id, field_id, kind, left_mm, top_mm,"
-                " width_mm, height_mm) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO layout_fields (layout_id, field_id, kind, left_mm, top_mm, width_mm,"
+                " height_mm) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 [(layout_id, f.id, f.kind, *f.box_mm) for f in page.fields],
             )
         patient = page.patient

@@ -8,14 +8,13 @@ content has not changed since it was delivered is not sent again (:func:`deliver
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from downtime.ledger.audit import append_audit
 from downtime.ledger.conflicts import ConflictSide, latest_sides, write_sides
-from downtime.ledger.db import Ledger, now, rows
+from downtime.ledger.db import Connection, Ledger, now, rows
 from downtime.ledger.records import AuditEvent
 
 DELIVERED = ("posted", "written")  # attempt outcomes that mean the bundle arrived
@@ -87,14 +86,16 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
     Returns each bundle's next attempt number (1 for a new posting; more after a crash or a
     failure)."""
     at = now()
-    numbers: dict[str, int] = {}
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> dict[str, int]:
+        numbers: dict[str, int] = {}
         for plan in plans:
             key = plan.form_key
             latest = _latest_held(conn, key)
             decided = _decided_at(conn, key)
             conn.executemany(
-                "INSERT OR IGNORE INTO held_item_ids (item_id, form_key, item) VALUES (?, ?, ?)",
+                "INSERT INTO held_item_ids (item_id, form_key, item) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [(held_item_id(key, h.item), key, h.item) for h in plan.held],
             )
             sides = latest_sides(conn, key) if any(h.sides for h in plan.held) else {}
@@ -116,8 +117,8 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
             _clear(conn, key, latest, {h.item for h in plan.held}, at)
             for bundle_key, resources in plan.bundles:
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO postings (bundle_key, form_key, content_sha256, target,"
-                    " resources, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO postings (bundle_key, form_key, content_sha256, target,"
+                    " resources, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (bundle_key, key, plan.content_sha256, target, resources, at),
                 )
                 row = conn.execute(
@@ -127,10 +128,12 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
                 # A posting row already there, even without attempts, means it may have been
                 # sent before a crash: its next attempt is at least 2, which searches first.
                 numbers[bundle_key] = max(int(row[0]) + 1, 1 if cur.rowcount else 2)
-    return numbers
+        return numbers
+
+    return ledger.write(body, in_order=("held_items",))
 
 
-def _latest_held(conn: sqlite3.Connection, form_key: str) -> dict[str, tuple[str, str, str]]:
+def _latest_held(conn: Connection, form_key: str) -> dict[str, tuple[str, str, str]]:
     """Item → (kind, detail, found_at) of its latest held row, for one form."""
     found = conn.execute(
         "SELECT item, kind, detail, found_at FROM held_items h WHERE form_key = ? AND rowid ="
@@ -141,7 +144,7 @@ def _latest_held(conn: sqlite3.Connection, form_key: str) -> dict[str, tuple[str
     return {item: (kind, detail, at) for item, kind, detail, at in found}
 
 
-def _decided_at(conn: sqlite3.Connection, form_key: str) -> dict[str, str]:
+def _decided_at(conn: Connection, form_key: str) -> dict[str, str]:
     """Item → when a person last decided about it, for one form."""
     found = conn.execute(
         "SELECT item, max(decided_at) FROM decisions WHERE form_key = ? GROUP BY item",
@@ -151,7 +154,7 @@ def _decided_at(conn: sqlite3.Connection, form_key: str) -> dict[str, str]:
 
 
 def _clear(
-    conn: sqlite3.Connection,
+    conn: Connection,
     form_key: str,
     latest: dict[str, tuple[str, str, str]],
     held_now: set[str],
@@ -178,7 +181,8 @@ def record_deliveries(
 ) -> None:
     """After the bundles left: every attempt and resource, and the audit, in one transaction."""
     at = now()
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> None:
         for d in deliveries:
             conn.executemany(
                 "INSERT INTO posting_attempts (bundle_key, attempt, at, outcome, http_status,"
@@ -189,11 +193,14 @@ def record_deliveries(
                 ],
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO posted_resources (bundle_key, resource_type, identifier,"
-                " location) VALUES (?, ?, ?, ?)",
+                "INSERT INTO posted_resources (bundle_key, resource_type, identifier, location)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (bundle_key, identifier) DO UPDATE SET"
+                " resource_type = excluded.resource_type, location = excluded.location",
                 [(d.bundle_key, r.resource_type, r.identifier, r.location) for r in d.resources],
             )
         append_audit(conn, audit, actor=actor, station=station)
+
+    ledger.write(body)
 
 
 def posted_locations(ledger: Ledger, form_key: str, target: str) -> dict[str, str | None]:
@@ -267,7 +274,7 @@ def open_held_items(
         "  AND c.kind = ?), '')) AS since"
         " FROM (SELECT form_key, item, kind, detail, found_at, row_number() OVER"
         "  (PARTITION BY form_key, item ORDER BY found_at DESC, rowid DESC) AS n"
-        "  FROM held_items WHERE ? IS NULL OR form_key = ?) h"
+        "  FROM held_items WHERE CAST(? AS TEXT) IS NULL OR form_key = ?) h"
         " WHERE h.n = 1 AND h.kind != ? ORDER BY h.form_key, h.item",
         (CLEARED, form_key, form_key, CLEARED),
     )
@@ -306,7 +313,8 @@ def held_stamp(ledger: Ledger) -> HeldStamp:
 def held_changes(ledger: Ledger, seen: HeldStamp) -> tuple[HeldStamp, set[str] | None]:
     """The forms with held rows or decisions recorded after ``seen``, and the stamp that
     covers them. A row written while this reads is either in the answer or after its stamp, so
-    a reader that asks again with the stamp returned misses nothing. None instead of the forms:
+    a reader that asks again with the stamp returned misses nothing (the writers of both tables
+    keep ids in commit order: ``in_order`` of :meth:`Ledger.write`). None instead of the forms:
     the ledger holds fewer rows than ``seen`` (another ledger in the same place): start over."""
     last = held_stamp(ledger)
     if last.held_row < seen.held_row or last.decision < seen.decision:

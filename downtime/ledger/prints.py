@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from downtime.ledger.audit import append_audit
-from downtime.ledger.db import Ledger, chunks, iso, now, rows
+from downtime.ledger.db import Connection, Ledger, chunks, iso, now, rows
 from downtime.ledger.records import AuditEvent
 
 OUTCOMES = ("sent", "failed")
@@ -45,7 +45,8 @@ def record_print(
     ledger: Ledger, record: PrintRecord, audit: Sequence[AuditEvent], *, actor: str, station: str
 ) -> None:
     """The print and its pages, before its job is sent (its outcome comes later)."""
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> None:
         conn.execute(
             "INSERT INTO prints (print_id, pack_id, ward, printed_at, printed_by, station,"
             " printer, copies, selection, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -57,18 +58,21 @@ def record_print(
         )
         append_audit(conn, audit, actor=actor, station=station)
 
+    ledger.write(body)
+
 
 def record_print_outcome(
     ledger: Ledger, print_id: str, outcome: str, *, job_id: str = "", detail: str = ""
 ) -> None:
     if outcome not in OUTCOMES:
         raise ValueError(f"a print's outcome is one of {OUTCOMES}")
-    with ledger.transaction() as conn:
-        conn.execute(
+    ledger.write(
+        lambda conn: conn.execute(
             "INSERT INTO print_outcomes (print_id, outcome, job_id, detail, at)"
             " VALUES (?, ?, ?, ?, ?)",
             (print_id, outcome, job_id, detail, now()),
         )
+    )
 
 
 def print_records(
@@ -170,7 +174,8 @@ def import_prints(
     """Add prints exported by a ward station, each with its pages and outcome, in one
     transaction; a print already here is left as it is."""
     at = now()
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> None:
         for record in records:
             conn.execute(
                 "INSERT INTO prints (print_id, pack_id, ward, printed_at, printed_by, station,"
@@ -190,6 +195,8 @@ def import_prints(
                     (record.print_id, record.outcome, record.job_id, record.detail, at),
                 )
         append_audit(conn, audit, actor=actor, station=station)
+
+    ledger.write(body)
 
 
 def _print_row(record: PrintRecord) -> tuple[object, ...]:

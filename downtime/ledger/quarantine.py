@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from downtime.ledger.audit import append_audit
-from downtime.ledger.db import Ledger, now, rows
+from downtime.ledger.db import Connection, Ledger, now, rows
 from downtime.ledger.pages import patient_of
 from downtime.ledger.records import AuditEvent
 from downtime.ledger.scans import PageFact, Recorded, compare_capture, insert_capture, ward_of
@@ -140,7 +140,8 @@ def record_assignment(
     station: str,
 ) -> Recorded:
     """A clerk attached a set-aside page to its issued page by the printed serial."""
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> Recorded:
         status, same_as, conflicts_with = compare_capture(conn, fact)
         scan_page_id = conn.execute(
             "SELECT scan_page_id FROM quarantine WHERE item_id = ?", (item.item_id,)
@@ -160,7 +161,9 @@ def record_assignment(
             object_id=fact.page_uid,
         )
         append_audit(conn, [event], actor=actor, station=station)
-    return Recorded(status, capture_id, item.item_id)
+        return Recorded(status, capture_id, item.item_id)
+
+    return ledger.write(body)
 
 
 def record_rejection(
@@ -169,7 +172,8 @@ def record_rejection(
     """A person decided a set-aside page is not one to file (``reason`` says why); audited
     with the ward and patient its verified code names, if it has one."""
     page = set_aside_pages(ledger).get(item.item_id)
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> None:
         conn.execute(
             "INSERT INTO quarantine_rejections (item_id, reason, rejected_by, rejected_at)"
             " VALUES (?, ?, ?, ?)",
@@ -179,6 +183,8 @@ def record_rejection(
             "quarantine.reject", item, page, f"item {item.item_id} ({item.reason}): {reason}"
         )
         append_audit(conn, [event], actor=actor, station=station)
+
+    ledger.write(body)
 
 
 def quarantine_event(

@@ -96,24 +96,29 @@ class Recorded:
 
 
 def start_run(ledger: Ledger, run_id: str, operator: str, station: str, at: datetime) -> None:
-    with ledger.transaction() as conn:
-        conn.execute(
+    ledger.write(
+        lambda conn: conn.execute(
             "INSERT INTO scan_runs (run_id, started_at, operator, station) VALUES (?, ?, ?, ?)",
             (run_id, at.isoformat(), operator, station),
         )
+    )
 
 
 def record_file(ledger: Ledger, run_id: str, item: ScannedFile, stored_as: str) -> None:
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> None:
         conn.execute(
-            "INSERT OR IGNORE INTO scan_files (file_sha256, size, kind, first_source, first_run,"
-            " stored_as) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO scan_files (file_sha256, size, kind, first_source, first_run, stored_as)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (item.sha256, item.size, item.kind, item.source, run_id, stored_as),
         )
         conn.execute(
-            "INSERT OR IGNORE INTO scan_sightings (run_id, file_sha256, source) VALUES (?, ?, ?)",
+            "INSERT INTO scan_sightings (run_id, file_sha256, source) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (run_id, item.sha256, item.source),
         )
+
+    ledger.write(body)
 
 
 def earlier_page(ledger: Ledger, file_sha256: str, source_page: int) -> EarlierPage | None:
@@ -202,11 +207,9 @@ def record_outcomes(
     ledger: Ledger, run_id: str, facts: Sequence[PageFact], *, actor: str, station: str
 ) -> list[Recorded]:
     """Write several pages' outcomes in one transaction (each audited)."""
-    out = []
-    with ledger.transaction() as conn:
-        for fact in facts:
-            out.append(_record(conn, run_id, fact, actor=actor, station=station))
-    return out
+    return ledger.write(
+        lambda conn: [_record(conn, run_id, fact, actor=actor, station=station) for fact in facts]
+    )
 
 
 def _record(conn: Connection, run_id: str, fact: PageFact, *, actor: str, station: str) -> Recorded:
@@ -215,23 +218,23 @@ def _record(conn: Connection, run_id: str, fact: PageFact, *, actor: str, statio
         status, same_as, conflicts_with = compare_capture(conn, fact)
     cur = conn.execute(
         "INSERT INTO scan_pages (file_sha256, source_page, run_id, status, reason, page_uid,"
-        " rotation, scanned_at) VALUES (?,?,?,?,?,?,?,?)",
+        " rotation, scanned_at) VALUES (?,?,?,?,?,?,?,?) RETURNING scan_page_id",
         (
             fact.file_sha256, fact.source_page, run_id, status, fact.reason, fact.page_uid,
             fact.rotation, now(),
         ),
     )  # fmt: skip
-    scan_page_id = int(cur.lastrowid or 0)
+    scan_page_id = int(cur.fetchone()[0])
     capture_id = item = None
     if fact.status == ScanStatus.IDENTIFIED:
         capture_id = insert_capture(conn, scan_page_id, fact, same_as, conflicts_with)
     elif fact.status == ScanStatus.QUARANTINED:
         cur = conn.execute(
             "INSERT INTO quarantine (scan_page_id, reason, message, created_at)"
-            " VALUES (?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?) RETURNING item_id",
             (scan_page_id, fact.reason or "unknown", fact.message, now()),
         )
-        item = int(cur.lastrowid or 0)
+        item = int(cur.fetchone()[0])
     append_audit(conn, [_audit(conn, fact, status)], actor=actor, station=station)
     return Recorded(status, capture_id, item)
 
@@ -248,13 +251,13 @@ def insert_capture(
         raise ValueError("a capture needs its page, registered image, how it was identified")
     cur = conn.execute(
         "INSERT INTO captures (scan_page_id, page_uid, via, residual_mm, registered_as, same_as,"
-        " conflicts_with, captured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " conflicts_with, captured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING capture_id",
         (
             scan_page_id, fact.page_uid, capture.via, capture.residual_mm,
             capture.registered_as, same_as, conflicts_with, now(),
         ),
     )  # fmt: skip
-    capture_id = int(cur.lastrowid or 0)
+    capture_id = int(cur.fetchone()[0])
     conn.executemany(
         "INSERT INTO marks (capture_id, field_id, kind, state, score, flags, crop_left_px,"
         " crop_top_px, crop_right_px, crop_bottom_px) VALUES (?,?,?,?,?,?,?,?,?,?)",

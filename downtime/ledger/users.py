@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from downtime.errors import InputError
 from downtime.ledger.audit import append_audit
-from downtime.ledger.db import Ledger, Row, now, rows
+from downtime.ledger.db import Connection, Ledger, Row, now, rows
 from downtime.ledger.records import AuditEvent
 
 ROLES = ("clerk", "confirmer", "admin")
@@ -56,7 +56,8 @@ def add_user(
     """Record a new user; a name already taken (also by a disabled user) is refused."""
     if role not in ROLES:
         raise InputError(f"unknown role '{role}'", hint=f"one of: {', '.join(ROLES)}")
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> User:
         if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
             raise InputError(
                 f"there is already a user '{name}'",
@@ -70,12 +71,15 @@ def add_user(
         )
         event = AuditEvent("users.add", f"role {role}", object_type="user", object_id=name)
         append_audit(conn, [event], actor=actor, station=station)
-    return User(name, role, actor, at)
+        return User(name, role, actor, at)
+
+    return ledger.write(body)
 
 
 def disable_user(ledger: Ledger, name: str, *, actor: str, station: str) -> bool:
     """Disable a user from now on; False when they were disabled before (nothing changes)."""
-    with ledger.transaction() as conn:
+
+    def body(conn: Connection) -> bool:
         if not conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
             raise InputError(f"there is no user '{name}'", hint="see `downtime users list`")
         if conn.execute("SELECT 1 FROM user_disablements WHERE name = ?", (name,)).fetchone():
@@ -86,4 +90,6 @@ def disable_user(ledger: Ledger, name: str, *, actor: str, station: str) -> bool
         )
         event = AuditEvent("users.disable", "disabled", object_type="user", object_id=name)
         append_audit(conn, [event], actor=actor, station=station)
-    return True
+        return True
+
+    return ledger.write(body)

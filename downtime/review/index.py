@@ -120,10 +120,7 @@ _INDEXES_LOCK = threading.Lock()
 def index_of(ledger: Ledger, make: Callable[[], OpenIndex]) -> OpenIndex:
     """The process's index of this ledger (made by ``make`` the first time), up to date. A
     ledger file replaced by another (a restore) gets a new index."""
-    try:
-        identity = (str(ledger.path.resolve()), ledger.path.stat().st_ino)
-    except OSError:
-        identity = (str(ledger.path), 0)
+    identity = ledger.identity
     with _INDEXES_LOCK:
         index = _INDEXES.get(identity)
         if index is None:

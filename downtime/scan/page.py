@@ -65,7 +65,7 @@ UNREGISTERED = (
 @dataclass(frozen=True)
 class WorkerConfig:
     home: Path
-    ledger_path: Path
+    ledger: Path | str  # the SQLite file or the PostgreSQL URL (Settings.ledger_target)
     store_dir: Path
     public_keys: tuple[bytes, ...]  # raw Ed25519 public keys
     debug_dir: Path | None = None

@@ -135,7 +135,7 @@ def run_scan(
     tasks = [s for s in slots if isinstance(s, PageTask)]
     config = WorkerConfig(
         home=settings.home,
-        ledger_path=settings.ledger_path,
+        ledger=settings.ledger_target,
         store_dir=settings.store_dir,
         public_keys=tuple(
             k.public_bytes(Encoding.Raw, PublicFormat.Raw) for k in keys.verification_keys()

@@ -56,7 +56,7 @@ def init_worker(config: WorkerConfig, run_pid: int) -> None:
     _leave_stopping_to_the_run()
     _config = config
     _keys = [Ed25519PublicKey.from_public_bytes(k) for k in config.public_keys]
-    _ledger = Ledger.open_readonly(config.ledger_path)
+    _ledger = Ledger.open_readonly(config.ledger)
 
 
 def _die_with_parent(run_pid: int) -> None:

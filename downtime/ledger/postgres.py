@@ -1,0 +1,137 @@
+"""PostgreSQL through psycopg 3: the one module that imports the driver.
+
+A connection here speaks to the ledger's modules as a SQLite connection does: ``execute`` and
+``executemany`` with ``?`` placeholders (translated by :func:`~downtime.ledger.dialect.pyformat`),
+rows read by column name or by index, ``rowcount``. It runs in autocommit: a read is a
+statement of its own, and a write is an explicit ``SERIALIZABLE`` transaction
+(:class:`~downtime.ledger.db.Ledger`), retried when PostgreSQL reports a serialization failure
+or a deadlock (:func:`retryable`).
+
+The password comes from a password file (``PGPASSFILE``, ``~/.pgpass``, or ``passfile=`` in the
+URL), never from the URL itself (:mod:`downtime.settings` refuses one that carries it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from downtime.errors import LedgerError
+from downtime.ledger.dialect import pyformat, redacted
+
+# SQLSTATEs after which a transaction may simply be run again: serialization_failure and
+# deadlock_detected.
+RETRYABLE = frozenset({"40001", "40P01"})
+CONNECT_TIMEOUT_S = 10
+
+
+class Row(Sequence[Any]):
+    """One row, by index or by column name (as :class:`sqlite3.Row`); ``dict(row)`` works."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, values: Sequence[Any], names: dict[str, int]) -> None:
+        self._values = tuple(values)
+        self._names = names
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            index = self._names.get(key)
+            if index is None:
+                index = self._names.get(key.lower())
+            if index is None:
+                raise IndexError(f"no such column: {key}")
+            return self._values[index]
+        return self._values[key]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Row):
+            return self._values == other._values and self._names == other._names
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+    def __repr__(self) -> str:
+        return f"Row({dict(zip(self._names, self._values, strict=False))!r})"
+
+
+def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
+    names: dict[str, int] = {}
+    for i, column in enumerate(cursor.description or ()):
+        names.setdefault(column.name, i)  # the first of two same-named columns, as SQLite
+    return lambda values: Row(values, names)
+
+
+class PgConnection:
+    """A psycopg connection that takes the ledger's SQLite-style statements."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        return self._raw.execute(pyformat(sql), tuple(parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        cursor = self._raw.cursor()
+        batch = [tuple(p) for p in parameters]
+        if batch:
+            cursor.executemany(pyformat(sql), batch)
+        return cursor
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def connect(url: str, *, readonly: bool = False) -> PgConnection:
+    """A connection to the database ``url`` names, in autocommit (see the module's doc)."""
+    try:
+        import psycopg
+    except ImportError as e:  # pragma: no cover - psycopg is a dependency
+        raise LedgerError(
+            "PostgreSQL needs the psycopg package",
+            hint="pip install 'psycopg[binary]'",
+        ) from e
+    extra: dict[str, Any] = {"options": "-c default_transaction_read_only=on"} if readonly else {}
+    try:
+        raw = psycopg.connect(
+            url,
+            autocommit=True,
+            row_factory=_row_factory,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="downtime",
+            **extra,
+        )
+    except psycopg.Error as e:
+        raise LedgerError(
+            f"the ledger database {redacted(url)} cannot be opened: {_first_line(e)}",
+            hint="check the URL (DOWNTIME_DB or database in site.toml), that the server is "
+            "running, and the password file (PGPASSFILE or ~/.pgpass, readable only by you)",
+        ) from e
+    return PgConnection(raw)
+
+
+def retryable(error: BaseException) -> bool:
+    """Whether ``error`` is a serialization failure or a deadlock: run the transaction again."""
+    return getattr(error, "sqlstate", None) in RETRYABLE
+
+
+def is_error(error: BaseException) -> bool:
+    """Whether ``error`` comes from the database driver."""
+    import psycopg
+
+    return isinstance(error, psycopg.Error)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
