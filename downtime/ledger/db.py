@@ -27,9 +27,11 @@ Connection = sqlite3.Connection
 
 def _create_private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
+    try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
+    except FileExistsError:
+        return  # there already (made by another process opening it at the same moment)
+    os.close(fd)
 
 
 class Ledger:
@@ -102,6 +104,9 @@ class Ledger:
             if name in done:
                 continue
             with self.transaction() as conn:
+                # another process opening the ledger at the same moment may have applied it
+                if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                    continue
                 for statement in _statements(sql):
                     conn.execute(statement)
                 conn.execute(
