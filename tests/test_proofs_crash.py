@@ -212,7 +212,7 @@ def test_reconcile_killed_mid_posting_then_run_again_posts_each_resource_once(
     )  # fmt: skip
     result = storm(spec, env=target.env, timeout=RECONCILE_STORM_S + 120)
     assert not result.failed, "\n".join(result.stderr(w) for w in result.failed[:3])
-    assert len(result.killed) >= 5
+    assert len(result.killed) >= 3  # each after the server took a bundle from it
 
     downtime_ok(target, "reconcile", "--fhir-url", server.base_url)
 
