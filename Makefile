@@ -11,7 +11,7 @@ OUT    ?= out
 FHIR_SERVER := tests/fhir_server
 FHIR_STAMP  := $(FHIR_SERVER)/node_modules/.package-lock.json
 
-.PHONY: demo test lint screens system-deps clean
+.PHONY: demo test lint screens dist system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -50,7 +50,12 @@ test: system-deps $(STAMP) $(FHIR_STAMP)
 
 # The review station's screenshots in the README (docs/screens), made anew by its test.
 screens: system-deps $(STAMP)
-	DOWNTIME_SCREENS=1 $(BIN)/pytest tests/test_station.py tests/test_station_queues.py -k screenshots
+	DOWNTIME_SCREENS=1 $(BIN)/pytest tests/test_station.py tests/test_station_queues.py tests/test_station_conflicts.py -k screenshots
+
+# The wheel and sdist a site installs (README, *Installing it on a PC*), built afresh.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
 
 lint: $(STAMP)
 	$(BIN)/ruff check downtime tests bench docs
@@ -58,4 +63,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(OUT)
+	rm -rf $(VENV) $(OUT) dist

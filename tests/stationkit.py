@@ -1,6 +1,9 @@
 """Helpers for the review station's tests: a data folder with pages set aside, users, the
 station served by `downtime review` in a process of its own, and Debian's Chromium driven by
-Playwright.
+Playwright — with the browser fixtures every station test module shares. A module defines its
+own ``served`` fixture (the station it tests) and imports these:
+
+    from stationkit import browser_fixture, page_fixture, playwright_fixture  # noqa: F401
 
 Every page set aside here is a real scan: a pack printed from the bundled example, pages
 rendered, filled and degraded with :mod:`downtime.simulate`, and `downtime scan` run on them.
@@ -22,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from conftest import PrintedPack
-from playwright.sync_api import BrowserContext, Page, Playwright
-from scankit import DPI, patient_pages, render, require, save_png, scan
+from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from scankit import DPI, assert_no_identity, patient_pages, render, require, save_png, scan
 
 from downtime import simulate
 from downtime.cli import main
@@ -190,3 +194,47 @@ def csrf_of(page: Page) -> str:
     token = page.get_attribute("input[name=csrf] >> nth=0", "value")
     assert token
     return token
+
+
+def as_user(page: Page, served: Served, name: str) -> None:
+    """Log out whoever was in, and log in as ``name``."""
+    page.context.clear_cookies()
+    log_in(page, served, name)
+
+
+def images_shown(page: Page, selector: str) -> None:
+    """Wait until every image ``selector`` names has loaded (and is a picture)."""
+    page.wait_for_function(
+        "s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)",
+        arg=selector,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures (imported by each station test module)
+
+
+@pytest.fixture(scope="module", name="playwright")
+def playwright_fixture() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module", name="browser")
+def browser_fixture(playwright: Playwright) -> Iterator[BrowserContext]:
+    with chromium(playwright) as context:
+        yield context
+
+
+@pytest.fixture(name="page")
+def page_fixture(browser: BrowserContext, served: Served) -> Iterator[Page]:
+    """A fresh tab without cookies on the module's station (``served``); afterwards, no patient
+    in any URL asked for or in the station's stderr."""
+    browser.clear_cookies()
+    tab = browser.new_page()
+    urls: list[str] = []
+    tab.on("request", lambda request: urls.append(request.url))
+    yield tab
+    tab.close()
+    assert_no_identity("\n".join(urls), served.home, "the URLs the browser asked for")
+    assert_no_identity(served.stderr_text(), served.home, "the station's stderr")

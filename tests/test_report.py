@@ -441,6 +441,22 @@ def test_postings_and_held_items_are_counted_by_their_latest_outcome(
     assert journal_line["bundle_outcomes"] == {"failed": 1, "written": 1}
 
 
+def test_a_bundle_never_confirmed_counts_as_failed_not_as_accounted_for(
+    station: Path, scanned: Scanned, printed: Printed
+) -> None:
+    """A bundle whose last attempt waits for a retry (the run stopped), or that was never sent
+    (a run killed between its posting row and its first attempt), did not reach the record."""
+    referral = key_of(printed.med, scanned.referral)
+    post(station, referral, "b-referral-1", ["retry"])
+    post(station, referral, "b-referral-2", [])
+    doc = report_json(station)
+    counts = counts_of(doc, scanned.referral["form_serial"])
+    assert (counts["posted"], counts["written"], counts["failed"]) == (0, 0, 2)
+    assert doc["complete"] is False
+    (line,) = [f for _, _, f in forms_of(doc) if f["form_key"] == referral]
+    assert line["bundle_outcomes"] == {"not-attempted": 1, "retry": 1}
+
+
 def test_a_form_held_because_the_record_could_not_be_checked_counts_as_failed_until_cleared(
     station: Path, scanned: Scanned, printed: Printed
 ) -> None:

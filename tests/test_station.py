@@ -16,15 +16,18 @@ from pathlib import Path
 
 import pytest
 from conftest import PrintedPack, print_example_pack
-from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Page, Playwright
 from scankit import assert_no_identity, rows
-from stationkit import (
+from stationkit import (  # noqa: F401 (browser, page, playwright: fixtures)
     PASSWORD,
     Served,
     SetAside,
+    browser_fixture,
     chromium,
     csrf_of,
     log_in,
+    page_fixture,
+    playwright_fixture,
     raw_request,
     serve,
     set_aside_pages,
@@ -52,32 +55,6 @@ def pages(printed: PrintedPack, tmp_path_factory: pytest.TempPathFactory) -> Set
 def served(pages: SetAside) -> Iterator[Served]:
     with serve(pages.home) as station:
         yield station
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[BrowserContext]:
-    with chromium(playwright) as context:
-        yield context
-
-
-@pytest.fixture
-def page(browser: BrowserContext, served: Served) -> Iterator[Page]:
-    """A fresh tab without cookies; afterwards, no patient in any URL asked for or in the
-    station's stderr."""
-    browser.clear_cookies()
-    tab = browser.new_page()
-    urls: list[str] = []
-    tab.on("request", lambda request: urls.append(request.url))
-    yield tab
-    tab.close()
-    assert_no_identity("\n".join(urls), served.home, "the URLs the browser asked for")
-    assert_no_identity(served.stderr_text(), served.home, "the station's stderr")
 
 
 def typed(serial: str) -> str:

@@ -22,9 +22,23 @@ import pytest
 from conftest import PrintedPack
 from fhirserver import FhirServer, fhir_server_fixture  # noqa: F401 (fhir_server)
 from PIL import Image
-from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Page, Playwright
 from scankit import assert_no_identity, copy_home, rows, save_png, scan
-from stationkit import PASSWORD, USERS, Served, add_user, chromium, log_in, serve, submit
+from stationkit import (  # noqa: F401 (browser, page, playwright: fixtures)
+    PASSWORD,
+    USERS,
+    Served,
+    add_user,
+    as_user,
+    browser_fixture,
+    chromium,
+    images_shown,
+    log_in,
+    page_fixture,
+    playwright_fixture,
+    serve,
+    submit,
+)
 from test_reconcile import (
     census_in_record,
     field_ref,
@@ -104,47 +118,11 @@ def served(held: Held) -> Iterator[Served]:
         yield station
 
 
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[BrowserContext]:
-    with chromium(playwright) as context:
-        yield context
-
-
-@pytest.fixture
-def page(browser: BrowserContext, served: Served) -> Iterator[Page]:
-    browser.clear_cookies()
-    tab = browser.new_page()
-    urls: list[str] = []
-    tab.on("request", lambda request: urls.append(request.url))
-    yield tab
-    tab.close()
-    assert_no_identity("\n".join(urls), served.home, "the URLs the browser asked for")
-    assert_no_identity(served.stderr_text(), served.home, "the station's stderr")
-
-
-def as_user(page: Page, served: Served, name: str) -> None:
-    page.context.clear_cookies()
-    log_in(page, served, name)
-
-
 def audit(home: Path, action: str, actor: str, item_id: str) -> list[dict[str, Any]]:
     return rows(
         home,
         "SELECT * FROM audit_events WHERE action = ? AND actor = ? AND object_id = ? ORDER BY seq",
         (action, actor, item_id),
-    )
-
-
-def images_shown(page: Page, selector: str) -> None:
-    page.wait_for_function(
-        "s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)",
-        arg=selector,
     )
 
 
@@ -324,6 +302,7 @@ def test_screenshots_of_each_queue_s_item_page(
             ("marks-item", f"q/marks/{held.marks}", "figure.crop img"),
             ("transcription-item", f"q/transcription/{held.prn}", "figure.crop img"),
             ("page-conflict-item", f"q/page-conflict/{held.conflict}", ".sheet.side img"),
+            ("unknown-patient-item", f"q/unknown-patient/{held.patient}", "figure.crop img"),
         ):
             tab.goto(station.url + path)
             images_shown(tab, ready)
@@ -412,7 +391,9 @@ def test_a_page_in_conflict_outlines_only_the_fields_its_captures_read_different
         pad = round(1.0 * PX_PER_MM * scale)  # the outline is drawn 0.6 mm out
         ring = picture[y - pad : y + h + pad, x - pad : x + w + pad].reshape(-1, 3)
         near = np.abs(ring - np.asarray(HIGHLIGHT)).sum(axis=1) < 90
-        return int(near.sum()) > 10
+        # an outline round a 5 mm box is some 400 such pixels; a few near a tick's edge, or
+        # where the JPEG bleeds a neighbour's outline, are not one
+        return int(near.sum()) > 100
 
     assert outlined(f"{first}.given") and outlined(f"{second}.given")
     assert not outlined(f"{first}.notgiven") and not outlined(f"{second}.notgiven")

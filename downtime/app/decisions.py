@@ -5,12 +5,14 @@ the one running the command (``$DOWNTIME_USER`` or the login name), or the stati
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from downtime.app.workspace import workspace
 from downtime.errors import InputError
+from downtime.ledger.conflicts import PAPER, RECORD, ConflictSide
 from downtime.review import (
     QUEUES,
     ReviewItem,
@@ -23,6 +25,11 @@ from downtime.review import (
 )
 
 SCHEMA = "downtime.review-items/1"
+# Items of the record-conflict queue carry ``conflict`` besides (an optional field added in
+# /1): {"paper": SIDE | null, "record": [SIDE, …]}, each SIDE {"resource_type",
+# "resource_id", "identifier", "status", "occurred_at", "medication", "dose", "who",
+# "recorded_at", "note"} (null: not in the resource); "record" is empty for an item held
+# before the kit kept what the record holds.
 
 
 def open_items(
@@ -81,7 +88,7 @@ def item_json(item: ReviewItem, now: datetime | None = None) -> dict[str, Any]:
     """One item as ``downtime review list --json`` shows it (see :data:`SCHEMA`)."""
     at = now or datetime.now(UTC)
     patient = item.patient
-    return {
+    found: dict[str, Any] = {
         "item_id": item.item_id,
         "queue": item.queue,
         "state": item.state,
@@ -104,3 +111,13 @@ def item_json(item: ReviewItem, now: datetime | None = None) -> dict[str, Any]:
             for d in item.entries
         ],
     }
+    if item.queue == "record-conflict":
+        paper = [side_json(s) for s in item.sides if s.side == PAPER]
+        record = [side_json(s) for s in item.sides if s.side == RECORD]
+        found["conflict"] = {"paper": paper[0] if paper else None, "record": record}
+    return found
+
+
+def side_json(side: ConflictSide) -> dict[str, str | None]:
+    """One side of a record conflict as ``review list --json`` shows it."""
+    return {k: v or None for k, v in asdict(side).items() if k != "side"}

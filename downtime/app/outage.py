@@ -19,7 +19,9 @@ from downtime.ledger.outage import (
     pages_by_serial,
     record_outage_event,
     record_voids,
+    unreturned_pages,
 )
+from downtime.ledger.packs import pack_summaries
 from downtime.settings import Settings
 
 
@@ -118,6 +120,70 @@ def void_pages(home: Path | None, serial_texts: Sequence[str], reason: str) -> l
         if problems:
             raise InputError("nothing voided:\n  " + "\n  ".join(problems))
         pages = [found[s][0] for s in serials]
+        done = set(
+            record_voids(ledger, pages, reason, actor=settings.operator, station=settings.station)
+        )
+    return [Voided(p, before=p.serial not in done) for p in pages]
+
+
+@dataclass(frozen=True)
+class PackPages:
+    """The unused pages (neither returned nor voided) of the packs chosen, to void at once."""
+
+    pack_ids: tuple[str, ...]
+    pages: tuple[PageToVoid, ...]
+
+
+def unused_pack_pages(
+    home: Path | None,
+    *,
+    pack_ids: Sequence[str] = (),
+    ward: str | None = None,
+    before_text: str | None = None,
+    even_current: bool = False,
+) -> PackPages:
+    """The unused pages of the packs ``pack_ids``, or of ``ward``'s packs issued before
+    ``before_text`` (site time unless it has an offset). A ward's newest pack is refused
+    unless ``even_current``: its sheets may still be in use on the ward."""
+    if bool(pack_ids) == (ward is not None or before_text is not None):
+        raise InputError("choose the packs with --pack ID, or with --ward W --before TIME")
+    if (ward is None) != (before_text is None):
+        raise InputError("--ward and --before go together: the ward's packs issued before then")
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        packs = pack_summaries(ledger)
+        if ward is not None:
+            before = _when(before_text, settings)
+            chosen = [p for p in packs if p.ward == ward and p.issued_at < before]
+            if not chosen:
+                raise InputError(f"ward {ward} has no pack issued before {before.isoformat()}")
+        else:
+            known = {p.pack_id: p for p in packs}
+            unknown = [i for i in dict.fromkeys(pack_ids) if i not in known]
+            if unknown:
+                raise InputError(
+                    f"no pack {', '.join(unknown)}", hint="`downtime packs list` shows the packs"
+                )
+            chosen = [known[i] for i in dict.fromkeys(pack_ids)]
+        current = [p for p in chosen if p.superseded_by is None]
+        if current and not even_current:
+            raise InputError(
+                f"{', '.join(p.pack_id for p in current)} is its ward's newest pack: its sheets"
+                " may still be in use on the ward",
+                hint="once the ward is done with it, add --even-current",
+            )
+        ids = tuple(p.pack_id for p in chosen)
+        return PackPages(ids, tuple(unreturned_pages(ledger, ids)))
+
+
+def void_pack_pages(home: Path | None, chosen: PackPages, reason: str) -> list[Voided]:
+    """Void the pages :func:`unused_pack_pages` found, each audited with the reason (a page
+    returned or voided since is left as it is)."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InputError("give the reason the pages will never come back (--reason)")
+    with workspace(home, keys="read") as (settings, _keys, ledger):
+        still = {p.page_uid for p in unreturned_pages(ledger, chosen.pack_ids)}
+        pages = [p for p in chosen.pages if p.page_uid in still]
         done = set(
             record_voids(ledger, pages, reason, actor=settings.operator, station=settings.station)
         )

@@ -48,12 +48,7 @@ def scan_files(
     progress: Callable[[int, int], None],
 ) -> ScanSummary:
     with workspace(home, keys="read") as (settings, keys, ledger):
-        if not keys.public_keys():
-            raise ConfigError(
-                "this station has no public keys to verify page codes with",
-                hint="on the print host run `downtime keys export-public > keys.pem`, then "
-                "here `downtime keys import-public keys.pem`",
-            )
+        require_public_keys(keys)
         summary = run_scan(
             paths,
             settings=settings,
@@ -66,6 +61,16 @@ def scan_files(
         )
         log_event(ledger, settings, summary)
         return summary
+
+
+def require_public_keys(keys: KeyStore) -> None:
+    """Scanning needs a public key to verify page codes with."""
+    if not keys.public_keys():
+        raise ConfigError(
+            "this station has no public keys to verify page codes with",
+            hint="on the print host run `downtime keys export-public > keys.pem`, then "
+            "here `downtime keys import-public keys.pem`",
+        )
 
 
 def quarantine_list(home: Path | None, *, include_assigned: bool) -> list[QuarantineItem]:

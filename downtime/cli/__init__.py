@@ -12,6 +12,7 @@ import click
 
 from downtime import __version__
 from downtime.cli.cmd_audit import audit
+from downtime.cli.cmd_backup import backup, restore
 from downtime.cli.cmd_drill import drill
 from downtime.cli.cmd_forms import forms
 from downtime.cli.cmd_init import init
@@ -42,12 +43,14 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
     \b
     Before an outage:  downtime pack --ward W -o W.pdf   (or --all-wards -o DIR)
+    Scanning back:     downtime scan FILES… (or --watch DIR: the scanner's folder)
     Forms:             downtime forms list | show | check | preview
     Keys:              downtime keys list | rotate | export-public | import-public
     Record login:      downtime keys client-key new | show
     Review station:    downtime users add NAME --role clerk, then downtime review
     Audit trail:       downtime audit verify [--expect-head HASH]
     Ledger and images: downtime ledger check
+    Backup:            downtime backup DEST, downtime restore SRC
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
@@ -69,3 +72,5 @@ main.add_command(review)
 main.add_command(users)
 main.add_command(audit)
 main.add_command(ledger)
+main.add_command(backup)
+main.add_command(restore)

@@ -55,6 +55,18 @@ from downtime.cli.common import (
     is_flag=True,
     help="Print the valid rows; list bad rows on stderr and on the cover sheet.",
 )
+@click.option(
+    "--continue",
+    "continuation",
+    is_flag=True,
+    help="A continuation pack of the ward's newest pack: its census, the next time window.",
+)
+@click.option(
+    "--forms",
+    "form_list",
+    metavar="IDS",
+    help="With --continue: the forms every patient gets, comma-separated (default: mar,journal).",
+)
 @click.pass_context
 @handles_errors
 def pack(
@@ -71,6 +83,8 @@ def pack(
     admission_forms: int | None,
     jobs: int,
     skip_invalid: bool,
+    continuation: bool,
+    form_list: str | None,
 ) -> None:
     """Print downtime packs: pre-filled, signed forms for every patient of a ward.
 
@@ -79,11 +93,24 @@ def pack(
     Each pack is a PDF plus FILE.manifest.json beside it, and is recorded in the ledger;
     earlier packs of the same ward are marked superseded.
 
+    With --continue (on the second and third day of an outage, no network needed): the next
+    administration records (and more journal pages, or the --forms chosen) for the ward's
+    patients, from the census its newest pack was printed from, for the time window after the
+    one that pack covers; new page codes; earlier packs stay in use (nothing is superseded).
+
     \b
     downtime pack --example --ward MED42 -o MED42.pdf
     downtime pack patients.csv --medications meds.csv --all-wards -o /srv/downtime/packs
+    downtime pack --continue --ward MED42 -o MED42-day2.pdf
+    downtime pack --continue --ward MED42 --forms mar -o MED42-day3.pdf
     """
     from downtime.app import PackRequest, run_pack
+
+    if continuation:
+        _continue(ctx, census, example, fhir_url, ward, output, form_list, lang, admission_forms)
+        return
+    if form_list is not None:
+        raise click.UsageError("--forms goes with --continue (a pack's forms are site.toml's)")
 
     if sum((census is not None, example, fhir_url is not None)) != 1:
         raise click.UsageError(
@@ -153,3 +180,29 @@ def packs_import(ctx: click.Context, manifests: tuple[Path, ...]) -> None:
     for done in import_manifests(data_home(ctx), manifests):
         what = "already known" if done.known_before else f"{done.pages} pages imported"
         click.echo(f"{done.manifest.name}\t{done.ward}\t{what}")
+
+
+def _continue(
+    ctx: click.Context,
+    census: Path | None,
+    example: bool,
+    fhir_url: str | None,
+    ward: str | None,
+    output: Path,
+    form_list: str | None,
+    lang: str | None,
+    admission_forms: int | None,
+) -> None:
+    from downtime.app.continuation import continue_pack
+
+    if census is not None or example or fhir_url is not None:
+        raise click.UsageError("--continue prints from the ledger's census: give no census")
+    if not ward:
+        raise click.UsageError("--continue needs --ward W")
+    forms = [f.strip() for f in form_list.split(",") if f.strip()] if form_list else None
+    r = continue_pack(data_home(ctx), ward=ward, output=output, issued_at=datetime.now(UTC),
+                      forms=forms, admission_forms=admission_forms, lang=lang)  # fmt: skip
+    click.echo(
+        f"{r.ward}\t{r.pdf}\t{r.pages} pages\t{r.patients} patients\t"
+        f"{r.admission_forms} admission forms\t{r.manifest}"
+    )

@@ -11,7 +11,7 @@ import click
 from downtime.cli.common import OUTPUT_PATH, data_home, handles_errors
 
 if TYPE_CHECKING:
-    from downtime.app.outage import OutageRecorded
+    from downtime.app.outage import OutageRecorded, Voided
 
 AT_OPTION = click.option(
     "--at",
@@ -77,20 +77,68 @@ def outage_show(ctx: click.Context) -> None:
 
 
 @click.command()
-@click.argument("serials", nargs=-1, required=True)
+@click.argument("serials", nargs=-1)
 @click.option("--reason", required=True, help="Why the pages will never come back (audited).")
+@click.option(
+    "--pack", "pack_ids", multiple=True, metavar="ID", help="Every unused page of pack ID."
+)
+@click.option("--ward", help="With --before: every unused page of the ward's packs issued before.")
+@click.option("--before", "before_text", metavar="ISO8601", help="With --ward (site time).")
+@click.option("--even-current", is_flag=True, help="Also a ward's newest pack.")
+@click.option("--yes", is_flag=True, help="Void the pages of whole packs without asking.")
 @click.pass_context
 @handles_errors
-def void(ctx: click.Context, serials: tuple[str, ...], reason: str) -> None:
-    """Void issued pages that will never come back, by their printed SERIALS.
+def void(
+    ctx: click.Context,
+    serials: tuple[str, ...],
+    reason: str,
+    pack_ids: tuple[str, ...],
+    ward: str | None,
+    before_text: str | None,
+    even_current: bool,
+    yes: bool,
+) -> None:
+    """Void issued pages that will never come back: by their printed SERIALS, or every unused
+    page (neither returned nor voided) of whole packs.
 
     An unused blank form thrown away stops counting as missing. A serial that is mistyped,
     names no issued page, or names a page already returned is refused, and then nothing is
-    voided. Each voided page is audited with its ward and patient.
+    voided. Whole packs: the pages are listed first and voided once confirmed (--yes: without
+    asking); a ward's newest pack only with --even-current, since its sheets may still be in
+    use. Each voided page is audited with its ward and patient.
+
+    \b
+    downtime void DR4K-7MXA-PW3N --reason "unused blank admission form, shredded"
+    downtime void --pack 3KQ9… --reason "outage over, unused sheets shredded"
+    downtime void --ward MED42 --before 2026-11-26T07:00 --reason "superseded, shredded"
     """
     from downtime.app import void_pages
+    from downtime.app.outage import unused_pack_pages, void_pack_pages
 
-    for v in void_pages(data_home(ctx), serials, reason):
+    bulk = bool(pack_ids) or ward is not None or before_text is not None
+    if bool(serials) == bulk:
+        raise click.UsageError("give either SERIALS or the packs (--pack, or --ward and --before)")
+    home = data_home(ctx)
+    if serials:
+        _voided(void_pages(home, serials, reason))
+        return
+    chosen = unused_pack_pages(home, pack_ids=pack_ids, ward=ward, before_text=before_text,
+                               even_current=even_current)  # fmt: skip
+    if not chosen.pages:
+        click.echo(
+            f"nothing to void: every page of {', '.join(chosen.pack_ids)} came back or is voided"
+        )
+        return
+    for p in chosen.pages:
+        click.echo(f"unused\t{p.serial}\t{p.ward}\t{p.form} page {p.page_no} of {p.page_count}")
+    question = f"void these {len(chosen.pages)} page(s) of {len(chosen.pack_ids)} pack(s)?"
+    if not yes and not click.confirm(question, err=True, default=False):
+        raise click.ClickException("nothing voided")
+    _voided(void_pack_pages(home, chosen, reason))
+
+
+def _voided(done: list[Voided]) -> None:
+    for v in done:
         p = v.page
         click.echo(
             f"{'already voided' if v.before else 'voided'}\t{p.serial}\t{p.ward}\t"

@@ -77,7 +77,10 @@ def review_list(ctx: click.Context, queue: str | None, as_json: bool) -> None:
     --json: {"schema": "downtime.review-items/1", "items": [{"item_id", "queue", "state",
     "ward", "bed", "patient", "family_name", "given_name", "form", "serial", "page", "item",
     "held_as", "why", "held_since", "age", "fields", "entries": [{"by", "step", "action",
-    "value"}]}]}
+    "value"}]}]}; a record-conflict item also has "conflict": {"paper": SIDE or null,
+    "record": [SIDE]}, what the paper would make beside what the record holds, each SIDE
+    {"resource_type", "resource_id", "identifier", "status", "occurred_at", "medication",
+    "dose", "who", "recorded_at", "note"} (null where the resource has none).
     """
     from downtime.app.decisions import SCHEMA, item_json, open_items
 

@@ -15,7 +15,7 @@ from downtime.vocab import ScanStatus
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per page on stdout.")
 @jobs_option("Worker processes reading pages")
 @click.option(
@@ -24,6 +24,31 @@ from downtime.vocab import ScanStatus
     help="Write an annotated PNG per page (boxes and verdicts) into DIR.",
 )
 @click.option("--no-ocr", is_flag=True, help="Never read printed serials with Tesseract.")
+@click.option(
+    "--watch",
+    "watch_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Keep running: scan each file the scanner saves into DIR once it is complete.",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(0, 3600),
+    default=2.0,
+    show_default=True,
+    help="With --watch: seconds a file must stay unchanged (and closed) to be complete.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.05, 3600),
+    default=1.0,
+    show_default=True,
+    help="With --watch: seconds between looks at the folder.",
+)
+@click.option(
+    "--done-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --watch: move each file dealt with into DIR (default: leave it in place).",
+)
 @click.pass_context
 @handles_errors
 def scan(
@@ -33,6 +58,10 @@ def scan(
     jobs: int,
     debug_dir: Path | None,
     no_ocr: bool,
+    watch_dir: Path | None,
+    settle: float,
+    interval: float,
+    done_dir: Path | None,
 ) -> None:
     """Identify scanned pages, read their marks, and record them in the ledger.
 
@@ -41,13 +70,46 @@ def scan(
     or conflict of a page already returned), blank, or set aside in quarantine with a reason.
     Exit code 0 when every page was dealt with that way.
 
+    With --watch DIR, keeps running instead: each file the scanner saves into DIR (or below
+    it) is scanned once it is complete — unchanged for --settle seconds and closed; names
+    like .hidden, *.tmp and *.part are passed over until renamed — and never twice, across
+    restarts too. One line per file (with --json: the pages' JSON lines; the file lines on
+    stderr). Ctrl-C or SIGTERM stop it after the page being recorded, with exit code 0.
+
     \b
     downtime scan batch-07.pdf
     downtime scan /srv/scans/2026-11-25 --json > results.jsonl
+    downtime scan --watch /srv/scans/inbox --done-dir /srv/scans/done
     downtime quarantine list
     """
     from downtime.app import scan_files
     from downtime.scan.run import ScanOptions
+
+    options = ScanOptions(jobs=jobs, debug_dir=debug_dir, ocr=not no_ocr)
+    if watch_dir is not None:
+        if paths:
+            raise click.UsageError("give either PATHS or --watch DIR, not both")
+        from downtime.cli.watching import watch
+
+        watch(
+            watch_dir,
+            home=data_home(ctx),
+            options=options,
+            settle=settle,
+            interval=interval,
+            done_dir=done_dir,
+            as_json=as_json,
+        )
+        return
+    if not paths:
+        raise click.UsageError("name the scan files or folders (PATHS), or --watch DIR")
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("done_dir", "settle", "interval")
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: only with --watch")
 
     def emit(record: Any) -> None:
         if as_json:
@@ -57,7 +119,7 @@ def scan(
     summary = scan_files(
         paths,
         home=data_home(ctx),
-        options=ScanOptions(jobs=jobs, debug_dir=debug_dir, ocr=not no_ocr),
+        options=options,
         emit=emit,
         progress=bar.update,
     )

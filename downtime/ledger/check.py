@@ -56,7 +56,7 @@ def check_ledger(ledger: Ledger, store: Store, *, hashes: bool = True) -> CheckS
     findings = [CheckFinding(INTEGRITY, "the ledger", m) for m in _integrity(ledger)]
     findings += [CheckFinding(AUDIT, f"audit event {f.seq}" if f.seq else "audit trail", f.what)
                  for f in check_chain(ledger)]  # fmt: skip
-    named = _named(ledger)
+    named = named_files(ledger)
     for name in sorted(named):
         path = store.path(name)
         if not path.is_file():
@@ -78,7 +78,8 @@ def _integrity(ledger: Ledger) -> list[str]:
     return [] if found == ["ok"] else found
 
 
-def _named(ledger: Ledger) -> set[str]:
+def named_files(ledger: Ledger) -> set[str]:
+    """The store name of every file a ledger row names (originals, registered pages)."""
     return {
         str(r["name"])
         for r in rows(

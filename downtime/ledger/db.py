@@ -100,6 +100,13 @@ class Ledger:
             "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
         )
         done = {r["name"] for r in self._conn.execute("SELECT name FROM migrations")}
+        unknown = sorted(done - {name for name, _ in MIGRATIONS})
+        if unknown:  # a newer kit changed it: neither migrate it back nor misread it
+            raise LedgerError(
+                f"the ledger {self.path.name} was written by a newer version of downtime"
+                f" (its schema has {', '.join(unknown)}): this version does not open it",
+                hint="use the newer version, or restore a backup this version made",
+            )
         for name, sql in MIGRATIONS:
             if name in done:
                 continue

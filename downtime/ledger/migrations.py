@@ -3,6 +3,8 @@ shipped: add the next. Facts are appended; nothing here is updated in place or d
 
 from __future__ import annotations
 
+from downtime.ledger.migrations_later import LATER
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "0001_issued_packs",
@@ -375,3 +377,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
 )
+
+MIGRATIONS = MIGRATIONS + LATER  # the migrations after 0008, in migrations_later.py

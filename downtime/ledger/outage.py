@@ -159,3 +159,30 @@ def pages_by_serial(ledger: Ledger, serials: Sequence[str]) -> dict[str, tuple[P
         )  # fmt: skip
         out[r["serial"]] = (page, bool(r["returned"]))
     return out
+
+
+def unreturned_pages(ledger: Ledger, pack_ids: Sequence[str]) -> list[PageToVoid]:
+    """The pages of these packs neither returned (captured) nor voided, in print order."""
+    out: list[PageToVoid] = []
+    for pack_id in pack_ids:
+        for r in rows(
+            ledger,
+            "SELECT p.page_uid, p.serial, p.form, p.page_no, p.page_count, p.patient_system,"
+            " p.patient_value, k.ward FROM pages p JOIN packs k ON k.pack_id = p.pack_id"
+            " WHERE p.pack_id = ? AND NOT EXISTS (SELECT 1 FROM captures c"
+            " WHERE c.page_uid = p.page_uid) AND NOT EXISTS (SELECT 1 FROM voids v"
+            " WHERE v.page_uid = p.page_uid) ORDER BY p.pdf_page",
+            (pack_id,),
+        ):
+            out.append(
+                PageToVoid(
+                    r["page_uid"],
+                    r["serial"],
+                    r["form"],
+                    int(r["page_no"]),
+                    int(r["page_count"]),
+                    r["ward"],
+                    patient_of(r),
+                )
+            )
+    return out

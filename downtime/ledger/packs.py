@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from datetime import datetime
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 
 from downtime.ledger.audit import append_audit
 from downtime.ledger.db import Connection, Ledger, chunks, iso, now, rows
 from downtime.ledger.records import AuditEvent, IssuedPage, PackRecord, PackSummary
-from downtime.model import MedicationOrder, Patient
+from downtime.model import Identifier, MedicationOrder, Patient
 
 
 def record_pack(
@@ -29,23 +31,28 @@ def record_pack(
     *,
     actor: str,
     station: str,
+    continues: Continuation | None = None,
 ) -> list[str]:
     """Write a pack, its pages and audit events in one transaction.
 
     Packs of the same site and ward issued before this one and not yet superseded are
     marked superseded by it (a pack imported late supersedes only older ones). Returns
-    their ids.
+    their ids. A continuation pack (``continues``) supersedes none.
     """
     with ledger.transaction() as conn:
-        earlier = [
-            r["pack_id"]
-            for r in conn.execute(
-                "SELECT pack_id, issued_at FROM packs WHERE site = ? AND ward = ? AND pack_id "
-                "NOT IN (SELECT pack_id FROM pack_supersessions)",
-                (pack.site, pack.ward),
-            )
-            if datetime.fromisoformat(r["issued_at"]) <= pack.issued_at
-        ]
+        earlier = (
+            []
+            if continues is not None
+            else [
+                r["pack_id"]
+                for r in conn.execute(
+                    "SELECT pack_id, issued_at FROM packs WHERE site = ? AND ward = ? AND pack_id "
+                    "NOT IN (SELECT pack_id FROM pack_supersessions)",
+                    (pack.site, pack.ward),
+                )
+                if datetime.fromisoformat(r["issued_at"]) <= pack.issued_at
+            ]
+        )
         conn.execute(
             "INSERT INTO packs (pack_id, site, ward, issued_at, data_as_of, valid_until, lang,"
             " census_source, issued_by, station, key_id, pdf_name, pdf_sha256, page_count)"
@@ -62,6 +69,12 @@ def record_pack(
             "INSERT INTO pack_supersessions (pack_id, superseded_by, at) VALUES (?, ?, ?)",
             [(old, pack.pack_id, at) for old in earlier],
         )
+        if continues is not None:
+            conn.execute(
+                "INSERT INTO pack_continuations (pack_id, continues, mar_from, mar_hours)"
+                " VALUES (?, ?, ?, ?)",
+                (pack.pack_id, continues.continues, iso(continues.mar_from), continues.mar_hours),
+            )
         _insert_patients(conn, pack.pack_id, patients, orders)
         _insert_pages(conn, pages)
         conn.executemany(
@@ -213,3 +226,92 @@ def drug_names(ledger: Ledger) -> list[str]:
     review station suggests them while a drug name is typed)."""
     found = rows(ledger, "SELECT DISTINCT medication FROM pack_orders WHERE medication != ''")
     return sorted({str(r["medication"]) for r in found}, key=str.casefold)
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What a continuation pack continues, and the administration record's window it prints."""
+
+    continues: str  # the pack id
+    mar_from: datetime
+    mar_hours: int
+
+
+def continuation_of(ledger: Ledger, pack_id: str) -> Continuation | None:
+    found = rows(ledger, "SELECT * FROM pack_continuations WHERE pack_id = ?", (pack_id,))
+    if not found:
+        return None
+    r = found[0]
+    return Continuation(r["continues"], datetime.fromisoformat(r["mar_from"]), int(r["mar_hours"]))
+
+
+def pack_census(
+    ledger: Ledger, pack_id: str, ward: str
+) -> tuple[list[Patient], list[MedicationOrder]]:
+    """The patients and orders a pack was printed from (its census as printed), bed order."""
+    patients = [
+        Patient(
+            identifier=Identifier(r["patient_system"], r["patient_value"]),
+            family_name=r["family_name"],
+            given_name=r["given_name"],
+            birth_date=date.fromisoformat(r["birth_date"]) if r["birth_date"] else None,
+            sex=r["sex"],
+            ward=ward,
+            bed=r["bed"],
+            encounter_id=r["encounter_id"],
+            admitted_at=datetime.fromisoformat(r["admitted_at"]) if r["admitted_at"] else None,
+            allergies=tuple(a for a in r["allergies"].split("; ") if a),
+            encounter_system=r["encounter_system"] or "",
+        )
+        for r in rows(ledger, "SELECT * FROM pack_patients WHERE pack_id = ?", (pack_id,))
+    ]
+    orders = [
+        MedicationOrder(
+            patient=Identifier(r["patient_system"], r["patient_value"]),
+            order_id=r["order_id"],
+            medication=r["medication"],
+            dose=r["dose"],
+            route=r["route"],
+            frequency=r["frequency"],
+            times=tuple(time.fromisoformat(t) for t in r["times"].split(";") if t),
+            prn=bool(r["prn"]),
+            start_date=date.fromisoformat(r["start_date"]) if r["start_date"] else None,
+        )
+        for r in rows(ledger, "SELECT * FROM pack_orders WHERE pack_id = ?", (pack_id,))
+    ]
+    return patients, sorted(orders, key=_printed_order(ledger, pack_id))
+
+
+def _printed_order(ledger: Ledger, pack_id: str) -> Callable[[MedicationOrder], tuple[Any, ...]]:
+    """Orders as the pack printed them: by the first page and row that shows each (an order
+    no page shows: after those, by id)."""
+    first: dict[str, tuple[int, int]] = {}
+    for r in rows(
+        ledger,
+        "SELECT f.order_id, p.pdf_page, f.field_id FROM page_field_refs f JOIN pages p"
+        " USING (page_uid) WHERE p.pack_id = ? AND f.order_id IS NOT NULL",
+        (pack_id,),
+    ):
+        digits = re.match(r"[a-z]+(\d+)", r["field_id"])
+        at = (int(r["pdf_page"]), int(digits.group(1)) if digits else 0)
+        first[r["order_id"]] = min(first.get(r["order_id"], at), at)
+    return lambda o: (o.order_id not in first, first.get(o.order_id, (0, 0)), o.order_id)
+
+
+def pack_origin(ledger: Ledger, pack_id: str) -> tuple[str, datetime | None]:
+    """The census a pack was printed from (its name) and how old its data was then."""
+    r = rows(ledger, "SELECT census_source, data_as_of FROM packs WHERE pack_id = ?", (pack_id,))[0]
+    return str(r["census_source"]), datetime.fromisoformat(r["data_as_of"]) if r[
+        "data_as_of"
+    ] else None
+
+
+def continued_by(ledger: Ledger, pack_id: str) -> str | None:
+    """The newest continuation pack that continues ``pack_id``, if any."""
+    found = rows(
+        ledger,
+        "SELECT c.pack_id FROM pack_continuations c JOIN packs k USING (pack_id)"
+        " WHERE c.continues = ? ORDER BY k.issued_at DESC, c.mar_from DESC LIMIT 1",
+        (pack_id,),
+    )
+    return str(found[0]["pack_id"]) if found else None

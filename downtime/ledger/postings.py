@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from downtime.ledger.audit import append_audit
+from downtime.ledger.conflicts import ConflictSide, latest_sides, write_sides
 from downtime.ledger.db import Ledger, now, rows
 from downtime.ledger.records import AuditEvent
 
@@ -25,11 +26,14 @@ CLEARED = "cleared"
 
 @dataclass(frozen=True)
 class HeldFact:
-    """An item not posted, and why (``pending-review``, ``conflict``, ``record-conflict``)."""
+    """An item not posted, and why (``pending-review``, ``conflict``, ``record-conflict``);
+    for a record conflict, what the paper and the record hold
+    (:mod:`~downtime.ledger.conflicts`)."""
 
     item: str
     kind: str
     detail: str
+    sides: tuple[ConflictSide, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,15 +97,22 @@ def begin_postings(ledger: Ledger, plans: Sequence[PostingPlan], target: str) ->
                 "INSERT OR IGNORE INTO held_item_ids (item_id, form_key, item) VALUES (?, ?, ?)",
                 [(held_item_id(key, h.item), key, h.item) for h in plan.held],
             )
+            sides = latest_sides(conn, key) if any(h.sides for h in plan.held) else {}
             for h in plan.held:
                 kind, detail, found_at = latest.get(h.item, ("", "", ""))
-                # new, held for another reason, or held again after a person decided it
-                if (kind, detail) != (h.kind, h.detail) or decided.get(h.item, "") > found_at:
+                # new, held for another reason or against something else in the record, or
+                # held again after a person decided it
+                if (
+                    (kind, detail) != (h.kind, h.detail)
+                    or sides.get(h.item, ()) != h.sides
+                    or decided.get(h.item, "") > found_at
+                ):
                     conn.execute(
                         "INSERT INTO held_items (form_key, item, kind, detail, found_at)"
                         " VALUES (?, ?, ?, ?, ?)",
                         (key, h.item, h.kind, h.detail, at),
                     )
+                    write_sides(conn, key, h.item, at, h.sides)
             _clear(conn, key, latest, {h.item for h in plan.held}, at)
             for bundle_key, resources in plan.bundles:
                 cur = conn.execute(

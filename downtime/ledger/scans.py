@@ -148,6 +148,33 @@ def earlier_page(ledger: Ledger, file_sha256: str, source_page: int) -> EarlierP
     )
 
 
+@dataclass(frozen=True)
+class FileHistory:
+    """A file scanned before: the names it was given under, and its pages with an outcome
+    (0: the file as a whole, when it could not be read as pages)."""
+
+    sources: frozenset[str]
+    pages: frozenset[int]
+
+
+def file_history(ledger: Ledger, file_sha256: str) -> FileHistory | None:
+    """What the ledger holds of this file, or None if it was never scanned."""
+    sources = rows(
+        ledger, "SELECT source FROM scan_sightings WHERE file_sha256 = ?", (file_sha256,)
+    )
+    if not sources:
+        return None
+    pages = rows(
+        ledger,
+        "SELECT DISTINCT source_page FROM scan_pages WHERE file_sha256 = ?",
+        (file_sha256,),
+    )
+    return FileHistory(
+        frozenset(str(r["source"]) for r in sources),
+        frozenset(int(r["source_page"]) for r in pages),
+    )
+
+
 def record_sighting(
     ledger: Ledger, source: str, source_page: int, earlier: EarlierPage, *, actor: str, station: str
 ) -> None:

@@ -46,6 +46,7 @@ class CoverInput:
     skipped: Sequence[SkippedRow]
     summary: str  # "12 patienter · 80 sidor · 4 inskrivningsblanketter"
     valid_line: str  # "Gäller till 2026-11-25 18:00  ·  Paket 3f2a…"
+    note: str  # what to do with earlier printouts
 
 
 def layout_cover(data: CoverInput) -> list[PageLayout]:
@@ -96,7 +97,7 @@ def _summary_ops(data: CoverInput, words: Mapping[str, str]) -> list[Op]:
     return [
         Op("text", _X0, _Y0 + 1.0, 180.0, 4.5, data.summary, 10.5, True),
         Op("text", _X0, _Y0 + 6.5, 180.0, 4.0, data.valid_line, 8.5),
-        Op("text", _X0, _Y0 + 11.0, 180.0, 3.5, words["superseded_note"], 8.0, True),
+        Op("text", _X0, _Y0 + 11.0, 180.0, 3.5, data.note, 8.0, True),
     ]
 
 

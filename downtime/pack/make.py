@@ -18,8 +18,8 @@ from downtime.codes import serials
 from downtime.codes.keys import KeyStore
 from downtime.forms import FormDef
 from downtime.ledger import AuditEvent, IssuedPage, Ledger, PackRecord
+from downtime.ledger.packs import Continuation, used_reserve_ids
 from downtime.ledger.packs import record_pack as record_pack_rows
-from downtime.ledger.packs import used_reserve_ids
 from downtime.ledger.pages import existing_serials
 from downtime.model import Census, Identifier
 from downtime.pack.heads import page_head, page_patient
@@ -49,6 +49,7 @@ class PreparedPack:
     out_pdf: Path
     census_source: str
     data_as_of: datetime | None
+    continues: Continuation | None = None
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,12 @@ def prepare_pack(
     issued_at: datetime,
     skip_invalid: bool = False,
     taken_serials: set[str] | None = None,
+    continues: Continuation | None = None,
 ) -> PreparedPack:
     """Plan a pack and reserve its identities; nothing is printed or recorded yet.
+
+    ``continues``: a continuation pack, of that pack, its administration record from that
+    window on (it supersedes no pack).
 
     ``taken_serials`` collects the serials of packs prepared in the same run, so that two
     packs not yet in the ledger never share one.
@@ -86,7 +91,9 @@ def prepare_pack(
         tz=settings.tz,
         issued_at=issued_at,
         data_as_of=census.data_as_of or issued_at,
-        valid_until=issued_at + timedelta(hours=config.validity_hours),
+        valid_until=_valid_until(issued_at, config.validity_hours, continues),
+        continues=continues.continues if continues is not None else None,
+        mar_from=continues.mar_from if continues is not None else None,
     )
     reserve_ids = _fresh(ledger, (serials.new_reserve_id() for _ in range(config.admission_forms)))
     plan = plan_pack(
@@ -103,7 +110,7 @@ def prepare_pack(
         temp_pdf=files.new_temp(out_pdf),
         encoder=config.qr_encoder,
     )
-    return PreparedPack(job, out_pdf, Path(census.source).name, census.data_as_of)
+    return PreparedPack(job, out_pdf, Path(census.source).name, census.data_as_of, continues)
 
 
 def draw_pack(job: PackJob) -> DrawnPack:
@@ -157,6 +164,7 @@ def record_pack(
         _audit_events(plan, ctx, out_pdf.name),
         actor=settings.operator,
         station=settings.station,
+        continues=prepared.continues,
     )
     files.write_atomic(manifest_path, manifest_bytes(build_manifest(record, drawn.issued)))
     files.commit(job.temp_pdf, out_pdf)
@@ -297,3 +305,12 @@ def _audit_events(plan: PackPlan, ctx: PackContext, pdf_name: str) -> list[Audit
         )
     )
     return events
+
+
+def _valid_until(issued_at: datetime, hours: int, continues: Continuation | None) -> datetime:
+    """Valid ``hours`` from issue; a continuation at least until its window's end (it is
+    printed ahead of the hours it covers)."""
+    until = issued_at + timedelta(hours=hours)
+    if continues is not None:
+        until = max(until, continues.mar_from + timedelta(hours=continues.mar_hours))
+    return until

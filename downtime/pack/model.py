@@ -54,6 +54,17 @@ class PackContext:
     issued_at: datetime
     data_as_of: datetime
     valid_until: datetime
+    # a continuation pack (`downtime pack --continue`): the pack it continues, and where its
+    # administration record's window starts (else: the hour it is issued)
+    continues: str | None = None
+    mar_from: datetime | None = None
+
+    @property
+    def mar_start(self) -> datetime:
+        """The administration record's first hour (site time)."""
+        if self.mar_from is not None:
+            return self.mar_from.astimezone(self.tz)
+        return self.issued_at.astimezone(self.tz).replace(minute=0, second=0, microsecond=0)
 
     def local(self, when: datetime) -> str:
         return when.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")

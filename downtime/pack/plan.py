@@ -37,7 +37,7 @@ def plan_pack(
     patients, skipped = _printable(patients, census, skip_invalid)
     ids = {p.identifier for p in patients}
     orders = tuple(o for o in census.orders if o.patient in ids)
-    window = ctx.issued_at.astimezone(ctx.tz).replace(minute=0, second=0, microsecond=0)
+    window = ctx.mar_start
     pages: list[PlannedPage] = []
     patient_forms = [_form(forms, form_id, "patient") for form_id in config.patient_forms]
     fixed: dict[tuple[str, tuple[str, ...]], list[PageLayout]] = {}  # forms without data rows
@@ -169,5 +169,14 @@ def _cover_pages(
             f"{words['data_as_of']} {ctx.local(ctx.data_as_of)}  ·  {words['valid_until']} "
             f"{ctx.local(ctx.valid_until)}  ·  {words['cover_pack']} {ctx.pack_id}"
         ),
+        note=_cover_note(ctx, words),
     )
     return [PlannedPage(cover, layout) for layout in layout_cover(data)]
+
+
+def _cover_note(ctx: PackContext, words: Mapping[str, str]) -> str:
+    """What the ward does with earlier printouts: discard them, or (a continuation) keep them,
+    since they are handed in too."""
+    if ctx.continues is None:
+        return words["superseded_note"]
+    return words["continuation_note"].format(pack=ctx.continues, start=ctx.local(ctx.mar_start))

@@ -34,11 +34,18 @@ from downtime.census.ids import fhir_system
 from downtime.ledger.returns import IssuedForm
 from downtime.record.client import FhirClient, FhirError, RunStopped
 from downtime.record.fhir import ITEM_SYSTEM, HeldItem, RecordReference
+from downtime.record.sides import paper_side, record_sides
 
 CONFLICT = "record-conflict"
 UNKNOWN = "unknown-in-record"
 CHECK_FAILED = "record-check-failed"
 WHOLE_FORM = "form"  # the item a form held as a whole is listed under
+WHY_MERGED = (
+    "the patient is merged or inactive in the record: link the paper to the surviving record, "
+    "then reconcile again"
+)
+WHY_ADMINISTERED = "an administration for this slot is already documented in the record"
+WHY_ORDERED_SINCE = "an order for the same drug was written in the record after the pack"
 
 
 class CheckFailed(Exception):
@@ -86,14 +93,7 @@ def _checked(
         unknown.append(HeldItem("patient", UNKNOWN, _why_unknown("patient", len(patients))))
     patient = patients[0] if patients and not unknown else None
     if patient is not None and _merged(patient):
-        return [], [
-            HeldItem(
-                "patient",
-                CONFLICT,
-                "the patient is merged or inactive in the record: link the paper to the "
-                "surviving record, then reconcile again",
-            )
-        ]
+        return [], [HeldItem("patient", CONFLICT, WHY_MERGED, record_sides([patient]))]
     literal = {referred.query: f"Patient/{patient['id']}"} if patient is not None else {}
     for ref in references:
         if ref.resource_type == "Encounter":
@@ -180,14 +180,16 @@ def _filter(
             if decided.action == "skip":
                 drop.add(entry.get("fullUrl", ""))
             continue
-        reason = None
+        found, reason = [], ""
         if resource["resourceType"] == "MedicationAdministration":
-            reason = _administered(client, patient_id, resource)
+            found, reason = _administered(client, patient_id, resource), WHY_ADMINISTERED
         elif resource["resourceType"] == "MedicationRequest":
-            reason = _ordered_since(client, patient_id, resource, form.issued_at)
-        if reason:
+            found = _ordered_since(client, patient_id, resource, form.issued_at)
+            reason = WHY_ORDERED_SINCE
+        if found:  # held, with what the paper would make beside what the record holds
             drop.add(entry.get("fullUrl", ""))
-            held.append(HeldItem(_label(resource, labels), CONFLICT, reason))
+            sides = (paper_side(resource), *record_sides(found))
+            held.append(HeldItem(_label(resource, labels), CONFLICT, reason, sides))
     if not drop:
         return bundle
     entries = [
@@ -198,29 +200,33 @@ def _filter(
     return {**bundle, "entry": entries}
 
 
-def _administered(client: FhirClient, patient_id: str, resource: dict[str, Any]) -> str | None:
+def _administered(
+    client: FhirClient, patient_id: str, resource: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The record's administrations of the same medication to the patient for the same slot,
+    documented by another source (none: no conflict)."""
     when = resource.get("effectiveDateTime")
     if not when:
-        return None
+        return []
     found = _search(
         client,
         "MedicationAdministration",
         {"subject": f"Patient/{patient_id}", "effective-time": when},
     )
     medication = _medication(resource)
-    for other in found:
-        if not _ours(other) and _medication(other) == medication:
-            return "an administration for this slot is already documented in the record"
-    return None
+    return [o for o in found if not _ours(o) and _medication(o) == medication]
 
 
 def _ordered_since(
     client: FhirClient, patient_id: str, resource: dict[str, Any], issued_at: datetime
-) -> str | None:
+) -> list[dict[str, Any]]:
+    """The record's active orders for the same drug written since the pack was printed, by
+    another source (none: no conflict)."""
     found = _search(
         client, "MedicationRequest", {"subject": f"Patient/{patient_id}", "status": "active"}
     )
     medication = _medication(resource)
+    newer = []
     for other in found:
         authored = other.get("authoredOn")
         if _ours(other) or _medication(other) != medication or not authored:
@@ -228,12 +234,11 @@ def _ordered_since(
         try:
             # ">=": the record keeps whole seconds, as the pack does; an order written in the
             # second the pack was printed may be missing from it, so a tie is held too.
-            newer = datetime.fromisoformat(authored.replace("Z", "+00:00")) >= issued_at
+            if datetime.fromisoformat(authored.replace("Z", "+00:00")) >= issued_at:
+                newer.append(other)
         except ValueError:
-            newer = False
-        if newer:
-            return "an order for the same drug was written in the record after the pack"
-    return None
+            continue
+    return newer
 
 
 def _search(client: FhirClient, rtype: str, params: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -217,7 +217,7 @@ def _send(
         PostingPlan(
             work.form.form_key,
             work.source,
-            tuple(HeldFact(h.item, h.kind, h.detail) for h in work.held),
+            tuple(HeldFact(h.item, h.kind, h.detail, h.sides) for h in work.held),
             tuple((key, len(bundle.get("entry", []))) for key, bundle in work.bundles),
         )
         for work in batch

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from downtime.ledger.postings import OpenHeld
+from downtime.ledger.postings import DELIVERED, OpenHeld
 from downtime.ledger.returns import IssuedForm
 from downtime.model import Identifier
 from downtime.report.facts import Facts, patient_kind
@@ -87,7 +87,10 @@ def _line(form: IssuedForm, facts: Facts) -> FormLine:
         conflicts=len(_conflicts(form, held)),
         posted=bundles.get("posted", 0),
         written=bundles.get("written", 0),
-        failed=bundles.get("failed", 0) + sum(1 for h in held if h.kind in FAILED_KINDS),
+        # not delivered: failed, stopped while waiting to retry, or never sent (a run killed
+        # between writing its posting row and its first attempt): none reached the record
+        failed=sum(n for outcome, n in bundles.items() if outcome not in DELIVERED)
+        + sum(1 for h in held if h.kind in FAILED_KINDS),
     )
     return FormLine(
         form=form.form,

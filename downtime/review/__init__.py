@@ -17,11 +17,13 @@ from downtime.review.items import (
     review_counts,
     review_items,
 )
+from downtime.review.whys import WHYS, why_code
 
 __all__ = [
     "ALLOWED",
     "QUEUES",
     "TRANSCRIPTIONS",
+    "WHYS",
     "ReviewItem",
     "Settled",
     "age",
@@ -33,4 +35,5 @@ __all__ = [
     "review_counts",
     "review_items",
     "transcription_kind",
+    "why_code",
 ]

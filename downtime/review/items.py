@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from downtime.ledger import Ledger
+from downtime.ledger.conflicts import ConflictSide, conflict_sides
 from downtime.ledger.decisions import Decision, by_item, decisions_of
 from downtime.ledger.pages import page_fields
 from downtime.ledger.postings import OpenHeld, held_item_id, held_item_key, open_held_items
@@ -66,6 +67,7 @@ class ReviewItem:
     fields: tuple[FieldBox, ...]  # the fields of that page it concerns
     entries: tuple[Decision, ...] = ()  # the entry (and a differing confirmation)
     seen: int = 0  # the item's latest decision id as it is shown (0: none): see decide()
+    sides: tuple[ConflictSide, ...] = ()  # a record conflict: the paper's, then the record's
 
     @property
     def item(self) -> str:
@@ -187,6 +189,8 @@ def _items(ledger: Ledger, opened: Sequence[_Open]) -> list[ReviewItem]:
     if not opened:
         return []
     forms = _forms(ledger, {o.held.form_key for o in opened})
+    conflicts = [o.held.form_key for o in opened if o.queue == "record-conflict"]
+    sides = conflict_sides(ledger, conflicts) if conflicts else {}
     out = []
     for o in opened:
         form = forms.get(o.held.form_key)
@@ -196,7 +200,8 @@ def _items(ledger: Ledger, opened: Sequence[_Open]) -> list[ReviewItem]:
         page = _page(form, h.item)
         fields = tuple(_fields(ledger, page, h.item)) if page is not None else ()
         out.append(ReviewItem(item_id(h.form_key, h.item), o.queue, o.state, h, form, page,
-                              fields, o.entries, o.seen))  # fmt: skip
+                              fields, o.entries, o.seen,
+                              sides.get((h.form_key, h.item), ())))  # fmt: skip
     return out
 
 

@@ -8,6 +8,7 @@ decide: a reading that fails them is no reading, so OCR can never silently name 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from functools import cache
@@ -21,7 +22,7 @@ from downtime.errors import SerialError
 from downtime.geometry import SERIAL_FOOTER_MM, box_px
 
 Image = npt.NDArray[np.uint8]
-TIMEOUT_S = 10.0
+TIMEOUT_S = 30.0  # one line of text takes ~0.1 s; a busy machine (every core scanning) more
 UPSCALE = 2.0  # Tesseract reads 16 pt mono best at ~30 px cap height
 SERIAL_WIDTH_MM = 52.0  # "XXXX-XXXX-XXXX" in 16 pt DejaVu Sans Mono Bold
 
@@ -54,6 +55,9 @@ def read_serial(registered: Image) -> str | None:
             input=png.tobytes(),
             capture_output=True,
             timeout=TIMEOUT_S,
+            # one thread: scan workers already use every core, and Tesseract's own OpenMP
+            # threads would fight them (its documentation advises this for parallel runs)
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):

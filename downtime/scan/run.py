@@ -88,6 +88,7 @@ class ScanSummary:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     skipped: list[images.Skipped] = field(default_factory=list)  # folder entries not read
+    stopped: bool = False  # asked to stop: the pages after the last one recorded were not read
 
     def add(self, record: PageRecord) -> None:
         self.pages += 1
@@ -107,8 +108,13 @@ def run_scan(
     options: ScanOptions,
     emit: Callable[[PageRecord], None],
     progress: Callable[[int, int], None] = lambda done, total: None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> ScanSummary:
-    """Scan the given files and folders; every page is emitted as a record, in input order."""
+    """Scan the given files and folders; every page is emitted as a record, in input order.
+
+    ``stop`` is asked before each page is read: once it says yes, the pages being read are
+    still recorded, the others are not read (``summary.stopped``), and the run ends.
+    """
     started = datetime.now(UTC)
     inputs, skipped = images.list_inputs(paths)
     run_id = secrets.token_hex(8)
@@ -137,7 +143,7 @@ def run_scan(
         debug_dir=options.debug_dir,
         ocr=options.ocr,
     )
-    outcomes = read_pages(tasks, config, options.jobs)
+    outcomes = read_pages(tasks, config, options.jobs, stop)
     for n, slot in enumerate(slots, start=1):
         if isinstance(slot, PageRecord):
             done(slot)
@@ -145,9 +151,13 @@ def run_scan(
         if isinstance(slot, SameFileInRun):
             done(_same_file_in_run(ledger, slot, settings, form_ids))
             continue
-        outcome = next(outcomes) if isinstance(slot, PageTask) else slot
+        outcome = next(outcomes, None) if isinstance(slot, PageTask) else slot
+        if outcome is None:  # stopped: the pages after those being read were not read
+            summary.stopped = True
+            break
         done(_record(ledger, run_id, outcome, settings, form_ids))
         progress(n, len(slots))
+    outcomes.close()
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
 

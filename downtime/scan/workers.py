@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -53,6 +53,7 @@ def init_worker(config: WorkerConfig, run_pid: int) -> None:
     """Set up a worker process of the run in process ``run_pid``."""
     global _config, _keys, _ledger
     _die_with_parent(run_pid)
+    _leave_stopping_to_the_run()
     _config = config
     _keys = [Ed25519PublicKey.from_public_bytes(k) for k in config.public_keys]
     _ledger = Ledger.open_readonly(config.ledger_path)
@@ -67,6 +68,15 @@ def _die_with_parent(run_pid: int) -> None:
     if parent != run_pid and not process_running(run_pid):
         os._exit(1)  # the run died before the signal was asked for: it will never come
     threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _leave_stopping_to_the_run() -> None:
+    """Ctrl-C reaches every process of the terminal's group, and a service manager may send
+    SIGTERM to every process of the service: the run decides when to stop (after the page
+    being recorded, for ``scan --watch``), and a worker ended by the signal would break the
+    pool and have its page set aside as a crash. A worker still ends when the run does."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _watch_parent(parent: int) -> None:
@@ -115,8 +125,17 @@ def _set_aside(task: PageTask, reason: Reason, message: str) -> PageOutcome:
 # The pool (in the main process)
 
 
-def outcomes(tasks: Sequence[PageTask], config: WorkerConfig, jobs: int) -> Iterator[PageOutcome]:
-    """Outcomes in task order, from ``jobs`` worker processes, surviving worker crashes."""
+def outcomes(
+    tasks: Sequence[PageTask],
+    config: WorkerConfig,
+    jobs: int,
+    stop: Callable[[], bool] = lambda: False,
+) -> Generator[PageOutcome, None, None]:
+    """Outcomes in task order, from ``jobs`` worker processes, surviving worker crashes.
+
+    Once ``stop`` says so (asked before each page is waited for), the pages not yet started
+    are dropped and the outcomes of those being read are still yielded — their registered
+    images are in the store already — and then no more: fewer outcomes than tasks."""
     if not tasks:
         return
     pending = list(tasks)
@@ -130,25 +149,43 @@ def outcomes(tasks: Sequence[PageTask], config: WorkerConfig, jobs: int) -> Iter
             futures: list[Future[PageOutcome]] = []
             crashed = False
             position = 0
-            while position < len(pending):
-                while len(futures) < window and position + len(futures) < len(pending):
-                    futures.append(pool.submit(process, pending[position + len(futures)]))
-                try:
-                    outcome = futures[0].result()
-                except BrokenProcessPool:
-                    crashed = True
-                    break
-                futures.pop(0)
-                position += 1
-                yield outcome
-            for f in futures:
-                f.cancel()
+            try:
+                while position < len(pending):
+                    if stop():
+                        yield from _started(futures)
+                        return
+                    while len(futures) < window and position + len(futures) < len(pending):
+                        futures.append(pool.submit(process, pending[position + len(futures)]))
+                    try:
+                        outcome = futures[0].result()
+                    except BrokenProcessPool:
+                        crashed = True
+                        break
+                    futures.pop(0)
+                    position += 1
+                    yield outcome
+            finally:
+                for f in futures:
+                    f.cancel()
         pending = pending[position:]
         if crashed:
             # The page at the head of the queue may not be the one that crashed (several run
             # at once): retry it alone; if it crashes alone, it is the culprit.
             yield _alone(pending[0], config)
             pending = pending[1:]
+
+
+def _started(futures: Sequence[Future[PageOutcome]]) -> Iterator[PageOutcome]:
+    """The outcomes of the pages being read, in order; the others are cancelled (a pool
+    starts its pages in order, so those being read come first)."""
+    cancelled = [f.cancel() for f in futures]
+    for future, dropped in zip(futures, cancelled, strict=True):
+        if dropped:
+            return
+        try:
+            yield future.result()
+        except BrokenProcessPool:
+            return
 
 
 def _alone(task: PageTask, config: WorkerConfig) -> PageOutcome:

@@ -37,7 +37,7 @@ from downtime.station.queue_quarantine import QuarantineQueue
 from downtime.station.queue_transcription import TranscriptionQueue, UnknownPatientQueue
 from downtime.station.queues import Desk, Queue, redirect
 from downtime.station.sessions import Session, Sessions, Throttle
-from downtime.station.words import LANGS, reason, word
+from downtime.station.words import LANGS, coded, reason, why, word
 
 QUEUES: tuple[Queue, ...] = (
     TranscriptionQueue(),
@@ -223,6 +223,8 @@ class Station:
         context = {
             "t": lambda key, **v: word(lang, key, **v),
             "reason_words": lambda code: reason(lang, code),
+            "why_words": lambda detail: why(lang, detail),
+            "coded": lambda table, code: coded(lang, table, code),
             "local_time": self.local_time,
             "lang": lang,
             "langs": LANGS,

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from downtime.census.druglist import DrugList
+from downtime.ledger.conflicts import ConflictSide
 from downtime.vocab import MarkState
 
 ITEM_SYSTEM = "urn:downtime:item"
@@ -68,6 +69,12 @@ WHY_NO_SLOT = "the cell's time slot is not known: look at the page"
 WHY_INITIALS = "initials without a ticked box: look at the page"
 WHY_AFTER_SCAN = "the time on paper is after the page was scanned: check the slot's date"
 WHY_BEFORE_PACK = "the time typed is before the pack was printed: check the date typed"
+# Why a group of tick boxes is not read (readings.choice_of); {…}: filled in
+WHY_FLAGGED = "flagged {flags}: look at the page"
+WHY_FLAGGED_CORRECTED = WHY_FLAGGED + " (a filled-in box may be a tick taken back)"
+WHY_PARTLY_READ = "not every box of this group was read: look at the page"
+WHY_UNCLEAR = "a box could not be read clearly: look at the page"
+WHY_SEVERAL = "more than one box ticked ({boxes}): look at the page"
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class HeldItem:
     item: str  # "med1.t08", "page 2/new1", "referral.to", "page 2"
     kind: str  # "pending-review" (a person must look or transcribe) | "conflict"
     detail: str  # why, for a clerk or pharmacist; no patient data
+    sides: tuple[ConflictSide, ...] = ()  # a record conflict: what the paper and record hold
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from downtime.ledger.returns import Reading, ReturnedPage
-from downtime.record.fhir.model import INK
+from downtime.record.fhir.model import (
+    INK,
+    WHY_FLAGGED,
+    WHY_FLAGGED_CORRECTED,
+    WHY_PARTLY_READ,
+    WHY_SEVERAL,
+    WHY_UNCLEAR,
+)
 from downtime.vocab import REVIEW_FLAGS, MarkFlag, MarkState
 
 
@@ -56,18 +63,16 @@ def choice_of(
     read = [r for r in (*boxes.values(), *beside) if r is not None]
     flags = sorted({f for r in read for f in r.flags} & REVIEW_FLAGS)
     if flags:
-        why = f"flagged {', '.join(flags)}: look at the page"
-        if MarkFlag.CORRECTED in flags:
-            why += " (a filled-in box may be a tick taken back)"
-        return _Choice(why=why)
+        why = WHY_FLAGGED_CORRECTED if MarkFlag.CORRECTED in flags else WHY_FLAGGED
+        return _Choice(why=why.format(flags=", ".join(flags)))
     present = [r is not None for r in boxes.values()]
     if any(present) and not all(present):
-        return _Choice(why="not every box of this group was read: look at the page")
+        return _Choice(why=WHY_PARTLY_READ)
     if any(r is not None and r.state == MarkState.UNCERTAIN for r in boxes.values()):
-        return _Choice(why="a box could not be read clearly: look at the page")
+        return _Choice(why=WHY_UNCLEAR)
     marked = [name for name, r in boxes.items() if r is not None and r.state == MarkState.MARKED]
     if len(marked) > 1:
-        return _Choice(why=f"more than one box ticked ({', '.join(marked)}): look at the page")
+        return _Choice(why=WHY_SEVERAL.format(boxes=", ".join(marked)))
     return _Choice(chosen=marked[0] if marked else None)
 
 
