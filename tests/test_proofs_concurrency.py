@@ -43,8 +43,9 @@ from downtime import simulate
 from downtime.app import PackRequest, run_pack
 
 STATIONS = 4
-# Pages per station. Issue 11 asks for 500: 1,700 distinct pages to print and render and 1,850
-# page scans, about 90 s on 2 cores; 300 (1,020 distinct pages, 1,110 scans) keeps it near 60 s.
+# Pages per station. Issue 11 asks for 500: 1,700 distinct pages to print and render and about
+# 1,840 page reads, some 90 s on 2 cores; 300 (1,020 distinct pages, about 1,100 page reads)
+# keeps it under a minute.
 PAGES = 300
 BATCH = 5  # pages per scanner PDF
 SHARED = 0.3  # of each station's pages, shared with its neighbours
