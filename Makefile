@@ -22,11 +22,15 @@ $(STAMP): pyproject.toml
 
 # Debian packages: libzbar0 is the native half of pyzbar (the second QR reader);
 # tesseract-ocr reads a page's printed serial when both its codes are destroyed; chromium is
-# the browser the review station's tests drive (with Playwright).
-DEBIAN_PACKAGES := libzbar0 tesseract-ocr chromium
+# the browser the review station's tests drive (with Playwright); cups (its scheduler, lp and
+# lpadmin, and cups-filters' generic PDF printer) is what `downtime print` prints through, and
+# the printing tests run a CUPS of their own.
+DEBIAN_PACKAGES := libzbar0 tesseract-ocr chromium cups
+PDF_PRINTER_PPD := /usr/share/ppd/cupsfilters/Generic-PDF_Printer-PDF.ppd
 system-deps:
 	@if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || ! command -v tesseract >/dev/null \
-		|| ! [ -x /usr/bin/chromium ]; then \
+		|| ! [ -x /usr/bin/chromium ] || ! command -v lp >/dev/null || ! [ -x /usr/sbin/cupsd ] \
+		|| ! [ -f $(PDF_PRINTER_PPD) ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 		else \

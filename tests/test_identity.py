@@ -70,8 +70,7 @@ def filled(pack: PrintedPack, entry: dict[str, Any], seed: str) -> Gray:
 
 def _item(home: Path, name: str) -> dict[str, Any]:
     """The open quarantine item of the file ``name``."""
-    listed = cli("quarantine", "list", "--json", home=home).stdout.splitlines()
-    items = [json.loads(line) for line in listed]
+    items = json.loads(cli("quarantine", "list", "--json", home=home).stdout)["items"]
     (item,) = [i for i in items if Path(i["source"]).name == name]
     return item
 

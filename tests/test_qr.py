@@ -57,8 +57,10 @@ def test_auto_falls_back_to_qrcode_without_the_zxing_wheel(
             qr.ENCODERS["zxing-cpp"]()
         chosen = qr.encoder("auto")
         matrix = chosen(CODE)
+        name = qr.encoder_name("auto")
     finally:
         qr.encoder.cache_clear()
     monkeypatch.undo()
     assert chosen.__qualname__.startswith("_qrcode_encoder")
+    assert name == "qrcode", "the doctor reports the encoder in use"
     assert [r.text for r in zxingcpp.read_barcodes(as_image(matrix))] == [CODE]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -192,16 +193,21 @@ def test_quarantine_list_json_has_one_object_per_item(
     set_aside_run: tuple[Path, dict[str, dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
     home, records, _ = set_aside_run
-    listed = [
-        json.loads(line)
-        for line in cli("quarantine", "list", "--json", home=home).stdout.splitlines()
-    ]
+    document = json.loads(cli("quarantine", "list", "--json", home=home).stdout)
+    listed = document["items"]
+    assert document["schema"] == "downtime.quarantine/1"
+    assert document["timezone"] == "Europe/Stockholm"
     assert {(i["item_id"], i["source"], i["reason"]) for i in listed} == {
         (records[n]["quarantine_item"], records[n]["source"], reason)
         for n, reason in REASONS.items()
     }
     for item in listed:
         assert item["assigned_serial"] is None and item["message"]
+        assert item["resolved"] is None
+        assert datetime.fromisoformat(item["created_at"]).utcoffset() in (
+            timedelta(hours=1),
+            timedelta(hours=2),
+        ), "site time, with its offset"
         assert (home / item["stored_as"]).is_file(), "the original is kept"
 
 
@@ -299,9 +305,7 @@ def test_assigning_by_typed_serial_files_the_page_to_its_issued_page(
     assert event["object_id"] == entry["page_uid"]
     with Ledger.open(home / "ledger.sqlite3") as ledger:
         assert verify_audit_chain(ledger) is None
-    still_open = [
-        json.loads(x) for x in cli("quarantine", "list", "--json", home=home).stdout.splitlines()
-    ]
+    still_open = json.loads(cli("quarantine", "list", "--json", home=home).stdout)["items"]
     assert [i["item_id"] for i in still_open] == [items["bad-signature"]]
     everything = cli("quarantine", "list", "--all", home=home).stdout
     assert f"assigned {entry['form_serial']}" in everything
@@ -404,10 +408,8 @@ def test_rejecting_an_item_with_a_reason_takes_it_off_the_open_items(
     assert empty.exit_code == 3 and "needs a reason" in empty.stderr
     assert "rejected: not a downtime form" in out.stdout
     assert again.exit_code == 3 and "resolved already" in again.stderr
-    still_open = [
-        json.loads(x)["item_id"]
-        for x in cli("quarantine", "list", "--json", home=home).stdout.splitlines()
-    ]
+    listed = json.loads(cli("quarantine", "list", "--json", home=home).stdout)
+    still_open = [i["item_id"] for i in listed["items"]]
     assert still_open == [items["no-page-code"]]
     (event,) = rows(home, "SELECT * FROM audit_events WHERE action = 'quarantine.reject'")
     assert event["object_id"] == forged and "not a downtime form" in event["detail"]

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -135,6 +136,11 @@ def report_json(home: Path, *args: str) -> dict[str, Any]:
     return dict(json.loads(downtime("report", "--format", "json", *args, home=home).stdout))
 
 
+def report_text(home: Path, *args: str | Path) -> str:
+    """The report in English (``--lang en``; default: table), as these tests read it."""
+    return downtime("report", "--lang", "en", *args, home=home).stdout
+
+
 def forms_of(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(ward, patient section, form) for every form line of a JSON report."""
     for w in doc["wards"]:
@@ -238,7 +244,7 @@ def test_returned_page_is_not_missing(station: Path, scanned: Scanned) -> None:
 def test_missing_table_comes_first_in_the_text_report_and_names_the_serial(
     station: Path, scanned: Scanned
 ) -> None:
-    text = downtime("report", home=station).stdout
+    text = report_text(station)
 
     assert text.index("MISSING PAGES") < text.index("WARD KIR7") < text.index("WARD MED42")
     missing = text[text.index("MISSING PAGES") : text.index("WARD KIR7")]
@@ -336,10 +342,10 @@ def test_voiding_every_page_not_returned_makes_the_report_complete(
     assert result.exit_code == 0
     assert (doc["complete"], doc["outstanding"], doc["missing"]) == (True, [], [])
     assert doc["totals"]["voided"] == len(every)
-    assert "State: everything accounted for" in downtime("report", home=fresh).stdout
-    html = downtime("report", "--format", "html", home=fresh).stdout
+    assert "State: everything accounted for" in report_text(fresh)
+    html = report_text(fresh, "--format", "html")
     assert "State: everything accounted for" in html and "PENDING ITEMS: none" in (
-        downtime("report", home=fresh).stdout
+        report_text(fresh)
     )
 
 
@@ -355,8 +361,8 @@ def test_an_item_held_for_a_person_keeps_the_report_from_being_accounted_for(
     hold(fresh, key_of(printed.med, mar), "med1.t08", "needs-a-second-reader", 0)
 
     doc = report_json(fresh)
-    text = downtime("report", home=fresh).stdout
-    html = downtime("report", "--format", "html", home=fresh).stdout
+    text = report_text(fresh)
+    html = report_text(fresh, "--format", "html")
 
     assert doc["complete"] is False and [h["item"] for h in doc["pending"]] == ["med1.t08"]
     assert "1 item(s) pending review" in doc["outstanding"]
@@ -525,14 +531,14 @@ def test_every_pending_item_is_listed_with_its_page_patient_why_and_age(
     assert since["rx1"] == pending - timedelta(minutes=10), "held since first, whatever kind"
     assert 185 * 60 <= entry["age_seconds"] < 186 * 60
     kinds = "(pending-review 2, record-conflict 1, unknown-in-record 1)"
-    assert f"4 item(s) held for a person {kinds}" in downtime("report", home=station).stdout
+    assert f"4 item(s) held for a person {kinds}" in report_text(station)
 
 
 def test_the_pending_list_is_in_the_text_html_and_csv_reports(
     station: Path, scanned: Scanned, pending: datetime
 ) -> None:
-    text = downtime("report", home=station).stdout
-    html = downtime("report", "--format", "html", home=station).stdout
+    text = report_text(station)
+    html = report_text(station, "--format", "html")
     table = list(
         csv.reader(io.StringIO(downtime("report", "--format", "pending-csv", home=station).stdout))
     )
@@ -587,7 +593,7 @@ def test_unresolved_quarantine_item_is_listed_with_file_page_and_reason(
         "bad-signature",
     )
     assert doc["totals"]["quarantined"] == 1
-    text = downtime("report", home=station).stdout
+    text = report_text(station)
     section = text[text.index("QUARANTINED, NOT ATTRIBUTABLE") :]
     assert scanned.forged_file in section and "bad-signature" in section
 
@@ -678,8 +684,12 @@ def test_scope_with_an_outage_is_the_pack_in_use_at_its_start(
 
     assert doc["scope"]["rule"] == "outage"
     assert scope_of(doc) == {first: ["pages-returned"], in_use: ["newest-at-outage-start"]}
-    assert doc["scope"]["outage"]["start"] == datetime.fromisoformat(start).isoformat()
-    assert "latest outage" in downtime("report", home=station).stdout.splitlines()[1]
+    shown_start = datetime.fromisoformat(doc["scope"]["outage"]["start"])
+    assert shown_start == datetime.fromisoformat(start), "the same instant"
+    assert shown_start.utcoffset() == ZoneInfo("Europe/Stockholm").utcoffset(shown_start), (
+        "with the site's offset, though it was given in UTC"
+    )
+    assert "latest outage" in report_text(station).splitlines()[1]
     assert after not in {p["pack_id"] for p in doc["scope"]["packs"]}
 
     downtime("outage", "start", "--at", start, home=station)  # open again: until now
@@ -764,7 +774,7 @@ def test_html_is_one_well_formed_printable_file_with_the_chart_and_missing_first
 ) -> None:
     out = tmp_path / "reports" / "outage.html"
 
-    result = downtime("report", "--format", "html", "-o", out, home=station)
+    result = downtime("report", "--format", "html", "--lang", "en", "-o", out, home=station)
 
     assert result.stdout.strip() == str(out)
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
@@ -819,14 +829,16 @@ def test_json_has_the_documented_structure(
     quarantine = {"item_id", "source", "source_page", "reason", "message", "created_at", "ward",
                   "serial", "form", "page", "page_count", "patient"}  # fmt: skip
     assert set(doc) == {
-        "schema", "site", "generated_at", "timezone", "ward_filter", "complete", "outstanding",
-        "scope", "totals", "missing", "pending", "wards", "unattributed_quarantine", "audit",
+        "schema", "site", "generated_at", "timezone", "lang", "ward_filter", "complete",
+        "outstanding", "scope", "totals", "missing", "pending", "wards",
+        "unattributed_quarantine", "audit",
     }  # fmt: skip
+    assert doc["lang"] == "en", "English sentences for tools unless a language is asked for"
     assert doc["schema"] == "downtime.report/1"
     assert set(doc["audit"]) == {"events", "head"} and len(doc["audit"]["head"]) == 64
     assert set(doc["scope"]) == {"rule", "description", "outage", "packs"}
     assert all(
-        set(p) == {"pack_id", "ward", "issued_at", "superseded_by", "why"}
+        set(p) == {"pack_id", "ward", "issued_at", "superseded_by", "why", "printed_pages"}
         for p in doc["scope"]["packs"]
     )
     assert set(doc["totals"]) == counts | {"quarantined"}
@@ -910,8 +922,10 @@ def test_outage_times_default_to_now_and_bad_ones_are_refused(fresh: Path) -> No
 
 def test_report_of_an_empty_data_folder_says_there_are_no_packs(tmp_path: Path) -> None:
     result = run_cli("report", home=tmp_path / "empty")  # no census to check stderr against
+    english = run_cli("report", "--lang", "en", home=tmp_path / "empty")
 
-    assert "(no packs)" in result.stdout and result.stderr == ""
+    assert "(inga paket)" in result.stdout and result.stderr == ""
+    assert "(no packs)" in english.stdout
 
 
 # --------------------------------------------------------------------------------------------
@@ -957,3 +971,153 @@ def test_report_csv_cells_never_run_as_spreadsheet_formulas(fresh: Path) -> None
     assert len(ids) >= 5 and expected <= beds
     starts = [bed.lstrip()[0] for bed in beds if bed.strip()]
     assert starts and not any(char in "=+-@\uff1d\t" for char in starts)
+
+
+# --------------------------------------------------------------------------------------------
+# Swedish and English; the site's time zone (issue 13)
+
+SITE_TZ = ZoneInfo("Europe/Stockholm")
+
+
+def test_the_report_is_in_swedish_by_default_table_and_html(
+    station: Path, scanned: Scanned, pending: datetime
+) -> None:
+    text = downtime("report", home=station).stdout
+    html = downtime("report", "--format", "html", home=station).stdout
+
+    for words in (
+        "AVBROTTSRAPPORT", "Omfattning: inget avbrott registrerat (downtime outage start)",
+        "Status: INTE REDOVISAT: ", "sidor saknas", "3 konflikter",
+        "1 sida i karantän inte åtgärdad", "SAKNADE SIDOR (", "remisser först",
+        "tom reservblankett – makulera den om den inte användes", "avdelningsblad",
+        "VÄNTANDE POSTER: 4 poster väntar på en person (pending-review 2, record-conflict 1,"
+        " unknown-in-record 1)", "3 tim 05 min", "AVDELNING MED42", "blankettnr",
+        "I KARANTÄN, KAN INTE KNYTAS TILL EN SIDA (1)", "TOTALT  utskr. ", "Loggkedjan: ",
+    ):  # fmt: skip
+        assert words in text, words
+    for english in ("OUTAGE REPORT", "MISSING PAGES", "page(s)", "blank spare", "Audit trail"):
+        assert english not in text, english
+    assert '<html lang="sv">' in html
+    for words in (
+        "<h1>Avbrottsrapport</h1>", "Status: inte redovisat</strong>", "Saknade sidor (",
+        "Väntande poster (4)", "<h2>Per avdelning</h2>", "<h2>Avdelning MED42</h2>",
+        "I karantän, kan inte knytas till en sida (1)", "<th>blankettnr</th>",
+        "<code>downtime void SERIAL --reason …</code>", "<code>downtime quarantine list</code>",
+        "<title>Sidor utskrivna, tillbaka och införda per avdelning</title>",
+    ):  # fmt: skip
+        assert words in html, words
+    assert "Missing pages" not in html and "Pending items" not in html
+    english = downtime("report", "--format", "html", "--lang", "en", home=station).stdout
+    assert '<html lang="en">' in english and "<h1>Outage report</h1>" in english
+
+
+def test_site_toml_lang_sets_the_reports_language_and_lang_overrides_it(fresh: Path) -> None:
+    site = fresh / "site.toml"
+    text = site.read_text("utf-8") if site.exists() else ""  # no file: the defaults (sv)
+    assert 'lang = "en"' not in text and downtime("report", home=fresh).stdout.startswith(
+        "AVBROTTSRAPPORT"
+    )
+    site.write_text(text.replace('lang = "sv"', "") + 'lang = "en"\n', "utf-8")
+
+    table = downtime("report", home=fresh).stdout
+    html = downtime("report", "--format", "html", home=fresh).stdout
+    swedish = downtime("report", "--lang", "sv", home=fresh).stdout
+
+    assert table.startswith("OUTAGE REPORT") and "State: NOT ACCOUNTED FOR" in table
+    assert '<html lang="en">' in html
+    assert swedish.startswith("AVBROTTSRAPPORT")
+
+
+def test_no_markdown_backticks_in_the_table_or_html_in_either_language(
+    station: Path, pending: datetime
+) -> None:
+    for lang in ("sv", "en"):
+        table = downtime("report", "--lang", lang, home=station).stdout
+        html = downtime("report", "--format", "html", "--lang", lang, home=station).stdout
+        every = downtime("report", "--all-packs", "--lang", lang, home=station).stdout
+
+        assert "`" not in table + html + every, lang
+        assert "(downtime outage start)" in table and "(--all-packs)" in every, lang
+        assert "<code>downtime outage start</code>" in html, lang
+        assert "<code>downtime audit verify --expect-head " in html, lang
+
+
+def _shape(value: Any) -> Any:
+    """Keys and value types, not values."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return type(value).__name__
+
+
+def _codes(value: Any) -> Any:
+    """Everything but the sentences in the report's own words (notes, the cover sheet) and
+    ages, which tick."""
+    if isinstance(value, dict):
+        return {
+            k: _codes(v)
+            for k, v in value.items()
+            if k not in {"note", "age_seconds"} and not (k == "display" and value["kind"] == "ward")
+        }
+    if isinstance(value, list):
+        return [_codes(v) for v in value]
+    return value
+
+
+def test_json_and_csv_keep_their_keys_columns_and_codes_whatever_the_language(
+    station: Path, pending: datetime
+) -> None:
+    tools = report_json(station)  # the site speaks Swedish; tools get English by default
+    swedish = report_json(station, "--lang", "sv")
+
+    assert (tools["lang"], swedish["lang"]) == ("en", "sv")
+    assert any(s.endswith("page(s) missing") for s in tools["outstanding"])
+    assert any(s.endswith("sidor saknas") for s in swedish["outstanding"])
+    assert swedish["scope"]["description"].startswith("inget avbrott registrerat")
+
+    assert _shape(tools) == _shape(swedish)
+    for key in ("missing", "pending", "wards", "totals", "unattributed_quarantine"):
+        assert (key, _codes(tools[key])) == (key, _codes(swedish[key]))
+    assert {m["note"] for m in swedish["missing"]} == {
+        None, "tom reservblankett – makulera den om den inte användes", "avdelningsblad"
+    }  # fmt: skip
+    for fmt in ("csv", "pending-csv"):
+        english = downtime("report", "--format", fmt, "--lang", "en", home=station).stdout
+        other = downtime("report", "--format", fmt, "--lang", "sv", home=station).stdout
+        by_default = downtime("report", "--format", fmt, home=station).stdout
+        assert english.splitlines()[0] == other.splitlines()[0] == by_default.splitlines()[0]
+        if fmt == "csv":  # no age in it: the very same bytes
+            assert english == other == by_default
+
+
+def test_times_are_in_the_site_time_zone_in_every_format(
+    station: Path, scanned: Scanned, printed: Printed, pending: datetime
+) -> None:
+    """The ledger holds some times in UTC (held items, quarantine): every format shows them
+    with the site's offset, the same instants."""
+    doc = report_json(station)
+
+    def site_time(text: str) -> datetime:
+        when = datetime.fromisoformat(text)
+        assert when.utcoffset() == SITE_TZ.utcoffset(when.replace(tzinfo=None)), text
+        return when
+
+    site_time(doc["generated_at"])
+    for p in doc["scope"]["packs"]:
+        site_time(p["issued_at"])
+    for _, _, f in forms_of(doc):
+        site_time(f["issued_at"])
+    held = {h["item"]: site_time(h["held_since"]) for h in doc["pending"]}
+    assert held["rx1"] == pending - timedelta(minutes=10), "the same instant"
+    (forged,) = doc["unattributed_quarantine"]
+    site_time(forged["created_at"])
+    table = list(csv.DictReader(io.StringIO(report_text(station, "--format", "csv"))))
+    pending_rows = csv.DictReader(io.StringIO(report_text(station, "--format", "pending-csv")))
+    assert all(site_time(row["pack_issued_at"]) for row in table)
+    assert all(site_time(row["held_since"]) for row in pending_rows)
+    issued = datetime.fromisoformat(printed.med.manifest["issued_at"])
+    shown = issued.astimezone(SITE_TZ).strftime("%Y-%m-%d %H:%M")
+    pack = printed.med.manifest["pack_id"]
+    (line,) = [line for line in report_text(station).splitlines()[:5] if pack in line]
+    assert f"issued {shown}" in line

@@ -523,7 +523,7 @@ def test_white_page_and_duplex_back_are_blank_and_not_set_aside(
     assert count(station, "captures") == 0
     statuses = [r["status"] for r in rows(station, "SELECT status FROM scan_pages")]
     assert statuses == ["blank", "blank"]
-    assert cli("quarantine", "list", "--json", home=station).stdout == ""
+    assert json.loads(cli("quarantine", "list", "--json", home=station).stdout)["items"] == []
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ languages. (The station itself, in a browser: test_station.py.)"""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -69,6 +71,15 @@ def test_list_and_disable_and_every_change_is_audited(home: Path) -> None:
     assert listed.splitlines()[0].startswith("anna") and "disabled" in listed.splitlines()[0]
     assert "active" in listed.splitlines()[1]
     assert '"active": false' in as_json and "password" not in as_json
+    document = json.loads(as_json)
+    assert document["schema"] == "downtime.users/1"
+    assert [(u["name"], u["role"], u["active"]) for u in document["users"]] == [
+        ("anna", "clerk", False),
+        ("kim", "confirmer", True),
+    ]
+    anna = document["users"][0]
+    assert anna["disabled_at"] >= anna["added_at"]
+    assert datetime.fromisoformat(anna["added_at"]).tzinfo is not None
     assert check_login(home, "anna", PASSWORD).why == "disabled"
     events = ledger_rows(
         home / "ledger.sqlite3",

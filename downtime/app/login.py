@@ -66,11 +66,12 @@ def fhir_client(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     deadline: float | None = None,
+    attempts: int = 5,
 ) -> FhirClient:
     """The client for ``url``: logged in by SMART Backend Services when site.toml names a
     client id (the first access token is asked for now, so that a login the record system
     refuses stops the run before anything is sent), else with the static token, if any.
-    ``timeout_s`` and ``deadline``: see :class:`FhirClient`."""
+    ``timeout_s``, ``deadline`` and ``attempts``: see :class:`FhirClient`."""
     config = settings.config.fhir
     context = tls_context(
         settings.data_path(config.ca_bundle) if config.ca_bundle else None,
@@ -80,7 +81,12 @@ def fhir_client(
     token = read_token(token_file)
     if not config.client_id:
         return FhirClient(
-            url, token=token, ssl_context=context, timeout_s=timeout_s, deadline=deadline
+            url,
+            token=token,
+            ssl_context=context,
+            timeout_s=timeout_s,
+            deadline=deadline,
+            attempts=attempts,
         )
     if token is not None:
         raise ConfigError(
@@ -98,4 +104,11 @@ def fhir_client(
         timeout_s=timeout_s,
     )
     login.authorization()
-    return FhirClient(url, login=login, ssl_context=context, timeout_s=timeout_s, deadline=deadline)
+    return FhirClient(
+        url,
+        login=login,
+        ssl_context=context,
+        timeout_s=timeout_s,
+        deadline=deadline,
+        attempts=attempts,
+    )

@@ -16,15 +16,18 @@ def outage_report(
     home: Path | None,
     *,
     fmt: str,
+    lang: str | None = None,
     ward: str | None = None,
     all_packs: bool = False,
     output: Path | None = None,
     now: datetime | None = None,
 ) -> str:
-    """The outage report as ``fmt``; written to ``output`` (0600) when given, then its path is
-    returned, else the document itself. Producing it is audited per patient it names."""
+    """The outage report as ``fmt``, in ``lang`` (None: the site's for the table and HTML,
+    English for JSON and CSV: :func:`~downtime.report.formats.report_lang`); written to
+    ``output`` (0600) when given, then its path is returned, else the document itself.
+    Producing it is audited per patient it names."""
     from downtime.report import build_report, read_facts
-    from downtime.report.formats import render
+    from downtime.report.formats import render, report_lang
 
     with workspace(home, keys="read") as (settings, _keys, ledger):
         facts = read_facts(
@@ -40,7 +43,8 @@ def outage_report(
                 hint=f"wards in the ledger: {', '.join(sorted(facts.known_wards)) or 'none'}",
             )
         report = build_report(facts, ward=ward)
-        text = render(report, fmt)
+        lang = report_lang(fmt, lang, settings.config.lang)
+        text = render(report, fmt, lang)
         if output is not None:
             files.private_folder(output.parent)
             files.write_atomic(output, text.encode("utf-8"))
@@ -59,7 +63,7 @@ def outage_report(
         events.append(
             AuditEvent(
                 "report",
-                f"format={fmt} scope={report.scope.rule} wards={len(report.wards)} "
+                f"format={fmt} lang={lang} scope={report.scope.rule} wards={len(report.wards)} "
                 f"complete={str(report.complete).lower()}"
                 + (f" output={output.name}" if output else ""),
                 care_unit=ward,

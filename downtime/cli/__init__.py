@@ -13,22 +13,28 @@ import click
 from downtime import __version__
 from downtime.cli.cmd_audit import audit
 from downtime.cli.cmd_backup import backup, restore
+from downtime.cli.cmd_doctor import doctor
 from downtime.cli.cmd_drill import drill
 from downtime.cli.cmd_forms import forms
 from downtime.cli.cmd_init import init
 from downtime.cli.cmd_keys import keys
 from downtime.cli.cmd_ledger import ledger
 from downtime.cli.cmd_pack import pack, packs
+from downtime.cli.cmd_print import print_cmd, prints
 from downtime.cli.cmd_reconcile import reconcile
 from downtime.cli.cmd_report import outage, report, void
 from downtime.cli.cmd_review import review
 from downtime.cli.cmd_scan import quarantine, scan
+from downtime.cli.cmd_station import station
 from downtime.cli.cmd_users import users
+from downtime.cli.help import Index
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=Index, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120}
+)
 @click.version_option(__version__, prog_name="downtime")
 @click.option(
     "--home",
@@ -43,6 +49,8 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
     \b
     Before an outage:  downtime pack --ward W -o W.pdf   (or --all-wards -o DIR)
+    Ward stations:     downtime station sync SOURCE | status | serve
+    Print on demand:   downtime print --ward W [--forms F,…] [--beds 1,3]
     Scanning back:     downtime scan FILES… (or --watch DIR: the scanner's folder)
     Forms:             downtime forms list | show | check | preview
     Keys:              downtime keys list | rotate | export-public | import-public
@@ -51,26 +59,19 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Audit trail:       downtime audit verify [--expect-head HASH]
     Ledger and images: downtime ledger check
     Backup:            downtime backup DEST, downtime restore SRC
+    Is this PC ready:  downtime doctor
+
+    Listings print JSON with --json (each names its schema). Shell completion (bash):
+    eval "$(_DOWNTIME_COMPLETE=bash_source downtime)" (zsh_source, fish_source for others).
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
 
 
-main.add_command(init)
-main.add_command(pack)
-main.add_command(forms)
-main.add_command(keys)
-main.add_command(scan)
-main.add_command(quarantine)
-main.add_command(packs)
-main.add_command(reconcile)
-main.add_command(outage)
-main.add_command(void)
-main.add_command(report)
-main.add_command(drill)
-main.add_command(review)
-main.add_command(users)
-main.add_command(audit)
-main.add_command(ledger)
-main.add_command(backup)
-main.add_command(restore)
+# In the order of a run: set up and check, print, scan, settle, reconcile, report; then the
+# tools around it. `downtime --help` lists them in this order.
+for command in (
+    init, doctor, pack, packs, station, print_cmd, prints, forms, keys, scan, quarantine,
+    review, users, reconcile, outage, void, report, audit, ledger, backup, restore, drill,
+):  # fmt: skip
+    main.add_command(command)

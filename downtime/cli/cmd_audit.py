@@ -8,15 +8,16 @@ import sys
 import click
 
 from downtime.cli.common import data_home, handles_errors
+from downtime.cli.help import Group
 from downtime.errors import ExitCode
 
 
-@click.group()
+@click.group(cls=Group)
 def audit() -> None:
     """The audit trail: who did what, when, to which patient's pages (hash-chained)."""
 
 
-@audit.command("verify")
+@audit.command("verify", short_help="Check the audit trail's hash chain, event by event.")
 @click.option(
     "--expect-head",
     metavar="HASH",

@@ -11,7 +11,7 @@ from downtime.cli.common import data_home, echo_err, handles_errors
 FOLDER = click.Path(file_okay=False, path_type=Path)
 
 
-@click.command()
+@click.command(short_help="Back up the data folder into DEST, while scans may run.")
 @click.argument("dest", type=FOLDER)
 @click.pass_context
 @handles_errors
@@ -30,7 +30,7 @@ def backup(ctx: click.Context, dest: Path) -> None:
                f"audit head {done.audit_head[:16]}")  # fmt: skip
 
 
-@click.command()
+@click.command(short_help="Restore a backup into the data folder, then check it.")
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Restore over a data folder that holds a ledger.")
 @click.pass_context

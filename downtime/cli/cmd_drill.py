@@ -9,7 +9,7 @@ import click
 from downtime.cli.common import echo_err, handles_errors, jobs_option
 
 
-@click.command()
+@click.command(short_help="Rehearse a whole outage on the bundled example.")
 @click.option("--ward", default="MED42", show_default=True, help="Example ward to rehearse.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulation.")
 @click.option(

@@ -9,10 +9,12 @@ from pathlib import Path
 import click
 
 from downtime.cli.common import EXISTING_FILE, LANG, OUTPUT_PATH, data_home, handles_errors
+from downtime.cli.help import Group
+from downtime.cli.listing import FORMS, echo_document, json_option
 from downtime.errors import ExitCode
 
 
-@click.group()
+@click.group(cls=Group)
 def forms() -> None:
     """Form definitions: list, show, check and preview them."""
 
@@ -20,26 +22,40 @@ def forms() -> None:
 SITE_LANG = click.option("--lang", type=LANG, help="Language (default: site.toml, else sv).")
 
 
-@forms.command("list")
+@forms.command("list", short_help="The forms this site prints: built-in and its own.")
 @SITE_LANG
+@json_option(FORMS)
 @click.pass_context
 @handles_errors
-def forms_list(ctx: click.Context, lang: str | None) -> None:
+def forms_list(ctx: click.Context, lang: str | None, as_json: bool) -> None:
     """The forms this site prints (built-in and the site's own)."""
     from downtime.app import site_forms, site_lang
     from downtime.forms import builtin_forms_dir
 
     lang = site_lang(data_home(ctx), lang)
     builtin = builtin_forms_dir()
-    for form in sorted(site_forms(data_home(ctx)).values(), key=lambda f: f.code):
-        origin = "built-in" if Path(form.path).parent == builtin else "site"
+    listed = [
+        {
+            "id": form.id,
+            "code": form.code,
+            "version": form.version,
+            "subject": form.subject,
+            "origin": "built-in" if Path(form.path).parent == builtin else "site",
+            "title": form.title[lang],
+        }
+        for form in sorted(site_forms(data_home(ctx)).values(), key=lambda f: f.code)
+    ]
+    if as_json:
+        echo_document(FORMS, lang=lang, forms=listed)
+        return
+    for f in listed:
         click.echo(
-            f"{form.id:<20} code {form.code:<3} v{form.version:<3} {form.subject:<9} "
-            f"{origin:<8} {form.title[lang]}"
+            f"{f['id']:<20} code {f['code']:<3} v{f['version']:<3} {f['subject']:<9} "
+            f"{f['origin']:<8} {f['title']}"
         )
 
 
-@forms.command("show")
+@forms.command("show", short_help="One form's fields: ids, kinds, boxes in mm.")
 @click.argument("form_id")
 @click.option("--json", "as_json", is_flag=True, help="The field layout as JSON (page mm).")
 @SITE_LANG
@@ -60,7 +76,7 @@ def forms_show(ctx: click.Context, form_id: str, as_json: bool, lang: str | None
         click.echo(f"  {f.id:<32} {f.kind:<10} [{x:7.2f} {y:7.2f} {w:6.2f} {h:6.2f}]")
 
 
-@forms.command("check")
+@forms.command("check", short_help="Validate form definition files, listing every problem.")
 @click.argument("files", nargs=-1, required=True, type=EXISTING_FILE)
 @handles_errors
 def forms_check(files: tuple[Path, ...]) -> None:
@@ -82,7 +98,7 @@ def forms_check(files: tuple[Path, ...]) -> None:
         sys.exit(int(ExitCode.BAD_INPUT))
 
 
-@forms.command("preview")
+@forms.command("preview", short_help="A sample page of a form, for a fictional patient.")
 @click.argument("form_id")
 @click.option("-o", "--output", type=OUTPUT_PATH, required=True, help="PDF to write.")
 @SITE_LANG

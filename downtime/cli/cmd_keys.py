@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 
 from downtime.cli.common import EXISTING_FILE, data_home, echo_err, handles_errors
+from downtime.cli.help import Group
+from downtime.cli.listing import KEYS, echo_document, json_option, local_time, site_timezone
 
 
-@click.group()
+@click.group(cls=Group)
 def keys() -> None:
     """Signing keys: the print host signs page codes, scan stations verify them.
 
@@ -18,21 +20,42 @@ def keys() -> None:
     """
 
 
-@keys.command("list")
+@keys.command("list", short_help="Every key: status, when made, pages signed.")
+@json_option(KEYS)
 @click.pass_context
 @handles_errors
-def keys_list(ctx: click.Context) -> None:
-    """Every key, its status and how many issued pages it signed."""
+def keys_list(ctx: click.Context, as_json: bool) -> None:
+    """Every key, its status and how many issued pages it signed.
+
+    The active key signs; retired keys, and verify-only ones (imported on a scan station),
+    only verify. Times in the site's time zone.
+    """
     from downtime.app import key_table
 
+    rows = key_table(data_home(ctx))
+    tz = site_timezone(ctx)
+    if as_json:
+        keys = [
+            {
+                "key_id": k.key_id,
+                "status": k.status,
+                "signs": k.status == "active",
+                "created_at": local_time(k.created_at, tz),
+                "retired_at": local_time(k.retired_at, tz),
+                "pages_signed": k.pages_signed,
+            }
+            for k in rows
+        ]
+        echo_document(KEYS, timezone=tz.key, keys=keys)
+        return
     click.echo("\t".join(("key_id", "status", "created", "retired", "pages_signed")))
-    for k in key_table(data_home(ctx)):
-        retired = k.retired_at.isoformat(timespec="seconds") if k.retired_at else "-"
-        created = k.created_at.isoformat(timespec="seconds")
-        click.echo("\t".join((k.key_id, k.status, created, retired, str(k.pages_signed))))
+    for k in rows:
+        created, retired = local_time(k.created_at, tz), local_time(k.retired_at, tz)
+        cells = (k.key_id, k.status, created or "-", retired or "-", str(k.pages_signed))
+        click.echo("\t".join(cells))
 
 
-@keys.command("rotate")
+@keys.command("rotate", short_help="Make a new signing key; old ones keep verifying.")
 @click.pass_context
 @handles_errors
 def keys_rotate(ctx: click.Context) -> None:
@@ -42,7 +65,7 @@ def keys_rotate(ctx: click.Context) -> None:
     click.echo(f"active\t{rotate_key(data_home(ctx))}")
 
 
-@keys.command("export-public")
+@keys.command("export-public", short_help="Print the public keys in use as PEM, for scan stations.")
 @click.pass_context
 @handles_errors
 def keys_export(ctx: click.Context) -> None:
@@ -52,7 +75,7 @@ def keys_export(ctx: click.Context) -> None:
     click.echo(export_keys(data_home(ctx)), nl=False)
 
 
-@keys.command("import-public")
+@keys.command("import-public", short_help="Add a print host's public keys to this station.")
 @click.argument("pem_file", type=EXISTING_FILE)
 @click.pass_context
 @handles_errors
@@ -64,7 +87,7 @@ def keys_import(ctx: click.Context, pem_file: Path) -> None:
         click.echo(f"imported\t{key_id}")
 
 
-@keys.group("client-key")
+@keys.group("client-key", cls=Group)
 def client_key() -> None:
     """The key pair this kit logs in to the record system's FHIR server with.
 
@@ -80,7 +103,7 @@ def client_key() -> None:
     """
 
 
-@client_key.command("new")
+@client_key.command("new", short_help="Make the record login key pair; print its JWK set.")
 @click.option(
     "--alg",
     "algorithm",
@@ -108,7 +131,7 @@ def client_key_new(ctx: click.Context, algorithm: str) -> None:
     click.echo(made.jwks, nl=False)
 
 
-@client_key.command("show")
+@client_key.command("show", short_help="Print the record login key's public JWK set.")
 @click.pass_context
 @handles_errors
 def client_key_show(ctx: click.Context) -> None:

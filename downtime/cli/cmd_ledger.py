@@ -8,16 +8,17 @@ import sys
 import click
 
 from downtime.cli.common import data_home, handles_errors
+from downtime.cli.help import Group
 from downtime.errors import ExitCode
 
 
-@click.group()
+@click.group(cls=Group)
 def ledger() -> None:
     """The ledger (every issued page, scan, decision, posting and audit event) and its image
     store."""
 
 
-@ledger.command("check")
+@ledger.command("check", short_help="Check the ledger, its audit chain and its image store.")
 @click.option("--quick", is_flag=True, help="Check each stored file is there, without reading it.")
 @click.option("--json", "as_json", is_flag=True, help="The result as one JSON object.")
 @click.pass_context

@@ -18,9 +18,12 @@ from downtime.cli.common import (
     handles_errors,
     jobs_option,
 )
+from downtime.cli.help import Group
+from downtime.cli.listing import PACKS, echo_document, json_option, local_time, site_timezone
+from downtime.report.safetext import visible, visible_tree
 
 
-@click.command()
+@click.command(short_help="Print packs: signed, pre-filled forms for a ward.")
 @click.argument("census", required=False, type=EXISTING_FILE)
 @click.option(
     "--medications", type=EXISTING_FILE, help="medications.csv for a CSV census (active orders)."
@@ -143,28 +146,49 @@ def pack(
         )
 
 
-@click.group()
+@click.group(cls=Group)
 def packs() -> None:
     """Packs this ledger knows: list them, or import those printed on another machine."""
 
 
-@packs.command("list")
+@packs.command("list", short_help="Every pack: ward, issued, pages, current or superseded.")
+@json_option(PACKS)
 @click.pass_context
 @handles_errors
-def packs_list(ctx: click.Context) -> None:
-    """Every pack: ward, when issued, pages, and whether a later pack superseded it."""
+def packs_list(ctx: click.Context, as_json: bool) -> None:
+    """Every pack: ward, when issued, pages, and whether a later pack superseded it.
+
+    Newest first; times in the site's time zone.
+    """
     from downtime.app import pack_table
 
+    rows = pack_table(data_home(ctx))
+    tz = site_timezone(ctx)
+    if as_json:
+        packs = [
+            {
+                "pack_id": p.pack_id,
+                "site": p.site,
+                "ward": p.ward,
+                "issued_at": local_time(p.issued_at, tz),
+                "pages": p.page_count,
+                "census_source": p.census_source,
+                "current": p.superseded_by is None,
+                "superseded_by": p.superseded_by,
+            }
+            for p in rows
+        ]
+        echo_document(PACKS, timezone=tz.key, packs=visible_tree(packs))
+        return
     click.echo("\t".join(("pack_id", "ward", "issued_at", "pages", "from", "state")))
-    for p in pack_table(data_home(ctx)):
+    for p in rows:
         state = f"superseded by {p.superseded_by}" if p.superseded_by else "current"
-        issued = p.issued_at.isoformat()
-        click.echo(
-            "\t".join((p.pack_id, p.ward, issued, str(p.page_count), p.census_source, state))
-        )
+        cells = (p.pack_id, p.ward, local_time(p.issued_at, tz) or "-", str(p.page_count),
+                 p.census_source, state)  # fmt: skip
+        click.echo("\t".join(visible(c) for c in cells))
 
 
-@packs.command("import")
+@packs.command("import", short_help="Record packs printed elsewhere, from their manifests.")
 @click.argument("manifests", nargs=-1, required=True, type=EXISTING_FILE)
 @click.pass_context
 @handles_errors

@@ -12,7 +12,7 @@ from downtime.errors import DowntimeError, ExitCode
 from downtime.record.client import DEFAULT_TIMEOUT_S
 
 
-@click.command()
+@click.command(short_help="Put every returned form into the record (FHIR R4), once.")
 @click.option(
     "--fhir-url",
     help="Post to this FHIR R4 server (base URL). Default: [fhir] url in site.toml, "

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from downtime.cli.common import OUTPUT_PATH, data_home, handles_errors
+from downtime.cli.common import LANG, OUTPUT_PATH, data_home, handles_errors
+from downtime.cli.help import Group
+from downtime.cli.listing import OUTAGE, echo_document, json_option, local_time, site_timezone
+from downtime.report.safetext import visible, visible_tree
 
 if TYPE_CHECKING:
     from downtime.app.outage import OutageRecorded, Voided
@@ -21,20 +24,21 @@ AT_OPTION = click.option(
 )
 
 
-def _recorded(done: OutageRecorded) -> None:
-    line = f"outage {done.kind}\t{done.at.isoformat()}"
+def _recorded(ctx: click.Context, done: OutageRecorded) -> None:
+    tz = site_timezone(ctx)
+    line = f"outage {done.kind}\t{local_time(done.at, tz)}"
     if done.corrects is not None:
         what = "the end recorded as" if done.kind == "end" else "the open outage's start,"
-        line += f"\t(corrects {what} {done.corrects.isoformat()})"
+        line += f"\t(corrects {what} {local_time(done.corrects, tz)})"
     click.echo(line)
 
 
-@click.group()
+@click.group(cls=Group)
 def outage() -> None:
     """When the record system was down: the report covers the packs in use then."""
 
 
-@outage.command("start")
+@outage.command("start", short_help="Record that the record system went down.")
 @AT_OPTION
 @click.pass_context
 @handles_errors
@@ -42,10 +46,10 @@ def outage_start(ctx: click.Context, at_text: str | None) -> None:
     """Record that the record system went down (again while one lasts: corrects its start)."""
     from downtime.app import record_outage
 
-    _recorded(record_outage(data_home(ctx), "start", at_text))
+    _recorded(ctx, record_outage(data_home(ctx), "start", at_text))
 
 
-@outage.command("end")
+@outage.command("end", short_help="Record that the record system is back.")
 @AT_OPTION
 @click.pass_context
 @handles_errors
@@ -53,30 +57,51 @@ def outage_end(ctx: click.Context, at_text: str | None) -> None:
     """Record that the record system is back (again: corrects the end)."""
     from downtime.app import record_outage
 
-    _recorded(record_outage(data_home(ctx), "end", at_text))
+    _recorded(ctx, record_outage(data_home(ctx), "end", at_text))
 
 
-@outage.command("show")
+@outage.command("show", short_help="Every recorded start and end; the latest window.")
+@json_option(OUTAGE)
 @click.pass_context
 @handles_errors
-def outage_show(ctx: click.Context) -> None:
-    """Every recorded start and end, and the latest outage's window."""
+def outage_show(ctx: click.Context, as_json: bool) -> None:
+    """Every recorded start and end, and the latest outage's window (site time)."""
     from downtime.app import outage_log
 
     log = outage_log(data_home(ctx))
+    tz = site_timezone(ctx)
+    latest = log.latest
+    if as_json:
+        events = [
+            {
+                "seq": e.seq,
+                "kind": e.kind,
+                "at": local_time(e.at, tz),
+                "recorded_at": local_time(e.recorded_at, tz),
+                "recorded_by": e.recorded_by,
+            }
+            for e in log.events
+        ]
+        window = (
+            {"start": local_time(latest.start, tz), "end": local_time(latest.end, tz)}
+            if latest is not None
+            else None
+        )
+        echo_document(OUTAGE, timezone=tz.key, events=visible_tree(events), latest=window)
+        return
     for e in log.events:
         click.echo(
-            f"{e.seq}\t{e.kind}\t{e.at.isoformat()}\t"
-            f"recorded {e.recorded_at.isoformat(timespec='seconds')} by {e.recorded_by}"
+            f"{e.seq}\t{e.kind}\t{local_time(e.at, tz)}\t"
+            f"recorded {local_time(e.recorded_at, tz)} by {visible(e.recorded_by)}"
         )
-    if log.latest is None:
+    if latest is None:
         click.echo("no outage recorded")
         return
-    end = log.latest.end.isoformat() if log.latest.end else "not ended"
-    click.echo(f"latest outage\t{log.latest.start.isoformat()}\t{end}")
+    end = local_time(latest.end, tz) or "not ended"
+    click.echo(f"latest outage\t{local_time(latest.start, tz)}\t{end}")
 
 
-@click.command()
+@click.command(short_help="Void issued pages, or whole packs' unused pages.")
 @click.argument("serials", nargs=-1)
 @click.option("--reason", required=True, help="Why the pages will never come back (audited).")
 @click.option(
@@ -146,7 +171,7 @@ def _voided(done: list[Voided]) -> None:
         )
 
 
-@click.command()
+@click.command(short_help="The outage report: what is missing, pending, posted.")
 @click.option(
     "--format",
     "fmt",
@@ -156,13 +181,24 @@ def _voided(done: list[Voided]) -> None:
     help="table for a terminal, csv for a spreadsheet (a row per form), pending-csv (a row per "
     "item held for a person), json for tools, html to print.",
 )
+@click.option(
+    "--lang",
+    type=LANG,
+    help="Language of the table and HTML (default: site.toml's lang, else sv); of JSON's "
+    "sentences only when given (else English). Keys, columns and codes never change.",
+)
 @click.option("-o", "--output", type=OUTPUT_PATH, help="Write to FILE (0600), not stdout.")
 @click.option("--ward", help="This ward only.")
 @click.option("--all-packs", is_flag=True, help="Every pack, not only those of the outage.")
 @click.pass_context
 @handles_errors
 def report(
-    ctx: click.Context, fmt: str, output: Path | None, ward: str | None, all_packs: bool
+    ctx: click.Context,
+    fmt: str,
+    lang: str | None,
+    output: Path | None,
+    ward: str | None,
+    all_packs: bool,
 ) -> None:
     """The outage report: pages issued, returned, MISSING, voided, pending, posted, failed.
 
@@ -170,16 +206,20 @@ def report(
     sheet by; then every pending item (held for a person: to review, in conflict, or not
     checked against the record) one by one, with its ward, bed, patient, form, page serial,
     why it is held and how long. Once nothing is missing, pending, in conflict, quarantined or
-    failed, the report says "everything accounted for" (JSON: "complete": true). The report
-    names patients: keep its files private. Exit code 0 whenever the report was made.
+    failed, the report says "everything accounted for" (JSON: "complete": true). In Swedish
+    or English: the site's language, or --lang. The report names patients: keep its files
+    private. Exit code 0 whenever the report was made.
 
     \b
     downtime report
+    downtime report --lang en
     downtime report --format html -o outage-report.html
     downtime report --ward MED42 --format csv -o MED42.csv
     downtime report --format pending-csv -o pending.csv
     """
     from downtime.app import outage_report
 
-    text = outage_report(data_home(ctx), fmt=fmt, ward=ward, all_packs=all_packs, output=output)
+    text = outage_report(
+        data_home(ctx), fmt=fmt, lang=lang, ward=ward, all_packs=all_packs, output=output
+    )
     click.echo(text, nl=output is not None)

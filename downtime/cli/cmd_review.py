@@ -10,12 +10,18 @@ import json
 import click
 
 from downtime.cli.common import data_home, echo_err, handles_errors
+from downtime.cli.help import Group
+from downtime.cli.listing import local_time, site_timezone
 from downtime.errors import InputError
 from downtime.report.safetext import visible, visible_tree
 from downtime.review.items import QUEUES as QUEUE_NAMES
 
 
-@click.group(invoke_without_command=True)
+@click.group(
+    cls=Group,
+    invoke_without_command=True,
+    short_help="Serve the review station (a local web application).",
+)
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -58,7 +64,7 @@ def review(ctx: click.Context, host: str, port: int) -> None:
         serving.close()
 
 
-@review.command("list")
+@review.command("list", short_help="Every item waiting for a person, oldest first.")
 @click.option("--queue", type=click.Choice(QUEUE_NAMES), help="Only this queue.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (schema in --help).")
 @click.pass_context
@@ -74,19 +80,23 @@ def review_list(ctx: click.Context, queue: str | None, as_json: bool) -> None:
     the medication again); mismatch (the two entries differed: both shown, enter it anew).
 
     \b
-    --json: {"schema": "downtime.review-items/1", "items": [{"item_id", "queue", "state",
-    "ward", "bed", "patient", "family_name", "given_name", "form", "serial", "page", "item",
-    "held_as", "why", "held_since", "age", "fields", "entries": [{"by", "step", "action",
-    "value"}]}]}; a record-conflict item also has "conflict": {"paper": SIDE or null,
-    "record": [SIDE]}, what the paper would make beside what the record holds, each SIDE
-    {"resource_type", "resource_id", "identifier", "status", "occurred_at", "medication",
-    "dose", "who", "recorded_at", "note"} (null where the resource has none).
+    --json: {"schema": "downtime.review-items/1", "timezone", "items": [{"item_id",
+    "queue", "state", "ward", "bed", "patient", "family_name", "given_name", "form",
+    "serial", "page", "item", "held_as", "why", "held_since" (site time), "age", "fields",
+    "entries": [{"by", "step", "action", "value"}]}]}; a record-conflict item also has
+    "conflict": {"paper": SIDE or null, "record": [SIDE]}, what the paper would make beside
+    what the record holds, each SIDE {"resource_type", "resource_id", "identifier", "status",
+    "occurred_at", "medication", "dose", "who", "recorded_at", "note"} (null where the
+    resource has none).
     """
     from downtime.app.decisions import SCHEMA, item_json, open_items
 
+    tz = site_timezone(ctx)
     items = [item_json(i) for i in open_items(data_home(ctx), queue=queue)]
+    for item in items:
+        item["held_since"] = local_time(item["held_since"], tz)
     if as_json:
-        document = {"schema": SCHEMA, "items": visible_tree(items)}
+        document = {"schema": SCHEMA, "timezone": tz.key, "items": visible_tree(items)}
         click.echo(json.dumps(document, ensure_ascii=False, indent=1))
         return
     columns = ("item_id", "queue", "state", "ward", "bed", "patient", "form", "serial", "item",
@@ -97,7 +107,7 @@ def review_list(ctx: click.Context, queue: str | None, as_json: bool) -> None:
         click.echo("\t".join(visible(c) for c in cells))
 
 
-@review.command("decide")
+@review.command("decide", short_help="Settle one item as the person running the command.")
 @click.argument("item_id")
 @click.argument("action", type=click.Choice(("boxes", "transcribe", "capture", "post", "skip")))
 @click.argument("values", nargs=-1)

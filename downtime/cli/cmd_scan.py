@@ -11,10 +11,12 @@ from typing import Any
 import click
 
 from downtime.cli.common import data_home, handles_errors, jobs_option
+from downtime.cli.help import Group
+from downtime.cli.listing import QUARANTINE, echo_document, json_option, local_time, site_timezone
 from downtime.vocab import ScanStatus
 
 
-@click.command()
+@click.command(short_help="Identify scanned pages, read their marks, record them.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per page on stdout.")
 @jobs_option("Worker processes reading pages")
@@ -165,34 +167,43 @@ class _Progress:
             self._bar.__exit__(None, None, None)
 
 
-@click.group()
+@click.group(cls=Group)
 def quarantine() -> None:
     """Pages set aside by `downtime scan`, and assigning them by their printed serial."""
 
 
-@quarantine.command("list")
+@quarantine.command("list", short_help="What was set aside, from which file and page, and why.")
 @click.option("--all", "include_assigned", is_flag=True, help="Include items already assigned.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per item.")
+@json_option(QUARANTINE)
 @click.pass_context
 @handles_errors
 def quarantine_list(ctx: click.Context, include_assigned: bool, as_json: bool) -> None:
-    """What was set aside, from which file and page, and why."""
+    """What was set aside, from which file and page, when (site time), and why."""
     from dataclasses import asdict
 
     from downtime.app import quarantine_list as items
+    from downtime.report.safetext import visible, visible_tree
 
-    for item in items(data_home(ctx), include_assigned=include_assigned):
-        if as_json:
-            click.echo(json.dumps(asdict(item) | {"resolved": item.resolved}, ensure_ascii=False))
-            continue
+    found = items(data_home(ctx), include_assigned=include_assigned)
+    tz = site_timezone(ctx)
+    if as_json:
+        listed = [
+            asdict(item)
+            | {"created_at": local_time(item.created_at, tz), "resolved": item.resolved}
+            for item in found
+        ]
+        echo_document(QUARANTINE, timezone=tz.key, items=visible_tree(listed))
+        return
+    for item in found:
         state = item.resolved or "open"
         click.echo(
-            f"{item.item_id:>5}  {item.source}  page {item.source_page}  {item.reason:<20} "
-            f"{state}\n       {item.message}"
+            f"{item.item_id:>5}  {visible(item.source)}  page {item.source_page}  "
+            f"{item.reason:<20} {state}\n"
+            f"       set aside {local_time(item.created_at, tz)}: {visible(item.message)}"
         )
 
 
-@quarantine.command("assign")
+@quarantine.command("assign", short_help="Attach a set-aside page to the page its serial names.")
 @click.argument("item", type=int)
 @click.argument("serial")
 @click.pass_context
@@ -213,7 +224,7 @@ def quarantine_assign(ctx: click.Context, item: int, serial: str) -> None:
     )
 
 
-@quarantine.command("reject")
+@quarantine.command("reject", short_help="Decide a set-aside page is not one to file (audited).")
 @click.argument("item", type=int)
 @click.option("--reason", required=True, help="Why the page is not filed (kept, audited).")
 @click.pass_context

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from downtime.cli.common import data_home, handles_errors
+from downtime.cli.help import Group
+from downtime.cli.listing import USERS, echo_document, json_option, local_time, site_timezone
+from downtime.report.safetext import visible, visible_tree
 
 ROLE = click.Choice(["clerk", "confirmer", "admin"])
 
 
-@click.group()
+@click.group(cls=Group)
 def users() -> None:
     """Users of the review station (`downtime review`) and their roles.
 
@@ -23,7 +25,7 @@ def users() -> None:
     """
 
 
-@users.command("add")
+@users.command("add", short_help="Add a review station user with a role.")
 @click.argument("name")
 @click.option("--role", type=ROLE, required=True, help="What the user may do.")
 @click.option(
@@ -49,25 +51,37 @@ def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) ->
     click.echo(f"{user.name}\t{user.role}")
 
 
-@users.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per user.")
+@users.command("list", short_help="Every user: name, role, active or disabled, when added.")
+@json_option(USERS)
 @click.pass_context
 @handles_errors
 def users_list(ctx: click.Context, as_json: bool) -> None:
-    """Every user: name, role, active or disabled, when added and by whom."""
-    from dataclasses import asdict
-
+    """Every user: name, role, active or disabled, when added (site time) and by whom."""
     from downtime.app.users import station_users
 
-    for user in station_users(data_home(ctx)):
-        if as_json:
-            click.echo(json.dumps(asdict(user) | {"active": user.active}, ensure_ascii=False))
-            continue
-        state = "active" if user.active else f"disabled {user.disabled_at}"
-        click.echo(f"{user.name:<20}{user.role:<11}{state:<10}  added {user.added_at}")
+    found = station_users(data_home(ctx))
+    tz = site_timezone(ctx)
+    if as_json:
+        listed = [
+            {
+                "name": user.name,
+                "role": user.role,
+                "active": user.active,
+                "added_by": user.added_by,
+                "added_at": local_time(user.added_at, tz),
+                "disabled_at": local_time(user.disabled_at, tz),
+            }
+            for user in found
+        ]
+        echo_document(USERS, timezone=tz.key, users=visible_tree(listed))
+        return
+    for user in found:
+        state = "active" if user.active else f"disabled {local_time(user.disabled_at, tz)}"
+        added = f"added {local_time(user.added_at, tz)} by {visible(user.added_by)}"
+        click.echo(f"{user.name:<20}{user.role:<11}{state:<10}  {added}")
 
 
-@users.command("disable")
+@users.command("disable", short_help="Disable a user from now on (never deleted).")
 @click.argument("name")
 @click.pass_context
 @handles_errors

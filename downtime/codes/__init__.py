@@ -15,16 +15,21 @@ from downtime.codes.pagecode import (
     sign_body,
 )
 from downtime.codes.signing import (
+    DOCUMENT_CONTEXT,
     KEY_ID_SIZE,
     candidate_keys,
+    document_verifies,
+    fingerprint_of,
     key_id_bytes,
     key_id_of,
     new_pack_id,
     new_page_uid,
+    sign_document,
     verifies_with_any,
 )
 
 __all__ = [
+    "DOCUMENT_CONTEXT",
     "FORMAT_VERSION",
     "HEADER_SIZE",
     "KEY_ID_SIZE",
@@ -35,11 +40,14 @@ __all__ = [
     "body_of",
     "candidate_keys",
     "decode",
+    "document_verifies",
     "encode",
+    "fingerprint_of",
     "key_id_bytes",
     "key_id_of",
     "new_pack_id",
     "new_page_uid",
     "sign_body",
+    "sign_document",
     "verifies_with_any",
 ]

@@ -52,13 +52,23 @@ ENCODERS: dict[str, Callable[[], Callable[[str], Matrix]]] = {
 @cache
 def encoder(name: str = "auto") -> Callable[[str], Matrix]:
     """The named encoder, or for ``auto`` the fastest one that imports."""
+    return _chosen(name)[1]
+
+
+def encoder_name(name: str = "auto") -> str:
+    """Which encoder :func:`encoder` gives for ``name`` (``auto``: the one that imports first);
+    :class:`DependencyError` as :func:`encoder` raises it."""
+    return _chosen(name)[0]
+
+
+def _chosen(name: str) -> tuple[str, Callable[[str], Matrix]]:
     names = list(ENCODERS) if name == "auto" else [name]
     errors = []
     for candidate in names:
         if candidate not in ENCODERS:
             raise DependencyError(f"unknown QR encoder '{candidate}'")
         try:
-            return ENCODERS[candidate]()
+            return candidate, ENCODERS[candidate]()
         except ImportError as e:
             errors.append(f"{candidate}: {e}")
     raise DependencyError(

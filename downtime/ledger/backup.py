@@ -15,6 +15,7 @@ from downtime.ledger.db import Ledger, rows
 COUNTED = (  # tables a restore must bring back whole (by their row counts)
     "packs", "pages", "scan_files", "scan_pages", "captures", "marks", "quarantine",
     "held_items", "decisions", "postings", "posting_attempts", "voids", "audit_events",
+    "prints", "print_pages", "print_outcomes",
 )  # fmt: skip
 
 

@@ -40,4 +40,39 @@ LATER: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0011_prints",
+        """
+        -- A print of a pack's pages on demand (`downtime print`), on this station or imported
+        -- from a ward station's export (`downtime prints import`). The row is written before
+        -- the job is sent; its outcome after. A print without an outcome (the run stopped in
+        -- between) counts as printed: its pages may be on the ward.
+        CREATE TABLE prints (
+            print_id       TEXT PRIMARY KEY,    -- random, made where it was printed
+            pack_id        TEXT NOT NULL REFERENCES packs (pack_id),
+            ward           TEXT NOT NULL,
+            printed_at     TEXT NOT NULL,       -- ISO 8601, UTC
+            printed_by     TEXT NOT NULL,
+            station        TEXT NOT NULL,
+            printer        TEXT NOT NULL,       -- the CUPS queue
+            copies         INTEGER NOT NULL,
+            selection      TEXT NOT NULL,       -- forms and beds asked for; '' the whole pack
+            imported_at    TEXT                 -- NULL: printed here
+        );
+        CREATE INDEX prints_pack ON prints (pack_id, printed_at);
+        CREATE TABLE print_pages (
+            print_id       TEXT NOT NULL REFERENCES prints (print_id),
+            page_uid       TEXT NOT NULL REFERENCES pages (page_uid),
+            PRIMARY KEY (print_id, page_uid)
+        );
+        CREATE INDEX print_pages_page ON print_pages (page_uid);
+        CREATE TABLE print_outcomes (
+            print_id       TEXT PRIMARY KEY REFERENCES prints (print_id),
+            outcome        TEXT NOT NULL,       -- sent | failed
+            job_id         TEXT NOT NULL,       -- the CUPS job ('' when it failed)
+            detail         TEXT NOT NULL,
+            at             TEXT NOT NULL
+        );
+        """,
+    ),
 )

@@ -315,3 +315,9 @@ def continued_by(ledger: Ledger, pack_id: str) -> str | None:
         (pack_id,),
     )
     return str(found[0]["pack_id"]) if found else None
+
+
+def pack_pdf_sha256(ledger: Ledger, pack_id: str) -> str | None:
+    """The SHA-256 of the PDF a pack was recorded with (None: a pack this ledger lacks)."""
+    found = rows(ledger, "SELECT pdf_sha256 FROM packs WHERE pack_id = ?", (pack_id,))
+    return str(found[0]["pdf_sha256"]) if found else None

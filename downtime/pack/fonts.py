@@ -51,3 +51,30 @@ def unprintable(text: str, fonts: Iterable[str] = (REGULAR, BOLD)) -> list[Unpri
     refuses them when it is read (:mod:`downtime.census.printable`); this is the check again,
     for a census made some other way."""
     return census_unprintable(text, tuple(_FILES[font] for font in fonts))
+
+
+# Letters every pack prints (Swedish names, the reserve number prefix, digits): a font file that
+# loads but lacks them is as bad as a missing one.
+PROBES = {REGULAR: "ÅÄÖåäöÉéÜü", BOLD: "ÅÄÖåäöÉéÜü", MONO: "0123456789-DT"}
+
+
+def font_problems() -> list[str]:
+    """What keeps the embedded fonts from printing, one text each (empty: they print): a file
+    missing or one reportlab cannot read, or a letter every pack needs without its glyph."""
+    from reportlab.pdfbase.ttfonts import TTFError, TTFont
+
+    problems = []
+    for name, file in _FILES.items():
+        path = font_path(name)
+        if not path.is_file():
+            problems.append(f"{file} is missing")
+            continue
+        try:
+            TTFont(f"{name}-probe", str(path))
+        except (TTFError, OSError, ValueError) as e:
+            problems.append(f"{file} cannot be read ({e.__class__.__name__})")
+            continue
+        lacking = unprintable(PROBES[name], (name,))
+        if lacking:
+            problems.append(f"{file} has no glyph for {lacking[0]}")
+    return problems

@@ -23,7 +23,7 @@ from downtime.ledger.packs import record_pack as record_pack_rows
 from downtime.ledger.pages import existing_serials
 from downtime.model import Census, Identifier
 from downtime.pack.heads import page_head, page_patient
-from downtime.pack.manifest import build_manifest, manifest_bytes
+from downtime.pack.manifest import build_manifest, manifest_bytes, sign_manifest
 from downtime.pack.model import PackContext, PackPlan, PackResult, PlannedPage
 from downtime.pack.plan import plan_pack
 from downtime.pack.render import PackRenderer
@@ -56,6 +56,8 @@ class PreparedPack:
 class DrawnPack:
     issued: tuple[IssuedPage, ...]
     pdf_sha256: str
+    codes: tuple[str, ...] = ()  # each page's signed page code, as printed
+    beds: tuple[str, ...] = ()  # each page's patient's bed ('' if none)
 
 
 def prepare_pack(
@@ -117,6 +119,7 @@ def draw_pack(job: PackJob) -> DrawnPack:
     """Sign every page's code and draw the pack into ``job.temp_pdf``."""
     private_key = Ed25519PrivateKey.from_private_bytes(job.private_key)
     issued: list[IssuedPage] = []
+    texts: list[str] = []
     with job.temp_pdf.open("wb") as handle:
         renderer = PackRenderer(
             handle,
@@ -125,10 +128,13 @@ def draw_pack(job: PackJob) -> DrawnPack:
             encoder=job.encoder,
         )
         for n, (page, uid) in enumerate(zip(job.plan.pages, job.uids, strict=True), start=1):
-            issued.append(_issue(page, uid, n, job.ctx, job.key_id, private_key, renderer))
+            done, text = _issue(page, uid, n, job.ctx, job.key_id, private_key, renderer)
+            issued.append(done)
+            texts.append(text)
         renderer.close()
     digest = hashlib.sha256(job.temp_pdf.read_bytes()).hexdigest()
-    return DrawnPack(tuple(issued), digest)
+    beds = tuple((p.patient.bed or "") if p.patient is not None else "" for p in job.plan.pages)
+    return DrawnPack(tuple(issued), digest, tuple(texts), beds)
 
 
 def record_pack(
@@ -166,7 +172,9 @@ def record_pack(
         station=settings.station,
         continues=prepared.continues,
     )
-    files.write_atomic(manifest_path, manifest_bytes(build_manifest(record, drawn.issued)))
+    document = build_manifest(record, drawn.issued, drawn.codes, drawn.beds)
+    signed = sign_manifest(document, Ed25519PrivateKey.from_private_bytes(job.private_key))
+    files.write_atomic(manifest_path, manifest_bytes(signed))
     files.commit(job.temp_pdf, out_pdf)
     return PackResult(
         pack_id=ctx.pack_id,
@@ -217,7 +225,8 @@ def _issue(
     key_id: str,
     private_key: Ed25519PrivateKey,
     renderer: PackRenderer,
-) -> IssuedPage:
+) -> tuple[IssuedPage, str]:
+    """The page as issued, and its signed code."""
     patient = page_patient(page)
     encounter = page.patient.encounter_id if page.patient is not None else ""
     layout = page.layout
@@ -235,7 +244,7 @@ def _issue(
     text = codes.encode(code, private_key)
     serial = serials.serial_for_page(uid)
     renderer.page(page_head(page, ctx, serial, text), layout)
-    return IssuedPage(
+    issued = IssuedPage(
         page_uid=uid,
         pack_id=ctx.pack_id,
         serial=serial,
@@ -251,6 +260,7 @@ def _issue(
         issued_at=ctx.issued_at,
         fields=layout.fields,
     )
+    return issued, text
 
 
 def _page_uids(ledger: Ledger, count: int, taken: set[str]) -> list[str]:

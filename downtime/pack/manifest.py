@@ -2,9 +2,16 @@
 read back by a scan station that keeps its own ledger (``downtime packs import``).
 
 Each page: its uid (as in its code), form serial, form and version, page n of N, patient,
-encounter, key id, and its fields with ``box_mm`` = ``[left, top, width, height]`` in mm from
-the page's top-left corner (and ``ref`` on data-bound fields). The manifest is not signed:
-import manifests only from the print host, as you import its public keys.
+encounter, key id, its signed page code (``code``, as in its QR codes), the patient's bed
+(``bed``, '' if none) and its fields with ``box_mm`` = ``[left, top, width, height]`` in mm from
+the page's top-left corner (and ``ref`` on data-bound fields).
+
+The print host signs the manifest as a whole (``signature``: Ed25519 with the key that signed
+the page codes, over :func:`manifest_payload`, under a context of its own): a ward station
+checks it, each page code and the PDF's SHA-256 with the public keys it holds before it keeps
+a pack (:mod:`downtime.ward`). ``code``, ``bed`` and ``signature`` were added to schema 1;
+manifests made before them have none. ``packs import`` reads manifests without checking them:
+import them only from the print host, as you import its public keys.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from downtime.census.printable import invisible, invisible_message
+from downtime.codes import sign_document
 from downtime.errors import InputError
 from downtime.geometry import PAGE_MM
 from downtime.ledger import IssuedPage, PackRecord
@@ -24,8 +34,17 @@ from downtime.model import FieldBox, Identifier, IdSystem
 SCHEMA = "downtime.pack-manifest/1"
 
 
-def build_manifest(record: PackRecord, pages: Sequence[IssuedPage]) -> dict[str, Any]:
+def build_manifest(
+    record: PackRecord,
+    pages: Sequence[IssuedPage],
+    codes: Sequence[str] = (),
+    beds: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The manifest document (unsigned); ``codes`` and ``beds``: each page's, in page order."""
     as_of = record.data_as_of or record.issued_at
+    extras = [{"code": code, "bed": bed} for code, bed in zip(codes, beds, strict=True)] or [
+        {} for _ in pages
+    ]
     return {
         "schema": SCHEMA,
         "pack_id": record.pack_id,
@@ -38,8 +57,21 @@ def build_manifest(record: PackRecord, pages: Sequence[IssuedPage]) -> dict[str,
         "key_id": record.key_id,
         "pdf": record.pdf_name,
         "pdf_sha256": record.pdf_sha256,
-        "pages": [_page(p) for p in pages],
+        "pages": [_page(p) | extra for p, extra in zip(pages, extras, strict=True)],
     }
+
+
+def manifest_payload(document: Mapping[str, Any]) -> bytes:
+    """The bytes a manifest's signature covers: the document without its ``signature``, as
+    canonical JSON (keys sorted, no spaces, UTF-8), so that any reader can rebuild them."""
+    unsigned = {k: v for k, v in document.items() if k != "signature"}
+    text = json.dumps(unsigned, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+def sign_manifest(document: Mapping[str, Any], private_key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The document with its ``signature``."""
+    return {**document, "signature": sign_document(manifest_payload(document), private_key)}
 
 
 def _page(page: IssuedPage) -> dict[str, Any]:
@@ -83,14 +115,33 @@ def read_manifest(
 ) -> tuple[PackRecord, list[IssuedPage]]:
     """A pack and its pages from a manifest file; :class:`InputError` says what is wrong."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        data = path.read_bytes()
+    except OSError as e:
         raise InputError(f"{path.name} cannot be read as a pack manifest: {e}") from e
+    return parse_manifest(
+        load_manifest(data, path.name), path.name, issued_by=issued_by, station=station
+    )
+
+
+def load_manifest(data: bytes, name: str) -> dict[str, Any]:
+    """The manifest document in ``data`` (the file ``name``), its schema checked."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{name} cannot be read as a pack manifest: {e}") from e
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise InputError(
-            f"{path.name} is not a pack manifest ({SCHEMA})",
+            f"{name} is not a pack manifest ({SCHEMA})",
             hint="give the NAME.manifest.json written beside a pack's PDF",
         )
+    return doc
+
+
+def parse_manifest(
+    doc: Mapping[str, Any], name: str, *, issued_by: str, station: str
+) -> tuple[PackRecord, list[IssuedPage]]:
+    """A pack and its pages from a loaded manifest document."""
+    path = Path(name)
     try:
         issued_at = datetime.fromisoformat(doc["issued_at"])
         pages = [_issued(p, str(doc["pack_id"]), issued_at) for p in doc["pages"]]

@@ -7,8 +7,14 @@ and :func:`to_json` render it (CSV, also a row per pending item:
 
 Scope: the packs in use during the latest outage — for each ward the newest pack issued at or
 before the outage start, every pack issued during the outage (until its end, or now while it
-lasts), and every pack any page was returned from. With no outage recorded: each ward's current
-(not superseded) pack and every pack with returned pages. ``all_packs``: every pack.
+lasts), every pack printed from on demand during it (``downtime print``), and every pack any
+page was returned from. With no outage recorded: each ward's current (not superseded) pack and
+every pack with returned pages. ``all_packs``: every pack.
+
+What counts as issued: every page a pack was made with — unless the pack has print records
+(it was printed on demand at a ward station, ``downtime print``): then only the pages printed
+from it (and any page of it that came back), so that a page generated but never printed never
+counts as missing (``printed_pages`` of the pack in scope: how many; null without records).
 
 Counts, per form as issued to one patient in one pack (a two-page journal is one form): pages
 ``issued``, ``returned`` (scanned back), ``missing`` (issued, neither returned nor voided),
@@ -27,15 +33,28 @@ Pending items (``pending``): every item held for a person now, one by one — ea
 form shown, with its ward, bed, patient, form, page and serial, item, the kind it is held as and
 why, and since when (the first row of its current hold). The drill counts the same items.
 
-The report is *complete* — its state says "everything accounted for" — when nothing is missing,
-pending, in conflict, set aside in quarantine or failed.
+The report is *complete* — its state says "everything accounted for" ("allt är redovisat") —
+when nothing is missing, pending, in conflict, set aside in quarantine or failed.
+
+Language (:mod:`downtime.report.words`, ``words.toml``): the text table and the HTML page are in
+Swedish or English (``lang``: the one asked for, else the site's). JSON and CSV are for tools:
+their keys, columns and codes are the same in every language, and JSON's few sentences
+(``outstanding``, ``scope.description``, ``missing[].note``, the cover sheet's
+``patient.display``) are English unless a language is asked for explicitly, as they were
+before ``lang`` was added (:func:`downtime.report.formats.report_lang`). ``pending[].why`` is
+the reason as recorded (the record's English words) in either language. CSV holds no sentence
+of the report's own, so it is the same whatever the language. Times are in the site's time zone
+everywhere: shown to the minute in the table and HTML, ISO 8601 with the site's offset in JSON
+and CSV.
 
 JSON (``schema: "downtime.report/1"``)::
 
-    {"schema", "site", "generated_at", "timezone", "ward_filter", "complete", "outstanding",
+    {"schema", "site", "generated_at", "timezone", "lang", "ward_filter", "complete",
+     "outstanding",
      "scope": {"rule": "outage" | "current" | "all-packs", "description",
                "outage": null | {"start", "end"},
-               "packs": [{"pack_id", "ward", "issued_at", "superseded_by", "why": [...]}]},
+               "packs": [{"pack_id", "ward", "issued_at", "superseded_by", "why": [...],
+                          "printed_pages"}]},   # printed_pages: added to schema 1, see Scope
      "totals": {COUNTS…, "quarantined"},
      "missing": [{"serial", "page_uid", "ward", "bed", "patient", "form", "page",
                   "page_count", "pack_id", "category", "note"}],
@@ -51,7 +70,11 @@ JSON (``schema: "downtime.report/1"``)::
                               "issued_at", "serials", "missing_serials", "counts": {COUNTS…},
                               "bundle_outcomes": {outcome: n}}]}],
                 "quarantined": [QUARANTINE…]}],
-     "unattributed_quarantine": [QUARANTINE…]}
+     "unattributed_quarantine": [QUARANTINE…],
+     "audit": {"events", "head"}}
+
+    lang       = "sv" | "en": the language of the sentences (added to schema 1: absent
+                 before, when they were English)
 
     COUNTS     = issued, returned, missing, voided, pending_review, conflicts, posted, written,
                  failed
@@ -66,20 +89,16 @@ from __future__ import annotations
 from downtime.report.build import build_report
 from downtime.report.facts import Facts, read_facts
 from downtime.report.model import (
-    BLANK_SPARE,
     CATEGORIES,
     CONFLICT_KINDS,
     COUNT_FIELDS,
-    COVER_SHEET,
-    EVERYTHING_ACCOUNTED_FOR,
     FAILED_KINDS,
     FORM_ORDER,
     HELD_KINDS,
     MEDICATION_FORMS,
-    NOTHING_LEFT,
     PENDING_KINDS,
     SCHEMA,
-    WHY,
+    SCOPE_REASONS,
     Counts,
     FormLine,
     MissingPage,
@@ -92,29 +111,37 @@ from downtime.report.model import (
     Scope,
     ScopedPack,
     WardSection,
-    age_words,
-    audit_words,
     kinds_of,
-    pending_words,
     total,
 )
-from downtime.report.scope import choose_scope, describe_scope
+from downtime.report.scope import choose_scope
+from downtime.report.words import (
+    LANGS,
+    Words,
+    age_words,
+    audit_words,
+    describe_scope,
+    outstanding,
+    page_words,
+    patient_words,
+    pending_words,
+    state_words,
+    why_words,
+    words,
+)
 
 __all__ = [
-    "BLANK_SPARE",
     "CATEGORIES",
     "CONFLICT_KINDS",
     "COUNT_FIELDS",
-    "COVER_SHEET",
-    "EVERYTHING_ACCOUNTED_FOR",
     "FAILED_KINDS",
     "FORM_ORDER",
     "HELD_KINDS",
+    "LANGS",
     "MEDICATION_FORMS",
-    "NOTHING_LEFT",
     "PENDING_KINDS",
     "SCHEMA",
-    "WHY",
+    "SCOPE_REASONS",
     "Counts",
     "Facts",
     "FormLine",
@@ -128,13 +155,20 @@ __all__ = [
     "Scope",
     "ScopedPack",
     "WardSection",
+    "Words",
     "age_words",
     "audit_words",
     "build_report",
     "choose_scope",
     "describe_scope",
     "kinds_of",
+    "outstanding",
+    "page_words",
+    "patient_words",
     "pending_words",
     "read_facts",
+    "state_words",
     "total",
+    "why_words",
+    "words",
 ]

@@ -205,7 +205,7 @@ _KIND_ORDER = {"patient": 0, "admission": 1, "ward": 2}
 
 
 def _patient_order(p: PatientRef) -> tuple[Any, ...]:
-    return (_KIND_ORDER[p.kind], _bed_order(p.bed), p.display)
+    return (_KIND_ORDER[p.kind], _bed_order(p.bed), p.identifier.display() if p.identifier else "")
 
 
 def _missing_order(m: MissingPage) -> tuple[Any, ...]:

@@ -2,6 +2,10 @@
 counts (for the tools that read it: its columns do not change), and ``pending-csv``, one row per
 item held for a person. Every text cell passes :func:`~downtime.report.safetext.spreadsheet_cell`.
 Pure: a report in, a string out.
+
+The same in every language: the column names are what spreadsheets and tools key on, and the
+cells are data — codes, identifiers, names, counts, times (ISO 8601 with the site's offset) and
+a held item's reason as recorded — with no sentence of the report's own.
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ def to_csv(report: Report) -> str:
             who = p.patient
             for f in p.forms:
                 text = [
-                    w.ward, f.pack_id, f.issued_at.isoformat(), who.bed, who.kind,
+                    w.ward, f.pack_id, report.iso(f.issued_at), who.bed, who.kind,
                     who.identifier.system if who.identifier else None,
-                    who.display if who.identifier else None,
+                    who.identifier.display() if who.identifier else None,
                     who.family_name, who.given_name, f.form,
                 ]  # fmt: skip
                 counts = [getattr(f.counts, name) for name in COUNT_FIELDS]
@@ -58,11 +62,11 @@ def pending_csv(report: Report) -> str:
         who = h.patient
         text = [
             h.ward, who.bed, who.kind, who.identifier.system if who.identifier else None,
-            who.display if who.identifier else None, who.family_name, who.given_name, h.form,
-            h.pack_id,
+            who.identifier.display() if who.identifier else None, who.family_name,
+            who.given_name, h.form, h.pack_id,
         ]  # fmt: skip
         page = ["" if h.page_no is None else h.page_no, h.page_count]  # empty: the whole form
-        more = [" ".join(h.serials), h.item, h.kind, h.detail, h.since.isoformat()]
+        more = [" ".join(h.serials), h.item, h.kind, h.detail, report.iso(h.since)]
         age = h.age(report.generated_at) // 60
         writer.writerow([*map(spreadsheet_cell, text), *page, *map(spreadsheet_cell, more), age])
     return out.getvalue()

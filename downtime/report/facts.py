@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from downtime.ledger import Ledger
@@ -12,6 +12,7 @@ from downtime.ledger.outage import latest_outage, outage_events
 from downtime.ledger.packs import pack_summaries, returned_pack_ids
 from downtime.ledger.pages import serials_of_packs
 from downtime.ledger.postings import OpenHeld, bundle_outcomes, open_held_items
+from downtime.ledger.prints import printed_between, printed_pages
 from downtime.ledger.quarantine import (
     QuarantineItem,
     SetAsidePage,
@@ -48,9 +49,25 @@ def read_facts(
     ]
     returned = returned_pack_ids(ledger)
     outage = latest_outage(outage_events(ledger))
-    scope = choose_scope(packs, returned, outage, all_packs=all_packs, now=now)
+    during = printed_between(ledger, outage.start, outage.end) if outage else set()
+    scope = choose_scope(packs, returned, outage, all_packs=all_packs, now=now, printed=during)
     ids = [s.pack.pack_id for s in scope.packs]
-    forms = [f for i in range(0, len(ids), 500) for f in issued_forms(ledger, ids[i : i + 500])]
+    printed = printed_pages(ledger, ids)
+    scope = replace(
+        scope,
+        packs=tuple(
+            replace(s, printed_pages=len(printed[s.pack.pack_id]))
+            if s.pack.pack_id in printed
+            else s
+            for s in scope.packs
+        ),
+    )
+    forms = [
+        form
+        for i in range(0, len(ids), 500)
+        for f in issued_forms(ledger, ids[i : i + 500])
+        if (form := printed_only(f, printed.get(f.pack_id))) is not None
+    ]
     keys = {f.form_key for f in forms}
     held: dict[str, list[OpenHeld]] = {}
     for item in open_held_items(ledger):
@@ -69,6 +86,19 @@ def read_facts(
         known_wards=frozenset(p.ward for p in packs),
         audit=chain_head(ledger),
     )
+
+
+def printed_only(form: IssuedForm, printed: frozenset[str] | None) -> IssuedForm | None:
+    """The form as far as it was issued: of a pack with print records, its pages printed or
+    returned (a page back on paper was printed, recorded or not); None if none of them. A page
+    generated but never printed never counts as missing. Without print records: as made."""
+    if printed is None:
+        return form
+    back = {p.page_uid for p in form.returned}
+    kept = tuple(u for u in form.page_uids if u in printed or u in back)
+    if not kept:
+        return None
+    return replace(form, page_uids=kept, voided=tuple(u for u in form.voided if u in kept))
 
 
 def _open_quarantine(ledger: Ledger) -> list[QuarantineLine]:

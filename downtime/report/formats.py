@@ -1,7 +1,9 @@
-"""The outage report as a text table and JSON (CSV: :mod:`downtime.report.csvtables`, HTML:
-:mod:`downtime.report.htmlpage`).
+"""The outage report in each of its formats: the text table here, JSON
+(:mod:`downtime.report.jsondoc`), CSV (:mod:`downtime.report.csvtables`) and HTML
+(:mod:`downtime.report.htmlpage`); in Swedish or English (:mod:`downtime.report.words`), by
+:func:`report_lang`'s rule.
 
-Pure: a :class:`~downtime.report.Report` in, a string or a JSON-ready dict out. The output
+Pure: a :class:`~downtime.report.Report` in, a string out. The output
 names patients (it is for ward managers and IT): write it to a private file or a terminal,
 never to a log.
 """
@@ -10,231 +12,102 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
-from typing import Any
 
 from downtime.report import (
-    EVERYTHING_ACCOUNTED_FOR,
-    NOTHING_LEFT,
-    SCHEMA,
-    WHY,
+    LANGS,
     Counts,
-    MissingPage,
-    PatientRef,
-    PendingItem,
-    QuarantineLine,
     Report,
     WardSection,
+    Words,
     age_words,
     audit_words,
     describe_scope,
+    page_words,
+    patient_words,
     pending_words,
+    state_words,
+    why_words,
+    words,
 )
 from downtime.report.csvtables import CSV_HEADER, PENDING_CSV_HEADER, pending_csv, to_csv
-from downtime.report.safetext import visible, visible_tree
+from downtime.report.jsondoc import TOOLS_LANG, to_json
+from downtime.report.safetext import visible
 
 __all__ = [
-    "CSV_HEADER", "FORMATS", "PENDING_CSV_HEADER", "pending_csv", "render", "state_words",
-    "to_csv", "to_json", "to_table",
+    "CSV_HEADER", "FORMATS", "MACHINE_FORMATS", "PENDING_CSV_HEADER", "TOOLS_LANG", "pending_csv",
+    "render", "report_lang", "to_csv", "to_json", "to_table",
 ]  # fmt: skip
 
 FORMATS = ("table", "csv", "pending-csv", "json", "html")
+# For tools: keys and columns never change with the language; their sentences are English
+# unless a language is asked for explicitly (as before the report spoke Swedish).
+MACHINE_FORMATS = frozenset({"csv", "pending-csv", "json"})
 
 
-def render(report: Report, fmt: str) -> str:
+def report_lang(fmt: str, asked: str | None, site_lang: str) -> str:
+    """The language of a report in ``fmt``: the one ``asked`` for; else the site's for people
+    (table, HTML) and English for tools (JSON, CSV)."""
+    lang = asked or (TOOLS_LANG if fmt in MACHINE_FORMATS else site_lang)
+    if lang not in LANGS:
+        raise ValueError(f"no report language '{lang}' (one of {', '.join(LANGS)})")
+    return lang
+
+
+def render(report: Report, fmt: str, lang: str) -> str:
     if fmt == "table":
-        return to_table(report)
+        return to_table(report, lang)
     if fmt == "csv":
         return to_csv(report)
     if fmt == "pending-csv":
         return pending_csv(report)
     if fmt == "json":
-        return json.dumps(to_json(report), ensure_ascii=False, indent=1) + "\n"
+        return json.dumps(to_json(report, lang), ensure_ascii=False, indent=1) + "\n"
     if fmt == "html":
         from downtime.report.htmlpage import to_html
 
-        return to_html(report)
+        return to_html(report, lang)
     raise ValueError(f"no report format '{fmt}' (one of {', '.join(FORMATS)})")
-
-
-# --------------------------------------------------------------------------------------------
-# JSON
-
-
-def to_json(report: Report) -> dict[str, Any]:
-    """The report as JSON data; every string :func:`~downtime.report.safetext.visible`."""
-    return dict(visible_tree(_json_doc(report)))
-
-
-def _json_doc(report: Report) -> dict[str, Any]:
-    scope = report.scope
-    return {
-        "schema": SCHEMA,
-        "site": report.site,
-        "generated_at": report.generated_at.isoformat(),
-        "timezone": report.timezone,
-        "ward_filter": report.ward_filter,
-        "complete": report.complete,
-        "outstanding": report.outstanding,
-        "audit": {"events": report.audit_events, "head": report.audit_head},
-        "scope": {
-            "rule": scope.rule,
-            "description": describe_scope(scope, report.timezone),
-            "outage": None
-            if scope.outage is None
-            else {
-                "start": scope.outage.start.isoformat(),
-                "end": scope.outage.end.isoformat() if scope.outage.end else None,
-            },
-            "packs": [
-                {
-                    "pack_id": s.pack.pack_id,
-                    "ward": s.pack.ward,
-                    "issued_at": s.pack.issued_at.isoformat(),
-                    "superseded_by": s.pack.superseded_by,
-                    "why": list(s.why),
-                }
-                for s in scope.packs
-            ],
-        },
-        "totals": asdict(report.counts) | {"quarantined": report.quarantined},
-        "missing": [_missing_json(m) for m in report.missing],
-        "pending": [_pending_json(report, h) for h in report.pending],
-        "wards": [
-            {
-                "ward": w.ward,
-                "packs": [s.pack.pack_id for s in w.packs],
-                "totals": asdict(w.counts) | {"quarantined": len(w.quarantined)},
-                "chart": w.chart,
-                "patients": [
-                    {
-                        "patient": _patient_json(p.patient),
-                        "bed": p.patient.bed,
-                        "forms": [
-                            {
-                                "form": f.form,
-                                "pack_id": f.pack_id,
-                                "form_key": f.form_key,
-                                "issued_at": f.issued_at.isoformat(),
-                                "serials": list(f.serials),
-                                "missing_serials": list(f.missing_serials),
-                                "counts": asdict(f.counts),
-                                "bundle_outcomes": dict(f.bundle_outcomes),
-                            }
-                            for f in p.forms
-                        ],
-                    }
-                    for p in w.patients
-                ],
-                "quarantined": [_quarantine_json(q) for q in w.quarantined],
-            }
-            for w in report.wards
-        ],
-        "unattributed_quarantine": [_quarantine_json(q) for q in report.unattributed],
-    }
-
-
-def _patient_json(p: PatientRef) -> dict[str, Any]:
-    return {
-        "kind": p.kind,
-        "system": p.identifier.system if p.identifier else None,
-        "value": p.identifier.value if p.identifier else None,
-        "display": p.display,
-        "family_name": p.family_name,
-        "given_name": p.given_name,
-    }
-
-
-def _missing_json(m: MissingPage) -> dict[str, Any]:
-    return {
-        "serial": m.serial,
-        "page_uid": m.page_uid,
-        "ward": m.ward,
-        "bed": m.patient.bed,
-        "patient": _patient_json(m.patient),
-        "form": m.form,
-        "page": m.page_no,
-        "page_count": m.page_count,
-        "pack_id": m.pack_id,
-        "category": m.category,
-        "note": m.note,
-    }
-
-
-def _pending_json(report: Report, h: PendingItem) -> dict[str, Any]:
-    return {
-        "ward": h.ward,
-        "bed": h.patient.bed,
-        "patient": _patient_json(h.patient),
-        "form": h.form,
-        "form_key": h.form_key,
-        "pack_id": h.pack_id,
-        "page": h.page_no,
-        "page_count": h.page_count,
-        "serials": list(h.serials),
-        "item": h.item,
-        "kind": h.kind,
-        "why": h.detail,
-        "held_since": h.since.isoformat(),
-        "age_seconds": h.age(report.generated_at),
-    }
-
-
-def _quarantine_json(q: QuarantineLine) -> dict[str, Any]:
-    return {
-        "item_id": q.item_id,
-        "source": q.source,
-        "source_page": q.source_page,
-        "reason": q.reason,
-        "message": q.message,
-        "created_at": q.created_at,
-        "ward": q.ward,
-        "serial": q.serial,
-        "form": q.form,
-        "page": q.page_no,
-        "page_count": q.page_count,
-        "patient": _patient_json(q.patient) if q.patient else None,
-    }
 
 
 # --------------------------------------------------------------------------------------------
 # Text table
 
-TABLE_COUNTS = (
-    ("issued", "issued"), ("back", "returned"), ("MISSING", "missing"), ("void", "voided"),
-    ("review", "pending_review"), ("confl", "conflicts"), ("posted", "posted"),
-    ("outbox", "written"), ("failed", "failed"),
-)  # fmt: skip
+TABLE_COUNTS = ("issued", "returned", "missing", "voided", "pending_review", "conflicts",
+                "posted", "written", "failed")  # fmt: skip
+ALERT = "missing"  # its heading in capitals
 
 
-def to_table(report: Report) -> str:
+def to_table(report: Report, lang: str) -> str:
+    w = words(lang)
+    when = report.local(report.generated_at)
     lines = [
-        f"OUTAGE REPORT  {report.site}  {report.local(report.generated_at)} ({report.timezone})",
-        f"Scope: {describe_scope(report.scope, report.timezone)}",
+        f"{w('report_title').upper()}  {report.site}  {when} ({report.timezone})",
+        f"{w('scope')}: {describe_scope(report.scope, report.timezone, lang)}",
     ]
     if report.ward_filter:
-        lines.append(f"Ward: {report.ward_filter} only")
+        lines.append(_first_up(w("only_ward", ward=report.ward_filter)))
     lines += _grid(
         [
             [
                 s.pack.ward,
                 s.pack.pack_id,
-                f"issued {report.local(s.pack.issued_at)}",
-                ", ".join(WHY[w] for w in s.why),
+                w("issued_at", time=report.local(s.pack.issued_at)),
+                why_words(s, w),
             ]
             for s in report.scope.packs
         ],
         indent="  ",
-    ) or ["  (no packs)"]
-    lines += ["", f"State: {state_words(report)}", "", *_missing_table(report), ""]
-    lines += [*_pending_table(report), ""]
-    for w in report.wards:
-        lines += _ward_table(report, w)
+    ) or [f"  {w('no_packs')}"]
+    lines += ["", f"{w('state')}: {state_words(report, lang)}", "", *_missing_table(report, w)]
+    lines += ["", *_pending_table(report, w), ""]
+    for ward in report.wards:
+        lines += _ward_table(report, ward, w)
     if report.unattributed:
+        head = [w.of("columns", c) for c in ("item", "file", "page", "reason")]
         lines += [
-            f"QUARANTINED, NOT ATTRIBUTABLE TO A PAGE ({len(report.unattributed)})",
+            f"{w('unattributed').upper()} ({len(report.unattributed)})",
             *_grid(
-                [["item", "file", "page", "reason"]]
+                [head]
                 + [
                     [str(q.item_id), q.source, str(q.source_page), q.reason]
                     for q in report.unattributed
@@ -243,86 +116,96 @@ def to_table(report: Report) -> str:
             ),
             "",
         ]
-    lines.append("TOTALS  " + _totals(report.counts) + f"  quarantined {report.quarantined}")
-    lines.append(audit_words(report))
+    totals = f"  {w.of('columns', 'quarantined')} {report.quarantined}"
+    lines.append(f"{w('totals').upper()}  " + _totals(report.counts, w) + totals)
+    lines.append(audit_words(report, lang))
     return "\n".join(visible(line) for line in lines) + "\n"
 
 
-def _missing_table(report: Report) -> list[str]:
+def _first_up(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _heads(w: Words, *names: str) -> list[str]:
+    return [w.of("columns", name) for name in names]
+
+
+def _missing_table(report: Report, w: Words) -> list[str]:
+    title = w("missing_pages").upper()
     if not report.missing:
-        return ["MISSING PAGES: none"]
-    rows = [["serial", "ward", "bed", "patient", "name", "form", "page", "note"]]
+        return [f"{title}: {w('missing_none')}"]
+    rows = [_heads(w, "serial", "ward", "bed", "patient", "name", "form", "page", "note")]
     rows += [
-        [m.serial, m.ward, m.patient.bed or "-", m.patient.display, m.patient.name or "-",
-         m.form, f"{m.page_no}/{m.page_count}", m.note or ""]
+        [m.serial, m.ward, m.patient.bed or "-", patient_words(m.patient, w.lang),
+         m.patient.name or "-", m.form, f"{m.page_no}/{m.page_count}",
+         w(m.note) if m.note else ""]
         for m in report.missing
     ]  # fmt: skip
     return [
-        f"MISSING PAGES ({len(report.missing)}): referrals first, then medication forms",
+        f"{title} ({len(report.missing)}): {w('missing_order')}",
         *_grid(rows, indent="  "),
     ]
 
 
-def state_words(report: Report) -> str:
-    """The report's state, in the words the HTML page uses too."""
-    if report.complete:
-        return f"{EVERYTHING_ACCOUNTED_FOR}: {NOTHING_LEFT}"
-    return "NOT ACCOUNTED FOR: " + ", ".join(report.outstanding)
-
-
-def _pending_table(report: Report) -> list[str]:
+def _pending_table(report: Report, w: Words) -> list[str]:
+    title = w("pending_items").upper()
     if not report.pending:
-        return ["PENDING ITEMS: none held for a person"]
-    rows = [["ward", "bed", "patient", "name", "form", "serial", "page", "item", "held as",
-             "age", "why"]]  # fmt: skip
+        return [f"{title}: {w('pending_none')}"]
+    rows = [_heads(w, "ward", "bed", "patient", "name", "form", "serial", "page", "item",
+                   "held_as", "age", "why")]  # fmt: skip
     rows += [
-        [h.ward, h.patient.bed or "-", h.patient.display, h.patient.name or "-", h.form,
-         " ".join(h.serials) or "-", h.page, h.item, h.kind,
-         age_words(h.age(report.generated_at)), h.detail]
+        [h.ward, h.patient.bed or "-", patient_words(h.patient, w.lang), h.patient.name or "-",
+         h.form, " ".join(h.serials) or "-", page_words(h, w.lang), h.item, h.kind,
+         age_words(h.age(report.generated_at), w.lang), h.detail]
         for h in report.pending
     ]  # fmt: skip
     return [
-        f"PENDING ITEMS: {pending_words(report.pending_kinds)}",
+        f"{title}: {pending_words(report.pending_kinds, w.lang)}",
         *_grid(rows, indent="  ", right={9}),
     ]
 
 
-def _ward_table(report: Report, w: WardSection) -> list[str]:
-    several = len({f.pack_id for p in w.patients for f in p.forms}) > 1
-    head = ["bed", "patient", "name", "form", *(["pack"] if several else [])]
-    rows = [head + [h for h, _ in TABLE_COUNTS]]
-    for p in w.patients:
+def _ward_table(report: Report, ward: WardSection, w: Words) -> list[str]:
+    several = len({f.pack_id for p in ward.patients for f in p.forms}) > 1
+    head = _heads(w, "bed", "patient", "name", "form", *(["pack"] if several else []))
+    rows = [head + [_count_head(w, name) for name in TABLE_COUNTS]]
+    for p in ward.patients:
         for i, f in enumerate(p.forms):
             who = p.patient
-            first = [who.bed or "-", who.display, who.name or "-"] if i == 0 else ["", "", ""]
+            first = [who.bed or "-", patient_words(who, w.lang), who.name or "-"]
             pack = [report.local(f.issued_at)] if several else []
-            counts = [_n(getattr(f.counts, name)) for _, name in TABLE_COUNTS]
-            rows.append([*first, f.form, *pack, *counts])
+            counts = [_n(getattr(f.counts, name)) for name in TABLE_COUNTS]
+            rows.append([*(first if i == 0 else ["", "", ""]), f.form, *pack, *counts])
     right = set(range(len(head), len(head) + len(TABLE_COUNTS)))
-    out = [f"WARD {w.ward}", *_grid(rows, indent="  ", right=right)]
-    out.append("  total  " + _totals(w.counts))
-    if w.quarantined:
-        out.append(f"  quarantined pages not resolved ({len(w.quarantined)}):")
+    out = [f"{w.of('columns', 'ward').upper()} {ward.ward}", *_grid(rows, indent="  ", right=right)]
+    out.append(f"  {w('total')}  " + _totals(ward.counts, w))
+    if ward.quarantined:
+        out.append(f"  {w('quarantine_open')} ({len(ward.quarantined)}):")
         out += _grid(
             [
                 [
                     str(q.item_id),
                     q.source,
-                    f"page {q.source_page}",
+                    w("page_n", n=q.source_page),
                     q.reason,
                     q.serial or "-",
                     q.form or "-",
-                    q.patient.display if q.patient else "-",
+                    patient_words(q.patient, w.lang) if q.patient else "-",
                 ]
-                for q in w.quarantined
+                for q in ward.quarantined
             ],
             indent="    ",
         )
     return [*out, ""]
 
 
-def _totals(c: Counts) -> str:
-    return "  ".join(f"{h.lower()} {getattr(c, name)}" for h, name in TABLE_COUNTS)
+def _count_head(w: Words, name: str) -> str:
+    head = w.of("counts", name)
+    return head.upper() if name == ALERT else head
+
+
+def _totals(c: Counts, w: Words) -> str:
+    return "  ".join(f"{w.of('counts', name)} {getattr(c, name)}" for name in TABLE_COUNTS)
 
 
 def _n(value: int) -> str:

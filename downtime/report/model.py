@@ -25,17 +25,9 @@ FAILED_KINDS = frozenset({"record-check-failed"})  # held because the record cou
 # Every other held kind is pending review. The order pending items' kinds are named in:
 HELD_KINDS = ("pending-review", "conflict", "record-conflict", "unknown-in-record",
               "record-check-failed")  # fmt: skip
-EVERYTHING_ACCOUNTED_FOR = "everything accounted for"  # the words of a complete report
-NOTHING_LEFT = "nothing is missing, pending, in conflict, quarantined or failed"
-BLANK_SPARE = "blank spare — void it if it was not used"
-COVER_SHEET = "ward cover sheet"
-WHY = {
-    "newest-at-outage-start": "newest pack at the outage start",
-    "issued-during-outage": "issued during the outage",
-    "current": "current pack",
-    "pages-returned": "pages returned from it",
-    "all-packs": "all packs asked for",
-}
+# Why a pack is in scope (``ScopedPack.why``; in words: the report's catalogue, ``why``).
+SCOPE_REASONS = ("newest-at-outage-start", "issued-during-outage", "current", "pages-returned",
+                 "printed-during-outage", "all-packs")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,7 +68,10 @@ class PackInfo:
 @dataclass(frozen=True)
 class ScopedPack:
     pack: PackInfo
-    why: tuple[str, ...]  # keys of WHY
+    why: tuple[str, ...]  # of SCOPE_REASONS
+    # Pages printed from it by print records (`downtime print`): only those count as issued.
+    # None: no print record, every page the pack was made with counts.
+    printed_pages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,11 +88,6 @@ class PatientRef:
     family_name: str | None = None
     given_name: str | None = None
     bed: str | None = None
-
-    @property
-    def display(self) -> str:
-        """Personnummer as ``YYYYMMDD-NNNN``; a reserve id as printed; the cover sheet named."""
-        return self.identifier.display() if self.identifier else COVER_SHEET
 
     @property
     def name(self) -> str:
@@ -173,9 +163,10 @@ class MissingPage:
 
     @property
     def note(self) -> str | None:
+        """``blank_spare``, ``cover_sheet`` or None: a key of the report's words."""
         if self.form == "admission":
-            return BLANK_SPARE
-        return COVER_SHEET if self.form == "cover" else None
+            return "blank_spare"
+        return "cover_sheet" if self.form == "cover" else None
 
 
 @dataclass(frozen=True)
@@ -195,42 +186,9 @@ class PendingItem:
     detail: str  # why it is held, in words
     since: datetime  # first held (the current hold)
 
-    @property
-    def page(self) -> str:
-        """``1/2``; ``form`` for an item about the whole form."""
-        return f"{self.page_no}/{self.page_count}" if self.page_no is not None else "form"
-
     def age(self, at: datetime) -> int:
         """Whole seconds held at ``at``."""
         return max(0, int((at - self.since).total_seconds()))
-
-
-def pending_words(kinds: Mapping[str, int]) -> str:
-    """How many items are held for a person, and of which kinds (the report's heading of its
-    pending list and the drill's count say it in these words)."""
-    n = sum(kinds.values())
-    ordered = sorted(kinds, key=lambda k: (HELD_KINDS.index(k) if k in HELD_KINDS else 99, k))
-    what = ", ".join(f"{k} {kinds[k]}" for k in ordered if kinds[k])
-    return f"{n} item(s) held for a person" + (f" ({what})" if what else "")
-
-
-def audit_words(report: Report) -> str:
-    """The audit trail's head, to be checked later (a rewritten trail no longer holds it)."""
-    head = report.audit_head[:16]
-    return (
-        f"Audit trail: {report.audit_events} events, head {head}"
-        f" (check later: downtime audit verify --expect-head {head})"
-    )
-
-
-def age_words(seconds: int) -> str:
-    """An age as a clerk reads it: ``35 min``, ``5 h 02 min``, ``3 d 4 h``."""
-    minutes, hours = seconds // 60, seconds // 3600
-    if hours < 1:
-        return f"{minutes} min"
-    if hours < 48:
-        return f"{hours} h {minutes % 60:02d} min"
-    return f"{hours // 24} d {hours % 24} h"
 
 
 def kinds_of(items: Iterable[PendingItem]) -> dict[str, int]:
@@ -291,23 +249,29 @@ class Report:
         return kinds_of(self.pending)
 
     @property
-    def outstanding(self) -> list[str]:
-        """What keeps the report from being complete, in words (empty when complete)."""
+    def outstanding_counts(self) -> tuple[tuple[str, int], ...]:
+        """What keeps the report from being complete, counted (in words:
+        :func:`downtime.report.words.outstanding`): ``missing``, ``pending``, ``conflicts``,
+        ``quarantined``, ``failed``."""
         c = self.counts
-        parts = [
-            (c.missing, "page(s) missing"),
-            (c.pending_review, "item(s) pending review"),
-            (c.conflicts, "conflict(s)"),
-            (self.quarantined, "quarantined page(s) not resolved"),
-            (c.failed, "failed to post (bundles, or forms held: the record could not be checked)"),
-        ]
-        return [f"{n} {what}" for n, what in parts if n]
+        return (
+            ("missing", c.missing),
+            ("pending", c.pending_review),
+            ("conflicts", c.conflicts),
+            ("quarantined", self.quarantined),
+            ("failed", c.failed),
+        )
 
     @property
     def complete(self) -> bool:
         """Everything accounted for: every held item counts in one of the outstanding counts,
         so nothing is pending either."""
-        return not self.outstanding and not self.pending
+        return not any(n for _, n in self.outstanding_counts) and not self.pending
 
     def local(self, when: datetime) -> str:
+        """``when`` as the report shows it: in the site's time zone, to the minute."""
         return when.astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M")
+
+    def iso(self, when: datetime) -> str:
+        """``when`` for JSON and CSV: ISO 8601 with the site's offset (the same instant)."""
+        return when.astimezone(ZoneInfo(self.timezone)).isoformat()

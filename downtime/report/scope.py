@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from downtime.ledger.outage import Outage
 from downtime.report.model import PackInfo, Scope, ScopedPack
@@ -17,9 +16,11 @@ def choose_scope(
     *,
     all_packs: bool,
     now: datetime,
+    printed: Iterable[str] = (),
 ) -> Scope:
     """Which packs the report covers, and why each (see the module docstring)."""
     why: dict[str, list[str]] = {}
+    printed_during = set(printed)  # packs printed on demand during the outage
 
     def add(pack: PackInfo, reason: str) -> None:
         why.setdefault(pack.pack_id, []).append(reason)
@@ -39,6 +40,9 @@ def choose_scope(
             for p in ward_packs:
                 if p.issued_at > outage.start and outage.covers(p.issued_at, now):
                     add(p, "issued-during-outage")
+            for p in ward_packs:
+                if p.pack_id in printed_during:
+                    add(p, "printed-during-outage")
         else:
             for p in ward_packs:
                 if p.superseded_by is None:
@@ -49,22 +53,3 @@ def choose_scope(
             add(p, "pages-returned")
     chosen = sorted((p for p in packs if p.pack_id in why), key=lambda p: (p.ward, p.issued_at))
     return Scope(rule, outage, tuple(ScopedPack(p, tuple(why[p.pack_id])) for p in chosen))
-
-
-def describe_scope(scope: Scope, tz: str) -> str:
-    def local(when: datetime) -> str:
-        return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
-
-    if scope.rule == "all-packs":
-        return "every pack in the ledger (--all-packs)"
-    if scope.rule == "outage" and scope.outage is not None:
-        end = local(scope.outage.end) if scope.outage.end else "not ended"
-        return (
-            f"the packs in use during the latest outage ({local(scope.outage.start)} – {end}): "
-            "each ward's newest pack issued at or before the start, packs issued during it, "
-            "and every pack a page was returned from"
-        )
-    return (
-        "no outage recorded (`downtime outage start`): each ward's current pack and every "
-        "pack a page was returned from"
-    )

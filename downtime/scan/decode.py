@@ -71,6 +71,23 @@ def _zxing() -> Any:
     return zxingcpp
 
 
+def reader_problem(reader: str) -> str | None:
+    """Why a QR reader (``zxing-cpp`` or ``pyzbar``) cannot be loaded, or None when it can.
+
+    pyzbar is the Python half of zbar; it loads the native libzbar (Debian: ``libzbar0``) when
+    imported, and a scan without it goes on without the second reader."""
+    try:
+        if reader == "zxing-cpp":
+            _zxing()
+        else:
+            from pyzbar import pyzbar  # noqa: F401
+    except DependencyError as e:
+        return e.message
+    except ImportError as e:  # pyzbar raises it when libzbar is missing
+        return f"{e}"
+    return None
+
+
 def read_zxing(image: Image, offset: Point = (0.0, 0.0), stage: str = "page") -> list[Symbol]:
     zx = _zxing()
     found = zx.read_barcodes(image, formats=zx.BarcodeFormat.QRCode, try_invert=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from functools import cache
 
 import cv2
@@ -25,11 +26,47 @@ Image = npt.NDArray[np.uint8]
 TIMEOUT_S = 30.0  # one line of text takes ~0.1 s; a busy machine (every core scanning) more
 UPSCALE = 2.0  # Tesseract reads 16 pt mono best at ~30 px cap height
 SERIAL_WIDTH_MM = 52.0  # "XXXX-XXXX-XXXX" in 16 pt DejaVu Sans Mono Bold
+# Tesseract's language data the serial is read with (Debian: tesseract-ocr-eng, which
+# tesseract-ocr brings): the serial's alphabet is Latin capitals and digits.
+LANGUAGES = ("eng",)
+
+
+@dataclass(frozen=True)
+class TesseractInfo:
+    """The Tesseract on this computer, as ``downtime doctor`` reports it."""
+
+    path: str
+    version: str  # its first line of ``--version`` ("tesseract 5.3.0"), "" when it said none
+    languages: tuple[str, ...]  # the language data installed (``--list-langs``)
 
 
 @cache
 def tesseract() -> str | None:
     return shutil.which("tesseract")
+
+
+def tesseract_info() -> TesseractInfo | None:
+    """Where Tesseract is, its version and its language data; None when it is not on PATH."""
+    exe = tesseract()
+    if exe is None:
+        return None
+    version = _ask(exe, "--version")
+    listed = _ask(exe, "--list-langs").splitlines()
+    # The first line says where the data is ("List of available languages in …"), then one
+    # language a line.
+    languages = tuple(line.strip() for line in listed[1:] if line.strip())
+    return TesseractInfo(exe, version.splitlines()[0].strip() if version else "", languages)
+
+
+def _ask(exe: str, flag: str) -> str:
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed executable found on PATH, no shell
+            [exe, flag], capture_output=True, timeout=TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    # Older versions print to stderr.
+    return (done.stdout or done.stderr).decode("utf-8", errors="replace")
 
 
 def read_serial(registered: Image) -> str | None:
@@ -49,9 +86,10 @@ def read_serial(registered: Image) -> str | None:
     if not ok:
         return None
     allowed = "".join(sorted(set(ALPHABET))) + "-"
+    one_line = ["--psm", "7", "-c", f"tessedit_char_whitelist={allowed}"]
     try:
         done = subprocess.run(  # noqa: S603 - a fixed executable found on PATH, no shell
-            [exe, "stdin", "stdout", "--psm", "7", "-c", f"tessedit_char_whitelist={allowed}"],
+            [exe, "stdin", "stdout", "-l", "+".join(LANGUAGES), *one_line],
             input=png.tobytes(),
             capture_output=True,
             timeout=TIMEOUT_S,

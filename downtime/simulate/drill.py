@@ -235,7 +235,7 @@ def _held(home: Path) -> dict[str, int]:
 def _report(home: Path) -> str:
     from downtime.app import outage_report
 
-    return outage_report(home, fmt="table")
+    return outage_report(home, fmt="table", lang="en")  # as the rest of the drill's output
 
 
 def _complete(home: Path) -> bool:

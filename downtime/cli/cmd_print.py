@@ -1,0 +1,165 @@
+"""``downtime print`` prints a ward's newest pack (or some of its forms or beds) through CUPS;
+``downtime prints`` exports a station's print records and imports them centrally."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from downtime.cli.common import EXISTING_FILE, OUTPUT_PATH, data_home, echo_err, handles_errors
+from downtime.cli.help import Group
+from downtime.errors import ExitCode
+
+LIST_SCHEMA = "downtime.print-list/1"
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
+
+
+@click.command("print", short_help="Print a ward's newest pack: A4, one-sided, at 100 %.")
+@click.option("--ward", help="The ward whose newest pack to print.")
+@click.option(
+    "--forms", metavar="IDS", help="Only these forms, comma-separated (cover: the cover sheet)."
+)
+@click.option("--beds", metavar="BEDS", help="Only the patients in these beds, comma-separated.")
+@click.option("--printer", help="The CUPS printer (default: this computer's default printer).")
+@click.option("--copies", type=click.IntRange(1, 20), default=1, show_default=True)
+@click.option(
+    "--from",
+    "packs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A pack folder (the print host's -o DIR) instead of this station's copy.",
+)
+@click.option("--list", "listing", is_flag=True, help="List the prints recorded here instead.")
+@click.option("--json", "as_json", is_flag=True, help=f"With --list: JSON ({LIST_SCHEMA}).")
+@click.pass_context
+@handles_errors
+def print_cmd(
+    ctx: click.Context,
+    ward: str | None,
+    forms: str | None,
+    beds: str | None,
+    printer: str | None,
+    copies: int,
+    packs: Path | None,
+    listing: bool,
+    as_json: bool,
+) -> None:
+    """Print the ward's newest pack on paper: A4, one-sided, at 100 % (never fit to page).
+
+    The pack is the one this station holds (`downtime station sync`), checked again (its
+    signatures and its PDF's SHA-256) before anything is printed; --from DIR prints from a
+    pack folder instead (on the print host). --forms and --beds print only those pages, as
+    they are in the pack (same page codes). Every print is recorded — who, when, which pack,
+    which pages, which printer, the CUPS job — and audited per patient; once a pack has print
+    records, the report counts only its printed pages as issued.
+
+    \b
+    downtime print --ward MED42
+    downtime print --ward MED42 --forms mar,journal --printer ward-42
+    downtime print --ward MED42 --beds 3 --copies 2
+    downtime print --list [--ward MED42] [--json]
+    """
+    if listing:
+        _list(ctx, ward, as_json)
+        return
+    if not ward:
+        raise click.UsageError("give --ward W (or --list)")
+    from downtime.app.printing import PrintRequest, print_pack
+
+    request = PrintRequest(ward, _split(forms), _split(beds), printer, copies, packs)
+    done = print_pack(data_home(ctx), request)
+    r = done.record
+    if done.valid_until <= r.printed_at:
+        echo_err(
+            f"note: this pack of {r.ward} was valid until {done.valid_until:%Y-%m-%d %H:%M}: "
+            "its census may be out of date (downtime station status; sync when the host is back)"
+        )
+    click.echo(
+        f"{r.ward}\tprinted {len(r.page_uids)} of {done.pages_in_pack} pages"
+        f"{' (' + r.selection + ')' if r.selection else ''}\tpack {r.pack_id}"
+        f"\tprinter {r.printer}\tjob {r.job_id}\tcopies {r.copies}"
+    )
+
+
+def _list(ctx: click.Context, ward: str | None, as_json: bool) -> None:
+    from downtime.app.printing import print_list
+
+    found = print_list(data_home(ctx), ward=ward, limit=1000)
+    if as_json:
+        doc = {
+            "schema": LIST_SCHEMA,
+            "prints": [
+                {"print_id": p.print_id, "pack_id": p.pack_id, "ward": p.ward,
+                 "printed_at": p.printed_at.isoformat(), "printed_by": p.printed_by,
+                 "station": p.station, "printer": p.printer, "copies": p.copies,
+                 "selection": p.selection, "pages": list(p.page_uids), "outcome": p.outcome,
+                 "job_id": p.job_id, "imported": p.imported_at is not None}
+                for p in found
+            ],
+        }  # fmt: skip
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=1))
+        return
+    click.echo("\t".join(("printed_at", "ward", "pack", "pages", "copies", "printer", "job",
+                          "by", "station", "outcome", "selection")))  # fmt: skip
+    for p in found:
+        click.echo(
+            "\t".join(
+                (
+                    p.printed_at.isoformat(),
+                    p.ward,
+                    p.pack_id,
+                    str(len(p.page_uids)),
+                    str(p.copies),
+                    p.printer,
+                    p.job_id or "-",
+                    p.printed_by,
+                    p.station,
+                    p.outcome or "unknown",
+                    p.selection or "whole pack",
+                )
+            )
+        )
+
+
+@click.group(cls=Group)
+def prints() -> None:
+    """Print records: exported by a ward station, imported by the central ledger."""
+
+
+@prints.command("export", short_help="Write this station's print records to a file.")
+@click.option("-o", "--output", type=OUTPUT_PATH, required=True, help="The export file (JSON).")
+@click.pass_context
+@handles_errors
+def prints_export(ctx: click.Context, output: Path) -> None:
+    """Write this station's print records to a file (downtime.prints/1)."""
+    from downtime.app.printing import export_prints
+
+    count = export_prints(data_home(ctx), output)
+    click.echo(f"{output}\t{count} prints")
+
+
+@prints.command("import", short_help="Record ward stations' prints from their exports.")
+@click.argument("exports", nargs=-1, required=True, type=EXISTING_FILE)
+@click.pass_context
+@handles_errors
+def prints_import(ctx: click.Context, exports: tuple[Path, ...]) -> None:
+    """Record ward stations' prints from their export files (after the outage).
+
+    Importing a file again adds nothing. A print of a pack this ledger does not know is
+    skipped (import the pack's manifest first: downtime packs import); exit code 3 then.
+    """
+    from downtime.app.printing import import_print_files
+
+    skipped = False
+    for done in import_print_files(data_home(ctx), exports):
+        click.echo(f"{done.file.name}\t{done.added} added\t{done.known} known before"
+                   f"\t{len(done.skipped)} skipped")  # fmt: skip
+        for print_id, why in done.skipped:
+            echo_err(f"skipped print {print_id} of {done.file.name}: {why}")
+            skipped = True
+    if skipped:
+        ctx.exit(int(ExitCode.BAD_INPUT))
