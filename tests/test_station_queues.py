@@ -333,6 +333,7 @@ def test_a_reserve_number_admission_is_linked_by_typing_the_real_identity(
     log_in(page, served, "clara")
     page.click("a[href='/q/unknown-patient']")
     page.click(f"a[href='/{item}']")
+    page.wait_for_selector("input[name=identifier]:focus")  # the page is there, keyboard first
     page.keyboard.type("19101010-1011")  # a wrong check digit
     submit(page)
     refused = page.locator(".problem").inner_text()

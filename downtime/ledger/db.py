@@ -73,9 +73,11 @@ class Connection(Protocol):
 
 def _create_private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
+    try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
+    except FileExistsError:
+        return  # there already (made by another process opening it at the same moment)
+    os.close(fd)
 
 
 class Ledger:
