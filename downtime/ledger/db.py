@@ -298,7 +298,7 @@ def _open_sqlite(path: Path) -> sqlite3.Connection:
         _create_private_file(path)
         conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        _write_ahead_log(conn)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
     except (OSError, sqlite3.Error) as e:
@@ -307,6 +307,25 @@ def _open_sqlite(path: Path) -> sqlite3.Connection:
             hint="check that the data folder is on a local disk and writable (DOWNTIME_HOME)",
         ) from e
     return conn
+
+
+def _write_ahead_log(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Put the ledger in WAL mode (it stays so once set). Switching takes the file's exclusive
+    lock, and SQLite answers "database is locked" at once, without waiting, when several
+    processes open a new ledger at the same moment; so try again for a while."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("the ledger could not be switched to WAL mode")
+        time.sleep(random.uniform(0.005, 0.05))
 
 
 def driver_errors() -> tuple[type[Exception], ...]:
