@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,17 @@ from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.settings import SITE_FILE, Settings, resolve, site_config_text
 
 Log = Callable[[str], None]
+
+
+class _Kept(threading.local):
+    """One thread's kept ledger connections (see :func:`keep_ledgers_open`)."""
+
+    def __init__(self) -> None:
+        self.by: dict[str, tuple[tuple[str, int], Ledger]] = {}  # ledger → (identity, conn)
+        self.busy: set[str] = set()  # ledgers whose kept connection a workspace is using
+
+
+_kept: _Kept | None = None  # set by keep_ledgers_open()
 
 
 @dataclass(frozen=True)
@@ -42,10 +54,52 @@ def workspace(
     settings = resolve(home, **overrides)
     files.private_folder(settings.home)
     store = _key_store(settings.keys_dir, keys)
-    ledger = Ledger.open(settings.ledger_target)
+    ledger, kept = _ledger(settings.ledger_target)
     try:
         yield settings, store, ledger
     finally:
+        _release(ledger, kept)
+
+
+def keep_ledgers_open() -> None:
+    """From now on, this process keeps each thread's ledger connection open between
+    workspaces, for a long-running process serving short requests (the review station):
+    opening a connection, and closing the last one (SQLite then checkpoints its log into the
+    file), cost more than such a request's own work. A connection is used again only when it
+    is outside a transaction and its ledger is the same (a SQLite file replaced by a restore
+    is another ledger); a workspace opened inside another gets a connection of its own."""
+    global _kept
+    if _kept is None:
+        _kept = _Kept()
+
+
+def _ledger(target: Path | str) -> tuple[Ledger, bool]:
+    """A ledger connection, and whether it is this thread's kept one (then not closed)."""
+    key = str(target)
+    if _kept is None or key in _kept.busy:  # not kept, or a workspace inside another
+        return Ledger.open(target), False
+    found = _kept.by.get(key)
+    if found is not None:
+        identity, ledger = found
+        if ledger.idle and ledger.identity == identity:
+            _kept.busy.add(key)
+            return ledger, True
+        del _kept.by[key]
+        ledger.close()
+    ledger = Ledger.open(target)
+    _kept.by[key] = (ledger.identity, ledger)
+    _kept.busy.add(key)
+    return ledger, True
+
+
+def _release(ledger: Ledger, kept: bool) -> None:
+    if not kept or _kept is None:
+        ledger.close()
+        return
+    key = str(ledger.target)
+    _kept.busy.discard(key)
+    if not ledger.idle:  # left inside a transaction: not used again
+        _kept.by.pop(key, None)
         ledger.close()
 
 

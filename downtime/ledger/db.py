@@ -142,6 +142,18 @@ class Ledger:
     def close(self) -> None:
         self._conn.close()
 
+    @property
+    def idle(self) -> bool:
+        """Whether the connection is open and outside a transaction: fit to be used again."""
+        if isinstance(self._conn, postgres.PgConnection):
+            return self._conn.idle()
+        if isinstance(self._conn, sqlite3.Connection):
+            try:
+                return not self._conn.in_transaction
+            except sqlite3.ProgrammingError:  # closed
+                return False
+        return False
+
     def __enter__(self) -> Ledger:
         return self
 

@@ -91,6 +91,13 @@ class PgConnection:
     def close(self) -> None:
         self._raw.close()
 
+    def idle(self) -> bool:
+        """Open, in touch with the server, and outside a transaction."""
+        import psycopg
+
+        status = self._raw.info.transaction_status
+        return not self._raw.closed and status == psycopg.pq.TransactionStatus.IDLE
+
 
 def connect(url: str, *, readonly: bool = False) -> PgConnection:
     """A connection to the database ``url`` names, in autocommit (see the module's doc)."""

@@ -12,6 +12,7 @@ from typing import Any
 from waitress.server import create_server
 
 from downtime.app.held import site_drugs
+from downtime.app.workspace import keep_ledgers_open
 from downtime.settings import resolve
 from downtime.station.web import Station
 
@@ -53,6 +54,7 @@ def open_station(home: Path | None, *, host: str = "127.0.0.1", port: int = 0) -
     """Bind the station (``port`` 0: a free one) and say where it is; :attr:`Serving.run`
     serves."""
     settings = resolve(home)
+    keep_ledgers_open()  # each request is short: opening and closing a connection is not
     drugs = site_drugs(settings.home)  # read and checked once: a bad list stops the start
     app = _App()
     server = create_server(app, host=host, port=port, threads=THREADS, ident="downtime")
