@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 import unicodedata
 from pathlib import Path
 
 import pytest
+from backends import tamper
 from conftest import EXAMPLE, PrintedPack, ledger_rows, print_example_pack, run_cli
 from pdfpages import page_texts
 
@@ -214,8 +214,7 @@ def test_printing_is_audited_per_patient(example_packs: dict[str, PrintedPack]) 
 
 def test_audit_chain_detects_an_altered_row(home: Path, tmp_path: Path) -> None:
     print_example_pack(home, tmp_path)
-    with sqlite3.connect(home / "ledger.sqlite3") as conn:
-        conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq = 3")
+    tamper(home / "ledger.sqlite3", "UPDATE audit_events SET actor = 'someone else' WHERE seq = 3")
     with Ledger.open(home / "ledger.sqlite3") as ledger:
         assert verify_audit_chain(ledger) == 3
 

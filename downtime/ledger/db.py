@@ -183,6 +183,22 @@ class Ledger:
             self._rollback()
             raise
 
+    @contextmanager
+    def snapshot(self) -> Iterator[str | None]:
+        """Reads that all see the ledger at one moment while others write (a read transaction);
+        on PostgreSQL yields the snapshot's id, for ``pg_dump --snapshot`` to see the same."""
+        if self.dialect == SQLITE:
+            self._conn.execute("BEGIN", ())
+            self._conn.execute("SELECT count(*) FROM migrations", ())  # the moment is now
+            exported = None
+        else:
+            self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", ())
+            exported = self._conn.execute("SELECT pg_export_snapshot()", ()).fetchone()[0]
+        try:
+            yield exported
+        finally:
+            self._rollback()
+
     def write(self, body: Callable[[Connection], T], *, in_order: Sequence[str] = ()) -> T:
         """Run ``body`` in a write transaction and return what it returns. On PostgreSQL a
         serialization failure or a deadlock runs it again from the start (a bounded number of
@@ -350,6 +366,13 @@ def driver_errors() -> tuple[type[Exception], ...]:
 def rows(ledger: Ledger, sql: str, params: Sequence[Any] = ()) -> list[Row]:
     """Rows of one statement: how the ledger's modules read (nothing else runs SQL)."""
     return ledger._read(sql, params)
+
+
+def stream(ledger: Ledger, sql: str, size: int = 1000) -> Iterator[list[Row]]:
+    """The rows of one statement, ``size`` at a time (a table too large to hold at once)."""
+    cursor = ledger._conn.execute(sql, ())
+    while batch := cursor.fetchmany(size):
+        yield batch
 
 
 def chunks(values: Sequence[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
