@@ -4,17 +4,18 @@ printed elsewhere, and the table of packs the ledger knows."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from downtime import files
 from downtime.app.forms import site_forms_for
-from downtime.app.workspace import Log, workspace
-from downtime.errors import InputError
+from downtime.app.workspace import workspace
+from downtime.errors import InputError, Said
 from downtime.ledger import AuditEvent, PackSummary
 from downtime.ledger.packs import has_pack, pack_summaries, record_pack
+from downtime.model import SkippedRow
 from downtime.pack import PackResult, make_packs, prepare_pack
 from downtime.settings import resolve
 
@@ -39,8 +40,10 @@ def run_pack(
     home: Path | None,
     lang: str | None = None,
     admission_forms: int | None = None,
-    log: Log = lambda _: None,
+    skipped: Callable[[SkippedRow], None] = lambda _: None,
 ) -> list[PackResult]:
+    """Print the packs ``request`` asks for; ``skipped`` hears of each census row left out
+    (with ``skip_invalid``)."""
     from downtime.census import load_census
 
     if request.ward is None and request.output.exists() and not request.output.is_dir():
@@ -56,14 +59,17 @@ def run_pack(
         today=request.today,
     )
     for row in census.skipped:
-        log(f"skipped line {row.line}: {row.what}")
+        skipped(row)
     with workspace(home, lang=lang, admission_forms=admission_forms) as (settings, keys, ledger):
         forms = site_forms_for(settings)
         if request.ward is not None:
             if request.ward not in census.wards():
+                values = {"ward": request.ward, "census": Path(census.source).name,
+                          "wards": ", ".join(census.wards())}  # fmt: skip
                 raise InputError(
-                    f"ward '{request.ward}' is not in the census",
-                    hint=f"wards in {Path(census.source).name}: {', '.join(census.wards())}",
+                    "ward '{ward}' is not in the census".format(**values),
+                    hint="wards in {census}: {wards}".format(**values),
+                    said=Said("ward_not_in_census", values),
                 )
             pdf = request.output
             if pdf.is_dir():  # a folder given for one ward: the ward's PDF goes into it
@@ -90,7 +96,7 @@ def run_pack(
         results = make_packs(prepared, settings=settings, ledger=ledger, jobs=request.jobs)
         for result in results:
             for row in result.skipped[len(census.skipped) :]:
-                log(f"skipped line {row.line}: {row.what}")
+                skipped(row)
         return results
 
 

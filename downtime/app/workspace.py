@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from downtime import files
+from downtime.app.sitefile import site_toml_after_init
 from downtime.codes.keyfiles import KEYRING
 from downtime.codes.keys import KeyStore
 from downtime.ledger import AuditEvent, Ledger, write_audit
-from downtime.settings import SITE_FILE, Settings, resolve, site_config_text
+from downtime.settings import SITE_FILE, Settings, resolve
 
 Log = Callable[[str], None]
 
@@ -119,17 +120,20 @@ def initialise(
     database: str | None = None,
     signing: bool = True,
 ) -> DataFolder:
-    """Create (or update) the data folder; ``database`` names a PostgreSQL ledger for it."""
-    settings = resolve(home)
-    config_path = settings.home / SITE_FILE
+    """Create (or update) the data folder; ``database`` names a PostgreSQL ledger for it.
+
+    site.toml is written from the template when missing; an existing one keeps its comments,
+    order and values, with only the options named here changed and the missing ones added.
+    """
+    changes: dict[str, Any] = {"site": site, "lang": lang, "database": database}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    settings = resolve(home, **changes)  # validated, before anything is made or changed
+    config, config_path = settings.config, settings.home / SITE_FILE
+    text = site_toml_after_init(config_path, config, changes)
     mode = "sign" if signing else "station"
     with workspace(home, keys=mode, database=database) as (settings, keys, ledger):
-        config = settings.config
-        changes: dict[str, Any] = {"site": site, "lang": lang, "database": database}
-        changes = {k: v for k, v in changes.items() if v is not None}
-        if changes or not config_path.exists():
-            config = resolve(home, **changes).config  # validated
-            files.write_atomic(config_path, site_config_text(config).encode("utf-8"))
+        if text is not None:
+            files.write_atomic(config_path, text.encode("utf-8"))
         write_audit(
             ledger,
             [AuditEvent("init", f"site={config.site} lang={config.lang}")],
