@@ -311,10 +311,13 @@ def test_a_bad_list_stops_reconciliation_and_the_station_before_anything(
     outbox = sorted((home / "outbox").iterdir())
     expected = "drug list drugs.csv: 1 bad line\n  drugs.csv line 5: 'Paracetamol 500 mg tablett'"
 
-    for command in ("reconcile", "review"):
-        result = as_user(home, "ida", command)
+    for command in (["reconcile"], ["review", "--lang", "en"]):
+        result = as_user(home, "ida", *command)
         assert result.exit_code == 3, (command, result.output)
         assert expected in result.stderr, command
+    swedish = as_user(home, "ida", "review")  # the site's language: what is wrong, then the detail
+    assert swedish.exit_code == 3 and swedish.stderr.startswith("fel: ")
+    assert "drugs.csv line 5: 'Paracetamol 500 mg tablett'" in swedish.stderr
     assert sorted((home / "outbox").iterdir()) == outbox
 
 

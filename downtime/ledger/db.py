@@ -17,7 +17,6 @@ and return the ledger's dataclasses.
 from __future__ import annotations
 
 import functools
-import os
 import random
 import sqlite3
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from downtime.errors import LedgerError
-from downtime.ledger import postgres
+from downtime.ledger import postgres, sqlite
 from downtime.ledger.dialect import POSTGRESQL, SQLITE, is_database_url, migration_sql, redacted
 from downtime.ledger.migrations import MIGRATIONS
 
@@ -71,15 +70,6 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
-def _create_private_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return  # there already (made by another process opening it at the same moment)
-    os.close(fd)
-
-
 class Ledger:
     """One connection to the ledger. Use as a context manager, or call :meth:`close`.
 
@@ -118,7 +108,7 @@ class Ledger:
         if is_database_url(target):
             ledger = cls(postgres.connect(str(target)), target)
         else:
-            ledger = cls(_open_sqlite(Path(target)), Path(target))
+            ledger = cls(sqlite.connect(Path(target)), Path(target))
         try:
             ledger._migrate()
         except BaseException:
@@ -319,41 +309,6 @@ class Ledger:
             name: self._conn.execute(f"PRAGMA {name}").fetchone()[0]
             for name in ("journal_mode", "synchronous", "foreign_keys")
         }
-
-
-def _open_sqlite(path: Path) -> sqlite3.Connection:
-    try:
-        _create_private_file(path)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        conn.row_factory = sqlite3.Row
-        _write_ahead_log(conn)
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-    except (OSError, sqlite3.Error) as e:
-        raise LedgerError(
-            f"the ledger {path.name} cannot be opened: {e}",
-            hint="check that the data folder is on a local disk and writable (DOWNTIME_HOME)",
-        ) from e
-    return conn
-
-
-def _write_ahead_log(conn: sqlite3.Connection, patience: float = 30.0) -> None:
-    """Put the ledger in WAL mode (it stays so once set). Switching takes the file's exclusive
-    lock, and SQLite answers "database is locked" at once, without waiting, when several
-    processes open a new ledger at the same moment; so try again for a while."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                return
-            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
-                return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise sqlite3.OperationalError("the ledger could not be switched to WAL mode")
-        time.sleep(random.uniform(0.005, 0.05))
 
 
 def driver_errors() -> tuple[type[Exception], ...]:

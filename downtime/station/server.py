@@ -54,7 +54,6 @@ def open_station(home: Path | None, *, host: str = "127.0.0.1", port: int = 0) -
     """Bind the station (``port`` 0: a free one) and say where it is; :attr:`Serving.run`
     serves."""
     settings = resolve(home)
-    keep_ledgers_open()  # each request is short: opening and closing a connection is not
     drugs = site_drugs(settings.home)  # read and checked once: a bad list stops the start
     app = _App()
     server = create_server(app, host=host, port=port, threads=THREADS, ident="downtime")
@@ -68,7 +67,11 @@ def open_station(home: Path | None, *, host: str = "127.0.0.1", port: int = 0) -
         drugs=drugs,
     )
     shown = hosts[0] if not is_loopback(host) else f"127.0.0.1:{bound}"
-    return Serving(f"http://{shown}/", hosts, not is_loopback(host), server.run, server.close)
+    def run() -> None:
+        keep_ledgers_open()  # from here on this process serves short requests, and only them
+        server.run()
+
+    return Serving(f"http://{shown}/", hosts, not is_loopback(host), run, server.close)
 
 
 class _App:
