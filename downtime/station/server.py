@@ -67,6 +67,7 @@ def open_station(home: Path | None, *, host: str = "127.0.0.1", port: int = 0) -
         drugs=drugs,
     )
     shown = hosts[0] if not is_loopback(host) else f"127.0.0.1:{bound}"
+
     def run() -> None:
         keep_ledgers_open()  # from here on this process serves short requests, and only them
         server.run()
