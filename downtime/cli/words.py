@@ -8,23 +8,20 @@ Pure apart from reading site.toml: a language and values in, text out.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from downtime import words as shared
 from downtime.errors import DowntimeError
+from downtime.words import LANGS
 
-LANGS = ("sv", "en")
 FALLBACK = "en"  # when the site's language cannot be known: the library's own messages' language
 
 
-@cache
 def catalogue() -> dict[str, dict[str, Any]]:
-    text = (resources.files("downtime.cli") / "words.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return shared.catalogue("downtime.cli")
 
 
 @cache
@@ -49,29 +46,13 @@ def site_language(home: Path | None, asked: str | None = None) -> str:
     return lang if lang in LANGS else FALLBACK
 
 
-@dataclass(frozen=True)
-class Words:
+class Words(shared.Words):
     """The CLI's messages in one language: ``w("key", name=value)``, ``w.n("key", count)`` for
     a count (its plural form), ``w.of("table", "code")`` from a table (the code itself where the
     table has no words for it)."""
 
-    lang: str
-
-    def __post_init__(self) -> None:
-        if self.lang not in LANGS:
-            raise ValueError(f"no CLI language '{self.lang}' (one of {', '.join(LANGS)})")
-
-    def __call__(self, key: str, /, **values: Any) -> str:
-        return str(catalogue()[self.lang][key]).format(**values)
-
-    def n(self, key: str, count: int, /, **values: Any) -> str:
-        text = catalogue()[self.lang][key]
-        if isinstance(text, Mapping):
-            text = text["one" if count == 1 else "other"]
-        return str(text).format(n=count, **values)
-
-    def of(self, table: str, code: str) -> str:
-        return str(catalogue()[self.lang].get(table, {}).get(code, code))
+    package = "downtime.cli"
+    what = "CLI"
 
     def reason(self, code: str) -> str:
         """A quarantine reason: the code as it is in English (what `quarantine list` shows);

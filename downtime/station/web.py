@@ -37,7 +37,8 @@ from downtime.station.queue_quarantine import QuarantineQueue
 from downtime.station.queue_transcription import TranscriptionQueue, UnknownPatientQueue
 from downtime.station.queues import Desk, Queue, redirect
 from downtime.station.sessions import Session, Sessions, Throttle
-from downtime.station.words import LANGS, coded, reason, why, word
+from downtime.station.words import coded, reason, why, word
+from downtime.words import LANGS
 
 QUEUES: tuple[Queue, ...] = (
     TranscriptionQueue(),
