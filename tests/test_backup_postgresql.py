@@ -11,33 +11,18 @@ On the throwaway cluster (:mod:`pgcluster`), with the real `pg_dump` and `pg_res
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pgcluster
 import pytest
 from backends import POSTGRESQL, Backend, database_of, ledger_rows
-from click.testing import CliRunner, Result
+from backupkit import backup_while_scanning, captures, run
 from conftest import PrintedPack
 from scankit import copy_home, render, save_png
 from test_reconcile import form_entries, print_issued, scan_in, ticked
 
-from downtime.cli import main
 from downtime.ledger import pgdump
-
-DOWNTIME = Path(sys.executable).with_name("downtime")
-
-
-def run(home: Path, *args: str | Path, env: dict[str, str] | None = None) -> Result:
-    return CliRunner(env=env).invoke(main, ["--home", str(home), *map(str, args)])
-
-
-def captures(home: Path) -> int:
-    return int(ledger_rows(home, "SELECT count(*) FROM captures")[0][0])
 
 
 @pytest.fixture(scope="module")
@@ -116,22 +101,7 @@ def test_a_backup_taken_while_a_scan_runs_holds_one_moment_of_it(
     pages = tmp_path / "scans"
     for entry in pg_printed.manifest["pages"][:16]:
         save_png(pages / f"page-{entry['pdf_page']:03d}.png", render(pg_printed, entry))
-    scanning = subprocess.Popen(
-        [str(DOWNTIME), "--home", str(home), "scan", "--jobs", "1", str(pages)],
-        env={**os.environ, "DOWNTIME_USER": "ida"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while captures(home) < 2 and scanning.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        during = run(home, "backup", tmp_path / "backup")
-        assert during.exit_code == 0, during.output
-        running = scanning.poll() is None
-    finally:
-        _, err = scanning.communicate(timeout=300)
-    assert scanning.returncode == 0, err
-    assert running, "the backup was to be taken while the scan ran"
+    backup_while_scanning(home, pages, tmp_path / "backup")
     document = json.loads((tmp_path / "backup" / "backup.json").read_text())
     backed_up = document["counts"]["captures"]
     assert 2 <= backed_up < captures(home)

@@ -6,13 +6,12 @@ whole, and commands speak the site's language (site.toml ``lang``, Swedish by de
 from __future__ import annotations
 
 import ast
-import string
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from conftest import EXAMPLE, run_cli
 from PIL import Image, ImageDraw
+from wordskit import assert_parallel
 
 from downtime.cli.words import LANGS, catalogue, words
 from downtime.errors import ExitCode
@@ -22,32 +21,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "downtime"
 TABLES = ("statuses", "exit", "errors", "hints")  # codes (or error keys) in words
 
 
-def texts(value: Any) -> Iterator[str]:
-    if isinstance(value, Mapping):
-        yield from (str(v) for v in value.values())
-    else:
-        yield str(value)
-
-
-def placeholders(text: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
-
-
 def test_every_message_is_in_both_languages_with_the_same_placeholders() -> None:
-    sv, en = (catalogue()[lang] for lang in LANGS)
-    assert set(sv) == set(en)
-    for key in sv:
-        if key in TABLES:
-            assert set(sv[key]) == set(en[key]), key
-            pairs = [(f"{key}.{code}", sv[key][code], en[key][code]) for code in sv[key]]
-        else:
-            pairs = [(key, sv[key], en[key])]
-        for name, sv_value, en_value in pairs:
-            found = [placeholders(t) for t in [*texts(sv_value), *texts(en_value)]]
-            assert all(p == found[0] for p in found), f"{name}: {found}"
-            if isinstance(sv_value, Mapping):
-                assert set(sv_value) == set(en_value) == {"one", "other"}, name
-                assert "n" in found[0], name
+    assert_parallel(catalogue(), TABLES)
 
 
 def test_every_status_and_exit_code_has_words_and_every_error_key_is_in_the_catalogue() -> None:
