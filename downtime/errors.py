@@ -67,14 +67,22 @@ class Problem:
 
 
 class ProblemsError(DowntimeError):
-    """An input with several independent problems, all reported at once."""
+    """An input with several independent problems, all reported at once (shown below its
+    title, in English, when the title has words of its own: ``said``)."""
 
     exit_code = ExitCode.BAD_INPUT
 
-    def __init__(self, title: str, problems: Sequence[Problem], *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        problems: Sequence[Problem],
+        *,
+        hint: str | None = None,
+        said: Said | None = None,
+    ) -> None:
         self.problems = tuple(problems)
         lines = [title, *(f"  {p}" for p in self.problems)]
-        super().__init__("\n".join(lines), hint=hint)
+        super().__init__("\n".join(lines), hint=hint, said=said)
 
 
 class CensusError(ProblemsError):

@@ -66,7 +66,7 @@ def test_an_intact_trail_passes_and_names_its_length_and_head(audited: Path) -> 
     assert document["events"] == EVENTS and document["findings"] == []
     last = tamper_free_head(home)
     assert document["head"] == last
-    text = run(home, "audit", "verify")
+    text = run(home, "audit", "verify", "--lang", "en")
     assert text.exit_code == 0
     assert f"audit trail intact: {EVENTS} events, head {last[:16]}" in text.stderr
     assert verify(home, "--expect-head", last[:16], code=0)["intact"]
@@ -117,7 +117,7 @@ def test_an_edited_event_is_named(audited: Path) -> None:
     home = audited
     tamper(home, "UPDATE audit_events SET actor = 'someone else' WHERE seq = 3")
     assert findings(home) == [(3, "edited")]
-    text = run(home, "audit", "verify")
+    text = run(home, "audit", "verify", "--lang", "en")
     assert text.exit_code == 1
     assert "edited\taudit event 3: its content does not give its hash" in text.stdout
     assert "NOT INTACT: 1 finding(s)" in text.stderr

@@ -43,7 +43,7 @@ def test_a_backup_taken_while_a_scan_runs_restores_whole_elsewhere(
     assert document["images"] == originals + backed_up  # and each page registered so far
 
     elsewhere = tmp_path / "restored"
-    done = run(elsewhere, "restore", tmp_path / "backup")
+    done = run(elsewhere, "restore", "--lang", "en", tmp_path / "backup")
     assert done.exit_code == 0, done.output
     assert "restored and checked" in done.stderr
     assert captures(elsewhere) == backed_up
@@ -70,9 +70,9 @@ def test_a_data_folder_with_a_ledger_is_restored_over_only_when_told(
     tmp_path: Path,
 ) -> None:
     other = copy_home(printed, tmp_path / "other")
-    refused = run(other, "restore", backed_up)
+    refused = run(other, "restore", "--lang", "en", backed_up)
     assert refused.exit_code == 3 and "already holds a ledger: nothing restored" in refused.stderr
-    forced = run(other, "restore", backed_up, "--force")
+    forced = run(other, "restore", "--lang", "en", backed_up, "--force")
     assert forced.exit_code == 0, forced.output
     assert len(list(other.glob("ledger.sqlite3.before-*"))) == 1
 
@@ -84,7 +84,7 @@ def test_a_backup_into_a_folder_that_holds_files_is_refused(
     home = copy_home(printed, tmp_path / "home")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("something")
-    result = run(home, "backup", tmp_path / "full")
+    result = run(home, "backup", "--lang", "en", tmp_path / "full")
     assert result.exit_code == 3 and "is not empty" in result.stderr
 
 
@@ -92,12 +92,12 @@ def test_a_damaged_backup_is_refused_with_what_is_wrong(backed_up: Path, tmp_pat
     document = json.loads((backed_up / "backup.json").read_text())
     document["counts"]["pages"] += 1  # a page lost on the way
     (backed_up / "backup.json").write_text(json.dumps(document))
-    result = run(tmp_path / "restored", "restore", backed_up)
+    result = run(tmp_path / "restored", "restore", "--lang", "en", backed_up)
     assert result.exit_code == 6
     assert "does not check out" in result.stderr and "pages:" in result.stderr
 
     (backed_up / "backup.json").write_text("{not json")
-    result = run(tmp_path / "again", "restore", backed_up)
+    result = run(tmp_path / "again", "restore", "--lang", "en", backed_up)
     assert result.exit_code == 3 and "is not a downtime backup" in result.stderr
 
 

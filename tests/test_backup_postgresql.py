@@ -44,7 +44,7 @@ def scanned(pg_printed: PrintedPack, tmp_path: Path) -> Path:
 def test_a_postgresql_ledger_is_backed_up_with_pg_dump_and_restored_into_an_empty_database(
     scanned: Path, pg_cluster: pgcluster.Cluster, tmp_path: Path
 ) -> None:
-    backed = run(scanned, "backup", tmp_path / "backup")
+    backed = run(scanned, "backup", "--lang", "en", tmp_path / "backup")
     assert backed.exit_code == 0, backed.output
     folder = tmp_path / "backup"
     document: dict[str, Any] = json.loads((folder / "backup.json").read_text())
@@ -57,7 +57,7 @@ def test_a_postgresql_ledger_is_backed_up_with_pg_dump_and_restored_into_an_empt
 
     empty = pg_cluster.create()  # migrated by the kit and never used: that is empty
     elsewhere = tmp_path / "restored"
-    done = run(elsewhere, "restore", folder, env={"DOWNTIME_DB": empty})
+    done = run(elsewhere, "restore", "--lang", "en", folder, env={"DOWNTIME_DB": empty})
     assert done.exit_code == 0, done.output
     assert "restored and checked" in done.stderr
     env = {"DOWNTIME_DB": empty}
@@ -83,10 +83,10 @@ def test_a_database_that_holds_a_ledger_is_restored_over_only_when_told(
 ) -> None:
     assert run(scanned, "backup", tmp_path / "backup").exit_code == 0
     url = database_of(scanned)  # the backup's site.toml names it: it holds the ledger
-    refused = run(tmp_path / "other", "restore", tmp_path / "backup")
+    refused = run(tmp_path / "other", "restore", "--lang", "en", tmp_path / "backup")
     assert refused.exit_code == 3, refused.output
     assert "already holds a ledger" in refused.stderr and "nothing restored" in refused.stderr
-    forced = run(tmp_path / "other", "restore", tmp_path / "backup", "--force")
+    forced = run(tmp_path / "other", "restore", "--lang", "en", tmp_path / "backup", "--force")
     assert forced.exit_code == 0, forced.output
     kept = ledger_rows(url, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'public_before_%'")
     assert len(kept) == 1
@@ -106,7 +106,14 @@ def test_a_backup_taken_while_a_scan_runs_holds_one_moment_of_it(
     backed_up = document["counts"]["captures"]
     assert 2 <= backed_up < captures(home)
     empty = pg_cluster.create()
-    done = run(tmp_path / "restored", "restore", tmp_path / "backup", env={"DOWNTIME_DB": empty})
+    done = run(
+        tmp_path / "restored",
+        "restore",
+        "--lang",
+        "en",
+        tmp_path / "backup",
+        env={"DOWNTIME_DB": empty},
+    )
     assert done.exit_code == 0, done.output  # the dump, counts and images of one moment
     assert ledger_rows(empty, "SELECT count(*) FROM captures")[0][0] == backed_up
 
@@ -116,7 +123,7 @@ def test_without_pg_dump_the_backup_says_what_to_install(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     monkeypatch.setattr(pgdump, "DEBIAN_BINARIES", tmp_path / "no-postgresql")
-    result = run(scanned, "backup", tmp_path / "backup")
+    result = run(scanned, "backup", "--lang", "en", tmp_path / "backup")
     assert result.exit_code != 0
     assert "pg_dump is not installed" in result.stderr
     assert "postgresql-client" in result.stderr
@@ -128,6 +135,6 @@ def test_a_database_url_never_carries_the_password_to_pg_dump(scanned: Path) -> 
     (scanned / "site.toml").write_text(
         site.replace("postgresql://downtime@", "postgresql://downtime:secret@")
     )
-    result = run(scanned, "backup", scanned.parent / "backup")
+    result = run(scanned, "backup", "--lang", "en", scanned.parent / "backup")
     assert result.exit_code != 0 and "carries a password" in result.stderr
     assert "secret" not in result.stderr + result.stdout

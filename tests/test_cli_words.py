@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from conftest import EXAMPLE, run_cli
 from PIL import Image, ImageDraw
 from wordskit import assert_parallel
 
+from downtime.app.doctor_check import STATES
 from downtime.cli.words import LANGS, catalogue, words
+from downtime.codes.keyfiles import KeyStatus
 from downtime.errors import ExitCode
 from downtime.vocab import Reason, ScanStatus
 
 PACKAGE = Path(__file__).resolve().parent.parent / "downtime"
-TABLES = ("statuses", "exit", "errors", "hints")  # codes (or error keys) in words
+TABLES = ("statuses", "exit", "errors", "hints", "key_statuses", "doctor_states", "outage_kinds")
 
 
 def test_every_message_is_in_both_languages_with_the_same_placeholders() -> None:
@@ -29,6 +31,9 @@ def test_every_status_and_exit_code_has_words_and_every_error_key_is_in_the_cata
     for lang in LANGS:
         assert set(catalogue()[lang]["statuses"]) == {str(s) for s in ScanStatus}
         assert set(catalogue()[lang]["exit"]) == {c.name for c in ExitCode} - {"OK", "USAGE"}
+        assert set(catalogue()[lang]["key_statuses"]) == set(get_args(KeyStatus))
+        assert set(catalogue()[lang]["doctor_states"]) == set(STATES)
+        assert set(catalogue()[lang]["outage_kinds"]) == {"start", "end"}
     said = {
         node.args[0].value
         for path in PACKAGE.rglob("*.py")
@@ -105,19 +110,55 @@ def test_an_error_without_swedish_words_says_what_it_is_about_then_the_english_m
     home: Path, tmp_path: Path
 ) -> None:
     site(home, "sv")
-    bad = tmp_path / "bad.csv"
-    bad.write_text("not,a,census\n1,2,3\n", encoding="utf-8")
-    result = run_cli("pack", bad, "--ward", "MED42", "-o", tmp_path / "x.pdf", home=home, ok=False)
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text('{"resourceType": "Bundle"}', encoding="utf-8")
+    meds = EXAMPLE / "medications.csv"
+    result = run_cli("pack", bundle, "--medications", meds, "--ward", "MED42",
+                     "-o", tmp_path / "x.pdf", home=home, ok=False)  # fmt: skip
     assert result.exit_code == 3
     first, second, *_ = result.stderr.splitlines()
     assert first == (
         "fel: Något av det som angavs stämmer inte (en fil, en avdelning, en blankett). "
         "Mer om felet (på engelska):"
     )
-    assert second.startswith("  census bad.csv"), second
+    assert second.startswith("  census bundle.json: a FHIR bundle carries"), second
+    english = run_cli("pack", bundle, "--medications", meds, "--ward", "MED42",
+                      "-o", tmp_path / "x.pdf", "--lang", "en", home=home, ok=False)  # fmt: skip
+    assert english.stderr.startswith("error: census bundle.json")
+
+
+def test_a_census_with_bad_rows_says_so_in_swedish_with_each_problem_below_in_english(
+    home: Path, tmp_path: Path
+) -> None:
+    site(home, "sv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not,a,census\n1,2,3\n", encoding="utf-8")
+    result = run_cli("pack", bad, "--ward", "MED42", "-o", tmp_path / "x.pdf", home=home, ok=False)
+    assert result.exit_code == 3
+    lines = result.stderr.splitlines()
+    assert lines[:3] == [
+        "fel: patientlistan bad.csv: rubrikraden är fel; inget paket skapades",
+        "  Mer om felet (på engelska):",
+        "  bad.csv line 1: no header row: line 1 names none of the columns",
+    ]
+    assert lines[3].startswith("  → kolumnerna är: "), lines[3]
     english = run_cli("pack", bad, "--ward", "MED42", "-o", tmp_path / "x.pdf", "--lang", "en",
                       home=home, ok=False)  # fmt: skip
-    assert english.stderr.startswith("error: census bad.csv")
+    assert english.stderr.startswith(
+        "error: census bad.csv: the header row is wrong; no pack was made\n"
+        "  bad.csv line 1: no header row: line 1 names none of the columns\n"
+        "  → the columns are: "
+    )
+    rows = (EXAMPLE / "patients.csv").read_text(encoding="utf-8").splitlines()
+    header, first = rows[0].split(","), rows[1].split(",")
+    first[header.index("patient_id")] = "191212121213"  # the check digit is wrong
+    bad.write_text("\n".join([rows[0], ",".join(first), *rows[2:]]) + "\n", encoding="utf-8")
+    result = run_cli("pack", bad, "--ward", "MED42", "-o", tmp_path / "x.pdf", home=home, ok=False)
+    assert result.stderr.startswith(
+        "fel: patientlistan bad.csv: 1 felaktig rad; inget paket skapades\n"
+        "  Mer om felet (på engelska):\n  bad.csv line 2, column patient_id: "
+    ), result.stderr
+    assert "  → rätta raderna, eller använd --skip-invalid" in result.stderr
 
 
 def test_an_unusable_site_toml_is_reported_in_english(home: Path, tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def downtime(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 def test_a_healthy_data_folder_passes_every_check_one_line_each(printed: PrintedPack) -> None:
     result, document = doctor_json(printed.home)
-    text = run_cli("doctor", home=printed.home)
+    text = run_cli("doctor", "--lang", "en", home=printed.home)
 
     assert document["schema"] == "downtime.doctor/1"
     assert document["ok"] is True and result.exit_code == 0
@@ -154,7 +154,7 @@ def test_files_and_folders_open_to_others_fail_and_are_named(home: Path) -> None
     assert f"chmod -R go-rwx {home}" in check["fix"]
     others = {c["check"]: c["state"] for c in document["checks"] if c["check"] != "permissions"}
     assert "failed" not in others.values(), "the other checks still run, and pass"
-    text = run_cli("doctor", home=home, ok=False).stdout
+    text = run_cli("doctor", "--lang", "en", home=home, ok=False).stdout
     (line,) = [x for x in text.splitlines() if x.split()[1] == "permissions"]
     assert line.startswith("FAILED") and "→ chmod -R go-rwx" in line
 
@@ -235,7 +235,9 @@ def test_without_tesseract_on_path_the_doctor_fails_and_says_what_to_install(
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
 
-    done = downtime("--home", str(printed.home), "doctor", env={"PATH": str(empty_bin)})
+    done = downtime(
+        "--home", str(printed.home), "doctor", "--lang", "en", env={"PATH": str(empty_bin)}
+    )
 
     assert done.returncode == 1, done.stderr
     (line,) = [x for x in done.stdout.splitlines() if x.split()[1] == "tesseract"]

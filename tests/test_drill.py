@@ -24,7 +24,11 @@ class Drilled:
 def drilled(tmp_path_factory: pytest.TempPathFactory) -> Drilled:
     base = tmp_path_factory.mktemp("drill")
     home, keep = base / "home", base / "drill"
-    return Drilled(home, keep, run_cli("drill", "--keep", keep, "--jobs", "2", home=home).stdout)
+    return Drilled(
+        home,
+        keep,
+        run_cli("drill", "--keep", keep, "--jobs", "2", "--lang", "en", home=home).stdout,
+    )
 
 
 def test_the_drill_rehearses_an_outage_and_voids_the_lost_sheets(drilled: Drilled) -> None:

@@ -311,7 +311,7 @@ def test_a_bad_list_stops_reconciliation_and_the_station_before_anything(
     outbox = sorted((home / "outbox").iterdir())
     expected = "drug list drugs.csv: 1 bad line\n  drugs.csv line 5: 'Paracetamol 500 mg tablett'"
 
-    for command in (["reconcile"], ["review", "--lang", "en"]):
+    for command in (["reconcile", "--lang", "en"], ["review", "--lang", "en"]):
         result = as_user(home, "ida", *command)
         assert result.exit_code == 3, (command, result.output)
         assert expected in result.stderr, command

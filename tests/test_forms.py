@@ -53,14 +53,14 @@ def test_builtin_forms_load_with_unique_codes_and_both_languages() -> None:
 
 
 def test_forms_list_names_every_builtin_form_and_its_code(home: Path) -> None:
-    result = run_cli("forms", "list", home=home)
+    result = run_cli("forms", "list", home=home)  # the site's language: Swedish
     rows = [line.split() for line in result.stdout.splitlines()]
     listed = {row[0]: row for row in rows}
     assert set(listed) == BUILTIN_IDS
     for form in load_forms().values():
         row = listed[form.id]
-        assert row[1:3] == ["code", str(form.code)]
-        assert "built-in" in row
+        assert row[1:3] == ["kod", str(form.code)]
+        assert "inbyggd" in row
     assert "Administreringslista" in result.stdout
 
 
@@ -68,6 +68,7 @@ def test_forms_list_in_english(home: Path) -> None:
     result = run_cli("forms", "list", "--lang", "en", home=home)
     assert "Medication administration record" in result.stdout
     assert "Administreringslista" not in result.stdout
+    assert "code 6" in result.stdout and "built-in" in result.stdout
 
 
 def test_forms_show_json_gives_page_boxes_inside_the_body_area(home: Path) -> None:
@@ -85,7 +86,7 @@ def test_forms_show_json_gives_page_boxes_inside_the_body_area(home: Path) -> No
 
 
 def test_forms_show_an_unknown_form_names_the_known_ones(home: Path) -> None:
-    result = run_cli("forms", "show", "nope", home=home, ok=False)
+    result = run_cli("forms", "show", "nope", "--lang", "en", home=home, ok=False)
     assert result.exit_code != 0
     assert "no form 'nope'" in result.stderr and "journal" in result.stderr
 
@@ -253,7 +254,7 @@ def test_forms_check_reports_each_file(home: Path, tmp_path: Path) -> None:
 def test_a_site_form_replaces_the_builtin_form_with_the_same_id(home: Path, tmp_path: Path) -> None:
     journal = edited(builtin("journal"), "rows = 3", "rows = 2")
     write_form(home / "forms", edited(journal, "version = 1", "version = 2"), "journal.toml")
-    listed = run_cli("forms", "list", home=home).stdout
+    listed = run_cli("forms", "list", "--lang", "en", home=home).stdout
     row = next(line.split() for line in listed.splitlines() if line.startswith("journal "))
     assert row[3] == "v2" and "site" in row
 
@@ -283,7 +284,7 @@ def test_forms_list_tells_site_forms_from_builtin_ones_wherever_the_data_folder_
 ) -> None:
     home = tmp_path / "resources" / "downtime"  # a folder name the built-in forms also use
     write_form(home / "forms", SMALL_FORM)
-    listed = run_cli("forms", "list", home=home).stdout
+    listed = run_cli("forms", "list", "--lang", "en", home=home).stdout
     origins = {row[0]: row[5] for row in (line.split() for line in listed.splitlines())}
     assert origins == {**dict.fromkeys(BUILTIN_IDS, "built-in"), "consent": "site"}
 

@@ -34,7 +34,7 @@ def mode(path: Path) -> int:
 
 def key_rows(home: Path) -> dict[str, dict[str, str]]:
     """`downtime keys list` as {key_id: {column: value}}."""
-    lines = run_cli("keys", "list", home=home).stdout.splitlines()
+    lines = run_cli("keys", "list", "--lang", "en", home=home).stdout.splitlines()
     header, *rows = (line.split("\t") for line in lines)
     return {row[0]: dict(zip(header, row, strict=True)) for row in rows}
 
@@ -70,7 +70,7 @@ def verify_first_page(pack: PrintedPack, verifier: Path) -> codes.PageCode:
 
 @posix_only
 def test_init_creates_a_private_data_folder(home: Path) -> None:
-    result = run_cli("init", home=home)
+    result = run_cli("init", home=home)  # the site's language: Swedish
     assert mode(home) == 0o700 and mode(home / "keys") == 0o700
     for path in (home / "ledger.sqlite3", home / "site.toml", *(home / "keys").iterdir()):
         assert mode(path) == 0o600, path.name
@@ -78,7 +78,7 @@ def test_init_creates_a_private_data_folder(home: Path) -> None:
     assert sorted(p.name for p in (home / "keys").iterdir()) == [
         f"{key_id}.key", f"{key_id}.pub", "keyring.json",
     ]  # fmt: skip
-    assert f"signing key\t{key_id}" in result.stdout
+    assert f"signeringsnyckel\t{key_id}" in result.stdout
     assert load_site_config(home / "site.toml") == SiteConfig()
     with Ledger.open(home / "ledger.sqlite3") as ledger:
         assert ledger.migrations() == [name for name, _ in MIGRATIONS]
@@ -90,7 +90,7 @@ def test_init_again_keeps_the_key_and_the_site_options(home: Path) -> None:
     private = (home / "keys" / f"{key_id}.key").read_bytes()
     keyring = (home / "keys" / "keyring.json").read_bytes()
     result = run_cli("init", home=home)
-    assert f"signing key\t{key_id}" in result.stdout
+    assert f"signeringsnyckel\t{key_id}" in result.stdout
     assert (home / "keys" / f"{key_id}.key").read_bytes() == private
     assert (home / "keys" / "keyring.json").read_bytes() == keyring
     assert load_site_config(home / "site.toml").site == "Norrlands sjukhus"
@@ -147,7 +147,7 @@ def test_rotate_retires_the_old_key_and_signs_new_packs_with_the_new_one(
 ) -> None:
     first = print_example_pack(home, tmp_path / "1")
     old = active_key(home)
-    result = run_cli("keys", "rotate", home=home)
+    result = run_cli("keys", "rotate", "--lang", "en", home=home)
     new = active_key(home)
     assert new != old and result.stdout.strip() == f"active\t{new}"
     assert keys_of(home) == {old: "retired", new: "active"}
@@ -213,7 +213,7 @@ def test_a_scan_station_verifies_packs_signed_before_and_after_rotation(
 
     station = tmp_path / "station"
     init = run_cli("init", "--scan-station", home=station)
-    assert "none (scan station)" in init.stdout
+    assert "signeringsnyckel\tingen (skanningsstation)" in init.stdout
     assert keys_of(station) == {}
     imported = run_cli("keys", "import-public", pem, home=station)
     host_keys = set(keys_of(home))
@@ -238,7 +238,7 @@ def test_a_scan_station_cannot_make_itself_a_signing_key(home: Path) -> None:
     rotate = run_cli("keys", "rotate", home=home, ok=False)
     assert rotate.exit_code == 4 and "no signing key" in rotate.stderr
     again = run_cli("init", home=home)  # without --scan-station: still a station
-    assert "none (scan station)" in again.stdout
+    assert "signeringsnyckel\tingen (skanningsstation)" in again.stdout
     assert (home / "keys" / "keyring.json").read_bytes() == keyring
     assert keys_of(home) == {}
 
@@ -287,7 +287,7 @@ def test_import_of_a_file_that_is_not_a_public_key_pem_is_refused(
 
     bad = tmp_path / "bad.pem"
     bad.write_bytes(content)
-    result = run_cli("keys", "import-public", bad, home=station, ok=False)
+    result = run_cli("keys", "import-public", bad, "--lang", "en", home=station, ok=False)
     assert result.exit_code == 4
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert "Traceback" not in result.stderr

@@ -146,7 +146,7 @@ def test_init_db_writes_the_database_to_site_toml_and_opens_it(
     url = pg_cluster.create()
     home = tmp_path / "home"
     out = run_cli("init", "--site", "Databassjukhuset", "--db", url, home=home).stdout
-    assert f"ledger\t{url}" in out
+    assert f"liggare\t{url}" in out  # the site's language: Swedish
     config = load_site_config(home / "site.toml")
     assert (config.database, config.site) == (url, "Databassjukhuset")
     assert not (home / "ledger.sqlite3").exists()

@@ -60,7 +60,7 @@ def test_a_data_folder_after_a_scan_is_whole(scanned: Path) -> None:
     document = check(scanned, code=0)
     assert document["files_named"] == document["files_stored"] == 2  # original, registered
     assert document["findings"] == []
-    text = run(scanned, "ledger", "check")
+    text = run(scanned, "ledger", "check", "--lang", "en")
     assert "ledger ok: 2 files named, 2 stored" in text.stderr
 
 
@@ -76,7 +76,7 @@ def test_a_lost_or_damaged_image_is_named_and_fails_the_check(scanned: Path) -> 
         [("corrupt-file", name), ("missing-file", gone)]
     )
     assert findings(check(scanned, "--quick", code=1)) == [("missing-file", gone)]
-    text = run(scanned, "ledger", "check")
+    text = run(scanned, "ledger", "check", "--lang", "en")
     assert text.exit_code == 1 and "NOT OK: 2 problem(s)" in text.stderr
     assert "restore it from a backup" in text.stdout
 

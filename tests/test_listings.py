@@ -84,13 +84,13 @@ def test_the_outage_start_given_in_another_zone_is_shown_in_the_sites(
     assert [e["kind"] for e in shown["events"]] == ["start"]
     assert shown["events"][0]["at"] == "2026-11-25T14:40:00+09:00", "06:40 in Stockholm"
     assert shown["latest"] == {"start": "2026-11-25T14:40:00+09:00", "end": None}
-    table = run_cli("outage", "show", home=tokyo.home).stdout
+    table = run_cli("outage", "show", "--lang", "en", home=tokyo.home).stdout
     assert "latest outage\t2026-11-25T14:40:00+09:00\tnot ended" in table
 
 
 def test_keys_list_json(tokyo: PrintedPack) -> None:
     shown = document(tokyo.home, "keys", "list")
-    table = run_cli("keys", "list", home=tokyo.home).stdout.splitlines()
+    table = run_cli("keys", "list", "--lang", "en", home=tokyo.home).stdout.splitlines()
 
     assert shown["schema"] == KEYS
     (key,) = shown["keys"]

@@ -288,7 +288,7 @@ def test_every_bad_row_is_reported_in_one_run_including_an_unprintable_name(
         ],
     )
     pdf = tmp_path / "W1.pdf"
-    result = run_cli("pack", census, "--ward", "W1", "-o", pdf, home=home, ok=False)
+    result = run_cli("pack", census, "--ward", "W1", "-o", pdf, "--lang", "en", home=home, ok=False)
     assert result.exit_code == 3
     assert "6 bad rows" in result.stderr
     for line, what in [

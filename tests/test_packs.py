@@ -48,7 +48,7 @@ def test_a_station_reads_pages_of_an_imported_pack(
     before = scan(station, page)
     assert before[0]["status"] == "quarantined" and before[0]["reason"] == "unknown-page"
 
-    out = cli("packs", "import", manifest_path(pack), home=station).stdout
+    out = cli("packs", "import", "--lang", "en", manifest_path(pack), home=station).stdout
     assert "imported" in out
     after = scan(station, page)  # unknown-page is curable: the same file is read again
     assert after[0]["status"] == "identified"
@@ -65,10 +65,10 @@ def test_importing_a_manifest_twice_adds_nothing(
     path = manifest_path(example_packs["KIR7"])
     cli("packs", "import", path, home=station)
     pages = count(station, "pages")
-    again = cli("packs", "import", path, home=station).stdout
+    again = cli("packs", "import", "--lang", "en", path, home=station).stdout
     assert "already known" in again
     assert count(station, "pages") == pages == len(example_packs["KIR7"].manifest["pages"])
-    listed = cli("packs", "list", home=station).stdout
+    listed = cli("packs", "list", "--lang", "en", home=station).stdout
     assert example_packs["KIR7"].manifest["pack_id"] in listed and "KIR7" in listed
 
 

@@ -85,7 +85,8 @@ def test_a_failed_print_counts_for_nothing_and_imports_skip_what_they_cannot_pla
     unknown = a_print(med, {"mar"}, pack_id="0123456789abcdef")
     foreign = a_print(med, {"mar"})
     foreign["pages"].append(manifest(host.packs, "KIR7")["pages"][0]["page_uid"])
-    result = run_cli("prints", "import", export(tmp_path / "e.json", failed, unknown, foreign),
+    result = run_cli("prints", "import", "--lang", "en",
+                     export(tmp_path / "e.json", failed, unknown, foreign),
                      home=central.home, ok=False)  # fmt: skip
     assert result.exit_code == 3
     assert "1 added\t0 known before\t2 skipped" in result.stdout

@@ -181,7 +181,7 @@ def test_quarantine_list_shows_each_item_with_file_page_and_reason(
     set_aside_run: tuple[Path, dict[str, dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
     home, records, _ = set_aside_run
-    out = cli("quarantine", "list", home=home).stdout
+    out = cli("quarantine", "list", "--lang", "en", home=home).stdout
     items = out.split("\n")[0::2][: len(REASONS)]  # a line per item, then its message
     for name, reason in REASONS.items():
         record = records[name]
@@ -282,7 +282,9 @@ def test_assigning_by_typed_serial_files_the_page_to_its_issued_page(
     home, entry, truth, items = torn
     item = items["no-page-code"]
 
-    out = cli("quarantine", "assign", str(item), typed(entry["form_serial"]), home=home).stdout
+    out = cli(
+        "quarantine", "assign", "--lang", "en", str(item), typed(entry["form_serial"]), home=home
+    ).stdout
 
     assert entry["form_serial"] in out and "identified" in out
     (capture,) = rows(home, "SELECT * FROM captures")
@@ -309,7 +311,7 @@ def test_assigning_by_typed_serial_files_the_page_to_its_issued_page(
         assert verify_audit_chain(ledger) is None
     still_open = json.loads(cli("quarantine", "list", "--json", home=home).stdout)["items"]
     assert [i["item_id"] for i in still_open] == [items["bad-signature"]]
-    everything = cli("quarantine", "list", "--all", home=home).stdout
+    everything = cli("quarantine", "list", "--lang", "en", "--all", home=home).stdout
     assert f"assigned {entry['form_serial']}" in everything
 
 
@@ -320,7 +322,9 @@ def test_assigning_the_same_item_again_is_refused(
     item = str(items["no-page-code"])
     cli("quarantine", "assign", item, entry["form_serial"], home=home)
 
-    again = cli("quarantine", "assign", item, entry["form_serial"], home=home, ok=False)
+    again = cli(
+        "quarantine", "assign", "--lang", "en", item, entry["form_serial"], home=home, ok=False
+    )
 
     assert again.exit_code == 3
     assert "already assigned" in again.stderr
@@ -336,7 +340,16 @@ def test_mistyped_serial_is_refused_by_its_check_characters_and_nothing_is_recor
     mistyped = serial[:5] + other + serial[6:]
     audit_before = count(home, "audit_events")
 
-    result = cli("quarantine", "assign", str(items["no-page-code"]), mistyped, home=home, ok=False)
+    result = cli(
+        "quarantine",
+        "assign",
+        "--lang",
+        "en",
+        str(items["no-page-code"]),
+        mistyped,
+        home=home,
+        ok=False,
+    )
 
     assert result.exit_code == 3
     assert "check characters" in result.stderr
@@ -354,6 +367,8 @@ def test_forged_page_is_never_assigned_by_serial(
         "assign",
         str(items["bad-signature"]),
         entry["form_serial"],
+        "--lang",
+        "en",
         home=home,
         ok=False,
     )
@@ -375,7 +390,16 @@ def test_serial_that_checks_out_but_names_no_issued_page_is_refused(
     )
     require(serials.parse_serial(unissued) == unissued, "the serial's check characters hold")
 
-    result = cli("quarantine", "assign", str(items["no-page-code"]), unissued, home=home, ok=False)
+    result = cli(
+        "quarantine",
+        "assign",
+        "--lang",
+        "en",
+        str(items["no-page-code"]),
+        unissued,
+        home=home,
+        ok=False,
+    )
 
     assert result.exit_code == 3
     assert "no issued page" in result.stderr
@@ -402,10 +426,16 @@ def test_rejecting_an_item_with_a_reason_takes_it_off_the_open_items(
 ) -> None:
     home, _, _, items = torn
     forged = str(items["bad-signature"])
-    empty = cli("quarantine", "reject", forged, "--reason", "  ", home=home, ok=False)
+    empty = cli(
+        "quarantine", "reject", "--lang", "en", forged, "--reason", "  ", home=home, ok=False
+    )
 
-    out = cli("quarantine", "reject", forged, "--reason", "not a downtime form", home=home)
-    again = cli("quarantine", "reject", forged, "--reason", "twice", home=home, ok=False)
+    out = cli(
+        "quarantine", "reject", "--lang", "en", forged, "--reason", "not a downtime form", home=home
+    )
+    again = cli(
+        "quarantine", "reject", "--lang", "en", forged, "--reason", "twice", home=home, ok=False
+    )
 
     assert empty.exit_code == 3 and "needs a reason" in empty.stderr
     assert "rejected: not a downtime form" in out.stdout

@@ -266,7 +266,7 @@ def mar_home(printed: PrintedPack, tmp_path: Path) -> tuple[Path, dict[str, Any]
 def reconcile_cli(home: Path, *args: str | Path, code: int = 0) -> Result:
     """``downtime reconcile ARGS`` in-process: exit ``code`` (0: everything delivered; 7:
     something not delivered; 75: stopped early), and no patient named on stderr."""
-    result = run_cli("reconcile", *args, home=home, ok=False)
+    result = run_cli("reconcile", "--lang", "en", *args, home=home, ok=False)
     assert result.exit_code == code, (
         f"exit {result.exit_code}, not {code}\nstdout:\n{result.stdout}\n"
         f"stderr:\n{result.stderr}\n{result.exception!r}"
@@ -1380,7 +1380,9 @@ def test_max_entries_below_what_a_bundle_needs_is_a_usage_error(
     scanned_all: Path, tmp_path: Path
 ) -> None:
     home = fresh(scanned_all, tmp_path)
-    result = run_cli("reconcile", "--dry-run", "--max-entries", "3", home=home, ok=False)
+    result = run_cli(
+        "reconcile", "--lang", "en", "--dry-run", "--max-entries", "3", home=home, ok=False
+    )
     assert result.exit_code == 2, result.output
     assert "--max-entries" in result.stderr
     assert not isinstance(result.exception, ValueError)

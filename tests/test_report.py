@@ -270,7 +270,9 @@ def test_voiding_a_blank_admission_form_removes_it_from_missing_with_an_audit_ev
     assert entry["note"] == "blank spare — void it if it was not used"
     assert entry["patient"]["kind"] == "admission"
 
-    result = downtime("void", serial.lower(), "--reason", "unused, thrown away", home=station)
+    result = downtime(
+        "void", "--lang", "en", serial.lower(), "--reason", "unused, thrown away", home=station
+    )
 
     assert result.stdout.startswith(f"voided\t{serial}\tMED42\tadmission page 1 of 1")
     after = report_json(station)
@@ -294,7 +296,7 @@ def test_voiding_a_page_again_changes_nothing(station: Path, printed: Printed) -
     downtime("void", serial, "--reason", "unused", home=station)
     audit = count(station, "audit_events")
 
-    result = downtime("void", serial, "--reason", "unused again", home=station)
+    result = downtime("void", "--lang", "en", serial, "--reason", "unused again", home=station)
 
     assert result.stdout.startswith(f"already voided\t{serial}")
     assert [r["reason"] for r in rows(station, "SELECT reason FROM voids")] == ["unused"]
@@ -891,8 +893,12 @@ def test_report_is_audited_per_patient_and_names_nobody_on_stderr(station: Path)
 
 
 def test_outage_start_and_end_are_recorded_audited_and_shown(fresh: Path) -> None:
-    start = downtime("outage", "start", "--at", "2026-11-25T06:40", home=fresh).stdout
-    end = downtime("outage", "end", "--at", "2026-11-25T14:05:00+01:00", home=fresh).stdout
+    start = downtime(
+        "outage", "start", "--lang", "en", "--at", "2026-11-25T06:40", home=fresh
+    ).stdout
+    end = downtime(
+        "outage", "end", "--lang", "en", "--at", "2026-11-25T14:05:00+01:00", home=fresh
+    ).stdout
 
     assert start.strip() == "outage start\t2026-11-25T06:40:00+01:00", "site time"
     assert end.strip() == "outage end\t2026-11-25T14:05:00+01:00"
@@ -903,12 +909,15 @@ def test_outage_start_and_end_are_recorded_audited_and_shown(fresh: Path) -> Non
     ]
     audit = rows(fresh, "SELECT action FROM audit_events WHERE action LIKE 'outage.%'")
     assert [a["action"] for a in audit] == ["outage.start", "outage.end"]
-    shown = downtime("outage", "show", home=fresh).stdout.splitlines()
+    shown = downtime("outage", "show", "--lang", "en", home=fresh).stdout.splitlines()
     assert shown[-1] == "latest outage\t2026-11-25T06:40:00+01:00\t2026-11-25T14:05:00+01:00"
 
 
 def test_outage_times_default_to_now_and_bad_ones_are_refused(fresh: Path) -> None:
-    assert downtime("outage", "show", home=fresh).stdout.strip() == "no outage recorded"
+    assert (
+        downtime("outage", "show", "--lang", "en", home=fresh).stdout.strip()
+        == "no outage recorded"
+    )
     assert downtime("outage", "end", home=fresh, ok=False).exit_code == 3, "no start yet"
     assert downtime("outage", "start", "--at", "yesterday", home=fresh, ok=False).exit_code == 3
 

@@ -36,7 +36,7 @@ def test_downtime_home_names_the_data_folder(
     assert resolve().home == env_home.resolve()
     result = CliRunner().invoke(main, ["init", "--site", "Miljösjukhuset"])
     assert result.exit_code == 0, result.output
-    assert f"data folder\t{env_home.resolve()}" in result.stdout
+    assert f"datamapp\t{env_home.resolve()}" in result.stdout  # the site's language
     assert load_site_config(env_home / "site.toml").site == "Miljösjukhuset"
     assert KeyStore.open(env_home / "keys").public_keys()
     with Ledger.open(env_home / "ledger.sqlite3") as ledger:

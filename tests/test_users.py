@@ -26,7 +26,18 @@ PASSWORD = "en-lang-fras-2026"
 def add(home: Path, name: str, role: str, password: str = PASSWORD, *, ok: bool = True) -> str:
     result = CliRunner().invoke(
         main,
-        ["--home", str(home), "users", "add", name, "--role", role, "--password-stdin"],
+        [
+            "--home",
+            str(home),
+            "users",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--lang",
+            "en",
+        ],
         input=f"{password}\n",
     )
     assert (result.exit_code == 0) == ok, result.stderr
@@ -52,7 +63,7 @@ def test_a_user_is_added_with_an_argon2id_hash_and_never_the_password(home: Path
 def test_the_password_is_asked_twice_on_the_terminal(home: Path) -> None:
     differ = CliRunner().invoke(
         main,
-        ["--home", str(home), "users", "add", "bo", "--role", "admin"],
+        ["--home", str(home), "users", "add", "bo", "--role", "admin", "--lang", "en"],
         input=f"{PASSWORD}\n{PASSWORD}!\n{PASSWORD}\n{PASSWORD}\n",
     )
 
@@ -66,8 +77,8 @@ def test_list_and_disable_and_every_change_is_audited(home: Path) -> None:
     add(home, "kim", "confirmer")
 
     run_cli("users", "disable", "anna", home=home)
-    again = run_cli("users", "disable", "anna", home=home)
-    listed = run_cli("users", "list", home=home).stdout
+    again = run_cli("users", "disable", "anna", "--lang", "en", home=home)
+    listed = run_cli("users", "list", "--lang", "en", home=home).stdout
     as_json = run_cli("users", "list", "--json", home=home).stdout
 
     assert "disabled already" in again.stdout

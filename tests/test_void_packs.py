@@ -20,7 +20,9 @@ pytestmark = pytest.mark.backends
 
 
 def void(home: Path, *args: str, answer: str | None = None) -> Result:
-    return CliRunner().invoke(main, ["--home", str(home), "void", *args], input=answer)
+    return CliRunner().invoke(
+        main, ["--home", str(home), "void", "--lang", "en", *args], input=answer
+    )
 
 
 def unreturned(home: Path, pack_id: str) -> set[str]:

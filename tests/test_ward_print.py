@@ -128,14 +128,17 @@ def test_the_central_ledger_imports_a_stations_prints_once_and_counts_only_those
 ) -> None:
     print_ward(station, "--forms", "referral", "--printer", cups.printer)
     export = tmp_path / "prints.json"
-    assert "\t1 prints" in run_cli("prints", "export", "-o", export, home=station).stdout
+    assert (
+        "\t1 print\n"
+        in run_cli("prints", "export", "--lang", "en", "-o", export, home=station).stdout
+    )
     assert json.loads(export.read_text())["schema"] == "downtime.prints/1"
 
     central = copy_host(host, tmp_path / "central")
     before = _report(central.home)
-    first = run_cli("prints", "import", export, home=central.home).stdout
+    first = run_cli("prints", "import", "--lang", "en", export, home=central.home).stdout
     assert "1 added\t0 known before\t0 skipped" in first
-    again = run_cli("prints", "import", export, home=central.home).stdout
+    again = run_cli("prints", "import", "--lang", "en", export, home=central.home).stdout
     assert "0 added\t1 known before\t0 skipped" in again
     assert len(ledger_rows(central.home / "ledger.sqlite3", "SELECT * FROM prints")) == 1
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from downtime import __version__, files
-from downtime.errors import InputError, LedgerError
+from downtime.errors import InputError, LedgerError, Said
 from downtime.ledger import Ledger, pgdump
 from downtime.ledger.backup import copy_sqlite, set_aside, table_counts, tables_with_rows
 from downtime.ledger.chain import chain_head
@@ -56,7 +56,11 @@ def backup(home: Path | None, dest: Path) -> BackupSummary:
     if not settings.database and not settings.ledger_path.is_file():
         raise InputError(f"no ledger in {settings.home.name} to back up")
     if dest.exists() and any(dest.iterdir()):
-        raise InputError(f"{dest} is not empty", hint="back up into a new folder")
+        raise InputError(
+            f"{dest} is not empty",
+            hint="back up into a new folder",
+            said=Said("backup_not_empty", {"dest": dest}),
+        )
     files.private_folder(dest)
     if settings.database:  # pg_dump of the snapshot the counts and file names are read in
         with Ledger.open_readonly(settings.database) as live, live.snapshot() as snapshot:
@@ -103,6 +107,7 @@ def restore(src: Path, home: Path | None, *, force: bool = False) -> BackupSumma
                 f"{settings.home.name} already holds a ledger: nothing restored",
                 hint="restore into a new data folder, or add --force (the ledger found there"
                 " is kept beside it)",
+                said=Said("restore_has_ledger", {"home": settings.home.name}),
             )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         settings.ledger_path.rename(settings.ledger_path.with_name(f"{LEDGER_FILE}.before-{stamp}"))
@@ -187,6 +192,7 @@ def _manifest(src: Path) -> dict[str, Any]:
         raise InputError(
             f"{src} is not a downtime backup (no readable {MANIFEST})",
             hint="give the folder `downtime backup` made",
+            said=Said("not_a_backup", {"src": src, "manifest": MANIFEST}),
         ) from e
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise InputError(f"{path.name} is not a {SCHEMA} document: this kit cannot restore it")

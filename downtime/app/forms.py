@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from downtime import files
-from downtime.errors import DowntimeError, InputError
+from downtime.errors import DowntimeError, InputError, Said
 from downtime.forms import FormDef, load_form, load_forms
 from downtime.forms.layout import layout_form
 from downtime.model import FieldBox
@@ -74,7 +74,12 @@ def describe_form(home: Path | None, form_id: str, lang: str | None) -> FormDesc
 def _one_form(home: Path | None, form_id: str) -> FormDef:
     forms = site_forms(home)
     if form_id not in forms:
-        raise InputError(f"no form '{form_id}'", hint=f"known forms: {', '.join(sorted(forms))}")
+        known = ", ".join(sorted(forms))
+        raise InputError(
+            f"no form '{form_id}'",
+            hint=f"known forms: {known}",
+            said=Said("no_form", {"form": form_id, "forms": known}),
+        )
     return forms[form_id]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from downtime.app.workspace import workspace
 from downtime.codes.serials import parse_serial
-from downtime.errors import InputError, SerialError
+from downtime.errors import InputError, Said, SerialError
 from downtime.ledger.outage import (
     Outage,
     OutageEvent,
@@ -54,6 +54,7 @@ def _when(text: str | None, settings: Settings) -> datetime:
         raise InputError(
             f"'{text}' is not an ISO 8601 time",
             hint="e.g. 2026-11-25T06:40 (site time) or 2026-11-25T06:40+01:00",
+            said=Said("not_a_time", {"text": text}),
         ) from e
     return when if when.tzinfo else when.replace(tzinfo=settings.tz)
 
@@ -67,7 +68,9 @@ def record_outage(home: Path | None, kind: str, at_text: str | None) -> OutageRe
         if kind == "end":
             if current is None:
                 raise InputError(
-                    "no outage start is recorded", hint="record it first: `downtime outage start`"
+                    "no outage start is recorded",
+                    hint="record it first: `downtime outage start`",
+                    said=Said("no_outage_start"),
                 )
             if at < current.start:
                 raise InputError(
@@ -161,7 +164,9 @@ def unused_pack_pages(
             unknown = [i for i in dict.fromkeys(pack_ids) if i not in known]
             if unknown:
                 raise InputError(
-                    f"no pack {', '.join(unknown)}", hint="`downtime packs list` shows the packs"
+                    f"no pack {', '.join(unknown)}",
+                    hint="`downtime packs list` shows the packs",
+                    said=Said("no_pack_id", {"packs": ", ".join(unknown)}),
                 )
             chosen = [known[i] for i in dict.fromkeys(pack_ids)]
         current = [p for p in chosen if p.superseded_by is None]

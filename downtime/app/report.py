@@ -8,7 +8,7 @@ from pathlib import Path
 
 from downtime import files
 from downtime.app.workspace import workspace
-from downtime.errors import InputError
+from downtime.errors import InputError, Said
 from downtime.ledger import AuditEvent, write_audit
 
 
@@ -38,9 +38,11 @@ def outage_report(
             all_packs=all_packs,
         )
         if ward is not None and ward not in facts.known_wards:
+            wards = ", ".join(sorted(facts.known_wards))
             raise InputError(
                 f"no pack was printed for ward '{ward}'",
-                hint=f"wards in the ledger: {', '.join(sorted(facts.known_wards)) or 'none'}",
+                hint=f"wards in the ledger: {wards or 'none'}",
+                said=Said("no_pack_for_ward", {"ward": ward, "wards": wards or "–"}),
             )
         report = build_report(facts, ward=ward)
         lang = report_lang(fmt, lang, settings.config.lang)

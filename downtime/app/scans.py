@@ -11,7 +11,7 @@ from downtime.app.forms import site_forms_for
 from downtime.app.workspace import workspace
 from downtime.codes.keys import KeyStore
 from downtime.codes.serials import parse_serial
-from downtime.errors import ConfigError, InputError
+from downtime.errors import ConfigError, InputError, Said
 from downtime.ledger import Ledger
 from downtime.ledger.pages import page_by_serial
 from downtime.ledger.quarantine import (
@@ -98,12 +98,14 @@ def quarantine_assign(
                 "never assigned by its serial",
                 hint="check the paper original; a genuine page with a foreign key verifies "
                 "once that key is imported (`downtime keys import-public`) and it is rescanned",
+                said=Said("not_assignable", {"item": item_id, "reason": item.reason}),
             )
         page = page_by_serial(ledger, serial)
         if page is None:
             raise InputError(
                 f"no issued page has the serial {serial}",
                 hint="read the serial again from the page footer",
+                said=Said("no_serial", {"serial": serial}),
             )
         outcome = _assigned_outcome(settings, keys, ledger, item, page.page_uid)
         if outcome.status != ScanStatus.IDENTIFIED:
@@ -136,7 +138,11 @@ def quarantine_reject(
 def _item(ledger: Ledger, item_id: int) -> QuarantineItem:
     item = next((i for i in quarantine_items(ledger) if i.item_id == item_id), None)
     if item is None:
-        raise InputError(f"no quarantine item {item_id}", hint="see `downtime quarantine list`")
+        raise InputError(
+            f"no quarantine item {item_id}",
+            hint="see `downtime quarantine list`",
+            said=Said("no_quarantine_item", {"item": item_id}),
+        )
     return item
 
 

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from downtime.app.workspace import workspace
-from downtime.errors import InputError
+from downtime.errors import InputError, Said
 from downtime.ledger import AuditEvent, write_audit
 from downtime.ledger.users import ROLES, User, add_user, disable_user, user_and_hash, users
 
@@ -38,11 +38,19 @@ def check_new_user(name: str, role: str, password: str) -> None:
             f"'{name}' cannot be a user name",
             hint="2-32 characters: lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter",
+            said=Said("user_bad_name", {"name": name}),
         )
     if role not in ROLES:
-        raise InputError(f"unknown role '{role}'", hint=f"one of: {', '.join(ROLES)}")
+        raise InputError(
+            f"unknown role '{role}'",
+            hint=f"one of: {', '.join(ROLES)}",
+            said=Said("user_bad_role", {"role": role, "roles": ", ".join(ROLES)}),
+        )
     if len(password) < MIN_PASSWORD:
-        raise InputError(f"a password has at least {MIN_PASSWORD} characters")
+        raise InputError(
+            f"a password has at least {MIN_PASSWORD} characters",
+            said=Said("user_short_password", {"min": MIN_PASSWORD}),
+        )
 
 
 def add_station_user(

@@ -26,7 +26,7 @@ from downtime.census.values import (
     required_printable,
     required_text,
 )
-from downtime.errors import CensusError, Problem
+from downtime.errors import CensusError, Problem, Said
 from downtime.model import Census, Identifier, MedicationOrder, Patient
 
 if TYPE_CHECKING:
@@ -106,6 +106,7 @@ def _check_header(path: Path, header: list[str], columns: tuple[str, ...]) -> No
             f"census {path.name}: the header row is wrong; no pack was made",
             problems,
             hint=f"the columns are: {','.join(columns)} (in any order)",
+            said=Said("census_header", {"file": path.name, "columns": ",".join(columns)}),
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from downtime.errors import CensusError, Problem
+from downtime.errors import CensusError, Problem, Said
 from downtime.model import SkippedRow
 
 if TYPE_CHECKING:
@@ -63,8 +63,10 @@ class Findings:
     def raise_if_bad(self, noun: str) -> None:
         if self.bad:
             plural = noun if self.bad == 1 else ("entries" if noun == "entry" else f"{noun}s")
+            key = "census_bad_entries" if noun == "entry" else "census_bad_rows"
             raise CensusError(
                 f"census {self.file}: {self.bad} bad {plural}; no pack was made",
                 self.problems,
                 hint=_SKIP_HINT,
+                said=Said(key, {"file": self.file, "n": self.bad}),
             )

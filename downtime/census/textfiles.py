@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from downtime.errors import CensusError, Problem
+from downtime.errors import CensusError, Problem, Said
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,6 +19,7 @@ def unreadable(path: Path, what: str) -> CensusError:
         f"census {path.name}: cannot be read; no pack was made",
         [Problem(path.name, what)],
         hint=_READ_HINT,
+        said=Said("census_unreadable", {"file": path.name}),
     )
 
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from downtime.cli.common import data_home, handles_errors
+from downtime.cli.common import LANG_OPTION, data_home, handles_errors, say, speaks_site_language
 from downtime.cli.help import Group
 from downtime.errors import ExitCode
 
@@ -25,9 +25,13 @@ def audit() -> None:
     "still hold it, else it was rewritten from some point on.",
 )
 @click.option("--json", "as_json", is_flag=True, help="The result as one JSON object.")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def audit_verify(ctx: click.Context, expect_head: str | None, as_json: bool) -> None:
+@speaks_site_language
+def audit_verify(
+    ctx: click.Context, expect_head: str | None, as_json: bool, lang: str | None
+) -> None:
     """Check every audit event's hash and link, and say exactly which event was edited,
     which are missing, which are out of order. Exit code 1 when anything is wrong.
 
@@ -50,7 +54,11 @@ def audit_verify(ctx: click.Context, expect_head: str | None, as_json: bool) -> 
     else:
         for finding in findings:
             click.echo(f"{finding.kind}\t{finding}")
-        state = "intact" if not findings else f"NOT INTACT: {len(findings)} finding(s)"
-        click.echo(f"audit trail {state}: {head.events} events, head {head.short}", err=True)
+        w = say(ctx, lang)
+        if findings:
+            state = w.n("audit_broken", len(findings), events=head.events, head=head.short)
+        else:
+            state = w("audit_intact", events=head.events, head=head.short)
+        click.echo(state, err=True)
     if findings:
         sys.exit(int(ExitCode.CHECK_FAILED))

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from downtime.cli.common import data_home, echo_err, handles_errors
+from downtime.cli.common import (
+    LANG_OPTION,
+    data_home,
+    echo_err,
+    handles_errors,
+    say,
+    speaks_site_language,
+)
+from downtime.cli.words import Words
+
+if TYPE_CHECKING:
+    from downtime.app.backup import BackupSummary
 
 FOLDER = click.Path(file_okay=False, path_type=Path)
 
 
 @click.command(short_help="Back up the data folder into DEST, while scans may run.")
 @click.argument("dest", type=FOLDER)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def backup(ctx: click.Context, dest: Path) -> None:
+@speaks_site_language
+def backup(ctx: click.Context, dest: Path, lang: str | None) -> None:
     """Back up the data folder into DEST (a new or empty folder), while scans may run.
 
     A consistent copy of the ledger (a PostgreSQL ledger: pg_dump's, which must be installed
@@ -26,17 +40,17 @@ def backup(ctx: click.Context, dest: Path) -> None:
     from downtime.app.backup import backup as make_backup
 
     done = make_backup(data_home(ctx), dest)
-    click.echo(f"backed up\t{done.folder}\t{done.counts['pages']} pages issued\t"
-               f"{done.counts['captures']} captures\t{done.images} images\t"
-               f"audit head {done.audit_head[:16]}")  # fmt: skip
+    click.echo(_done(say(ctx, lang), "backed_up", done))
 
 
 @click.command(short_help="Restore a backup into the data folder, then check it.")
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Restore over a data folder that holds a ledger.")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def restore(ctx: click.Context, src: Path, force: bool) -> None:
+@speaks_site_language
+def restore(ctx: click.Context, src: Path, force: bool, lang: str | None) -> None:
     """Restore the backup SRC into the data folder, then check it: the same row counts, the
     audit trail intact and the one backed up, every image there with its content.
 
@@ -47,8 +61,13 @@ def restore(ctx: click.Context, src: Path, force: bool) -> None:
     """
     from downtime.app.backup import restore as restore_backup
 
-    done = restore_backup(src, data_home(ctx), force=force)
-    echo_err("restored and checked: counts, audit trail and images match the backup")
-    click.echo(f"restored\t{done.folder}\t{done.counts['pages']} pages issued\t"
-               f"{done.counts['captures']} captures\t{done.images} images\t"
-               f"audit head {done.audit_head[:16]}")  # fmt: skip
+    done, w = restore_backup(src, data_home(ctx), force=force), say(ctx, lang)
+    echo_err(w("restore_checked"))
+    click.echo(_done(w, "restored", done))
+
+
+def _done(w: Words, key: str, done: BackupSummary) -> str:
+    """What a backup or a restore holds: pages issued, captures, images, the audit head."""
+    return w(key, folder=done.folder, pages=done.counts["pages"],
+             captures=done.counts["captures"], images=done.images,
+             head=done.audit_head[:16])  # fmt: skip

@@ -6,18 +6,25 @@ import sys
 
 import click
 
-from downtime.cli.common import data_home, echo_err, handles_errors
+from downtime.cli.common import (
+    LANG_OPTION,
+    data_home,
+    echo_err,
+    handles_errors,
+    say,
+    speaks_site_language,
+)
 from downtime.cli.listing import DOCTOR, echo_document, json_option
 from downtime.errors import ExitCode
-
-LABELS = {"ok": "ok", "warning": "warning", "failed": "FAILED"}
 
 
 @click.command(short_help="Check this PC and its data folder are ready for a run.")
 @json_option(DOCTOR)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def doctor(ctx: click.Context, as_json: bool) -> None:
+@speaks_site_language
+def doctor(ctx: click.Context, as_json: bool, lang: str | None) -> None:
     """Check that this computer and its data folder are ready for a run, and say what to fix.
 
     \b
@@ -51,12 +58,12 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
         ]
         echo_document(DOCTOR, ok=found.ok, checks=checks)
     else:
+        w = say(ctx, lang)
         for c in found.checks:
             fix = f" → {c.fix}" if c.fix else ""
-            click.echo(f"{LABELS[c.state]:<8}{c.name:<13}{c.what}{fix}")
+            click.echo(f"{w.of('doctor_states', c.state):<8}{c.name:<13}{c.what}{fix}")
         passed = len(found.checks) - len(found.failed) - len(found.warnings)
-        echo_err(
-            f"doctor: {passed} ok, {len(found.warnings)} warning(s), {len(found.failed)} FAILED"
-        )
+        echo_err(w("doctor_summary", passed=passed, warnings=len(found.warnings),
+                   failed=len(found.failed)))  # fmt: skip
     if not found.ok:
         sys.exit(int(ExitCode.CHECK_FAILED))

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
 
-from downtime.cli.common import echo_err, handles_errors, jobs_option
+from downtime.cli.common import (
+    LANG_OPTION,
+    echo_err,
+    handles_errors,
+    jobs_option,
+    say,
+    speaks_site_language,
+)
 
 
 @click.command(short_help="Rehearse a whole outage on the bundled example.")
@@ -18,8 +26,13 @@ from downtime.cli.common import echo_err, handles_errors, jobs_option
     help="Keep the drill's folder (data folder, pack, scans, outbox) here.",
 )
 @jobs_option("Worker processes scanning the drill's pages")
+@LANG_OPTION
+@click.pass_context
 @handles_errors
-def drill(ward: str, seed: int, keep: Path | None, jobs: int) -> None:
+@speaks_site_language
+def drill(
+    ctx: click.Context, ward: str, seed: int, keep: Path | None, jobs: int, lang: str | None
+) -> None:
     """Rehearse a whole outage on the bundled example, in a temporary folder.
 
     Prints a ward's pack, fills and returns its pages as a ward and the world would (skewed,
@@ -34,30 +47,29 @@ def drill(ward: str, seed: int, keep: Path | None, jobs: int) -> None:
     from downtime.report import pending_words
     from downtime.simulate.drill import DrillOptions, run_drill
 
-    result = run_drill(DrillOptions(ward=ward, seed=seed, keep=keep, jobs=jobs), log=echo_err)
+    w = say(ctx, lang)
+    options = DrillOptions(ward=ward, seed=seed, keep=keep, jobs=jobs, lang=w.lang)
+    result = run_drill(options, log=echo_err)
     click.echo(result.report)
-    click.echo(
-        f"sheets returned {result.sheets_returned}, lost on purpose {len(result.sheets_lost)}"
-        f" ({', '.join(result.sheets_lost)})"
-    )
-    click.echo("scan: " + ", ".join(f"{k} {v}" for k, v in sorted(result.scan.items())))
-    click.echo("reconcile: " + ", ".join(f"{k} {v}" for k, v in result.reconcile.items()))
-    click.echo(f"pending after reconciliation: {pending_words(result.held)}")
-    decisions = sum(v for k, v in result.reviewed.items() if k != "confirm")
-    click.echo(
-        f"review: {decisions} decision(s) by a simulated reviewer "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(result.reviewed.items()) if k != 'confirm')})"
-        f", {result.reviewed.get('confirm', 0)} medication entr(ies) confirmed by a second one"
-    )
-    again = ", ".join(f"{k} {v}" for k, v in result.reconcile_after.items())
-    click.echo(f"reconcile again: {again}")
-    click.echo(f"pending after review: {pending_words(result.held_after)}")
-    click.echo(
-        "the report says everything is accounted for"
-        if result.complete
-        else "the report does NOT say everything is accounted for"
-    )
+    lost = result.sheets_lost
+    click.echo(w("drill_sheets", returned=result.sheets_returned, lost=len(lost),
+                 serials=", ".join(lost)))  # fmt: skip
+    click.echo(w("drill_scan", counts=_counts(sorted(result.scan.items()))))
+    click.echo(w("drill_reconcile", counts=_counts(result.reconcile.items())))
+    click.echo(w("drill_pending", held=pending_words(result.held, w.lang)))
+    decided = [(k, v) for k, v in sorted(result.reviewed.items()) if k != "confirm"]
+    click.echo(w("drill_review", decisions=w.n("decisions_n", sum(v for _, v in decided)),
+                 counts=_counts(decided),
+                 confirmed=w.n("entries_n", result.reviewed.get("confirm", 0))))  # fmt: skip
+    click.echo(w("drill_reconcile_again", counts=_counts(result.reconcile_after.items())))
+    click.echo(w("drill_pending_after", held=pending_words(result.held_after, w.lang)))
+    click.echo(w("drill_complete" if result.complete else "drill_incomplete"))
     for name, seconds in result.timings:
-        click.echo(f"{name:<30}{seconds:>7.1f} s")
+        click.echo(f"{name:<30}{w.decimal(seconds):>7} s")
     if keep is not None:
-        click.echo(f"drill folder: {result.folder}")
+        click.echo(w("drill_folder", folder=result.folder))
+
+
+def _counts(counts: Iterable[tuple[str, int]]) -> str:
+    """Counts by their codes: ``identified 12, quarantined 2``."""
+    return ", ".join(f"{k} {v}" for k, v in counts)

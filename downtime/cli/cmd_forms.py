@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from downtime.cli.common import EXISTING_FILE, LANG, OUTPUT_PATH, data_home, handles_errors
+from downtime.cli.common import (
+    EXISTING_FILE,
+    LANG,
+    OUTPUT_PATH,
+    data_home,
+    handles_errors,
+    say,
+    speaks_site_language,
+)
 from downtime.cli.help import Group
 from downtime.cli.listing import FORMS, echo_document, json_option
 from downtime.errors import ExitCode
@@ -27,6 +35,7 @@ SITE_LANG = click.option("--lang", type=LANG, help="Language (default: site.toml
 @json_option(FORMS)
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def forms_list(ctx: click.Context, lang: str | None, as_json: bool) -> None:
     """The forms this site prints (built-in and the site's own)."""
     from downtime.app import site_forms, site_lang
@@ -48,11 +57,10 @@ def forms_list(ctx: click.Context, lang: str | None, as_json: bool) -> None:
     if as_json:
         echo_document(FORMS, lang=lang, forms=listed)
         return
+    w = say(ctx, lang)
+    origins = {"built-in": w("origin_builtin"), "site": w("origin_site")}
     for f in listed:
-        click.echo(
-            f"{f['id']:<20} code {f['code']:<3} v{f['version']:<3} {f['subject']:<9} "
-            f"{f['origin']:<8} {f['title']}"
-        )
+        click.echo(w("form_line", **(f | {"origin": origins[str(f["origin"])]})))
 
 
 @forms.command("show", short_help="One form's fields: ids, kinds, boxes in mm.")
@@ -61,6 +69,7 @@ def forms_list(ctx: click.Context, lang: str | None, as_json: bool) -> None:
 @SITE_LANG
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def forms_show(ctx: click.Context, form_id: str, as_json: bool, lang: str | None) -> None:
     """One form's definition and its fields (ids, kinds, boxes in mm from the top-left)."""
     from downtime.app import describe_form
@@ -104,6 +113,7 @@ def forms_check(files: tuple[Path, ...]) -> None:
 @SITE_LANG
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def forms_preview(ctx: click.Context, form_id: str, output: Path, lang: str | None) -> None:
     """A sample page of a form, filled with a fictional patient.
 

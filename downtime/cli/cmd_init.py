@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from downtime.cli.common import LANG, data_home, handles_errors
+from downtime.cli.common import LANG, data_home, handles_errors, say, speaks_site_language
 
 
 @click.command()
 @click.option("--site", help="Site name printed on cover sheets.")
-@click.option("--lang", type=LANG, help="Language of the printed forms.")
+@click.option("--lang", type=LANG, help="Language of the printed forms and the messages.")
 @click.option("--scan-station", is_flag=True, help="Public keys only: this machine never signs.")
 @click.option(
     "--db",
@@ -21,6 +21,7 @@ from downtime.cli.common import LANG, data_home, handles_errors
 )
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def init(
     ctx: click.Context,
     site: str | None,
@@ -38,7 +39,8 @@ def init(
     made = initialise(
         data_home(ctx), site=site, lang=lang, database=database, signing=not scan_station
     )
-    click.echo(f"data folder\t{made.home}")
-    click.echo(f"ledger\t{made.ledger}")
-    click.echo(f"site config\t{made.site_config}")
-    click.echo(f"signing key\t{made.signing_key or 'none (scan station)'}")
+    w = say(ctx, lang)
+    click.echo(w("init_folder", path=made.home))
+    click.echo(w("init_ledger", path=made.ledger))
+    click.echo(w("init_site", path=made.site_config))
+    click.echo(w("init_key", path=made.signing_key or w("init_no_key")))

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from downtime.cli.common import EXISTING_FILE, data_home, echo_err, handles_errors
+from downtime.cli.common import (
+    EXISTING_FILE,
+    LANG_OPTION,
+    data_home,
+    echo_err,
+    handles_errors,
+    say,
+    speaks_site_language,
+)
 from downtime.cli.help import Group
 from downtime.cli.listing import KEYS, echo_document, json_option, local_time, site_timezone
 
@@ -22,9 +30,11 @@ def keys() -> None:
 
 @keys.command("list", short_help="Every key: status, when made, pages signed.")
 @json_option(KEYS)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def keys_list(ctx: click.Context, as_json: bool) -> None:
+@speaks_site_language
+def keys_list(ctx: click.Context, as_json: bool, lang: str | None) -> None:
     """Every key, its status and how many issued pages it signed.
 
     The active key signs; retired keys, and verify-only ones (imported on a scan station),
@@ -48,27 +58,33 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
         ]
         echo_document(KEYS, timezone=tz.key, keys=keys)
         return
-    click.echo("\t".join(("key_id", "status", "created", "retired", "pages_signed")))
+    w = say(ctx, lang)
+    click.echo(w("keys_heading"))
     for k in rows:
         created, retired = local_time(k.created_at, tz), local_time(k.retired_at, tz)
-        cells = (k.key_id, k.status, created or "-", retired or "-", str(k.pages_signed))
+        status = w.of("key_statuses", k.status)
+        cells = (k.key_id, status, created or "-", retired or "-", str(k.pages_signed))
         click.echo("\t".join(cells))
 
 
 @keys.command("rotate", short_help="Make a new signing key; old ones keep verifying.")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def keys_rotate(ctx: click.Context) -> None:
+@speaks_site_language
+def keys_rotate(ctx: click.Context, lang: str | None) -> None:
     """Make a new signing key; the old one keeps verifying the pages it signed."""
     from downtime.app import rotate_key
 
-    click.echo(f"active\t{rotate_key(data_home(ctx))}")
+    click.echo(say(ctx, lang)("key_active", key=rotate_key(data_home(ctx))))
 
 
 @keys.command("export-public", short_help="Print the public keys in use as PEM, for scan stations.")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def keys_export(ctx: click.Context) -> None:
+@speaks_site_language
+def keys_export(ctx: click.Context, lang: str | None) -> None:
     """Print every public key still in use as PEM (for scan stations)."""
     from downtime.app import export_keys
 
@@ -77,14 +93,17 @@ def keys_export(ctx: click.Context) -> None:
 
 @keys.command("import-public", short_help="Add a print host's public keys to this station.")
 @click.argument("pem_file", type=EXISTING_FILE)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def keys_import(ctx: click.Context, pem_file: Path) -> None:
+@speaks_site_language
+def keys_import(ctx: click.Context, pem_file: Path, lang: str | None) -> None:
     """Add a print host's public keys (from export-public) to this station."""
     from downtime.app import import_keys
 
+    w = say(ctx, lang)
     for key_id in import_keys(data_home(ctx), pem_file.read_bytes()):
-        click.echo(f"imported\t{key_id}")
+        click.echo(w("key_imported", key=key_id))
 
 
 @keys.group("client-key", cls=Group)
@@ -112,9 +131,11 @@ def client_key() -> None:
     show_default=True,
     help="Signature algorithm: ES384 (a P-384 EC key) or RS384 (a 3072-bit RSA key).",
 )
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def client_key_new(ctx: click.Context, algorithm: str) -> None:
+@speaks_site_language
+def client_key_new(ctx: click.Context, algorithm: str, lang: str | None) -> None:
     """Make the client key pair and print its public JWK set (to register).
 
     The private key is written to the data folder ([fhir] client_key in site.toml, default
@@ -124,17 +145,16 @@ def client_key_new(ctx: click.Context, algorithm: str) -> None:
     from downtime.app import make_client_key
 
     made = make_client_key(data_home(ctx), algorithm.upper())
-    echo_err(
-        f"client key {made.kid} ({made.algorithm}) written to {made.path}; register its "
-        "public JWK set (printed on stdout) with the record system"
-    )
+    echo_err(say(ctx, lang)("client_key_made", kid=made.kid, alg=made.algorithm, path=made.path))
     click.echo(made.jwks, nl=False)
 
 
 @client_key.command("show", short_help="Print the record login key's public JWK set.")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def client_key_show(ctx: click.Context) -> None:
+@speaks_site_language
+def client_key_show(ctx: click.Context, lang: str | None) -> None:
     """Print the client key's public JWK set (kid, alg, use=sig, key)."""
     from downtime.app import show_client_key
 

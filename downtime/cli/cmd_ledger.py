@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from downtime.cli.common import data_home, handles_errors
+from downtime.cli.common import LANG_OPTION, data_home, handles_errors, say, speaks_site_language
 from downtime.cli.help import Group
 from downtime.errors import ExitCode
 
@@ -23,9 +23,11 @@ def ledger() -> None:
 @ledger.command("check", short_help="Check the ledger, its audit chain and its image store.")
 @click.option("--quick", is_flag=True, help="Check each stored file is there, without reading it.")
 @click.option("--json", "as_json", is_flag=True, help="The result as one JSON object.")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def ledger_check(ctx: click.Context, quick: bool, as_json: bool) -> None:
+@speaks_site_language
+def ledger_check(ctx: click.Context, quick: bool, as_json: bool, lang: str | None) -> None:
     """Check the ledger's database integrity, its audit chain, and every image it names: there,
     and with the content its name is the hash of. Files in the store that no row names (a scan
     stopped between storing a file and filing it) are listed. Exit code 1 when something is
@@ -53,11 +55,12 @@ def ledger_check(ctx: click.Context, quick: bool, as_json: bool) -> None:
     else:
         for finding in summary.findings:
             click.echo(f"{finding.kind}\t{finding}")
-        state = "ok" if not summary.problems else f"NOT OK: {len(summary.problems)} problem(s)"
-        click.echo(
-            f"ledger {state}: {summary.files_named} files named, {summary.files_stored} stored",
-            err=True,
-        )
+        w, named, stored = say(ctx, lang), summary.files_named, summary.files_stored
+        if summary.problems:
+            state = w.n("ledger_bad", len(summary.problems), named=named, stored=stored)
+        else:
+            state = w("ledger_ok", named=named, stored=stored)
+        click.echo(state, err=True)
     if summary.problems:
         sys.exit(int(ExitCode.CHECK_FAILED))
 
@@ -71,9 +74,11 @@ def ledger_check(ctx: click.Context, quick: bool, as_json: bool) -> None:
     help="The empty database (no password in the URL: PGPASSFILE or ~/.pgpass).",
 )
 @click.option("--json", "as_json", is_flag=True, help="The result as one JSON object.")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def ledger_copy(ctx: click.Context, url: str, as_json: bool) -> None:
+@speaks_site_language
+def ledger_copy(ctx: click.Context, url: str, as_json: bool, lang: str | None) -> None:
     """Copy the data folder's SQLite ledger, every table and row of it (packs, pages, scans,
     captures, decisions, prints, postings, users, the audit trail with its chain), into an
     empty PostgreSQL database, then check the copy: the same rows in every table, the same
@@ -86,7 +91,7 @@ def ledger_copy(ctx: click.Context, url: str, as_json: bool) -> None:
     from downtime.app.ledger_copy import copy_to_postgresql
     from downtime.ledger.dialect import redacted
 
-    done = copy_to_postgresql(data_home(ctx), url)
+    done, w = copy_to_postgresql(data_home(ctx), url), say(ctx, lang)
     if as_json:
         document = {
             "schema": COPY_SCHEMA,
@@ -96,12 +101,7 @@ def ledger_copy(ctx: click.Context, url: str, as_json: bool) -> None:
         }
         click.echo(json.dumps(document, indent=2))
     else:
-        click.echo(f"copied\t{len(done.counts)} tables\t{done.rows} rows\t"
-                   f"audit head {done.audit.short}")  # fmt: skip
-    click.echo(
-        f"checked: every table's rows and the audit chain ({done.audit.events} events) match."
-        f"\nNext: stop using {done.source.name}; name the database in site.toml on this and "
-        f"every station (`downtime init --db '{redacted(done.target)}'`, or database = … in "
-        "site.toml), or set DOWNTIME_DB for a session; then `downtime doctor`.",
-        err=True,
-    )
+        click.echo(w("ledger_copied", tables=len(done.counts), rows=done.rows,
+                     head=done.audit.short))  # fmt: skip
+    click.echo(w("ledger_copy_next", events=done.audit.events, source=done.source.name,
+                 target=redacted(done.target)), err=True)  # fmt: skip

@@ -13,6 +13,7 @@ from downtime.bundled import example_census
 from downtime.cli.common import (
     EXISTING_FILE,
     LANG,
+    LANG_OPTION,
     OUTPUT_PATH,
     data_home,
     echo_err,
@@ -173,9 +174,11 @@ def packs() -> None:
 
 @packs.command("list", short_help="Every pack: ward, issued, pages, current or superseded.")
 @json_option(PACKS)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def packs_list(ctx: click.Context, as_json: bool) -> None:
+@speaks_site_language
+def packs_list(ctx: click.Context, as_json: bool, lang: str | None) -> None:
     """Every pack: ward, when issued, pages, and whether a later pack superseded it.
 
     Newest first; times in the site's time zone.
@@ -200,9 +203,11 @@ def packs_list(ctx: click.Context, as_json: bool) -> None:
         ]
         echo_document(PACKS, timezone=tz.key, packs=visible_tree(packs))
         return
-    click.echo("\t".join(("pack_id", "ward", "issued_at", "pages", "from", "state")))
+    w = say(ctx, lang)
+    click.echo(w("packs_heading"))
     for p in rows:
-        state = f"superseded by {p.superseded_by}" if p.superseded_by else "current"
+        superseded = p.superseded_by
+        state = w("pack_superseded", pack=superseded) if superseded else w("pack_current")
         cells = (p.pack_id, p.ward, local_time(p.issued_at, tz) or "-", str(p.page_count),
                  p.census_source, state)  # fmt: skip
         click.echo("\t".join(visible(c) for c in cells))
@@ -210,9 +215,11 @@ def packs_list(ctx: click.Context, as_json: bool) -> None:
 
 @packs.command("import", short_help="Record packs printed elsewhere, from their manifests.")
 @click.argument("manifests", nargs=-1, required=True, type=EXISTING_FILE)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def packs_import(ctx: click.Context, manifests: tuple[Path, ...]) -> None:
+@speaks_site_language
+def packs_import(ctx: click.Context, manifests: tuple[Path, ...], lang: str | None) -> None:
     """Record packs printed on the print host from their NAME.manifest.json files.
 
     A scan station with a ledger of its own needs them to read the pages of those packs
@@ -221,8 +228,10 @@ def packs_import(ctx: click.Context, manifests: tuple[Path, ...]) -> None:
     """
     from downtime.app import import_manifests
 
+    w = say(ctx, lang)
     for done in import_manifests(data_home(ctx), manifests):
-        what = "already known" if done.known_before else f"{done.pages} pages imported"
+        imported = w("pack_imported", pages=w.n("pages_n", done.pages))
+        what = w("pack_known") if done.known_before else imported
         click.echo(f"{done.manifest.name}\t{done.ward}\t{what}")
 
 

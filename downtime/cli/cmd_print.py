@@ -142,21 +142,25 @@ def prints() -> None:
 
 @prints.command("export", short_help="Write this station's print records to a file.")
 @click.option("-o", "--output", type=OUTPUT_PATH, required=True, help="The export file (JSON).")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def prints_export(ctx: click.Context, output: Path) -> None:
+@speaks_site_language
+def prints_export(ctx: click.Context, output: Path, lang: str | None) -> None:
     """Write this station's print records to a file (downtime.prints/1)."""
     from downtime.app.printing import export_prints
 
-    count = export_prints(data_home(ctx), output)
-    click.echo(f"{output}\t{count} prints")
+    count, w = export_prints(data_home(ctx), output), say(ctx, lang)
+    click.echo(w("prints_exported", file=output, prints=w.n("prints_n", count)))
 
 
 @prints.command("import", short_help="Record ward stations' prints from their exports.")
 @click.argument("exports", nargs=-1, required=True, type=EXISTING_FILE)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def prints_import(ctx: click.Context, exports: tuple[Path, ...]) -> None:
+@speaks_site_language
+def prints_import(ctx: click.Context, exports: tuple[Path, ...], lang: str | None) -> None:
     """Record ward stations' prints from their export files (after the outage).
 
     Importing a file again adds nothing. A print of a pack this ledger does not know is
@@ -164,12 +168,12 @@ def prints_import(ctx: click.Context, exports: tuple[Path, ...]) -> None:
     """
     from downtime.app.printing import import_print_files
 
-    skipped = False
+    skipped, w = False, say(ctx, lang)
     for done in import_print_files(data_home(ctx), exports):
-        click.echo(f"{done.file.name}\t{done.added} added\t{done.known} known before"
-                   f"\t{len(done.skipped)} skipped")  # fmt: skip
+        click.echo(w("prints_imported", file=done.file.name, added=done.added, known=done.known,
+                     skipped=len(done.skipped)))  # fmt: skip
         for print_id, why in done.skipped:
-            echo_err(f"skipped print {print_id} of {done.file.name}: {why}")
+            echo_err(w("print_skipped", print=print_id, file=done.file.name, why=why))
             skipped = True
     if skipped:
         ctx.exit(int(ExitCode.BAD_INPUT))

@@ -7,8 +7,16 @@ from pathlib import Path
 import click
 
 from downtime.app.reconcile import DEFAULT_TIME_LIMIT_MIN
-from downtime.cli.common import EXISTING_FILE, data_home, echo_err, handles_errors
-from downtime.errors import DowntimeError, ExitCode
+from downtime.cli.common import (
+    EXISTING_FILE,
+    LANG_OPTION,
+    data_home,
+    echo_err,
+    handles_errors,
+    say,
+    speaks_site_language,
+)
+from downtime.errors import DowntimeError, ExitCode, Said
 from downtime.record.client import DEFAULT_TIMEOUT_S
 
 
@@ -56,8 +64,10 @@ from downtime.record.client import DEFAULT_TIMEOUT_S
     show_default=True,
     help="Minutes after which the run starts no more requests (run it again to go on).",
 )
+@LANG_OPTION
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def reconcile(
     ctx: click.Context,
     fhir_url: str | None,
@@ -67,6 +77,7 @@ def reconcile(
     max_entries: int,
     timeout_s: float,
     time_limit_min: float,
+    lang: str | None,
 ) -> None:
     """Put every returned form into the digital record (FHIR R4), once.
 
@@ -113,31 +124,32 @@ def reconcile(
         timeout_s=timeout_s,
         time_limit_min=time_limit_min,
     )
+    w = say(ctx, lang)
     for planned in summary.plan:
         patient = planned.patient.display() if planned.patient else "-"
-        made = ", ".join(f"{n} {t}" for t, n in planned.resources.items()) or "nothing"
-        line = f"{planned.ward}\t{patient}\t{planned.form}\t{made}"
+        made = ", ".join(f"{n} {t}" for t, n in planned.resources.items())
+        line = f"{planned.ward}\t{patient}\t{planned.form}\t{made or w('reconcile_nothing')}"
         if planned.held:
-            line += "\theld: " + " | ".join(
-                f"{h.item} ({h.kind}: {h.detail})" for h in planned.held
-            )
+            items = " | ".join(f"{h.item} ({h.kind}: {h.detail})" for h in planned.held)
+            line += "\t" + w("reconcile_held", items=items)
         click.echo(line)
-    click.echo(
-        f"forms {summary.forms}  unchanged {summary.unchanged}  unused {summary.unused}  "
-        f"bundles {summary.bundles}  resources {summary.resources}  held {summary.held}  "
-        f"record conflicts {summary.record_conflicts}  failed {summary.failed}  "
-        f"unchecked {summary.check_failed}  retries {summary.retries}"
-    )
+    s = summary
+    click.echo(w("reconcile_summary", forms=s.forms, unchanged=s.unchanged, unused=s.unused,
+                 bundles=s.bundles, resources=s.resources, held=s.held,
+                 record_conflicts=s.record_conflicts, failed=s.failed,
+                 unchecked=s.check_failed, retries=s.retries))  # fmt: skip
     if summary.stopped is not None:
         raise ReconcileStopped(
             f"stopped before the end: {summary.stopped}",
             hint="what was sent is recorded; run reconcile again later to go on",
+            said=Said("reconcile_stopped", {"why": summary.stopped}),
         )
     if summary.not_delivered:
         raise NotDelivered(
             f"{summary.failed} bundle(s) failed and {summary.check_failed} form(s) were held "
             "because the record could not be checked",
             hint="`downtime report` lists them; run reconcile again once the server is fine",
+            said=Said("not_delivered", {"failed": s.failed, "unchecked": s.check_failed}),
         )
 
 

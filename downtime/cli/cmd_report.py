@@ -8,13 +8,24 @@ from typing import TYPE_CHECKING
 
 import click
 
-from downtime.cli.common import LANG, OUTPUT_PATH, data_home, handles_errors
+from downtime.cli.common import (
+    LANG,
+    LANG_OPTION,
+    OUTPUT_PATH,
+    data_home,
+    echo_err,
+    handles_errors,
+    say,
+    speaks_site_language,
+)
 from downtime.cli.help import Group
 from downtime.cli.listing import OUTAGE, echo_document, json_option, local_time, site_timezone
 from downtime.report.safetext import visible, visible_tree
 
 if TYPE_CHECKING:
     from downtime.app.outage import OutageRecorded, Voided
+    from downtime.cli.words import Words
+    from downtime.ledger.outage import PageToVoid
 
 AT_OPTION = click.option(
     "--at",
@@ -24,12 +35,11 @@ AT_OPTION = click.option(
 )
 
 
-def _recorded(ctx: click.Context, done: OutageRecorded) -> None:
-    tz = site_timezone(ctx)
-    line = f"outage {done.kind}\t{local_time(done.at, tz)}"
+def _recorded(ctx: click.Context, done: OutageRecorded, lang: str | None) -> None:
+    tz, w = site_timezone(ctx), say(ctx, lang)
+    line = w(f"outage_recorded_{done.kind}", at=local_time(done.at, tz))
     if done.corrects is not None:
-        what = "the end recorded as" if done.kind == "end" else "the open outage's start,"
-        line += f"\t(corrects {what} {local_time(done.corrects, tz)})"
+        line += "\t" + w(f"outage_corrects_{done.kind}", at=local_time(done.corrects, tz))
     click.echo(line)
 
 
@@ -40,31 +50,37 @@ def outage() -> None:
 
 @outage.command("start", short_help="Record that the record system went down.")
 @AT_OPTION
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def outage_start(ctx: click.Context, at_text: str | None) -> None:
+@speaks_site_language
+def outage_start(ctx: click.Context, at_text: str | None, lang: str | None) -> None:
     """Record that the record system went down (again while one lasts: corrects its start)."""
     from downtime.app import record_outage
 
-    _recorded(ctx, record_outage(data_home(ctx), "start", at_text))
+    _recorded(ctx, record_outage(data_home(ctx), "start", at_text), lang)
 
 
 @outage.command("end", short_help="Record that the record system is back.")
 @AT_OPTION
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def outage_end(ctx: click.Context, at_text: str | None) -> None:
+@speaks_site_language
+def outage_end(ctx: click.Context, at_text: str | None, lang: str | None) -> None:
     """Record that the record system is back (again: corrects the end)."""
     from downtime.app import record_outage
 
-    _recorded(ctx, record_outage(data_home(ctx), "end", at_text))
+    _recorded(ctx, record_outage(data_home(ctx), "end", at_text), lang)
 
 
 @outage.command("show", short_help="Every recorded start and end; the latest window.")
 @json_option(OUTAGE)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def outage_show(ctx: click.Context, as_json: bool) -> None:
+@speaks_site_language
+def outage_show(ctx: click.Context, as_json: bool, lang: str | None) -> None:
     """Every recorded start and end, and the latest outage's window (site time)."""
     from downtime.app import outage_log
 
@@ -89,16 +105,16 @@ def outage_show(ctx: click.Context, as_json: bool) -> None:
         )
         echo_document(OUTAGE, timezone=tz.key, events=visible_tree(events), latest=window)
         return
+    w = say(ctx, lang)
     for e in log.events:
-        click.echo(
-            f"{e.seq}\t{e.kind}\t{local_time(e.at, tz)}\t"
-            f"recorded {local_time(e.recorded_at, tz)} by {visible(e.recorded_by)}"
-        )
+        click.echo(w("outage_event", seq=e.seq, kind=w.of("outage_kinds", e.kind),
+                     at=local_time(e.at, tz), recorded=local_time(e.recorded_at, tz),
+                     by=visible(e.recorded_by)))  # fmt: skip
     if latest is None:
-        click.echo("no outage recorded")
+        click.echo(w("outage_none"))
         return
-    end = local_time(latest.end, tz) or "not ended"
-    click.echo(f"latest outage\t{local_time(latest.start, tz)}\t{end}")
+    end = local_time(latest.end, tz) or w("outage_not_ended")
+    click.echo(w("outage_latest", start=local_time(latest.start, tz), end=end))
 
 
 @click.command(short_help="Void issued pages, or whole packs' unused pages.")
@@ -111,8 +127,10 @@ def outage_show(ctx: click.Context, as_json: bool) -> None:
 @click.option("--before", "before_text", metavar="ISO8601", help="With --ward (site time).")
 @click.option("--even-current", is_flag=True, help="Also a ward's newest pack.")
 @click.option("--yes", is_flag=True, help="Void the pages of whole packs without asking.")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def void(
     ctx: click.Context,
     serials: tuple[str, ...],
@@ -122,6 +140,7 @@ def void(
     before_text: str | None,
     even_current: bool,
     yes: bool,
+    lang: str | None,
 ) -> None:
     """Void issued pages that will never come back: by their printed SERIALS, or every unused
     page (neither returned nor voided) of whole packs.
@@ -143,32 +162,34 @@ def void(
     bulk = bool(pack_ids) or ward is not None or before_text is not None
     if bool(serials) == bulk:
         raise click.UsageError("give either SERIALS or the packs (--pack, or --ward and --before)")
-    home = data_home(ctx)
+    home, w = data_home(ctx), say(ctx, lang)
     if serials:
-        _voided(void_pages(home, serials, reason))
+        _voided(w, void_pages(home, serials, reason))
         return
     chosen = unused_pack_pages(home, pack_ids=pack_ids, ward=ward, before_text=before_text,
                                even_current=even_current)  # fmt: skip
     if not chosen.pages:
-        click.echo(
-            f"nothing to void: every page of {', '.join(chosen.pack_ids)} came back or is voided"
-        )
+        click.echo(w("void_nothing", packs=", ".join(chosen.pack_ids)))
         return
     for p in chosen.pages:
-        click.echo(f"unused\t{p.serial}\t{p.ward}\t{p.form} page {p.page_no} of {p.page_count}")
-    question = f"void these {len(chosen.pages)} page(s) of {len(chosen.pack_ids)} pack(s)?"
+        click.echo(w("void_unused", serial=p.serial, ward=p.ward, page=_page(w, p)))
+    question = w("void_question", pages=w.n("pages_n", len(chosen.pages)),
+                 packs=w.n("packs_n", len(chosen.pack_ids)))  # fmt: skip
     if not yes and not click.confirm(question, err=True, default=False):
-        raise click.ClickException("nothing voided")
-    _voided(void_pack_pages(home, chosen, reason))
+        echo_err(w("error", message=w("void_not_done")))
+        ctx.exit(1)
+    _voided(w, void_pack_pages(home, chosen, reason))
 
 
-def _voided(done: list[Voided]) -> None:
+def _page(w: Words, p: PageToVoid) -> str:
+    return w("page_of", form=p.form, page=p.page_no, count=p.page_count)
+
+
+def _voided(w: Words, done: list[Voided]) -> None:
     for v in done:
         p = v.page
-        click.echo(
-            f"{'already voided' if v.before else 'voided'}\t{p.serial}\t{p.ward}\t"
-            f"{p.form} page {p.page_no} of {p.page_count}"
-        )
+        key = "voided_before" if v.before else "voided"
+        click.echo(w(key, serial=p.serial, ward=p.ward, page=_page(w, p)))
 
 
 @click.command(short_help="The outage report: what is missing, pending, posted.")
@@ -192,6 +213,7 @@ def _voided(done: list[Voided]) -> None:
 @click.option("--all-packs", is_flag=True, help="Every pack, not only those of the outage.")
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def report(
     ctx: click.Context,
     fmt: str,

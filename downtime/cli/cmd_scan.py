@@ -21,9 +21,11 @@ from downtime.cli.common import (
 from downtime.cli.help import Group
 from downtime.cli.listing import QUARANTINE, echo_document, json_option, local_time, site_timezone
 from downtime.cli.words import Words
+from downtime.report.safetext import visible, visible_tree
 from downtime.vocab import ScanStatus
 
 if TYPE_CHECKING:
+    from downtime.ledger.quarantine import QuarantineItem
     from downtime.scan.run import ScanSummary
 
 
@@ -204,14 +206,17 @@ def quarantine() -> None:
 @quarantine.command("list", short_help="What was set aside, from which file and page, and why.")
 @click.option("--all", "include_assigned", is_flag=True, help="Include items already assigned.")
 @json_option(QUARANTINE)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def quarantine_list(ctx: click.Context, include_assigned: bool, as_json: bool) -> None:
+@speaks_site_language
+def quarantine_list(
+    ctx: click.Context, include_assigned: bool, as_json: bool, lang: str | None
+) -> None:
     """What was set aside, from which file and page, when (site time), and why."""
     from dataclasses import asdict
 
     from downtime.app import quarantine_list as items
-    from downtime.report.safetext import visible, visible_tree
 
     found = items(data_home(ctx), include_assigned=include_assigned)
     tz = site_timezone(ctx)
@@ -223,21 +228,35 @@ def quarantine_list(ctx: click.Context, include_assigned: bool, as_json: bool) -
         ]
         echo_document(QUARANTINE, timezone=tz.key, items=visible_tree(listed))
         return
+    w = say(ctx, lang)
     for item in found:
-        state = item.resolved or "open"
-        click.echo(
-            f"{item.item_id:>5}  {visible(item.source)}  page {item.source_page}  "
-            f"{item.reason:<20} {state}\n"
-            f"       set aside {local_time(item.created_at, tz)}: {visible(item.message)}"
-        )
+        at = local_time(item.created_at, tz)
+        click.echo(w("quarantine_item", item=item.item_id, source=visible(item.source),
+                     page=item.source_page, reason=item.reason, state=_state(w, item), at=at,
+                     message=visible(item.message)))  # fmt: skip
+
+
+def _state(w: Words, item: QuarantineItem) -> str:
+    """An item's state in words (``--json``'s ``resolved`` keeps the English)."""
+    if item.assigned_serial is not None:
+        return w("quarantine_assigned", serial=item.assigned_serial)
+    if item.rejected is not None:
+        return w("quarantine_rejected", reason=visible(item.rejected))
+    if item.rescanned:
+        return w("quarantine_rescanned")
+    if item.set_aside_again is not None:
+        return w("quarantine_again", item=item.set_aside_again)
+    return w("quarantine_open")
 
 
 @quarantine.command("assign", short_help="Attach a set-aside page to the page its serial names.")
 @click.argument("item", type=int)
 @click.argument("serial")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def quarantine_assign(ctx: click.Context, item: int, serial: str) -> None:
+@speaks_site_language
+def quarantine_assign(ctx: click.Context, item: int, serial: str, lang: str | None) -> None:
     """Attach set-aside page ITEM to the issued page with the printed form SERIAL.
 
     For pages whose codes were destroyed (a stain, a tear): the serial's check characters
@@ -246,22 +265,23 @@ def quarantine_assign(ctx: click.Context, item: int, serial: str) -> None:
     """
     from downtime.app import quarantine_assign as assign
 
-    done = assign(data_home(ctx), item, serial)
-    click.echo(
-        f"item {done.item_id}\t{done.serial}\t{done.form} page {done.page_no} of "
-        f"{done.page_count}\t{done.status}"
-    )
+    done, w = assign(data_home(ctx), item, serial), say(ctx, lang)
+    page = w("page_of", form=done.form, page=done.page_no, count=done.page_count)
+    what = f"{done.serial}\t{page}\t{done.status}"
+    click.echo(w("quarantine_done", item=done.item_id, what=what))
 
 
 @quarantine.command("reject", short_help="Decide a set-aside page is not one to file (audited).")
 @click.argument("item", type=int)
 @click.option("--reason", required=True, help="Why the page is not filed (kept, audited).")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def quarantine_reject(ctx: click.Context, item: int, reason: str) -> None:
+@speaks_site_language
+def quarantine_reject(ctx: click.Context, item: int, reason: str, lang: str | None) -> None:
     """Decide that set-aside page ITEM is not one to file (a stray sheet, a page scanned
     twice): it leaves the open items and the report. Audited with the reason."""
     from downtime.app import quarantine_reject as reject
 
-    done = reject(data_home(ctx), item, reason)
-    click.echo(f"item {done.item_id}\t{done.resolved}")
+    done, w = reject(data_home(ctx), item, reason), say(ctx, lang)
+    click.echo(w("quarantine_done", item=done.item_id, what=_state(w, done)))

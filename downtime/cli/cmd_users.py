@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from downtime.cli.common import data_home, handles_errors
+from downtime.cli.common import LANG_OPTION, data_home, handles_errors, say, speaks_site_language
 from downtime.cli.help import Group
 from downtime.cli.listing import USERS, echo_document, json_option, local_time, site_timezone
 from downtime.report.safetext import visible, visible_tree
@@ -31,9 +31,13 @@ def users() -> None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) -> None:
+@speaks_site_language
+def users_add(
+    ctx: click.Context, name: str, role: str, password_stdin: bool, lang: str | None
+) -> None:
     """Add user NAME with a role; the password is asked twice (at least 10 characters) and
     only its Argon2id hash is kept. Audited.
 
@@ -46,16 +50,20 @@ def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) ->
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+        w = say(ctx, lang)
+        password = click.prompt(w("password"), hide_input=True, err=True,
+                                confirmation_prompt=w("password_again"))  # fmt: skip
     user = add_station_user(data_home(ctx), name, role, password)
     click.echo(f"{user.name}\t{user.role}")
 
 
 @users.command("list", short_help="Every user: name, role, active or disabled, when added.")
 @json_option(USERS)
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def users_list(ctx: click.Context, as_json: bool) -> None:
+@speaks_site_language
+def users_list(ctx: click.Context, as_json: bool, lang: str | None) -> None:
     """Every user: name, role, active or disabled, when added (site time) and by whom."""
     from downtime.app.users import station_users
 
@@ -75,20 +83,25 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
         ]
         echo_document(USERS, timezone=tz.key, users=visible_tree(listed))
         return
+    w = say(ctx, lang)
     for user in found:
-        state = "active" if user.active else f"disabled {local_time(user.disabled_at, tz)}"
-        added = f"added {local_time(user.added_at, tz)} by {visible(user.added_by)}"
-        click.echo(f"{user.name:<20}{user.role:<11}{state:<10}  {added}")
+        disabled = w("user_disabled", at=local_time(user.disabled_at, tz))
+        state = w("user_active") if user.active else disabled
+        click.echo(w("user_line", name=user.name, role=user.role, state=state,
+                     at=local_time(user.added_at, tz), by=visible(user.added_by)))  # fmt: skip
 
 
 @users.command("disable", short_help="Disable a user from now on (never deleted).")
 @click.argument("name")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def users_disable(ctx: click.Context, name: str) -> None:
+@speaks_site_language
+def users_disable(ctx: click.Context, name: str, lang: str | None) -> None:
     """Disable user NAME from now on: they cannot log in, and their open sessions end at
     their next request. A user is never deleted (the audit trail names them). Audited."""
     from downtime.app.users import disable_station_user
 
     changed = disable_station_user(data_home(ctx), name)
-    click.echo(f"{name}\tdisabled" if changed else f"{name}\tdisabled already")
+    w = say(ctx, lang)
+    click.echo(w("user_disabled_now" if changed else "user_disabled_before", name=name))

@@ -8,13 +8,14 @@ Pure apart from reading site.toml: a language and values in, text out.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from downtime import words as shared
-from downtime.errors import DowntimeError
+from downtime.errors import DowntimeError, ProblemsError
 from downtime.words import LANGS
 
 FALLBACK = "en"  # when the site's language cannot be known: the library's own messages' language
@@ -73,7 +74,11 @@ class Words(shared.Words):
         said = error.said
         table = catalogue()[self.lang]
         if said is not None and said.key in table.get("errors", {}):
-            message = table["errors"][said.key].format(**said.values)
+            message = _counted(table["errors"][said.key], said.values).format(**said.values)
+            if isinstance(error, ProblemsError) and error.problems:
+                if self.lang != "en":
+                    message += f"\n  {self('in_english')}"
+                message += "".join(f"\n  {p}" for p in error.problems)
             hint = table.get("hints", {}).get(said.key)
             if hint is not None:
                 message += f"\n  → {hint.format(**said.values)}"
@@ -85,6 +90,13 @@ class Words(shared.Words):
         about = self.of("exit", error.exit_code.name)
         details = "\n".join(f"  {line}" for line in str(error).splitlines())
         return self("error", message=f"{about} {self('in_english')}\n{details}")
+
+
+def _counted(text: Any, values: Mapping[str, object]) -> str:
+    """A message, or a count's (``one``, ``other``) form chosen by its value ``n``."""
+    if isinstance(text, Mapping):
+        return str(text["one" if values.get("n") == 1 else "other"])
+    return str(text)
 
 
 def words(lang: str) -> Words:

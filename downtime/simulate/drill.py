@@ -46,6 +46,7 @@ class DrillOptions:
     seed: int = 7
     keep: Path | None = None  # keep the drill's folder here instead of a temporary one
     jobs: int = 1
+    lang: str = "en"  # the report's language
 
 
 @dataclass
@@ -92,7 +93,7 @@ def run_drill(options: DrillOptions, log: Log = lambda _: None) -> DrillResult:
         with _step(result, "void the sheets lost on purpose", log):
             _void(home, result.sheets_lost)
         with _step(result, "report", log):
-            result.report = _report(home)
+            result.report = _report(home, options.lang)
             result.complete = _complete(home)
         return result
 
@@ -232,10 +233,10 @@ def _held(home: Path) -> dict[str, int]:
     return held_kinds(home)
 
 
-def _report(home: Path) -> str:
+def _report(home: Path, lang: str) -> str:
     from downtime.app import outage_report
 
-    return outage_report(home, fmt="table", lang="en")  # as the rest of the drill's output
+    return outage_report(home, fmt="table", lang=lang)  # as the rest of the drill's output
 
 
 def _complete(home: Path) -> bool:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from downtime.codes import PageCode, decode, document_verifies, key_id_of
 from downtime.codes.serials import serial_for_page
-from downtime.errors import DowntimeError, ExitCode, InputError, PageCodeError
+from downtime.errors import DowntimeError, ExitCode, InputError, PageCodeError, Said
 from downtime.ledger import IssuedPage, PackRecord
 from downtime.model import Identifier
 from downtime.pack.manifest import load_manifest, manifest_payload, parse_manifest
@@ -44,8 +44,10 @@ class PackRefused(DowntimeError):
 
     exit_code = ExitCode.CHECK_FAILED
 
-    def __init__(self, reason: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    def __init__(
+        self, reason: str, message: str, *, hint: str | None = None, said: Said | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, said=said)
         self.reason = reason  # not-a-manifest | unsigned | unknown-key | bad-signature | …
 
 
@@ -173,10 +175,12 @@ def _check_codes(
             code = decode(text, keys)
         except PageCodeError as e:
             unknown = e.reason == Reason.UNKNOWN_KEY
+            values = {"pack": name, "page": page.pdf_page, "detail": e.message}
             raise PackRefused(
                 "unknown-key" if unknown else "bad-page-code",
                 f"{name}: the page code of PDF page {page.pdf_page}: {e.message}",
                 hint=IMPORT_KEYS if unknown else "do not use this pack; tell IT",
+                said=Said("pack_unknown_key" if unknown else "pack_bad_code", values),
             ) from e
         wrong = _disagreement(code, page)
         if wrong:
