@@ -49,8 +49,11 @@ def test_doctor_audit_and_ledger_check_in_swedish_and_in_english(printed: Printe
     assert doctor.stderr.startswith("doctor: ") and " varningar, " in doctor.stderr
     states = {line.split()[0] for line in doctor.stdout.splitlines()}
     assert states <= {"ok", "varning", "FEL"} and "ok" in states
+    assert "mappar 0700, filer 0600, alla dina" in doctor.stdout
+    assert " händelser, obruten kedja, senaste hash " in doctor.stdout
     english = run_cli("doctor", "--lang", "en", home=home, ok=False)
     assert " warning(s), " in english.stderr
+    assert "folders 0700, files 0600, all yours" in english.stdout
     assert {line.split()[0] for line in english.stdout.splitlines()} <= {"ok", "warning", "FAILED"}
 
     audit = run_cli("audit", "verify", home=home)

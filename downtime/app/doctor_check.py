@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from downtime.errors import Said
+
 OK, WARNING, FAILED = "ok", "warning", "failed"
 STATES = (OK, WARNING, FAILED)
 
@@ -17,6 +19,7 @@ class Check:
     state: str  # ok | warning | failed
     what: str  # what was found, for a person
     fix: str = ""  # what to do about it; empty when nothing is to be done
+    said: Said | None = None  # ``what`` (and ``fix``) by key in the CLI's words (``checks``)
 
 
 @dataclass(frozen=True)

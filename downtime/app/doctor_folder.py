@@ -19,7 +19,7 @@ from pathlib import Path
 from downtime.app.doctor_check import FAILED, OK, WARNING, Check
 from downtime.codes.keyfiles import KEYRING
 from downtime.codes.keys import KeyStore
-from downtime.errors import KeyStoreError, LedgerError
+from downtime.errors import KeyStoreError, LedgerError, Said
 from downtime.ledger import Ledger, driver_errors
 from downtime.ledger.chain import chain_head
 from downtime.ledger.check import (
@@ -50,11 +50,15 @@ def timezone_check(settings: Settings, now: datetime) -> Check:
     """site.toml's ``timezone`` was checked when it was read; say what time it is there."""
     local = now.astimezone(settings.tz)
     offset = local.strftime("%z")
+    values = {"zone": settings.config.timezone, "time": f"{local:%Y-%m-%d %H:%M}",
+              "abbr": local.tzname(), "offset": f"{offset[:3]}:{offset[3:]}"}  # fmt: skip
     return Check(
         "timezone",
         OK,
-        f"{settings.config.timezone}: {local:%Y-%m-%d %H:%M} {local.tzname()} "
-        f"(UTC{offset[:3]}:{offset[3:]}); times on paper and on screen are in it",
+        "{zone}: {time} {abbr} (UTC{offset}); times on paper and on screen are in it".format(
+            **values
+        ),
+        said=Said("timezone_ok", values),
     )
 
 
@@ -70,7 +74,8 @@ def clock_check(settings: Settings, now: datetime) -> Check:
     except _ledger_errors():
         newest = None  # the ledger check says why
     if newest is None:
-        return Check("clock", OK, f"{shown} (no ledger records to compare it with)")
+        what = f"{shown} (no ledger records to compare it with)"
+        return Check("clock", OK, what, said=Said("clock_ok_empty", {"now": shown}))
     newest_shown = newest.astimezone(settings.tz).isoformat(timespec="seconds")
     if now < newest - CLOCK_SLACK:
         return Check(
@@ -80,18 +85,23 @@ def clock_check(settings: Settings, now: datetime) -> Check:
             f"({newest_shown}): packs and records would carry wrong times",
             fix + "; on stations sharing a ledger, on every one",
         )
-    return Check("clock", OK, f"{shown}, after the ledger's newest record ({newest_shown})")
+    said = Said("clock_ok", {"now": shown, "newest": newest_shown})
+    return Check(
+        "clock", OK, f"{shown}, after the ledger's newest record ({newest_shown})", said=said
+    )
 
 
 def folder_checks(settings: Settings, now: datetime) -> list[Check]:
     """Permissions, ledger, audit chain, keys and disk, in that order."""
     if not settings.home.is_dir():
-        return [Check("data-folder", FAILED, f"{settings.home} does not exist", INIT_FIX)]
+        said = Said("no_data_folder", {"home": settings.home})
+        return [Check("data-folder", FAILED, f"{settings.home} does not exist", INIT_FIX, said)]
     checks = [permissions_check(settings)]
     try:
         with _ledger(settings) as ledger:
             if ledger is None:
-                checks.append(Check("ledger", FAILED, "the data folder has no ledger", INIT_FIX))
+                what, said = "the data folder has no ledger", Said("no_ledger")
+                checks.append(Check("ledger", FAILED, what, INIT_FIX, said))
                 checks.append(keys_check(settings, {}, now))
             else:
                 checks += ledger_checks(settings, ledger)
@@ -137,7 +147,8 @@ def permissions_check(settings: Settings) -> Check:
                 name = path.relative_to(root).as_posix() if path != root else "."
                 offenders.append(f"{label}{name} ({problem})")
     if not count:
-        return Check("permissions", OK, "folders 0700, files 0600, all yours")
+        what = "folders 0700, files 0600, all yours"
+        return Check("permissions", OK, what, said=Said("permissions_ok"))
     more = f", and {count - SHOWN} more" if count > SHOWN else ""
     return Check(
         "permissions",
@@ -235,7 +246,9 @@ def ledger_checks(settings: Settings, ledger: Ledger) -> list[Check]:
             )
         )
     else:
-        checks.append(Check("audit-chain", OK, f"{head.events} events intact, head {head.short}"))
+        what = f"{head.events} events intact, head {head.short}"
+        said = Said("audit_chain_ok", {"events": head.events, "head": head.short})
+        checks.append(Check("audit-chain", OK, what, said=said))
     return checks
 
 
@@ -338,4 +351,5 @@ def disk_check(settings: Settings) -> Check:
         return Check("disk", FAILED, f"{what}: a large outage's scans will not fit", fix)
     if free < DISK_WARNING_BYTES:
         return Check("disk", WARNING, f"{what}: a few large outages' scans at most", fix)
-    return Check("disk", OK, what)
+    said = Said("disk_ok", {"free": f"{free / GIB:.1f}", "where": where})
+    return Check("disk", OK, what, said=said)

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from downtime.app.doctor_check import FAILED, OK, WARNING, Check
 from downtime.codes.qr import ENCODERS, encode, encoder_name
-from downtime.errors import DowntimeError
+from downtime.errors import DowntimeError, Said
 from downtime.pack.fonts import font_problems
 from downtime.scan.decode import read_zbar, read_zxing, reader_problem
 from downtime.scan.ocr import LANGUAGES, tesseract_info
@@ -46,6 +46,7 @@ def tesseract_check() -> Check:
             "Tesseract is not on PATH: a page whose two codes are destroyed is set aside, "
             "not read by its printed serial",
             f"{APT} tesseract-ocr",
+            Said("tesseract_missing"),
         )
     lacking = [lang for lang in LANGUAGES if lang not in found.languages]
     where = f"{found.version or 'Tesseract'} at {found.path}"
@@ -58,7 +59,9 @@ def tesseract_check() -> Check:
             f"{', '.join(found.languages) or 'none'})",
             f"{APT} {packages}",
         )
-    return Check("tesseract", OK, f"{where}, language data {', '.join(LANGUAGES)}")
+    languages = ", ".join(LANGUAGES)
+    said = Said("tesseract_ok", {"where": where, "languages": languages})
+    return Check("tesseract", OK, f"{where}, language data {languages}", said=said)
 
 
 READERS = {
@@ -86,7 +89,7 @@ def reader_check(reader: str, probe: Image | None) -> Check:
     read = read_zxing(probe) if reader == "zxing-cpp" else read_zbar(probe)
     if [s.text for s in read] != [PROBE_TEXT]:
         return Check(name, FAILED, f"{title} loads but cannot read a code: {without}", fix)
-    return Check(name, OK, f"{title} reads a page code")
+    return Check(name, OK, f"{title} reads a page code", said=Said(f"{name}_ok"))
 
 
 def encoder_check(name: str) -> Check:
@@ -118,7 +121,8 @@ def fonts_check() -> Check:
             f"{'; '.join(problems)}: packs cannot be printed",
             "reinstall the kit (its fonts ship in the package)",
         )
-    return Check("fonts", OK, "DejaVu Sans (regular, bold) and DejaVu Sans Mono Bold print")
+    what = "DejaVu Sans (regular, bold) and DejaVu Sans Mono Bold print"
+    return Check("fonts", OK, what, said=Said("fonts_ok"))
 
 
 def _probe_image(matrix: npt.NDArray[np.bool_]) -> Image:

@@ -60,8 +60,9 @@ def doctor(ctx: click.Context, as_json: bool, lang: str | None) -> None:
     else:
         w = say(ctx, lang)
         for c in found.checks:
-            fix = f" → {c.fix}" if c.fix else ""
-            click.echo(f"{w.of('doctor_states', c.state):<8}{c.name:<13}{c.what}{fix}")
+            what, fix = w.check(c)
+            fix = f" → {fix}" if fix else ""
+            click.echo(f"{w.of('doctor_states', c.state):<8}{c.name:<13}{what}{fix}")
         passed = len(found.checks) - len(found.failed) - len(found.warnings)
         echo_err(w("doctor_summary", passed=passed, warnings=len(found.warnings),
                    failed=len(found.failed)))  # fmt: skip

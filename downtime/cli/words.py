@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from downtime import words as shared
 from downtime.errors import DowntimeError, ProblemsError
 from downtime.words import LANGS
+
+if TYPE_CHECKING:
+    from downtime.app.doctor_check import Check
 
 FALLBACK = "en"  # when the site's language cannot be known: the library's own messages' language
 
@@ -67,6 +70,16 @@ class Words(shared.Words):
         """A number with a decimal comma in Swedish, a point in English."""
         text = f"{number:.{places}f}"
         return text.replace(".", ",") if self.lang == "sv" else text
+
+    def check(self, check: Check) -> tuple[str, str]:
+        """What a ``doctor`` check found and what to do, in this language where the check
+        has words here (else as the check says them, in English)."""
+        said, table = check.said, catalogue()[self.lang]
+        if said is None or said.key not in table.get("checks", {}):
+            return check.what, check.fix
+        fix = table.get("fixes", {}).get(said.key)
+        what = str(table["checks"][said.key]).format(**said.values)
+        return what, fix.format(**said.values) if fix is not None else check.fix
 
     def error(self, error: DowntimeError) -> str:
         """How an error is shown: in this language when the error has its words here (or the
