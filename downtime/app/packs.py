@@ -3,6 +3,7 @@ printed elsewhere, and the table of packs the ledger knows."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -145,7 +146,7 @@ def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestI
     its signature and every page code in it verify with the public keys this station holds
     (the pages' patients come from it); one that does not is refused, audited, and the others
     are imported. Importing twice adds nothing."""
-    from downtime.pack.manifest import reserve_ids
+    from downtime.pack.manifest import continuation_in, reserve_ids
     from downtime.ward.verify import PackRefused, verify_manifest
 
     done = []
@@ -161,6 +162,10 @@ def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestI
                     data, public, name=path.name,
                     issued_by=settings.operator, station=settings.station,
                 )  # fmt: skip
+                try:
+                    continues = continuation_in(json.loads(data))
+                except InputError as e:
+                    raise PackRefused("not-a-manifest", f"{path.name}: {e.message}") from e
             except PackRefused as e:
                 hint = IMPORT_KEYS if e.reason == "unknown-key" else e.hint
                 done.append(ManifestImport(path, "", 0, False, e.reason, e.message, hint))
@@ -179,7 +184,7 @@ def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestI
             )
             record_pack(
                 ledger, record, pages, [], [], reserve_ids(pages), [event],
-                actor=settings.operator, station=settings.station,
+                actor=settings.operator, station=settings.station, continues=continues,
             )  # fmt: skip
             done.append(ManifestImport(path, record.ward, len(pages), known_before=False))
     return done
