@@ -190,7 +190,6 @@ def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestI
     return done
 
 
-
 def pack_table(home: Path | None) -> list[PackSummary]:
     """Every pack this ledger knows, newest first."""
     with workspace(home, keys="read") as (_, _keys, ledger):
