@@ -42,6 +42,8 @@ from PIL import Image
 from downtime import simulate
 from downtime.app import PackRequest, run_pack
 
+pytestmark = pytest.mark.backends  # each proof on SQLite and on PostgreSQL
+
 STATIONS = 4
 # Pages per station. Issue 11 asks for 500: 1,700 distinct pages to print and render and about
 # 1,840 page reads, some 90 s on 2 cores; 300 (1,020 distinct pages, about 1,100 page reads)

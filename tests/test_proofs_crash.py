@@ -55,6 +55,8 @@ from downtime import simulate
 from downtime.app import PackRequest, run_pack
 from downtime.record.fhir import ITEM_SYSTEM
 
+pytestmark = pytest.mark.backends  # each proof on SQLite and on PostgreSQL
+
 STORM_S = 20.0  # seconds of kills (issue 11: at least 20)
 KILL_MS = (20.0, 100.0)  # one worker killed every 20 to 100 ms
 SCANNERS = 6

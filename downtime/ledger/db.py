@@ -6,7 +6,10 @@
   drive.
 - **PostgreSQL** (several stations on one ledger: a ``postgresql://`` URL), through
   :mod:`~downtime.ledger.postgres`: writes in ``SERIALIZABLE`` transactions, run again when
-  the server reports a serialization failure or a deadlock (:meth:`Ledger.write`).
+  the server reports a serialization failure or a deadlock (:meth:`Ledger.write`). Writers
+  that append to a table read in id order (the audit trail's hash chain above all) take turns
+  at it, as SQLite's writers always do: every one of them reads the chain's head, so letting
+  them run side by side only has all but one fail and run again.
 
 The statements are the same on both, written in SQLite's dialect and translated where they
 differ (:mod:`~downtime.ledger.dialect`). Only the ledger's own modules run statements
@@ -17,7 +20,7 @@ and return the ledger's dataclasses.
 from __future__ import annotations
 
 import functools
-import os
+import hashlib
 import random
 import sqlite3
 import sys
@@ -32,6 +35,7 @@ from downtime.errors import LedgerError
 from downtime.ledger import postgres
 from downtime.ledger.dialect import POSTGRESQL, SQLITE, is_database_url, migration_sql, redacted
 from downtime.ledger.migrations import MIGRATIONS
+from downtime.ledger.sqlitefile import open_sqlite
 
 T = TypeVar("T")
 
@@ -44,6 +48,14 @@ BEGIN = {SQLITE: "BEGIN IMMEDIATE", POSTGRESQL: "BEGIN ISOLATION LEVEL SERIALIZA
 MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
 # Taken while migrations run on PostgreSQL, so that stations starting at once apply each once.
 MIGRATION_LOCK = 0x646F776E74696D65  # "downtime"
+AUDIT_TABLE = "audit_events"  # hash-chained: each row names the hash of the one before
+
+
+def turn_lock(table: str) -> int:
+    """The PostgreSQL advisory lock (a signed 64-bit key) that writers appending to ``table``
+    in id order take turns by (:meth:`Ledger.write`)."""
+    digest = hashlib.sha256(f"downtime.turn:{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class Row(Protocol):
@@ -69,15 +81,6 @@ class Connection(Protocol):
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
     def close(self) -> None: ...
-
-
-def _create_private_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return  # there already (made by another process opening it at the same moment)
-    os.close(fd)
 
 
 class Ledger:
@@ -118,7 +121,7 @@ class Ledger:
         if is_database_url(target):
             ledger = cls(postgres.connect(str(target)), target)
         else:
-            ledger = cls(_open_sqlite(Path(target)), Path(target))
+            ledger = cls(open_sqlite(Path(target)), Path(target))
         try:
             ledger._migrate()
         except BaseException:
@@ -171,22 +174,27 @@ class Ledger:
             self._rollback()
             raise
 
-    def write(self, body: Callable[[Connection], T], *, in_order: Sequence[str] = ()) -> T:
+    def write(
+        self,
+        body: Callable[[Connection], T],
+        *,
+        in_order: Sequence[str] = (),
+        audited: bool = True,
+    ) -> T:
         """Run ``body`` in a write transaction and return what it returns. On PostgreSQL a
         serialization failure or a deadlock runs it again from the start (a bounded number of
         times): ``body`` must do nothing but its statements, and build its result anew.
 
         ``in_order``: tables whose readers take "every row after the last id I saw" as what is
-        new (:func:`~downtime.ledger.postings.held_changes`). On SQLite writers take turns, so
-        ids are given in the order rows are committed; on PostgreSQL such a table is locked
-        against other writers first (before anything is read), so that a row never commits
-        after a row with a higher id."""
+        new (:func:`~downtime.ledger.postings.held_changes`); ``audited`` (the default): the
+        body may append audit events, whose hash chain is such a table too. On SQLite writers
+        take turns, so ids are given in the order rows are committed. On PostgreSQL the writers
+        of such a table take turns at it (:meth:`_turns`), so that a row never commits after a
+        row with a higher id and two writers never read the same head of the audit chain."""
+        tables = sorted({*in_order, *([AUDIT_TABLE] if audited else [])})
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                with self.transaction() as conn:
-                    if self.dialect == POSTGRESQL:
-                        for table in in_order:
-                            conn.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE", ())
+                with self._turns(tables), self.transaction() as conn:
                     return body(conn)
             except Exception as e:
                 if not (self.dialect == POSTGRESQL and postgres.retryable(e)):
@@ -201,6 +209,35 @@ class Ledger:
                 wait = min(RETRY_MAX_WAIT_S, RETRY_FIRST_WAIT_S * 2**attempt)
                 time.sleep(random.uniform(0, wait))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _turns(self, tables: Sequence[str]) -> Iterator[None]:
+        """On PostgreSQL: wait for this connection's turn at each of ``tables`` (in name order,
+        so that two writers never wait for each other), held until the transaction has ended.
+
+        The turns are advisory locks taken before ``BEGIN``: a ``SERIALIZABLE`` transaction
+        sees the ledger as it was at its first statement, so a lock taken inside it would come
+        too late (the rows the writer before committed stay unseen), and ``LOCK TABLE`` in a
+        mode that keeps writers out needs more than the station role's SELECT and INSERT
+        (README: "Several stations on one ledger"). A station that dies ends its session, and
+        the server releases its turns with it."""
+        if self.dialect != POSTGRESQL or not tables:
+            yield
+            return
+        taken: list[int] = []
+        try:
+            for table in tables:
+                key = turn_lock(table)
+                self._conn.execute("SELECT pg_advisory_lock(?)", (key,))
+                taken.append(key)
+            yield
+        finally:
+            for key in reversed(taken):
+                try:
+                    self._conn.execute("SELECT pg_advisory_unlock(?)", (key,))
+                except Exception as e:  # the connection failed: its turns went with it
+                    if not self._driver_error(e):
+                        raise
 
     def _rollback(self) -> None:
         try:
@@ -291,41 +328,6 @@ class Ledger:
             name: self._conn.execute(f"PRAGMA {name}").fetchone()[0]
             for name in ("journal_mode", "synchronous", "foreign_keys")
         }
-
-
-def _open_sqlite(path: Path) -> sqlite3.Connection:
-    try:
-        _create_private_file(path)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        conn.row_factory = sqlite3.Row
-        _write_ahead_log(conn)
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-    except (OSError, sqlite3.Error) as e:
-        raise LedgerError(
-            f"the ledger {path.name} cannot be opened: {e}",
-            hint="check that the data folder is on a local disk and writable (DOWNTIME_HOME)",
-        ) from e
-    return conn
-
-
-def _write_ahead_log(conn: sqlite3.Connection, patience: float = 30.0) -> None:
-    """Put the ledger in WAL mode (it stays so once set). Switching takes the file's exclusive
-    lock, and SQLite answers "database is locked" at once, without waiting, when several
-    processes open a new ledger at the same moment; so try again for a while."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                return
-            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
-                return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise sqlite3.OperationalError("the ledger could not be switched to WAL mode")
-        time.sleep(random.uniform(0.005, 0.05))
 
 
 def driver_errors() -> tuple[type[Exception], ...]:

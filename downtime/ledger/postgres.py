@@ -13,6 +13,7 @@ URL), never from the URL itself (:mod:`downtime.settings` refuses one that carri
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -92,8 +93,24 @@ class PgConnection:
         self._raw.close()
 
 
+class _NotAfterAFailedBatch(logging.Filter):
+    """Drops psycopg's warning that ending a pipeline failed after a statement in it had
+    failed (a batch of ``executemany`` hit a serialization failure): that failure is raised as
+    it is, and the transaction run again, so the warning only repeats it on stderr."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+def _quiet_failed_batches() -> None:
+    driver_log = logging.getLogger("psycopg")
+    if not any(isinstance(f, _NotAfterAFailedBatch) for f in driver_log.filters):
+        driver_log.addFilter(_NotAfterAFailedBatch())
+
+
 def connect(url: str, *, readonly: bool = False) -> PgConnection:
     """A connection to the database ``url`` names, in autocommit (see the module's doc)."""
+    _quiet_failed_batches()
     try:
         import psycopg
     except ImportError as e:  # pragma: no cover - psycopg is a dependency
