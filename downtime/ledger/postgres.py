@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from downtime.errors import LedgerError
-from downtime.ledger.dialect import pyformat, redacted
+from downtime.ledger.dialect import multirow_insert, pyformat, redacted, statement_sizes
 
 # SQLSTATEs after which a transaction may simply be run again: serialization_failure and
 # deadlock_detected.
@@ -83,10 +83,22 @@ class PgConnection:
         return self._raw.execute(pyformat(sql), tuple(parameters))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
-        cursor = self._raw.cursor()
+        """``sql`` once per row of ``parameters``: an ``INSERT`` as a few statements of many
+        rows each (:func:`~downtime.ledger.dialect.multirow_insert`), else row by row."""
         batch = [tuple(p) for p in parameters]
-        if batch:
-            cursor.executemany(pyformat(sql), batch)
+        if not batch or multirow_insert(sql, 1) is None:
+            cursor = self._raw.cursor()
+            if batch:
+                cursor.executemany(pyformat(sql), batch)
+            return cursor
+        import psycopg
+
+        cursor = psycopg.RawCursor(self._raw)  # placeholders numbered: sent as they are
+        start = 0
+        for size in statement_sizes(len(batch), len(batch[0])):
+            chunk = batch[start : start + size]
+            start += size
+            cursor.execute(str(multirow_insert(sql, size)), [v for row in chunk for v in row])
         return cursor
 
     def close(self) -> None:
