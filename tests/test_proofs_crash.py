@@ -12,6 +12,9 @@ clean rerun of every input must leave each page once and nothing else.
 Reconciliation: `downtime reconcile` to the Medplum test server, killed at random moments
 mid-posting again and again, then run to its end: exactly one resource on the server per
 identifier the ledger says was posted, and the report counts every bundle posted.
+
+Both run on SQLite and on PostgreSQL (a database of the test's own; on PostgreSQL a killed
+process's session ends with it, and the server rolls back whatever it had begun).
 """
 
 from __future__ import annotations

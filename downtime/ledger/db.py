@@ -278,7 +278,7 @@ class Ledger:
             done = self._applied()
             for name, sql in MIGRATIONS:
                 if name not in done:
-                    self.write(functools.partial(self._apply, name=name, sql=sql))
+                    self.write(functools.partial(self._apply, name=name, sql=sql), audited=False)
 
     def _applied(self) -> set[str]:
         try:
