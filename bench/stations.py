@@ -4,23 +4,23 @@ once on PostgreSQL, and with one on SQLite, the same pages on the same machine.
     python bench/stations.py --pages 400 --stations 1 2 4 --repeat 3 --write
 
 The bundled example census is printed (as often as it takes to have ``--pages`` distinct patient
-and admission pages) into a ledger on a throwaway PostgreSQL cluster started here
-(tests/pgcluster.py) with durability on, as PostgreSQL's defaults have it (``fsync``,
-``synchronous_commit``, ``full_page_writes``): every commit reaches the disk before it returns,
-as every commit of the SQLite ledger does (WAL, ``synchronous=FULL``). The cluster's files and
-the data folders are on the same disk. The pages are filled like a person, degraded as a 200 dpi
-scanner does and written as scanner PDFs of 25 JPEG pages (bench/scan_runs.py's speed files).
+and admission pages) into a SQLite ledger, which `downtime ledger copy` copies into a database of
+a throwaway PostgreSQL cluster started here (tests/pgcluster.py) with durability on, as
+PostgreSQL's defaults have it (``fsync``, ``synchronous_commit``, ``full_page_writes``): every
+commit reaches the disk before it returns, as every commit of the SQLite ledger does (WAL,
+``synchronous=FULL``). The cluster's files and the data folders are on the same disk. The pages
+are filled like a person, degraded as a 200 dpi scanner does and written as scanner PDFs of 25
+JPEG pages (bench/scan_runs.py's speed files).
 
 Each run starts from a copy of the printed data folder (keys, image store, site.toml) and of its
-ledger: on PostgreSQL a database cloned from the printed one, on SQLite the same rows copied into
-a new SQLite ledger, so both ledgers hold the same issued pages and the same files identify the
-same pages. The files are dealt round-robin to N stations: N `downtime scan --json` processes
-started at the same moment, each on its own files, sharing the one ledger and the one image
-store. A run's time is from starting the first process to the last one's end (each process's
-start-up included, as a clerk sees it); its pages per second are all pages over that time. The
-runs of one repetition go one after the other, every configuration once per repetition, and
-the median of the repetitions is reported. Every run is checked: every page reported as the
-page it is, and each counted once in the ledger.
+ledger: the SQLite file, or a database cloned from the copied one; so both ledgers hold the same
+issued pages and the same files identify the same pages. The files are dealt round-robin to N
+stations: N `downtime scan --json` processes started at the same moment, each on its own files,
+sharing the one ledger and the one image store. A run's time is from starting the first process
+to the last one's end (each process's start-up included, as a clerk sees it); its pages per
+second are all pages over that time. The runs of one repetition go one after the other, every
+configuration once per repetition, and the median of the repetitions is reported. Every run is
+checked: every page reported as the page it is, and each counted once in the ledger.
 
 With ``--write`` the table replaces the "Stations" section of BENCHMARKS.md.
 """
@@ -52,7 +52,8 @@ from backends import ledger_rows  # noqa: E402
 from pack import replace_section  # noqa: E402
 from scan_cases import print_packs  # noqa: E402
 from scan_runs import Places, speed_files  # noqa: E402
-from stations_ledgers import copy_to_sqlite, site_with_database  # noqa: E402
+
+from downtime.app.ledger_copy import copy_to_postgresql  # noqa: E402
 
 SQLITE, POSTGRESQL = "SQLite", "PostgreSQL"
 CLI = "import sys; from downtime.cli import main; sys.exit(main())"
@@ -77,12 +78,12 @@ class Run:
 
 @dataclass(frozen=True)
 class Setup:
-    """What every run starts from: the printed data folder on each backend and the files."""
+    """What every run starts from: the printed data folder, its ledger copied to PostgreSQL,
+    and the files."""
 
     cluster: pgcluster.Cluster
-    pg_home: Path  # its site.toml names the printed database
-    pg_url: str
-    sqlite_home: Path
+    home: Path  # the printed data folder, its ledger the SQLite file
+    pg_url: str  # the copy of its ledger
     files: list[Path]
     places: Places
     jobs: int
@@ -137,32 +138,34 @@ def log(line: str) -> None:
 
 
 def prepare(args: argparse.Namespace, cluster: pgcluster.Cluster, work: Path) -> Setup:
-    url = cluster.create()
-    pg_home = work / "printed"
-    pg_home.mkdir(parents=True, mode=0o700)
-    (pg_home / "site.toml").write_text(site_with_database("", url), "utf-8")
+    home = work / "printed"
     rounds = -(-args.pages // 98)  # the example census prints 98 such pages
-    log(f"printing the example census {rounds} time(s) into PostgreSQL")
-    printed = print_packs(pg_home, work / "packs", rounds)
+    log(f"printing the example census {rounds} time(s)")
+    printed = print_packs(home, work / "packs", rounds)
     pages = [p for r in reversed(printed) for p in r][: args.pages]
     log(f"filling and scanning {len(pages)} pages at 200 dpi")
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         files, places = speed_files(pages, 200, args.seed, work / "files", pool)
-    sqlite_home = work / "printed-sqlite"
-    shutil.copytree(pg_home, sqlite_home)
-    (sqlite_home / "site.toml").write_text(site_with_database(pg_home / "site.toml", ""), "utf-8")
-    copy_to_sqlite(url, sqlite_home / "ledger.sqlite3")
+    url = cluster.create()
+    copied = copy_to_postgresql(home, url)
+    log(f"ledger copied to PostgreSQL: {copied.rows} rows")
     [version] = ledger_rows(url, "SHOW server_version")
-    return Setup(cluster, pg_home, url, sqlite_home, files, places, args.jobs, str(version[0]))
+    return Setup(cluster, home, url, files, places, args.jobs, str(version[0]))
+
+
+def site_with_database(site: Path, url: str) -> str:
+    """The text of the data folder's site.toml with ``database = url`` added."""
+    text = site.read_text("utf-8") if site.exists() else ""
+    return text + f'database = "{url}"\n'
 
 
 def run(setup: Setup, config: Config, work: Path) -> Run:
     """One run: a fresh copy of the printed data folder and ledger, N stations at once."""
     home = work / f"{config.ledger.lower()}-{config.stations}"
-    if config.ledger == SQLITE:
-        shutil.copytree(setup.sqlite_home, home)
-    else:
-        shutil.copytree(setup.pg_home, home)
+    shutil.copytree(setup.home, home)
+    if config.ledger == POSTGRESQL:
+        for name in ("ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"):
+            (home / name).unlink(missing_ok=True)
         clone = setup.cluster.clone(setup.pg_url)
         (home / "site.toml").write_text(site_with_database(home / "site.toml", clone), "utf-8")
     given = [setup.files[s :: config.stations] for s in range(config.stations)]

@@ -8,8 +8,8 @@ columns, files and page serials instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from downtime.vocab import Reason
@@ -30,15 +30,26 @@ class ExitCode(IntEnum):
     INTERNAL = 70
 
 
+@dataclass(frozen=True)
+class Said:
+    """An error's message (and next step) by its key in the CLI's catalogue of messages
+    (``cli/words.toml``, ``errors`` and ``hints``), with its values: the CLI says it in the
+    site's language. The error's ``message`` and ``hint`` are the same words in English."""
+
+    key: str
+    values: Mapping[str, object] = field(default_factory=dict)
+
+
 class DowntimeError(Exception):
     """Base class: a message for a person, an exit code, and an optional next step."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, said: Said | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.said = said
 
     def __str__(self) -> str:
         return f"{self.message}\n  → {self.hint}" if self.hint else self.message

@@ -283,7 +283,9 @@ def _validated(config: SiteConfig, where: str) -> SiteConfig:
 def site_config_text(config: SiteConfig) -> str:
     """A commented site.toml with the given values, written by ``downtime init``."""
     forms = ", ".join(_toml_string(f) for f in config.patient_forms)
-    return f"""# downtime site options. Delete a line to get the default back.
+    return f"""# downtime site options. Delete a line to get the default back (`downtime init`
+# writes it in again, with the default); init keeps this file's comments, order and values.
+
 site = {_toml_string(config.site)}              # printed on every cover sheet
 lang = {_toml_string(config.lang)}                         # sv | en: language of the printed forms
 timezone = {_toml_string(config.timezone)}  # times on paper are local wall-clock times

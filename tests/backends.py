@@ -131,18 +131,32 @@ def new_ledger(backend: Backend, folder: Path) -> Path | str:
 
 
 def tamper(target: Path | str, sql: str, params: Sequence[Any] = ()) -> None:
-    """Change stored rows behind the kit's back (as an attacker with the database would)."""
+    """Change stored rows behind the kit's back, as an attacker who owns the database would:
+    the audit trail's append-only triggers are switched off for the statement (on PostgreSQL
+    ``ALTER TABLE … DISABLE TRIGGER``, on SQLite dropped), then put back."""
     if isinstance(target, str):
         conn = connect(target)
         try:
+            conn.execute("BEGIN")
+            conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
             conn.execute(sql, params)
+            conn.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
+            conn.execute("COMMIT")
         finally:
             conn.close()
         return
     import sqlite3
 
     with sqlite3.connect(target) as lite:
+        triggers = lite.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+            ("audit_events",),
+        ).fetchall()
+        for name, _ in triggers:
+            lite.execute(f'DROP TRIGGER "{name}"')
         lite.execute(sql, params)
+        for _, create in triggers:
+            lite.execute(create)
     lite.close()
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "downtime"
-SHARED = {"errors", "model", "vocab", "settings", "geometry", "files", "bundled"}
+SHARED = {"errors", "model", "vocab", "settings", "geometry", "files", "bundled", "words"}
 STAGES = (
     "census", "forms", "codes", "pack", "ward", "scan", "ledger", "record", "report", "review",
     "simulate", "app", "station", "cli",

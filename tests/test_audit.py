@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from backends import ledger_rows, ledger_target, open_ledger
 from backends import tamper as tamper_with
 from click.testing import CliRunner, Result
 
 from downtime.cli import main
-from downtime.ledger import AuditEvent, write_audit
+from downtime.ledger import AuditEvent, driver_errors, write_audit
 from downtime.ledger.audit import GENESIS, chain_hash
+from downtime.ledger.postgres import connect
 
 pytestmark = pytest.mark.backends
 EVENTS = 6
@@ -72,6 +75,42 @@ def test_an_intact_trail_passes_and_names_its_length_and_head(audited: Path) -> 
 def tamper_free_head(home: Path) -> str:
     [head] = ledger_rows(home, "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")
     return str(head[0])
+
+
+def test_the_database_itself_refuses_to_change_or_delete_an_audit_event(audited: Path) -> None:
+    """Append-only is enforced by the database, not by the kit's good manners: an UPDATE, a
+    DELETE (and on PostgreSQL a TRUNCATE) through an ordinary connection is refused, and the
+    trail stays intact. Only someone who owns the database and switches the triggers off
+    (as the other tests here do) can change it, and `audit verify` then says what changed."""
+    home = audited
+    target = ledger_target(home)
+    refused = [
+        "UPDATE audit_events SET actor = 'someone else' WHERE seq = 3",
+        "DELETE FROM audit_events WHERE seq = 2",
+    ]
+    if isinstance(target, str):
+        refused.append("TRUNCATE audit_events")
+    for sql in refused:
+        with pytest.raises(driver_errors()) as caught, open_ledger(home) as ledger:
+            ledger.write(lambda conn, sql=sql: conn.execute(sql, ()))
+        assert "the audit trail is append-only" in str(caught.value), sql
+        if isinstance(target, Path):  # and a connection of one's own, outside the kit
+            with sqlite3.connect(target) as conn, pytest.raises(sqlite3.IntegrityError) as own:
+                conn.execute(sql)
+            conn.close()
+            assert "append-only" in str(own.value)
+    if isinstance(target, str):
+        conn = connect(target)
+        try:
+            with pytest.raises(psycopg.Error) as caught:
+                conn.execute("DELETE FROM audit_events")
+            assert "the audit trail is append-only: DELETE of audit events refused" in str(
+                caught.value
+            )
+        finally:
+            conn.close()
+    document = verify(home, code=0)
+    assert document["events"] == EVENTS
 
 
 def test_an_edited_event_is_named(audited: Path) -> None:

@@ -7,34 +7,15 @@ ledger written by a newer version of the kit is never opened.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from backupkit import backup_while_scanning, captures, run
 from conftest import PrintedPack
 from scankit import copy_home, render, save_png
 from test_reconcile import printed  # noqa: F401
-
-from downtime.cli import main
-
-DOWNTIME = Path(sys.executable).with_name("downtime")
-
-
-def run(home: Path, *args: str | Path) -> Result:
-    return CliRunner().invoke(main, ["--home", str(home), *map(str, args)])
-
-
-def captures(home: Path) -> int:
-    with sqlite3.connect(f"{(home / 'ledger.sqlite3').as_uri()}?mode=ro", uri=True) as conn:
-        found = int(conn.execute("SELECT count(*) FROM captures").fetchone()[0])
-    conn.close()
-    return found
 
 
 @pytest.fixture
@@ -52,22 +33,7 @@ def test_a_backup_taken_while_a_scan_runs_restores_whole_elsewhere(
     tmp_path: Path,
 ) -> None:
     home = copy_home(printed, tmp_path / "home")
-    env = {**os.environ, "DOWNTIME_USER": "ida"}
-    scanning = subprocess.Popen(
-        [str(DOWNTIME), "--home", str(home), "scan", "--jobs", "1", str(pages)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while captures(home) < 2 and scanning.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        during = run(home, "backup", tmp_path / "backup")
-        assert during.exit_code == 0, during.output
-        running = scanning.poll() is None
-    finally:
-        _, err = scanning.communicate(timeout=300)
-    assert scanning.returncode == 0, err
-    assert running, "the backup was to be taken while the scan ran"
+    backup_while_scanning(home, pages, tmp_path / "backup")
 
     document: dict[str, Any] = json.loads((tmp_path / "backup" / "backup.json").read_text())
     assert document["schema"] == "downtime.backup/1"

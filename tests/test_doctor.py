@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import tamper
 from click.testing import Result
 from conftest import PrintedPack, print_example_pack, run_cli
 from fhirserver import FhirServer, fhir_request, fhir_server_fixture  # noqa: F401 (fhir_server)
@@ -161,9 +162,9 @@ def test_files_and_folders_open_to_others_fail_and_are_named(home: Path) -> None
 def test_a_damaged_audit_trail_and_a_missing_image_fail(home: Path) -> None:
     import sqlite3
 
+    tamper(home / "ledger.sqlite3", "UPDATE audit_events SET detail = 'edited' WHERE seq = 2")
     conn = sqlite3.connect(home / "ledger.sqlite3")
     with conn:
-        conn.execute("UPDATE audit_events SET detail = 'edited' WHERE seq = 2")
         conn.execute(  # a file the ledger names, not in the store (foreign keys are off here)
             "INSERT INTO scan_files (file_sha256, size, kind, first_source, first_run, "
             "stored_as) VALUES (?, 1, 'png', 'gone.png', 'run', ?)",

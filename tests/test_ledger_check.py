@@ -21,6 +21,7 @@ from test_reconcile import form_entries, mar_cells, printed, scan_in, ticked  # 
 from test_review import reconcile
 
 from downtime.cli import main
+from downtime.ledger.postgres import connect
 
 pytestmark = pytest.mark.backends
 
@@ -122,3 +123,36 @@ def test_images_go_to_a_store_of_its_own_and_are_read_from_there(
     other = tmp_path / "station-2"
     shutil.copytree(home, other)
     assert check(other, code=0)["files_named"] == 2
+
+
+def test_an_audit_trail_no_longer_append_only_fails_the_integrity_check(scanned: Path) -> None:
+    target = ledger_target(scanned)
+    if isinstance(target, str):  # the owner switches one off
+        conn = connect(target)
+        try:
+            conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_delete")
+        finally:
+            conn.close()
+    else:
+        import sqlite3
+
+        with sqlite3.connect(target) as lite:
+            lite.execute("DROP TRIGGER audit_events_no_delete")
+        lite.close()
+    document = check(scanned, code=1)
+    assert findings(document) == [("integrity", "the ledger")]
+    what = document["findings"][0]["what"]
+    assert "no longer append-only" in what and "audit_events_no_delete" in what
+
+
+def test_the_doctor_says_what_it_checked_of_the_database(scanned: Path) -> None:
+    """On PostgreSQL too the ledger line is a check, not a word: it says what it looked at."""
+    result = run(scanned, "doctor", "--json")
+    [ledger] = [c for c in json.loads(result.stdout)["checks"] if c["check"] == "ledger"]
+    assert ledger["state"] == "ok", ledger
+    assert "the audit trail append-only" in ledger["what"]
+    if isinstance(ledger_target(scanned), str):
+        assert "every table read whole, indexes and constraints valid" in ledger["what"]
+        assert "data checksums: off" in ledger["what"]  # the throwaway cluster has none
+    else:
+        assert "integrity ok (SQLite's integrity check" in ledger["what"]

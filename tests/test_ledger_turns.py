@@ -13,7 +13,8 @@ from backends import ledger_rows
 
 from downtime.ledger import AuditEvent, Ledger, verify_audit_chain
 from downtime.ledger.audit import append_audit
-from downtime.ledger.db import AUDIT_TABLE, Connection, turn_lock
+from downtime.ledger.db import AUDIT_TABLE, Connection
+from downtime.ledger.postgres import turn_lock
 
 STATIONS = 4
 WRITES = 25  # per station

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 import unicodedata
 from pathlib import Path
 
 import pytest
+from backends import tamper
 from conftest import EXAMPLE, PrintedPack, ledger_rows, print_example_pack, run_cli
 from pdfpages import page_texts
 
@@ -214,8 +214,7 @@ def test_printing_is_audited_per_patient(example_packs: dict[str, PrintedPack]) 
 
 def test_audit_chain_detects_an_altered_row(home: Path, tmp_path: Path) -> None:
     print_example_pack(home, tmp_path)
-    with sqlite3.connect(home / "ledger.sqlite3") as conn:
-        conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq = 3")
+    tamper(home / "ledger.sqlite3", "UPDATE audit_events SET actor = 'someone else' WHERE seq = 3")
     with Ledger.open(home / "ledger.sqlite3") as ledger:
         assert verify_audit_chain(ledger) == 3
 
@@ -383,7 +382,11 @@ def test_skip_invalid_prints_the_rest_and_lists_the_skipped_rows(
     )
     pdf = tmp_path / "W1.pdf"
     result = run_cli("pack", census, "--ward", "W1", "-o", pdf, "--skip-invalid", home=home)
-    assert "line 3" in result.stderr and "line 4" in result.stderr
+    # in the site's language (Swedish by default), as on the cover sheet
+    assert "hoppade över rad 3" in result.stderr and "hoppade över rad 4" in result.stderr
+    english = run_cli("pack", census, "--ward", "W1", "-o", tmp_path / "W1-en.pdf",
+                      "--skip-invalid", "--lang", "en", home=home)  # fmt: skip
+    assert "skipped line 3" in english.stderr and "skipped line 4" in english.stderr
     manifest = json.loads(pdf.with_name("W1.manifest.json").read_text())
     values = {p["patient"]["value"] for p in manifest["pages"] if p["patient"]}
     assert "191212121212" in values and "194803169806" not in values

@@ -6,11 +6,10 @@ Pure: no data folder. The report itself, in both languages, is checked end to en
 
 from __future__ import annotations
 
-import string
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import pytest
+from wordskit import assert_parallel, placeholders, texts
 
 from downtime.report import COUNT_FIELDS, LANGS, SCOPE_REASONS, Words, age_words, pending_words
 from downtime.report.formats import FORMATS, MACHINE_FORMATS, report_lang
@@ -20,29 +19,8 @@ from downtime.report.words import catalogue
 TABLES = ("columns", "counts", "why", "chart")  # tables of codes in words
 
 
-def texts(value: Any) -> Iterator[str]:
-    """Every text of a catalogue value: a string, or a count's ``one`` and ``other`` forms."""
-    if isinstance(value, Mapping):
-        yield from (str(v) for v in value.values())
-    else:
-        yield str(value)
-
-
-def placeholders(text: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
-
-
 def test_every_word_is_in_both_languages_with_the_same_placeholders() -> None:
-    sv, en = (catalogue()[lang] for lang in ("sv", "en"))
-
-    assert set(sv) == set(en)
-    for key in sv:
-        if key in TABLES:
-            assert set(sv[key]) == set(en[key]), key
-            continue
-        found = {lang: [placeholders(t) for t in texts(catalogue()[lang][key])] for lang in LANGS}
-        every = found["sv"] + found["en"]
-        assert all(p == every[0] for p in every), f"{key}: {found}"
+    assert_parallel(catalogue(), TABLES)
 
 
 def test_a_count_has_a_singular_and_a_plural_form_and_names_its_number() -> None:

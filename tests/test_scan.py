@@ -562,7 +562,7 @@ def test_pipes_devices_and_broken_links_in_a_folder_are_listed_on_stderr_never_o
     (scans / "zero.png").symlink_to("/dev/zero")
     (scans / ".hidden.png").symlink_to("/dev/zero")  # hidden: passed over, not listed
 
-    result = cli("scan", "--jobs", "1", scans, home=station)
+    result = cli("scan", "--jobs", "1", "--lang", "en", scans, home=station)
 
     skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped: ")]
     assert skipped == [
@@ -1233,7 +1233,7 @@ def test_summary_table_counts_agree_with_the_ledger(
     (scans / "07-notes.txt").write_text("not a scan\n", encoding="utf-8")
     save_png(scans / "08-white.png", np.full_like(a, 255))
 
-    out = cli("scan", "--jobs", "2", scans, home=station).stdout
+    out = cli("scan", "--jobs", "2", "--lang", "en", scans, home=station).stdout
 
     table = {
         m["status"]: (int(m["n"]), m["reasons"])

@@ -172,3 +172,93 @@ def test_encounter_system_is_written_by_init_and_read_back(home: Path) -> None:
     config = SiteConfig(encounter_system="urn:oid:1.2.752.29.4.14")
     write_site(home, site_config_text(config))
     assert load_site_config(home / "site.toml") == config
+
+
+# --------------------------------------------------------------------------------------------
+# `downtime init` again: an edited site.toml keeps its comments, order and values
+
+EDITED = """\
+# Norrlands sjukhus: downtime options (changed by IT, ticket 4711)
+lang = "en"   # the wards here read English forms
+site = "Norrlands sjukhus"
+# fewer blank admission forms: ward 12 never used more than two
+admission_forms = 2
+patient_forms = [
+    "mar",      # the administration record first
+    "journal",
+]
+timezone = "Europe/Stockholm"
+
+# the record system
+[fhir]
+url = "https://fhir.example.se/R4"  # test server until March
+"""
+
+
+def test_init_again_keeps_an_edited_site_toml_and_adds_only_the_missing_options(
+    home: Path,
+) -> None:
+    path = write_site(home, EDITED)
+    run_cli("init", home=home)
+    after = path.read_text(encoding="utf-8")
+    added = [
+        line
+        for line in after.splitlines()
+        if line not in EDITED.splitlines() or line.startswith(("[", "# The record"))
+    ]
+    top, fhir = EDITED.split("\n# the record system\n")
+    assert after.startswith(top), "everything above the added options is as it was"
+    assert after.endswith("\n# the record system\n" + fhir), "the table stays last, as it was"
+    new_keys = {line.split(" = ")[0] for line in added if not line.startswith(("#", "["))}
+    assert new_keys == {
+        "validity_hours", "mar_hours", "qr_encoder", "encounter_system", "drug_list",
+        "drug_list_system", "database",
+    }  # fmt: skip
+    assert "# its code. Empty: no list." in after, "an added option comes with its comment"
+    config = load_site_config(path)
+    assert (config.lang, config.site, config.admission_forms) == ("en", "Norrlands sjukhus", 2)
+    assert config.patient_forms == ("mar", "journal")
+    assert config.fhir.url == "https://fhir.example.se/R4"
+    assert (config.validity_hours, config.drug_list_system) == (12, NPL_ID), "the defaults"
+
+    run_cli("init", home=home)
+    assert path.read_text(encoding="utf-8") == after, "nothing is missing now: nothing changes"
+
+
+def test_init_with_an_option_changes_only_that_value_and_keeps_its_comment(home: Path) -> None:
+    path = write_site(home, EDITED)
+    run_cli("init", home=home)
+    before = path.read_text(encoding="utf-8")
+    run_cli("init", "--lang", "sv", "--site", 'Sankt "Görans"', home=home)
+    after = path.read_text(encoding="utf-8")
+    assert after == before.replace('lang = "en"', 'lang = "sv"').replace(
+        'site = "Norrlands sjukhus"', 'site = "Sankt \\"Görans\\""'
+    )
+    assert "# the wards here read English forms" in after
+    assert load_site_config(path).site == 'Sankt "Görans"'
+
+
+def test_init_writes_the_whole_template_when_site_toml_is_missing(home: Path) -> None:
+    run_cli("init", "--lang", "en", home=home)
+    assert (home / "site.toml").read_text(encoding="utf-8") == site_config_text(
+        SiteConfig(lang="en")
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('site = "Norr"\nlang = "en\n', "line 2"),
+        ('site = "Norr"\n\nadmission_forms 3\n', "line 3"),
+        ('site = "Norr"\n[fhir]\nurl = "https://x"\n[fhir]\n', "line 4"),
+    ],
+)
+def test_init_on_a_malformed_site_toml_names_the_line_and_changes_nothing(
+    home: Path, text: str, line: str
+) -> None:
+    path = write_site(home, text)
+    result = run_cli("init", "--lang", "sv", home=home, ok=False)
+    assert result.exit_code == 4
+    assert "site.toml" in result.stderr and line in result.stderr, result.stderr
+    assert path.read_text(encoding="utf-8") == text
+    assert sorted(p.name for p in home.iterdir()) == ["site.toml"], "no ledger, no keys"

@@ -40,7 +40,7 @@ def station(host: Host, cups: Cups, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def print_ward(home: Path, *args: str, ok: bool = True) -> Result:
-    return run_cli("print", "--ward", "MED42", *args, home=home, ok=ok)
+    return run_cli("print", "--ward", "MED42", "--lang", "en", *args, home=home, ok=ok)
 
 
 def printed(cups: Cups) -> list[tuple[tuple[float, float], str]]:

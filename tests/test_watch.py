@@ -87,7 +87,7 @@ class Watcher:
 
     def __init__(self, home: Path, folder: Path, *extra: str | Path) -> None:
         code = "import sys; from downtime.cli import main; sys.exit(main())"
-        args = ["--home", home, "scan", "--watch", folder, "--json", "--jobs", "1"]
+        args = ["--home", home, "scan", "--watch", folder, "--json", "--jobs", "1", "--lang", "en"]
         args += ["--settle", str(SETTLE_S), "--interval", "0.1", "--no-ocr", *extra]
         self.process = subprocess.Popen(
             [sys.executable, "-c", code, *map(str, args)],

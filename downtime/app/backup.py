@@ -1,6 +1,7 @@
 """Backup and restore of a data folder (``downtime backup DEST``, ``downtime restore SRC``).
 
-A backup is a folder: a consistent copy of the ledger (taken while scans may run), the keys
+A backup is a folder: a consistent copy of the ledger (taken while scans may run: SQLite's
+online backup, or ``pg_dump`` of a PostgreSQL ledger, :mod:`downtime.ledger.pgdump`), the keys
 (the signing key too: keep backups as private as the data folder), ``site.toml``, the site's
 forms and kept census files, every image the copied ledger names, and ``backup.json`` (what it
 holds: row counts, the audit trail's length and head, the files). Files are written before the
@@ -8,7 +9,10 @@ ledger rows that name them, so every image the copy names is there to be copied.
 
 A restore refuses a data folder that holds a ledger unless told (``force``: the ledger found
 there is kept beside, renamed), then checks what it restored: the same row counts, the audit
-chain intact and its head the one backed up, every image there with its content.
+chain intact and its head the one backed up, every image there with its content. A PostgreSQL
+ledger is restored into the database the data folder names once restored (``DOWNTIME_DB``,
+else the backup's site.toml), which must hold no rows unless told (``force``: its schema is
+kept beside, renamed).
 """
 
 from __future__ import annotations
@@ -22,15 +26,18 @@ from typing import Any
 
 from downtime import __version__, files
 from downtime.errors import InputError, LedgerError
-from downtime.ledger import Ledger
-from downtime.ledger.backup import copy_sqlite, table_counts
+from downtime.ledger import Ledger, pgdump
+from downtime.ledger.backup import copy_sqlite, set_aside, table_counts, tables_with_rows
 from downtime.ledger.chain import chain_head
 from downtime.ledger.check import check_ledger, named_files
+from downtime.ledger.dialect import redacted
 from downtime.ledger.store import Store
-from downtime.settings import LEDGER_FILE, SITE_FILE, Settings, resolve
+from downtime.settings import LEDGER_FILE, SITE_FILE, resolve
 
 SCHEMA = "downtime.backup/1"
 MANIFEST = "backup.json"
+DUMP_FILE = "ledger.pgdump"  # a PostgreSQL ledger, in pg_dump's custom format
+SQLITE, POSTGRESQL = "sqlite", "postgresql"  # backup.json's "ledger" (absent: sqlite)
 FOLDERS = ("keys", "forms", "census")  # copied whole when the data folder has them
 
 
@@ -46,15 +53,19 @@ class BackupSummary:
 def backup(home: Path | None, dest: Path) -> BackupSummary:
     """Copy the data folder ``home`` into the new (or empty) folder ``dest``."""
     settings = resolve(home)
-    _sqlite_only(settings, "back up")
-    if not settings.ledger_path.is_file():
+    if not settings.database and not settings.ledger_path.is_file():
         raise InputError(f"no ledger in {settings.home.name} to back up")
     if dest.exists() and any(dest.iterdir()):
         raise InputError(f"{dest} is not empty", hint="back up into a new folder")
     files.private_folder(dest)
-    copy_sqlite(settings.ledger_path, dest / LEDGER_FILE)
-    with Ledger.open_readonly(dest / LEDGER_FILE) as copy:
-        counts, head, names = table_counts(copy), chain_head(copy), sorted(named_files(copy))
+    if settings.database:  # pg_dump of the snapshot the counts and file names are read in
+        with Ledger.open_readonly(settings.database) as live, live.snapshot() as snapshot:
+            pgdump.dump(settings.database, dest / DUMP_FILE, snapshot=snapshot)
+            counts, head, names = table_counts(live), chain_head(live), sorted(named_files(live))
+    else:
+        copy_sqlite(settings.ledger_path, dest / LEDGER_FILE)
+        with Ledger.open_readonly(dest / LEDGER_FILE) as copy:
+            counts, head, names = table_counts(copy), chain_head(copy), sorted(named_files(copy))
     _copy_config(settings.home, dest)
     source, target = Store(settings.home, settings.store_dir), Store(dest)
     for name in names:
@@ -64,6 +75,7 @@ def backup(home: Path | None, dest: Path) -> BackupSummary:
         "schema": SCHEMA,
         "created_at": datetime.now(UTC).isoformat(),
         "kit_version": __version__,
+        "ledger": POSTGRESQL if settings.database else SQLITE,
         "counts": counts,
         "audit": {"events": head.events, "head": head.head},
         "images": len(names),
@@ -75,8 +87,16 @@ def backup(home: Path | None, dest: Path) -> BackupSummary:
 def restore(src: Path, home: Path | None, *, force: bool = False) -> BackupSummary:
     """Restore the backup ``src`` into the data folder ``home``, then check it."""
     document = _manifest(src)
+    if document.get("ledger", SQLITE) == POSTGRESQL:
+        return _restore_postgresql(src, home, document, force=force)
     settings = resolve(home)
-    _sqlite_only(settings, "restore")
+    if settings.database:
+        raise InputError(
+            f"{src.name} holds a SQLite ledger, and {settings.home.name} names a PostgreSQL "
+            "database: nothing restored",
+            hint="restore into a data folder without database in site.toml (and without "
+            "DOWNTIME_DB); then `downtime ledger copy` moves it to PostgreSQL",
+        )
     if settings.ledger_path.exists():
         if not force:
             raise InputError(
@@ -101,17 +121,44 @@ def restore(src: Path, home: Path | None, *, force: bool = False) -> BackupSumma
     return _verify(settings.ledger_path, target, document)
 
 
-def _sqlite_only(settings: Settings, what: str) -> None:
-    if settings.database:
+def _restore_postgresql(
+    src: Path, home: Path | None, document: dict[str, Any], *, force: bool
+) -> BackupSummary:
+    """The database the data folder names once restored (DOWNTIME_DB, else the backup's
+    site.toml): refused if it holds rows, unless ``force`` (its schema is then kept beside)."""
+    url = resolve(src).database
+    if not url:
         raise InputError(
-            f"the ledger of {settings.home.name} is a PostgreSQL database: downtime does not "
-            f"{what} it (only the SQLite ledger)",
-            hint="use the database server's own backups (pg_dump, pg_basebackup) for the ledger",
+            f"{src.name} holds a PostgreSQL ledger, and neither DOWNTIME_DB nor its site.toml"
+            " names a database to restore it into: nothing restored",
+            hint="set DOWNTIME_DB=postgresql://USER@HOST/DB (an empty database) for the restore",
         )
+    held = tables_with_rows(url)
+    if held:
+        if not force:
+            raise InputError(
+                f"the database {redacted(url)} already holds a ledger (rows in "
+                f"{', '.join(held[:3])}): nothing restored",
+                hint="restore into a new, empty database (DOWNTIME_DB=…), or add --force (what"
+                " the database holds is kept beside, in a schema of its own)",
+            )
+        set_aside(url, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    pgdump.restore(url, src / DUMP_FILE)
+    home_path = resolve(home).home
+    files.private_folder(home_path)
+    _copy_config(src, home_path)
+    settings = resolve(home)
+    target = Store(settings.home, settings.store_dir)
+    with Ledger.open_readonly(url) as restored:
+        names = sorted(named_files(restored))
+    for name in names:
+        if not target.path(name).is_file():
+            _copy_file(Store(src).path(name), target.path(name), name)
+    return _verify(url, target, document)
 
 
-def _verify(ledger_path: Path, store: Store, document: dict[str, Any]) -> BackupSummary:
-    with Ledger.open(ledger_path) as ledger:
+def _verify(where: Path | str, store: Store, document: dict[str, Any]) -> BackupSummary:
+    with Ledger.open(where) as ledger:
         counts, head = table_counts(ledger), chain_head(ledger)
         problems = [str(p) for p in check_ledger(ledger, store).problems]
     expected = {str(k): int(v) for k, v in document["counts"].items()}
@@ -128,7 +175,8 @@ def _verify(ledger_path: Path, store: Store, document: dict[str, Any]) -> Backup
             "the restore does not check out:\n  " + "\n  ".join(problems),
             hint="the backup may be damaged: restore an older one",
         )
-    return BackupSummary(ledger_path.parent, counts, head.events, head.head, document["images"])
+    folder = store.home if isinstance(where, str) else where.parent
+    return BackupSummary(folder, counts, head.events, head.head, document["images"])
 
 
 def _manifest(src: Path) -> dict[str, Any]:
@@ -142,8 +190,9 @@ def _manifest(src: Path) -> dict[str, Any]:
         ) from e
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise InputError(f"{path.name} is not a {SCHEMA} document: this kit cannot restore it")
-    if not (src / LEDGER_FILE).is_file():
-        raise InputError(f"{src} holds no {LEDGER_FILE}: the backup is incomplete")
+    ledger = DUMP_FILE if document.get("ledger", SQLITE) == POSTGRESQL else LEDGER_FILE
+    if not (src / ledger).is_file():
+        raise InputError(f"{src} holds no {ledger}: the backup is incomplete")
     return document
 
 

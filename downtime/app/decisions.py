@@ -59,7 +59,7 @@ def next_open(home: Path | None, done: ReviewItem) -> str | None:
 
 def settle(
     home: Path | None,
-    item_id: str,
+    wanted: ReviewItem | str,
     *,
     action: str,
     values: Mapping[str, str],
@@ -68,12 +68,13 @@ def settle(
     user: str | None = None,
     seen: int | None = None,
 ) -> Settled:
-    """Record a decision about one open item by ``user`` (default: who runs the command), who
-    saw it with ``seen`` its latest decision (None: as it is now)."""
+    """Record a decision about one open item (as found a moment ago, or its id) by ``user``
+    (default: who runs the command), who saw it with ``seen`` its latest decision (None: as it
+    is now)."""
     with workspace(home, keys="read") as (settings, _keys, ledger):
         return decide(
             ledger,
-            item_id,
+            wanted,
             action=action,
             value=values,
             reason=reason,

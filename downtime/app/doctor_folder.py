@@ -22,7 +22,14 @@ from downtime.codes.keys import KeyStore
 from downtime.errors import KeyStoreError, LedgerError
 from downtime.ledger import Ledger, driver_errors
 from downtime.ledger.chain import chain_head
-from downtime.ledger.check import AUDIT, INTEGRITY, MISSING, UNLINKED, check_ledger
+from downtime.ledger.check import (
+    AUDIT,
+    INTEGRITY,
+    MISSING,
+    UNLINKED,
+    check_ledger,
+    integrity_scope,
+)
 from downtime.ledger.health import newest_recorded, schema_state
 from downtime.ledger.pages import pages_per_key
 from downtime.ledger.store import Store
@@ -207,10 +214,11 @@ def ledger_checks(settings: Settings, ledger: Ledger) -> list[Check]:
         parts.append(f"{kinds.count(UNLINKED)} file(s) in the image store no row names")
     if not parts:
         named = summary.files_named
+        checked = f"integrity ok ({integrity_scope(ledger)})"
         parts.append(
-            f"integrity ok; the {named} image(s) it names are in the store"
+            f"{checked}; the {named} image(s) it names are in the store"
             if named
-            else "integrity ok; it names no images yet"
+            else f"{checked}; it names no images yet"
         )
     if schema.pending:
         parts.append(f"{len(schema.pending)} migration(s) to apply, at the next command")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from downtime.app.workspace import workspace
-from downtime.census.druglist import drug_key, site_drug_list
+from downtime.census.druglist import drug_key, matching, site_drug_list
 from downtime.geometry import PX_PER_MM, box_px
 from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.decisions import CaptureInfo, capture_states, captures_of
@@ -65,28 +65,39 @@ def site_drugs(home: Path | None) -> tuple[str, ...]:
     return site_drug_list(resolve(home)).displays
 
 
-def drug_suggestions(home: Path | None, listed: Sequence[str]) -> list[str]:
-    """What the station suggests while a drug name is typed: the medication names of every
-    printed pack's census and the site drug list's entries (``listed``), each once (case and
-    spacing aside; the list's spelling kept), sorted."""
+def drug_suggestions(
+    home: Path | None, listed: Sequence[str], typed: str | None = None, limit: int = 25
+) -> list[str]:
+    """What the station suggests for a drug name: the medication names of every printed
+    pack's census and the site drug list's entries (``listed``), each once (case and spacing
+    aside; the list's spelling kept), sorted; with ``typed``, the first ``limit`` of them
+    that match what was typed so far (:func:`~downtime.census.druglist.matching`)."""
     with workspace(home, keys="read") as (_settings, _keys, ledger):
         census = drug_names(ledger)
     found = {drug_key(name): name for name in census}
     found.update((drug_key(name), name) for name in listed)
+    if typed is not None:
+        return matching(found.values(), typed, limit)
     return sorted(found.values(), key=str.casefold)
 
 
 def item_image(
-    home: Path | None, item_id: str, view: str, *, actor: str, capture_id: int | None = None
+    home: Path | None,
+    wanted: ReviewItem | str,
+    view: str,
+    *,
+    actor: str,
+    capture_id: int | None = None,
 ) -> bytes | None:
     """A JPEG of the registered page an item is on, its fields outlined: ``crop`` (the fields
     and a margin around them), ``page`` (the whole page) or ``capture`` (the whole page as
-    ``capture_id`` registered it). None: no such item, view or capture, or no image stored.
+    ``capture_id`` registered it). ``wanted``: the item as found a moment ago (the station
+    has just found it), or its id. None: no such item, view or capture, or no image stored.
     The view is audited."""
     if view not in VIEWS:
         return None
     with workspace(home, keys="read") as (settings, _keys, ledger):
-        item = find_item(ledger, item_id)
+        item = find_item(ledger, wanted) if isinstance(wanted, str) else wanted
         if item is None or item.page is None:
             return None
         stored = item.page.registered_as
@@ -140,18 +151,19 @@ def _render(path: Path, fields: tuple[FieldBox, ...], *, crop: bool) -> bytes | 
 
     if not path.is_file():
         return None
-    with Image.open(path) as opened:
-        picture = opened.copy()
     boxes = [box_px(f.box_mm) for f in fields]
     width, origin = PAGE_WIDTH, (0, 0)
-    if crop and boxes:
-        margin = round(CROP_MARGIN_MM * PX_PER_MM)
-        left = max(min(b[0] for b in boxes) - margin, 0)
-        top = max(min(b[1] for b in boxes) - margin, 0)
-        right = min(max(b[2] for b in boxes) + margin, picture.width)
-        bottom = min(max(b[3] for b in boxes) + margin, picture.height)
-        picture, origin = picture.crop((left, top, right, bottom)), (left, top)
-        width = 2 * CROP_WIDTH
+    with Image.open(path) as opened:
+        if crop and boxes:
+            margin = round(CROP_MARGIN_MM * PX_PER_MM)
+            left = max(min(b[0] for b in boxes) - margin, 0)
+            top = max(min(b[1] for b in boxes) - margin, 0)
+            right = min(max(b[2] for b in boxes) + margin, opened.width)
+            bottom = min(max(b[3] for b in boxes) + margin, opened.height)
+            picture, origin = opened.crop((left, top, right, bottom)), (left, top)
+            width = 2 * CROP_WIDTH
+        else:
+            picture = opened.copy()
     picture = picture.convert("RGB")
     draw = ImageDraw.Draw(picture)
     line = max(2, round(0.4 * PX_PER_MM))

@@ -4,17 +4,18 @@ printed elsewhere, and the table of packs the ledger knows."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from downtime import files
 from downtime.app.forms import site_forms_for
-from downtime.app.workspace import Log, workspace
-from downtime.errors import InputError
-from downtime.ledger import AuditEvent, PackSummary
+from downtime.app.workspace import workspace
+from downtime.errors import InputError, Said
+from downtime.ledger import AuditEvent, PackSummary, write_audit
 from downtime.ledger.packs import has_pack, pack_summaries, record_pack
+from downtime.model import SkippedRow
 from downtime.pack import PackResult, make_packs, prepare_pack
 from downtime.settings import resolve
 
@@ -39,8 +40,10 @@ def run_pack(
     home: Path | None,
     lang: str | None = None,
     admission_forms: int | None = None,
-    log: Log = lambda _: None,
+    skipped: Callable[[SkippedRow], None] = lambda _: None,
 ) -> list[PackResult]:
+    """Print the packs ``request`` asks for; ``skipped`` hears of each census row left out
+    (with ``skip_invalid``)."""
     from downtime.census import load_census
 
     if request.ward is None and request.output.exists() and not request.output.is_dir():
@@ -56,14 +59,17 @@ def run_pack(
         today=request.today,
     )
     for row in census.skipped:
-        log(f"skipped line {row.line}: {row.what}")
+        skipped(row)
     with workspace(home, lang=lang, admission_forms=admission_forms) as (settings, keys, ledger):
         forms = site_forms_for(settings)
         if request.ward is not None:
             if request.ward not in census.wards():
+                values = {"ward": request.ward, "census": Path(census.source).name,
+                          "wards": ", ".join(census.wards())}  # fmt: skip
                 raise InputError(
-                    f"ward '{request.ward}' is not in the census",
-                    hint=f"wards in {Path(census.source).name}: {', '.join(census.wards())}",
+                    "ward '{ward}' is not in the census".format(**values),
+                    hint="wards in {census}: {wards}".format(**values),
+                    said=Said("ward_not_in_census", values),
                 )
             pdf = request.output
             if pdf.is_dir():  # a folder given for one ward: the ward's PDF goes into it
@@ -90,7 +96,7 @@ def run_pack(
         results = make_packs(prepared, settings=settings, ledger=ledger, jobs=request.jobs)
         for result in results:
             for row in result.skipped[len(census.skipped) :]:
-                log(f"skipped line {row.line}: {row.what}")
+                skipped(row)
         return results
 
 
@@ -116,25 +122,51 @@ def safe_name(ward: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", ward) or "ward"
 
 
+IMPORT_KEYS = (
+    "import the print host's public keys on this station (downtime keys import-public), "
+    "then import the manifest again"
+)
+
+
 @dataclass(frozen=True)
 class ManifestImport:
     manifest: Path
     ward: str
     pages: int
     known_before: bool  # the pack was in the ledger already: nothing added
+    refused: str = ""  # why it was not imported: PackRefused's reason (``bad-signature``…)
+    problem: str = ""  # … what is wrong, and what to do
+    hint: str | None = None
 
 
 def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestImport]:
     """Record packs printed elsewhere from their manifests, so this station's ledger knows
-    their pages (a scan station with a ledger of its own). Importing twice adds nothing."""
-    from downtime.pack.manifest import read_manifest, reserve_ids
+    their pages (a scan station with a ledger of its own). A manifest is believed only when
+    its signature and every page code in it verify with the public keys this station holds
+    (the pages' patients come from it); one that does not is refused, audited, and the others
+    are imported. Importing twice adds nothing."""
+    from downtime.pack.manifest import reserve_ids
+    from downtime.ward.verify import PackRefused, verify_manifest
 
     done = []
-    with workspace(home, keys="read") as (settings, _keys, ledger):
+    with workspace(home, keys="read") as (settings, keys, ledger):
+        public = keys.verification_keys()
         for path in paths:
-            record, pages = read_manifest(
-                path, issued_by=settings.operator, station=settings.station
-            )
+            try:
+                try:
+                    data = path.read_bytes()
+                except OSError as e:
+                    raise PackRefused("unreadable", f"{path.name}: {e.strerror}") from e
+                record, pages, _beds = verify_manifest(
+                    data, public, name=path.name,
+                    issued_by=settings.operator, station=settings.station,
+                )  # fmt: skip
+            except PackRefused as e:
+                hint = IMPORT_KEYS if e.reason == "unknown-key" else e.hint
+                done.append(ManifestImport(path, "", 0, False, e.reason, e.message, hint))
+                event = AuditEvent("pack.import-refused", f"{path.name}: {e.reason}")
+                write_audit(ledger, [event], actor=settings.operator, station=settings.station)
+                continue
             if has_pack(ledger, record.pack_id):
                 done.append(ManifestImport(path, record.ward, len(pages), known_before=True))
                 continue

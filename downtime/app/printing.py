@@ -16,7 +16,7 @@ from typing import Any
 from downtime import files
 from downtime.app.station import held_pack, record_held
 from downtime.app.workspace import workspace
-from downtime.errors import InputError
+from downtime.errors import InputError, Said
 from downtime.ledger import AuditEvent
 from downtime.ledger.packs import has_pack
 from downtime.ledger.prints import (
@@ -110,7 +110,13 @@ def print_pack(home: Path | None, request: PrintRequest) -> Printed:
 def _from_folder(folder: Path, ward: str, keys: Sequence[Any]) -> VerifiedPack:
     offer = next((o for o in folder_catalogue(folder).offers if o.ward == ward), None)
     if offer is None:
-        raise InputError(f"{folder} holds no pack for {ward}")
+        values = {"folder": str(folder), "ward": ward}
+        raise InputError(
+            f"{folder} holds no pack for {ward}",
+            hint="print packs with downtime pack --all-wards -o DIR, or name the right folder "
+            "with --from",
+            said=Said("no_pack_in_folder", values),
+        )
     manifest, pdf = offer.fetch()
     return verify_pack(manifest, pdf, keys, name=offer.name, ward=ward)
 

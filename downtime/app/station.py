@@ -15,7 +15,7 @@ from downtime import files
 from downtime.app.workspace import Log, workspace
 from downtime.codes import fingerprint_of
 from downtime.codes.keys import KeyStore
-from downtime.errors import InputError
+from downtime.errors import InputError, Said
 from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.packs import pack_pdf_sha256, record_pack
 from downtime.ledger.prints import PrintRecord, print_records
@@ -171,6 +171,7 @@ def held_pack(settings: Settings, keys: KeyStore, ward: str) -> VerifiedPack:
         raise InputError(
             f"this station holds no pack for {ward}",
             hint="fetch it with downtime station sync SOURCE --ward " + ward,
+            said=Said("no_pack_held", {"ward": ward}),
         )
     return verify_pack(
         held.manifest.read_bytes(),

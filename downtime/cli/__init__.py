@@ -57,7 +57,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Record login:      downtime keys client-key new | show
     Review station:    downtime users add NAME --role clerk, then downtime review
     Audit trail:       downtime audit verify [--expect-head HASH]
-    Ledger and images: downtime ledger check
+    Ledger and images: downtime ledger check | copy --to postgresql://…
     Backup:            downtime backup DEST, downtime restore SRC
     Is this PC ready:  downtime doctor
 

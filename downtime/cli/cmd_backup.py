@@ -18,9 +18,10 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 def backup(ctx: click.Context, dest: Path) -> None:
     """Back up the data folder into DEST (a new or empty folder), while scans may run.
 
-    A consistent copy of the ledger, the keys (the signing key too: keep the backup as private
-    as the data folder), site.toml, the site's forms, and every page image the ledger names,
-    with backup.json saying what it holds. Restore it with `downtime restore DEST`.
+    A consistent copy of the ledger (a PostgreSQL ledger: pg_dump's, which must be installed
+    and as new as the server), the keys (the signing key too: keep the backup as private as
+    the data folder), site.toml, the site's forms, and every page image the ledger names, with
+    backup.json saying what it holds. Restore it with `downtime restore DEST`.
     """
     from downtime.app.backup import backup as make_backup
 
@@ -40,7 +41,9 @@ def restore(ctx: click.Context, src: Path, force: bool) -> None:
     audit trail intact and the one backed up, every image there with its content.
 
     A data folder that holds a ledger is refused unless --force (its ledger is then kept
-    beside the restored one, renamed ledger.sqlite3.before-TIME).
+    beside the restored one, renamed ledger.sqlite3.before-TIME). A PostgreSQL ledger goes
+    into the database DOWNTIME_DB names, else the backup's site.toml: one that holds rows is
+    refused unless --force (they are then kept beside, in a schema public_before_TIME).
     """
     from downtime.app.backup import restore as restore_backup
 

@@ -11,6 +11,8 @@ from downtime.cli.common import data_home, handles_errors
 from downtime.cli.help import Group
 from downtime.errors import ExitCode
 
+COPY_SCHEMA = "downtime.ledger-copy/1"
+
 
 @click.group(cls=Group)
 def ledger() -> None:
@@ -58,3 +60,48 @@ def ledger_check(ctx: click.Context, quick: bool, as_json: bool) -> None:
         )
     if summary.problems:
         sys.exit(int(ExitCode.CHECK_FAILED))
+
+
+@ledger.command("copy", short_help="Copy the SQLite ledger to an empty PostgreSQL database.")
+@click.option(
+    "--to",
+    "url",
+    required=True,
+    metavar="postgresql://USER@HOST/DB",
+    help="The empty database (no password in the URL: PGPASSFILE or ~/.pgpass).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The result as one JSON object.")
+@click.pass_context
+@handles_errors
+def ledger_copy(ctx: click.Context, url: str, as_json: bool) -> None:
+    """Copy the data folder's SQLite ledger, every table and row of it (packs, pages, scans,
+    captures, decisions, prints, postings, users, the audit trail with its chain), into an
+    empty PostgreSQL database, then check the copy: the same rows in every table, the same
+    audit chain head. A database that holds any row is refused. The SQLite ledger is left
+    as it was; stop every command that writes it first.
+
+    \b
+    downtime ledger copy --to 'postgresql://downtime_owner@db.example.se/downtime'
+    """
+    from downtime.app.ledger_copy import copy_to_postgresql
+    from downtime.ledger.dialect import redacted
+
+    done = copy_to_postgresql(data_home(ctx), url)
+    if as_json:
+        document = {
+            "schema": COPY_SCHEMA,
+            "target": redacted(done.target),
+            "counts": done.counts,
+            "audit": {"events": done.audit.events, "head": done.audit.head},
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(f"copied\t{len(done.counts)} tables\t{done.rows} rows\t"
+                   f"audit head {done.audit.short}")  # fmt: skip
+    click.echo(
+        f"checked: every table's rows and the audit chain ({done.audit.events} events) match."
+        f"\nNext: stop using {done.source.name}; name the database in site.toml on this and "
+        f"every station (`downtime init --db '{redacted(done.target)}'`, or database = … in "
+        "site.toml), or set DOWNTIME_DB for a session; then `downtime doctor`.",
+        err=True,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,10 +18,18 @@ from downtime.cli.common import (
     echo_err,
     handles_errors,
     jobs_option,
+    say,
+    speaks_site_language,
 )
 from downtime.cli.help import Group
 from downtime.cli.listing import PACKS, echo_document, json_option, local_time, site_timezone
+from downtime.cli.words import Words
+from downtime.errors import ExitCode
+from downtime.model import SkippedRow
 from downtime.report.safetext import visible, visible_tree
+
+if TYPE_CHECKING:
+    from downtime.pack import PackResult
 
 
 @click.command(short_help="Print packs: signed, pre-filled forms for a ward.")
@@ -48,7 +57,9 @@ from downtime.report.safetext import visible, visible_tree
     required=True,
     help="PDF file (--ward; into a folder: WARD.pdf), or a folder (--all-wards).",
 )
-@click.option("--lang", type=LANG, help="Language of the forms (default: site.toml, else sv).")
+@click.option(
+    "--lang", type=LANG, help="Language of the forms and messages (default: site.toml, else sv)."
+)
 @click.option(
     "--admission-forms", type=click.IntRange(0, 50), help="Blank admission forms per ward."
 )
@@ -72,6 +83,7 @@ from downtime.report.safetext import visible, visible_tree
 )
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def pack(
     ctx: click.Context,
     census: Path | None,
@@ -136,14 +148,23 @@ def pack(
         fhir_url=fhir_url,
         token_file=token_file,
     )
+    w = say(ctx, lang)
+
+    def skipped(row: SkippedRow) -> None:
+        echo_err(w("skipped_row", line=row.line, what=row.what))
+
     results = run_pack(
-        request, home=data_home(ctx), lang=lang, admission_forms=admission_forms, log=echo_err
+        request, home=data_home(ctx), lang=lang, admission_forms=admission_forms, skipped=skipped
     )
     for r in results:
-        click.echo(
-            f"{r.ward}\t{r.pdf}\t{r.pages} pages\t{r.patients} patients\t"
-            f"{r.admission_forms} admission forms\t{r.manifest}"
-        )
+        click.echo(pack_line(w, r))
+
+
+def pack_line(w: Words, r: PackResult) -> str:
+    """A pack made: ward, PDF, pages, patients, admission forms, manifest (tab-separated)."""
+    return w("pack_line", ward=r.ward, pdf=r.pdf, pages=w.n("pages_n", r.pages),
+             patients=w.n("patients_n", r.patients),
+             admissions=w.n("admissions_n", r.admission_forms), manifest=r.manifest)  # fmt: skip
 
 
 @click.group(cls=Group)
@@ -195,15 +216,26 @@ def packs_list(ctx: click.Context, as_json: bool) -> None:
 def packs_import(ctx: click.Context, manifests: tuple[Path, ...]) -> None:
     """Record packs printed on the print host from their NAME.manifest.json files.
 
-    A scan station with a ledger of its own needs them to read the pages of those packs
-    (together with the print host's public keys: `downtime keys import-public`). Manifests
-    are not signed: import them only from the print host.
+    A scan station with a ledger of its own needs them to read the pages of those packs.
+    Import the print host's public keys first (`downtime keys import-public`): a manifest
+    is imported only when its signature and every page code in it verify with them. One
+    that does not is refused with the reason (and audited), the others are imported; exit
+    code 3 then.
     """
     from downtime.app import import_manifests
 
+    refused = False
     for done in import_manifests(data_home(ctx), manifests):
+        if done.refused:
+            refused = True
+            echo_err(f"refused: {done.problem} [{done.refused}]")
+            if done.hint:
+                echo_err(f"  → {done.hint}")
+            continue
         what = "already known" if done.known_before else f"{done.pages} pages imported"
         click.echo(f"{done.manifest.name}\t{done.ward}\t{what}")
+    if refused:
+        ctx.exit(int(ExitCode.BAD_INPUT))
 
 
 def _continue(
@@ -226,7 +258,4 @@ def _continue(
     forms = [f.strip() for f in form_list.split(",") if f.strip()] if form_list else None
     r = continue_pack(data_home(ctx), ward=ward, output=output, issued_at=datetime.now(UTC),
                       forms=forms, admission_forms=admission_forms, lang=lang)  # fmt: skip
-    click.echo(
-        f"{r.ward}\t{r.pdf}\t{r.pages} pages\t{r.patients} patients\t"
-        f"{r.admission_forms} admission forms\t{r.manifest}"
-    )
+    click.echo(pack_line(say(ctx, lang), r))

@@ -8,8 +8,18 @@ from pathlib import Path
 
 import click
 
-from downtime.cli.common import EXISTING_FILE, OUTPUT_PATH, data_home, echo_err, handles_errors
+from downtime.cli.common import (
+    EXISTING_FILE,
+    LANG_OPTION,
+    OUTPUT_PATH,
+    data_home,
+    echo_err,
+    handles_errors,
+    say,
+    speaks_site_language,
+)
 from downtime.cli.help import Group
+from downtime.cli.listing import site_timezone
 from downtime.errors import ExitCode
 
 LIST_SCHEMA = "downtime.print-list/1"
@@ -35,8 +45,10 @@ def _split(text: str | None) -> tuple[str, ...]:
 )
 @click.option("--list", "listing", is_flag=True, help="List the prints recorded here instead.")
 @click.option("--json", "as_json", is_flag=True, help=f"With --list: JSON ({LIST_SCHEMA}).")
+@LANG_OPTION
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def print_cmd(
     ctx: click.Context,
     ward: str | None,
@@ -47,6 +59,7 @@ def print_cmd(
     packs: Path | None,
     listing: bool,
     as_json: bool,
+    lang: str | None,
 ) -> None:
     """Print the ward's newest pack on paper: A4, one-sided, at 100 % (never fit to page).
 
@@ -72,17 +85,14 @@ def print_cmd(
 
     request = PrintRequest(ward, _split(forms), _split(beds), printer, copies, packs)
     done = print_pack(data_home(ctx), request)
-    r = done.record
+    r, w = done.record, say(ctx, lang)
     if done.valid_until <= r.printed_at:
-        echo_err(
-            f"note: this pack of {r.ward} was valid until {done.valid_until:%Y-%m-%d %H:%M}: "
-            "its census may be out of date (downtime station status; sync when the host is back)"
-        )
-    click.echo(
-        f"{r.ward}\tprinted {len(r.page_uids)} of {done.pages_in_pack} pages"
-        f"{' (' + r.selection + ')' if r.selection else ''}\tpack {r.pack_id}"
-        f"\tprinter {r.printer}\tjob {r.job_id}\tcopies {r.copies}"
-    )
+        until = done.valid_until.astimezone(site_timezone(ctx))
+        echo_err(w("print_expired", ward=r.ward, until=f"{until:%Y-%m-%d %H:%M}"))
+    selection = f" ({r.selection})" if r.selection else ""
+    click.echo(w("print_line", ward=r.ward, printed=len(r.page_uids),
+                 pages=w.n("pages_n", done.pages_in_pack), selection=selection, pack=r.pack_id,
+                 printer=r.printer, job=r.job_id, copies=r.copies))  # fmt: skip
 
 
 def _list(ctx: click.Context, ward: str | None, as_json: bool) -> None:

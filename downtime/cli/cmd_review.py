@@ -9,7 +9,14 @@ import json
 
 import click
 
-from downtime.cli.common import data_home, echo_err, handles_errors
+from downtime.cli.common import (
+    LANG_OPTION,
+    data_home,
+    echo_err,
+    handles_errors,
+    say,
+    speaks_site_language,
+)
 from downtime.cli.help import Group
 from downtime.cli.listing import local_time, site_timezone
 from downtime.errors import InputError
@@ -32,9 +39,11 @@ from downtime.review.items import QUEUES as QUEUE_NAMES
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="Port (default: a free one)."
 )
+@LANG_OPTION
 @click.pass_context
 @handles_errors
-def review(ctx: click.Context, host: str, port: int) -> None:
+@speaks_site_language
+def review(ctx: click.Context, host: str, port: int, lang: str | None) -> None:
     """Serve the review station, where people settle what the kit holds for them.
 
     Prints the address to open in a browser, then serves until Ctrl+C. Log in with a user
@@ -49,13 +58,11 @@ def review(ctx: click.Context, host: str, port: int) -> None:
     from downtime.station import open_station
 
     serving = open_station(data_home(ctx), host=host, port=port)
+    w = say(ctx, lang)
     if serving.wide:
-        echo_err(
-            f"warning: the review station listens on {host}, reachable from other computers; "
-            "traffic is not encrypted (use it only on a trusted network)"
-        )
+        echo_err(w("review_wide", host=host))
     click.echo(serving.url)
-    echo_err("review station running; stop it with Ctrl+C")
+    echo_err(w("review_running"))
     try:
         serving.run()
     except KeyboardInterrupt:

@@ -6,14 +6,25 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from downtime.cli.common import data_home, handles_errors, jobs_option
+from downtime.cli.common import (
+    LANG_OPTION,
+    data_home,
+    handles_errors,
+    jobs_option,
+    say,
+    speaks_site_language,
+)
 from downtime.cli.help import Group
 from downtime.cli.listing import QUARANTINE, echo_document, json_option, local_time, site_timezone
+from downtime.cli.words import Words
 from downtime.vocab import ScanStatus
+
+if TYPE_CHECKING:
+    from downtime.scan.run import ScanSummary
 
 
 @click.command(short_help="Identify scanned pages, read their marks, record them.")
@@ -51,8 +62,10 @@ from downtime.vocab import ScanStatus
     type=click.Path(file_okay=False, path_type=Path),
     help="With --watch: move each file dealt with into DIR (default: leave it in place).",
 )
+@LANG_OPTION
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def scan(
     ctx: click.Context,
     paths: tuple[Path, ...],
@@ -64,6 +77,7 @@ def scan(
     settle: float,
     interval: float,
     done_dir: Path | None,
+    lang: str | None,
 ) -> None:
     """Identify scanned pages, read their marks, and record them in the ledger.
 
@@ -88,6 +102,7 @@ def scan(
     from downtime.scan.run import ScanOptions
 
     options = ScanOptions(jobs=jobs, debug_dir=debug_dir, ocr=not no_ocr)
+    w = say(ctx, lang)
     if watch_dir is not None:
         if paths:
             raise click.UsageError("give either PATHS or --watch DIR, not both")
@@ -101,6 +116,7 @@ def scan(
             interval=interval,
             done_dir=done_dir,
             as_json=as_json,
+            words=w,
         )
         return
     if not paths:
@@ -117,7 +133,7 @@ def scan(
         if as_json:
             click.echo(json.dumps(record.to_json(), ensure_ascii=False))
 
-    bar = _Progress(enabled=not as_json)
+    bar = _Progress(enabled=not as_json, label=w("progress"))
     summary = scan_files(
         paths,
         home=data_home(ctx),
@@ -127,38 +143,51 @@ def scan(
     )
     bar.close()
     for entry in summary.skipped:  # file names are not patient data
-        click.echo(f"skipped: {entry.source}: {entry.why}", err=True)
-    if as_json:
-        return
-    for status in ScanStatus:
-        line = f"{status:<12}{summary.by_status.get(status, 0):>6}"
+        click.echo(w("skipped_file", source=entry.source, why=entry.why), err=True)
+    if not as_json:
+        for line in summary_lines(w, summary, debug_dir):
+            click.echo(line)
+
+
+def summary_lines(w: Words, summary: ScanSummary, debug_dir: Path | None) -> list[str]:
+    """The scan's summary: a line per status (with the reasons pages were set aside), the
+    pages and the time, the paths passed over; where to look next."""
+    labels = {status: w.of("statuses", status) for status in ScanStatus}
+    width = max(len(label) for label in [*labels.values(), w("scan_pages")]) + 1
+    lines = []
+    for status, label in labels.items():
+        line = f"{label:<{width}}{summary.by_status.get(status, 0):>6}"
         if status == ScanStatus.QUARANTINED and summary.quarantined_by_reason:
             reasons = ", ".join(
-                f"{r} {n}" for r, n in sorted(summary.quarantined_by_reason.items())
+                f"{w.reason(r)} {n}" for r, n in sorted(summary.quarantined_by_reason.items())
             )
             line += f"   ({reasons})"
-        click.echo(line)
-    click.echo(f"{'pages':<12}{summary.pages:>6}   in {summary.seconds:.1f} s")
+        lines.append(line)
+    seconds = w("scan_time", seconds=w.decimal(summary.seconds))
+    lines.append(f"{w('scan_pages'):<{width}}{summary.pages:>6}   {seconds}")
     if summary.skipped:
-        click.echo(f"{'skipped':<12}{len(summary.skipped):>6}   (not files: listed on stderr)")
+        note = w("scan_skipped_note")
+        lines.append(f"{w('scan_skipped'):<{width}}{len(summary.skipped):>6}   {note}")
     if summary.by_status.get(ScanStatus.QUARANTINED):
-        click.echo("set aside: see `downtime quarantine list`")
+        lines.append(w("set_aside"))
     if debug_dir is not None:
-        click.echo(f"debug overlays: {debug_dir}")
+        lines.append(w("debug_overlays", folder=debug_dir))
+    return lines
 
 
 class _Progress:
     """A progress bar on stderr, only when stderr is a terminal."""
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(self, *, enabled: bool, label: str) -> None:
         self.enabled = enabled and sys.stderr.isatty()
+        self.label = label
         self._bar: Any = None
 
     def update(self, done: int, total: int) -> None:
         if not self.enabled or total < 2:
             return
         if self._bar is None:
-            self._bar = click.progressbar(length=total, label="pages", file=sys.stderr)
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
             self._bar.__enter__()
         self._bar.update(1)
 

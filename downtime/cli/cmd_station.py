@@ -12,7 +12,16 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from downtime.cli.common import EXISTING_FILE, LANG, data_home, echo_err, handles_errors
+from downtime.cli.common import (
+    EXISTING_FILE,
+    LANG,
+    LANG_OPTION,
+    data_home,
+    echo_err,
+    handles_errors,
+    say,
+    speaks_site_language,
+)
 from downtime.cli.help import Group
 from downtime.errors import ExitCode
 
@@ -45,14 +54,17 @@ def station() -> None:
     type=EXISTING_FILE,
     help="PEM certificate(s) the host's certificate is checked with (its own, if self-signed).",
 )
+@LANG_OPTION
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def station_sync(
     ctx: click.Context,
     source: str,
     wards: tuple[str, ...],
     token_file: Path | None,
     ca_file: Path | None,
+    lang: str | None,
 ) -> None:
     """Fetch each ward's newest pack from SOURCE, check it, and keep it.
 
@@ -73,12 +85,9 @@ def station_sync(
     )
     for o in result.outcomes:
         click.echo(f"{o.ward}\t{o.outcome}\t{o.detail}")
+    w = say(ctx, lang)
     for key in result.keys_not_held:
-        echo_err(
-            f"note: the host signs with key {key.key_id} ({key.status}, SHA-256 "
-            f"{key.fingerprint}), which this station does not hold: import the host's public "
-            "keys (downtime keys import-public)"
-        )
+        echo_err(w("key_not_held", key=key.key_id, status=key.status, fingerprint=key.fingerprint))
     if result.any_refused:
         sys.exit(int(ExitCode.CHECK_FAILED))
     if result.any_unreachable:
@@ -90,6 +99,7 @@ def station_sync(
 @click.option("--lang", type=LANG, help="Language (default: site.toml, else sv).")
 @click.pass_context
 @handles_errors
+@speaks_site_language
 def station_status_cmd(ctx: click.Context, as_json: bool, lang: str | None) -> None:
     """Which pack this station holds for each ward, how old its data is, until when it is
     valid, the latest sync, and what was printed here today."""

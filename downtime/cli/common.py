@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from downtime.cli.words import Words, site_language, words
 from downtime.errors import DowntimeError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,26 +33,49 @@ def jobs_option(what: str) -> Callable[[F], F]:
     )
 
 
-def _fail(error: DowntimeError) -> None:
-    click.echo(f"error: {error}", err=True)
+LANG_OPTION = click.option(
+    "--lang", type=LANG, help="Language of the messages (default: site.toml's, else sv)."
+)
+_SPEAKS = "downtime_speaks_site_language"
+
+
+def _fail(error: DowntimeError, lang: str) -> None:
+    click.echo(words(lang).error(error), err=True)
     sys.exit(int(error.exit_code))
+
+
+def speaks_site_language(command: F) -> F:
+    """Mark a command whose messages (errors too) are in the site's language (``--lang``, else
+    site.toml's); put it below :func:`handles_errors`. Commands without it speak English."""
+    setattr(command, _SPEAKS, True)
+    return command
 
 
 def handles_errors(command: F) -> F:
     """Turn a DowntimeError into a message on stderr and its exit code."""
+    speaks = getattr(command, _SPEAKS, False)
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except DowntimeError as e:
-            _fail(e)
+            lang = "en"
+            if speaks:
+                home = data_home(click.get_current_context(silent=True))
+                lang = site_language(home, kwargs.get("lang"))
+            _fail(e, lang)
 
     return wrapper  # type: ignore[return-value]
 
 
-def data_home(ctx: click.Context) -> Path | None:
-    home: Path | None = ctx.obj.get("home") if ctx.obj else None
+def say(ctx: click.Context, lang: str | None = None) -> Words:
+    """The messages of a command in its language: ``lang`` (``--lang``), else the site's."""
+    return words(site_language(data_home(ctx), lang))
+
+
+def data_home(ctx: click.Context | None) -> Path | None:
+    home: Path | None = ctx.obj.get("home") if ctx is not None and ctx.obj else None
     return home
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from downtime.cli.common import echo_err
+from downtime.cli.words import Words
 
 if TYPE_CHECKING:
     from downtime.app.watch import FileDone
@@ -26,6 +27,7 @@ def watch(
     interval: float,
     done_dir: Path | None,
     as_json: bool,
+    words: Words,
 ) -> None:
     """Watch ``folder`` until Ctrl-C or SIGTERM; one line per file, a summary line at the end
     (on stderr with ``--json``, where stdout carries only the pages' JSON lines)."""
@@ -36,7 +38,7 @@ def watch(
             click.echo(json.dumps(record.to_json(), ensure_ascii=False))
 
     def on_file(done: FileDone) -> None:
-        click.echo(file_line(done), err=as_json)
+        click.echo(file_line(done, words), err=as_json)
 
     with StopSignals() as stop:
         summary = watch_folder(
@@ -49,45 +51,50 @@ def watch(
             stop=stop,
             log=echo_err,
         )
-    counts = _counts(summary.by_status, summary.quarantined_by_reason)
+    counts = _counts(summary.by_status, summary.quarantined_by_reason, words)
     click.echo(
-        f"stopped: {summary.files} file{'s' * (summary.files != 1)}, {summary.pages} "
-        f"page{'s' * (summary.pages != 1)}{f' ({counts})' if counts else ''} "
-        f"in {_duration(summary.seconds)}",
+        words(
+            "watch_stopped",
+            files=words.n("files_n", summary.files),
+            pages=words.n("pages_n", summary.pages),
+            counts=f" ({counts})" if counts else "",
+            duration=_duration(summary.seconds, words),
+        ),
         err=as_json,
     )
 
 
-def file_line(done: FileDone) -> str:
+def file_line(done: FileDone, words: Words) -> str:
     """``scans/b.pdf: 3 pages: identified 2, quarantined 1 (no-page-code 1)``."""
     if done.scan is None:
-        line = f"{done.source}: scanned before, not read again"
+        line = words("scanned_before", source=done.source)
     else:
         scan = done.scan
-        line = f"{done.source}: {scan.pages} page{'s' * (scan.pages != 1)}"
-        counts = _counts(scan.by_status, scan.quarantined_by_reason)
+        line = words("file_pages", source=done.source, pages=words.n("pages_n", scan.pages))
+        counts = _counts(scan.by_status, scan.quarantined_by_reason, words)
         if counts:
             line += f": {counts}"
         if done.stopped:
-            line += "; stopped before its last page (the rest is read on the next start)"
+            line += "; " + words("stopped_early")
     if done.moved_to is not None:
-        line += f"; moved to {done.moved_to}"
+        line += "; " + words("moved_to", folder=done.moved_to)
     return line
 
 
-def _counts(by_status: dict[str, int], reasons: dict[str, int]) -> str:
+def _counts(by_status: dict[str, int], reasons: dict[str, int], words: Words) -> str:
     parts = []
     for status, n in sorted(by_status.items()):
-        part = f"{status} {n}"
+        part = f"{words.of('statuses', status)} {n}"
         if status == "quarantined" and reasons:
-            part += " (" + ", ".join(f"{r} {k}" for r, k in sorted(reasons.items())) + ")"
+            part += " (" + ", ".join(f"{words.reason(r)} {k}" for r, k in sorted(reasons.items()))
+            part += ")"
         parts.append(part)
     return ", ".join(parts)
 
 
-def _duration(seconds: float) -> str:
+def _duration(seconds: float, words: Words) -> str:
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return f"{words.decimal(seconds)} s"
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"

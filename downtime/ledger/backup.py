@@ -10,7 +10,8 @@ from pathlib import Path
 
 from downtime import files
 from downtime.errors import LedgerError
-from downtime.ledger.db import Ledger, rows
+from downtime.ledger import postgres
+from downtime.ledger.db import Connection, Ledger, rows
 
 COUNTED = (  # tables a restore must bring back whole (by their row counts)
     "packs", "pages", "scan_files", "scan_pages", "captures", "marks", "quarantine",
@@ -42,3 +43,31 @@ def copy_sqlite(source: Path, target: Path) -> None:
 def table_counts(ledger: Ledger) -> dict[str, int]:
     """Rows in each of :data:`COUNTED`."""
     return {t: int(rows(ledger, f"SELECT count(*) FROM {t}")[0][0]) for t in COUNTED}
+
+
+def tables_with_rows(url: str) -> list[str]:
+    """The tables of the database ``url`` names that hold a row (the ledger's migrations
+    table aside), without migrating it: a restore goes only into a database with none."""
+    with Ledger(postgres.connect(url), url) as ledger:
+        tables = rows(
+            ledger,
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+        )
+        names = sorted(str(r[0]) for r in tables if r[0] != "migrations")
+        return [t for t in names if rows(ledger, f'SELECT 1 FROM "{t}" LIMIT 1')]
+
+
+def set_aside(url: str, stamp: str) -> str:
+    """Keep what the database ``url`` names holds beside an empty schema of the same name
+    (its schema renamed ``<schema>_before_<stamp>``); the new name."""
+    with Ledger(postgres.connect(url), url) as ledger:
+        [(schema,)] = rows(ledger, "SELECT current_schema()")
+        kept = f"{schema}_before_{stamp}".lower()
+
+        def rename(conn: Connection) -> None:
+            conn.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{kept}"', ())
+            conn.execute(f'CREATE SCHEMA "{schema}"', ())
+
+        ledger.write(rename)
+    return kept

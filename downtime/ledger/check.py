@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from downtime.ledger.chain import check_chain
-from downtime.ledger.db import Ledger, rows
-from downtime.ledger.dialect import POSTGRESQL
+from downtime.ledger.db import Ledger, driver_errors, rows
+from downtime.ledger.dialect import POSTGRESQL, SQLITE
 from downtime.ledger.store import CHUNK, PREFIX, Store
 
 INTEGRITY, AUDIT, MISSING, CORRUPT, UNLINKED = (
     "integrity", "audit", "missing-file", "corrupt-file", "unlinked-file",
 )  # fmt: skip
 PROBLEMS = frozenset({INTEGRITY, AUDIT, MISSING, CORRUPT})  # unlinked files lose nothing
+APPEND_ONLY = "0013_audit_append_only"  # the migration that made the triggers below
+_UPDATE_DELETE = {"audit_events_no_update", "audit_events_no_delete"}
+GUARDS = {SQLITE: _UPDATE_DELETE, POSTGRESQL: _UPDATE_DELETE | {"audit_events_no_truncate"}}
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,83 @@ def check_ledger(ledger: Ledger, store: Store, *, hashes: bool = True) -> CheckS
 
 
 def _integrity(ledger: Ledger) -> list[str]:
-    """SQLite's integrity check of the file; PostgreSQL's server keeps its own (its checksums,
-    its tools), so nothing is asked of it here."""
+    """What is wrong with the database itself (empty: nothing found; :func:`integrity_scope`
+    says what was looked at). SQLite: its own integrity check of the file. PostgreSQL (whose
+    server has no such command): every table read whole (a damaged page, with the server's
+    data checksums on, fails the read), every index valid and every constraint validated.
+    Both: the audit trail's append-only triggers there and switched on."""
     if ledger.dialect == POSTGRESQL:
+        problems = _postgresql_integrity(ledger)
+    else:
+        found = [str(r[0]) for r in rows(ledger, "PRAGMA integrity_check")]
+        problems = [] if found == ["ok"] else found
+    return problems + _append_only(ledger)
+
+
+def integrity_scope(ledger: Ledger) -> str:
+    """What :func:`_integrity` checks on this ledger's database, for a person."""
+    guarded = "; the audit trail append-only" if APPEND_ONLY in ledger.migrations() else ""
+    if ledger.dialect != POSTGRESQL:
+        return f"SQLite's integrity check{guarded}"
+    [(checksums,)] = rows(ledger, "SHOW data_checksums")
+    return (
+        f"every table read whole, indexes and constraints valid{guarded}"
+        f" (the server's data checksums: {checksums})"
+    )
+
+
+def _postgresql_integrity(ledger: Ledger) -> list[str]:
+    problems = []
+    tables = rows(
+        ledger,
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+    )
+    for (table,) in tables:
+        try:
+            rows(ledger, f'SELECT count(*) FROM "{table}"')
+        except driver_errors() as e:
+            problems.append(f"the table {table} cannot be read whole: {e}")
+    invalid = rows(
+        ledger,
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE c.relnamespace = current_schema()::regnamespace"
+        " AND NOT (i.indisvalid AND i.indisready) ORDER BY 1",
+    )
+    problems += [f"the index {r[0]} is not valid: rebuild it (REINDEX)" for r in invalid]
+    unchecked = rows(
+        ledger,
+        "SELECT conname FROM pg_constraint WHERE connamespace = current_schema()::regnamespace"
+        " AND NOT convalidated ORDER BY 1",
+    )
+    problems += [f"the constraint {r[0]} is not validated" for r in unchecked]
+    return problems
+
+
+def _append_only(ledger: Ledger) -> list[str]:
+    """The audit trail's triggers that refuse changes, unless their migration is still to run."""
+    if APPEND_ONLY not in ledger.migrations():
         return []
-    found = [str(r[0]) for r in rows(ledger, "PRAGMA integrity_check")]
-    return [] if found == ["ok"] else found
+    if ledger.dialect == POSTGRESQL:
+        found = rows(
+            ledger,
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_events'::regclass"
+            " AND NOT tgisinternal AND tgenabled <> 'D'",
+        )
+    else:
+        found = rows(
+            ledger,
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+            ("audit_events",),
+        )
+    missing = sorted(GUARDS[ledger.dialect] - {str(r[0]) for r in found})
+    if not missing:
+        return []
+    return [
+        "the audit trail is no longer append-only: its trigger(s) "
+        f"{', '.join(missing)} were dropped or switched off (`downtime audit verify` shows"
+        " whether events were changed meanwhile)"
+    ]
 
 
 def named_files(ledger: Ledger) -> set[str]:

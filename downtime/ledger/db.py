@@ -20,22 +20,20 @@ and return the ledger's dataclasses.
 from __future__ import annotations
 
 import functools
-import hashlib
 import random
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from downtime.errors import LedgerError
-from downtime.ledger import postgres
+from downtime.ledger import postgres, sqlite
 from downtime.ledger.dialect import POSTGRESQL, SQLITE, is_database_url, migration_sql, redacted
 from downtime.ledger.migrations import MIGRATIONS
-from downtime.ledger.sqlitefile import open_sqlite
 
 T = TypeVar("T")
 
@@ -49,13 +47,6 @@ MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY
 # Taken while migrations run on PostgreSQL, so that stations starting at once apply each once.
 MIGRATION_LOCK = 0x646F776E74696D65  # "downtime"
 AUDIT_TABLE = "audit_events"  # hash-chained: each row names the hash of the one before
-
-
-def turn_lock(table: str) -> int:
-    """The PostgreSQL advisory lock (a signed 64-bit key) that writers appending to ``table``
-    in id order take turns by (:meth:`Ledger.write`)."""
-    digest = hashlib.sha256(f"downtime.turn:{table}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class Row(Protocol):
@@ -121,7 +112,7 @@ class Ledger:
         if is_database_url(target):
             ledger = cls(postgres.connect(str(target)), target)
         else:
-            ledger = cls(open_sqlite(Path(target)), Path(target))
+            ledger = cls(sqlite.connect(Path(target)), Path(target))
         try:
             ledger._migrate()
         except BaseException:
@@ -144,6 +135,18 @@ class Ledger:
 
     def close(self) -> None:
         self._conn.close()
+
+    @property
+    def idle(self) -> bool:
+        """Whether the connection is open and outside a transaction: fit to be used again."""
+        if isinstance(self._conn, postgres.PgConnection):
+            return self._conn.idle()
+        if isinstance(self._conn, sqlite3.Connection):
+            try:
+                return not self._conn.in_transaction
+            except sqlite3.ProgrammingError:  # closed
+                return False
+        return False
 
     def __enter__(self) -> Ledger:
         return self
@@ -174,6 +177,22 @@ class Ledger:
             self._rollback()
             raise
 
+    @contextmanager
+    def snapshot(self) -> Iterator[str | None]:
+        """Reads that all see the ledger at one moment while others write (a read transaction);
+        on PostgreSQL yields the snapshot's id, for ``pg_dump --snapshot`` to see the same."""
+        if self.dialect == SQLITE:
+            self._conn.execute("BEGIN", ())
+            self._conn.execute("SELECT count(*) FROM migrations", ())  # the moment is now
+            exported = None
+        else:
+            self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", ())
+            exported = self._conn.execute("SELECT pg_export_snapshot()", ()).fetchone()[0]
+        try:
+            yield exported
+        finally:
+            self._rollback()
+
     def write(
         self,
         body: Callable[[Connection], T],
@@ -189,12 +208,14 @@ class Ledger:
         new (:func:`~downtime.ledger.postings.held_changes`); ``audited`` (the default): the
         body may append audit events, whose hash chain is such a table too. On SQLite writers
         take turns, so ids are given in the order rows are committed. On PostgreSQL the writers
-        of such a table take turns at it (:meth:`_turns`), so that a row never commits after a
-        row with a higher id and two writers never read the same head of the audit chain."""
+        of such a table take turns at it (:func:`~downtime.ledger.postgres.turns`), so that a
+        row never commits after a row with a higher id and two writers never read the same
+        head of the audit chain."""
         tables = sorted({*in_order, *([AUDIT_TABLE] if audited else [])})
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                with self._turns(tables), self.transaction() as conn:
+                turns = postgres.turns(self._conn, tables) if self.dialect == POSTGRESQL else None
+                with turns or nullcontext(), self.transaction() as conn:
                     return body(conn)
             except Exception as e:
                 if not (self.dialect == POSTGRESQL and postgres.retryable(e)):
@@ -209,35 +230,6 @@ class Ledger:
                 wait = min(RETRY_MAX_WAIT_S, RETRY_FIRST_WAIT_S * 2**attempt)
                 time.sleep(random.uniform(0, wait))
         raise AssertionError("unreachable")  # pragma: no cover
-
-    @contextmanager
-    def _turns(self, tables: Sequence[str]) -> Iterator[None]:
-        """On PostgreSQL: wait for this connection's turn at each of ``tables`` (in name order,
-        so that two writers never wait for each other), held until the transaction has ended.
-
-        The turns are advisory locks taken before ``BEGIN``: a ``SERIALIZABLE`` transaction
-        sees the ledger as it was at its first statement, so a lock taken inside it would come
-        too late (the rows the writer before committed stay unseen), and ``LOCK TABLE`` in a
-        mode that keeps writers out needs more than the station role's SELECT and INSERT
-        (README: "Several stations on one ledger"). A station that dies ends its session, and
-        the server releases its turns with it."""
-        if self.dialect != POSTGRESQL or not tables:
-            yield
-            return
-        taken: list[int] = []
-        try:
-            for table in tables:
-                key = turn_lock(table)
-                self._conn.execute("SELECT pg_advisory_lock(?)", (key,))
-                taken.append(key)
-            yield
-        finally:
-            for key in reversed(taken):
-                try:
-                    self._conn.execute("SELECT pg_advisory_unlock(?)", (key,))
-                except Exception as e:  # the connection failed: its turns went with it
-                    if not self._driver_error(e):
-                        raise
 
     def _rollback(self) -> None:
         try:
@@ -340,6 +332,13 @@ def driver_errors() -> tuple[type[Exception], ...]:
 def rows(ledger: Ledger, sql: str, params: Sequence[Any] = ()) -> list[Row]:
     """Rows of one statement: how the ledger's modules read (nothing else runs SQL)."""
     return ledger._read(sql, params)
+
+
+def stream(ledger: Ledger, sql: str, size: int = 1000) -> Iterator[list[Row]]:
+    """The rows of one statement, ``size`` at a time (a table too large to hold at once)."""
+    cursor = ledger._conn.execute(sql, ())
+    while batch := cursor.fetchmany(size):
+        yield batch
 
 
 def chunks(values: Sequence[str], size: int = 500) -> Iterator[tuple[list[str], str]]:

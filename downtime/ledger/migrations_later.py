@@ -83,4 +83,21 @@ LATER: tuple[tuple[str, str], ...] = (
         -- name here (downtime.ledger.dialect.POSTGRESQL_MIGRATIONS).
         """,
     ),
+    (
+        "0013_audit_append_only",
+        """
+        -- The audit trail is appended to, never changed: the database itself refuses an UPDATE
+        -- or a DELETE of an audit event (on PostgreSQL a TRUNCATE too, see
+        -- downtime.ledger.dialect.POSTGRESQL_MIGRATIONS). Someone who owns the database can
+        -- still drop these triggers; `downtime audit verify` then finds what was changed.
+        CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+        BEGIN
+            SELECT RAISE(ABORT, 'the audit trail is append-only: an audit event is never changed');
+        END;
+        CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+        BEGIN
+            SELECT RAISE(ABORT, 'the audit trail is append-only: an audit event is never deleted');
+        END;
+        """,
+    ),
 )

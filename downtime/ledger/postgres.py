@@ -13,9 +13,11 @@ URL), never from the URL itself (:mod:`downtime.settings` refuses one that carri
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 from downtime.errors import LedgerError
 from downtime.ledger.dialect import multirow_insert, pyformat, redacted, statement_sizes
@@ -104,6 +106,13 @@ class PgConnection:
     def close(self) -> None:
         self._raw.close()
 
+    def idle(self) -> bool:
+        """Open, in touch with the server, and outside a transaction."""
+        import psycopg
+
+        status = self._raw.info.transaction_status
+        return not self._raw.closed and status == psycopg.pq.TransactionStatus.IDLE
+
 
 class _NotAfterAFailedBatch(logging.Filter):
     """Drops psycopg's warning that ending a pipeline failed after a statement in it had
@@ -164,3 +173,44 @@ def is_error(error: BaseException) -> bool:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+class Statements(Protocol):
+    """A connection of the ledger's (:class:`PgConnection`, as the ledger holds it)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+
+def turn_lock(table: str) -> int:
+    """The advisory lock (a signed 64-bit key) that writers appending to ``table`` in id order
+    take turns by (:func:`turns`)."""
+    digest = hashlib.sha256(f"downtime.turn:{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def turns(conn: Statements, tables: Sequence[str]) -> Iterator[None]:
+    """Wait for this connection's turn at each of ``tables`` (in name order, so that two
+    writers never wait for each other), held until the transaction run inside has ended
+    (:meth:`~downtime.ledger.db.Ledger.write`).
+
+    The turns are advisory locks taken before ``BEGIN``: a ``SERIALIZABLE`` transaction sees
+    the ledger as it was at its first statement, so a lock taken inside it would come too late
+    (the rows the writer before committed stay unseen), and ``LOCK TABLE`` in a mode that keeps
+    writers out needs more than the station role's SELECT and INSERT (README: "Several
+    stations on one ledger"). A station that dies ends its session, and the server releases
+    its turns with it."""
+    taken: list[int] = []
+    try:
+        for table in sorted(tables):
+            key = turn_lock(table)
+            conn.execute("SELECT pg_advisory_lock(?)", (key,))
+            taken.append(key)
+        yield
+    finally:
+        for key in reversed(taken):
+            try:
+                conn.execute("SELECT pg_advisory_unlock(?)", (key,))
+            except Exception as e:  # the connection failed: its turns went with it
+                if not is_error(e):
+                    raise

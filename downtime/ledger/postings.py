@@ -265,6 +265,8 @@ def open_held_items(
     index for each item's history)."""
     if form_keys is not None:
         return [h for key in sorted(set(form_keys)) for h in open_held_items(ledger, form_key=key)]
+    # one form's rows only through the index (an OR with "no form given" would read them all)
+    which, given = ("WHERE form_key = ?", (form_key,)) if form_key is not None else ("", ())
     found = rows(
         ledger,
         "SELECT h.form_key, h.item, h.kind, h.detail, h.found_at AS latest,"
@@ -274,9 +276,9 @@ def open_held_items(
         "  AND c.kind = ?), '')) AS since"
         " FROM (SELECT form_key, item, kind, detail, found_at, row_number() OVER"
         "  (PARTITION BY form_key, item ORDER BY found_at DESC, rowid DESC) AS n"
-        "  FROM held_items WHERE CAST(? AS TEXT) IS NULL OR form_key = ?) h"
+        f"  FROM held_items {which}) h"
         " WHERE h.n = 1 AND h.kind != ? ORDER BY h.form_key, h.item",
-        (CLEARED, form_key, form_key, CLEARED),
+        (CLEARED, *given, CLEARED),
     )
     return [
         OpenHeld(

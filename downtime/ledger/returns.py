@@ -105,11 +105,12 @@ def issued_form_keys(ledger: Ledger, keys: Iterable[str]) -> set[str]:
     wanted = set(keys)
     packs = sorted({k.split("/", 1)[0] for k in wanted})
     marks = ",".join("?" * len(packs))
+    narrow, some = _whose(wanted)
     found = rows(
         ledger,
         "SELECT DISTINCT pack_id, form, patient_system, patient_value FROM pages"
-        f" WHERE pack_id IN ({marks})",
-        packs,
+        f" WHERE pack_id IN ({marks}){narrow}",
+        [*packs, *some],
     )
     return {k for r in found if (k := form_key(r["pack_id"], r["form"], patient_of(r))) in wanted}
 
@@ -123,19 +124,20 @@ def issued_forms(
     if not wanted:
         return []
     marks = ",".join("?" * len(wanted))
+    narrow, some = _whose(only)
     pages = rows(
         ledger,
         "SELECT p.*, k.site, k.ward, k.issued_at AS pack_issued_at FROM pages p"
-        f" JOIN packs k ON k.pack_id = p.pack_id WHERE p.pack_id IN ({marks})"
+        f" JOIN packs k ON k.pack_id = p.pack_id WHERE p.pack_id IN ({marks}){narrow}"
         " ORDER BY p.pack_id, p.pdf_page",
-        wanted,
+        [*wanted, *some],
     )
     if only is not None:
         pages = [r for r in pages if form_key(r["pack_id"], r["form"], patient_of(r)) in only]
     captures = _first_captures(ledger, [r["page_uid"] for r in pages])
-    patients = _patients(ledger, wanted)
-    orders = _orders(ledger, wanted)
-    voided = {r["page_uid"] for r in rows(ledger, "SELECT page_uid FROM voids")}
+    patients = _patients(ledger, wanted, only)
+    orders = _orders(ledger, wanted, only)
+    voided = _voided(ledger, [r["page_uid"] for r in pages], everything=only is None)
     groups: dict[str, list[Row]] = {}
     for row in pages:
         key = form_key(row["pack_id"], row["form"], patient_of(row))
@@ -279,12 +281,44 @@ def _refs(ledger: Ledger, page_uid: str) -> dict[str, dict[str, str]]:
     }
 
 
-def _patients(ledger: Ledger, pack_ids: Sequence[str]) -> dict[tuple[str, Identifier], PatientInfo]:
+NARROWED = 100  # forms asked for by key (``only``) up to which only their patients' rows are read
+
+
+def _whose(only: Collection[str] | None) -> tuple[str, list[str]]:
+    """SQL (`` AND …``, and its parameters) keeping of a pack's rows those of the patients the
+    form keys ``only`` name (and the ward's own forms), when they are few: a station asking
+    for one item's form reads that patient's rows, not the pack's. Rows are still matched to
+    the keys themselves afterwards; this only leaves the others unread."""
+    if only is None or len(only) > NARROWED:
+        return "", []
+    values = sorted({k.rsplit("|", 1)[1] for k in only if "|" in k})  # form_key's "system|value"
+    kept = [f"patient_value IN ({','.join('?' * len(values))})"] if values else []
+    if any("|" not in k for k in only):  # a ward form: no patient
+        kept.append("patient_value IS NULL")
+    return f" AND ({' OR '.join(kept) or '0 = 1'})", values
+
+
+def _voided(ledger: Ledger, page_uids: Sequence[str], *, everything: bool) -> set[str]:
+    if everything:
+        return {r["page_uid"] for r in rows(ledger, "SELECT page_uid FROM voids")}
+    out: set[str] = set()
+    for i in range(0, len(page_uids), 500):
+        chunk = page_uids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        found = rows(ledger, f"SELECT page_uid FROM voids WHERE page_uid IN ({marks})", chunk)
+        out.update(r["page_uid"] for r in found)
+    return out
+
+
+def _patients(
+    ledger: Ledger, pack_ids: Sequence[str], only: Collection[str] | None
+) -> dict[tuple[str, Identifier], PatientInfo]:
     marks = ",".join("?" * len(pack_ids))
+    narrow, some = _whose(only)
     found = rows(
         ledger,
-        f"SELECT * FROM pack_patients WHERE pack_id IN ({marks})",
-        pack_ids,
+        f"SELECT * FROM pack_patients WHERE pack_id IN ({marks}){narrow}",
+        [*pack_ids, *some],
     )
     return {
         (r["pack_id"], Identifier(r["patient_system"], r["patient_value"])): PatientInfo(
@@ -301,12 +335,15 @@ def _patients(ledger: Ledger, pack_ids: Sequence[str]) -> dict[tuple[str, Identi
     }
 
 
-def _orders(ledger: Ledger, pack_ids: Sequence[str]) -> dict[str, dict[str, OrderInfo]]:
+def _orders(
+    ledger: Ledger, pack_ids: Sequence[str], only: Collection[str] | None
+) -> dict[str, dict[str, OrderInfo]]:
     marks = ",".join("?" * len(pack_ids))
+    narrow, some = _whose(only)
     found = rows(
         ledger,
-        f"SELECT * FROM pack_orders WHERE pack_id IN ({marks})",
-        pack_ids,
+        f"SELECT * FROM pack_orders WHERE pack_id IN ({marks}){narrow}",
+        [*pack_ids, *some],
     )
     out: dict[str, dict[str, OrderInfo]] = {}
     for r in found:

@@ -116,7 +116,6 @@ from downtime.report.model import (
 )
 from downtime.report.scope import choose_scope
 from downtime.report.words import (
-    LANGS,
     Words,
     age_words,
     audit_words,
@@ -129,6 +128,7 @@ from downtime.report.words import (
     why_words,
     words,
 )
+from downtime.words import LANGS
 
 __all__ = [
     "CATEGORIES",

@@ -8,15 +8,12 @@ take and show them so); the reasons a held item gives are the record's own words
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from downtime import words as shared
 from downtime.report.model import (
     HELD_KINDS,
     PatientRef,
@@ -26,7 +23,6 @@ from downtime.report.model import (
     ScopedPack,
 )
 
-LANGS = ("sv", "en")
 # Commands and options the report's sentences name (as code in HTML), the same in every language.
 OUTAGE_START = "downtime outage start"
 ALL_PACKS = "--all-packs"
@@ -34,39 +30,16 @@ VOID_BLANK = "downtime void SERIAL --reason …"
 QUARANTINE_LIST = "downtime quarantine list"
 
 
-@cache
 def catalogue() -> dict[str, dict[str, Any]]:
-    text = (resources.files("downtime.report") / "words.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return shared.catalogue("downtime.report")
 
 
-@dataclass(frozen=True)
-class Words:
-    """The report's words in one language: ``w("key", name=value)``, ``w.n("key", count)``
-    for a count (its plural form), ``w.of("table", "code")`` from a table (``columns``,
-    ``counts``, ``why``, ``chart``)."""
+class Words(shared.Words):
+    """The report's words in one language (tables ``columns``, ``counts``, ``why``,
+    ``chart``)."""
 
-    lang: str
-
-    def __post_init__(self) -> None:
-        if self.lang not in LANGS:
-            raise ValueError(f"no report language '{self.lang}' (one of {', '.join(LANGS)})")
-
-    def __call__(self, key: str, /, **values: Any) -> str:
-        text = catalogue()[self.lang][key]
-        if not isinstance(text, str):
-            raise TypeError(f"report word '{key}' counts something: use Words.n")
-        return text.format(**values)
-
-    def n(self, key: str, count: int, /, **values: Any) -> str:
-        text = catalogue()[self.lang][key]
-        if isinstance(text, Mapping):
-            text = text["one" if count == 1 else "other"]
-        return str(text).format(n=count, **values)
-
-    def of(self, table: str, code: str) -> str:
-        """A code in words; the code itself where the table has none for it."""
-        return str(catalogue()[self.lang][table].get(code, code))
+    package = "downtime.report"
+    what = "report"
 
 
 def words(lang: str) -> Words:

@@ -85,7 +85,7 @@ def transcription_kind(item: str) -> str | None:
 
 def decide(
     ledger: Ledger,
-    item_id: str,
+    wanted: ReviewItem | str,
     *,
     action: str,
     value: Mapping[str, str] | None = None,
@@ -96,14 +96,15 @@ def decide(
     today: date | None = None,
     seen: int | None = None,
 ) -> Settled:
-    """Record ``user``'s decision about the open item ``item_id`` (``confirm``: the second
-    person's blind entry of a medication transcription). ``seen``: the item's latest decision
-    id when it was shown to the person (:attr:`ReviewItem.seen`; None: as it is found now); a
-    decision recorded since refuses this one."""
-    item = find_item(ledger, item_id)
+    """Record ``user``'s decision about the open item ``wanted`` (``confirm``: the second
+    person's blind entry of a medication transcription): the item as found a moment ago (the
+    station has just found it to check it), or its id. ``seen``: the item's latest decision
+    id when it was shown to the person (:attr:`ReviewItem.seen`; None: as the item was
+    found); a decision recorded since refuses this one."""
+    item = find_item(ledger, wanted) if isinstance(wanted, str) else wanted
     if item is None:
         raise DecisionRefused(
-            f"no open item {item_id}: it may be settled already (`downtime review list`)"
+            f"no open item {wanted}: it may be settled already (`downtime review list`)"
         )
     if action not in ALLOWED[item.queue]:
         raise DecisionRefused(

@@ -53,7 +53,7 @@ class HeldQueue(Queue):
             view, capture = "capture", int(part[8:-4])
         if view is None:
             raise NotFound()
-        jpeg = item_image(desk.home, item.item_id, view, actor=desk.user, capture_id=capture)
+        jpeg = item_image(desk.home, item, view, actor=desk.user, capture_id=capture)
         if jpeg is None:
             raise NotFound()
         return Response(jpeg, mimetype="image/jpeg")
@@ -71,7 +71,7 @@ class HeldQueue(Queue):
             action, values, confirm = self.decision(desk, item, form)
             reason = form.get("reason", "")
             seen = int(form["seen"]) if form.get("seen", "").isdigit() else None
-            done = settle(desk.home, item.item_id, action=action, values=values, reason=reason,
+            done = settle(desk.home, item, action=action, values=values, reason=reason,
                           confirm=confirm, user=desk.user, seen=seen)  # fmt: skip
         except DowntimeError as e:  # a missing value, the same person confirming: say so
             return self.item_page(desk, item, problem=e.message, typed=form, status=422)

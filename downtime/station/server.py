@@ -12,6 +12,7 @@ from typing import Any
 from waitress.server import create_server
 
 from downtime.app.held import site_drugs
+from downtime.app.workspace import keep_ledgers_open
 from downtime.settings import resolve
 from downtime.station.web import Station
 
@@ -66,7 +67,12 @@ def open_station(home: Path | None, *, host: str = "127.0.0.1", port: int = 0) -
         drugs=drugs,
     )
     shown = hosts[0] if not is_loopback(host) else f"127.0.0.1:{bound}"
-    return Serving(f"http://{shown}/", hosts, not is_loopback(host), server.run, server.close)
+
+    def run() -> None:
+        keep_ledgers_open()  # from here on this process serves short requests, and only them
+        server.run()
+
+    return Serving(f"http://{shown}/", hosts, not is_loopback(host), run, server.close)
 
 
 class _App:

@@ -9,8 +9,6 @@ from typing import Any
 
 from downtime.review import why_code
 
-LANGS = ("sv", "en")
-
 
 @cache
 def catalogue() -> dict[str, dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""A SQLite ledger's file: made private (0600 in a 0700 folder), opened in WAL mode with
-``synchronous=FULL`` and foreign keys on (:class:`~downtime.ledger.db.Ledger` opens it)."""
+"""The ledger's SQLite file: made private (0600) by whoever opens it first, in WAL mode with
+synchronous commits and foreign keys, opened by several processes at once."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def open_sqlite(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the ledger file, made (0600, in a 0700 folder) if missing."""
     try:
         _create_private_file(path)
         conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
