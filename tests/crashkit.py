@@ -4,9 +4,10 @@ after scans, and what is left on disk. The storms of SIGKILLs are tests/stormkit
 
 **The ledger under test** is a :class:`LedgerTarget`, from the ``ledger_target`` fixture: a
 data folder, the environment a `downtime` process runs with, and a way to read the ledger's
-tables. Every proof gets its data folder and ledger from that one fixture, so a second backend
-(PostgreSQL: its URL in the environment or in the data folder's site.toml) is a parameter of
-it, not a change to the proofs; their queries are plain SQL that both backends read alike.
+tables. Every proof gets its data folder and ledger from that one fixture, and the backend is a
+parameter of it (in a module marked ``pytest.mark.backends``: SQLite, and PostgreSQL with a
+database of the test's own that the data folder's site.toml names), not a change to the proofs;
+their queries are plain SQL that both backends read alike.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ledger_rows
+from backends import Backend, ledger_rows
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = "import sys; from downtime.cli import main; sys.exit(main())"
@@ -47,10 +48,9 @@ class LedgerTarget:
     env: Mapping[str, str]
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """The rows of one query, read with a connection of the test's own."""
-        if self.backend != "sqlite":
-            raise NotImplementedError(f"reading a {self.backend} ledger")
-        return [dict(r) for r in ledger_rows(self.home / "ledger.sqlite3", sql, params)]
+        """The rows of one query, read with a connection of the test's own (the data folder's
+        site.toml says where the ledger is)."""
+        return [dict(r) for r in ledger_rows(self.home, sql, params)]
 
     def count(self, sql: str, params: Sequence[Any] = ()) -> int:
         """``SELECT count(*) …``'s one number."""
@@ -63,8 +63,10 @@ class LedgerTarget:
         return {self.home / f"ledger.sqlite3{end}" for end in ("", "-wal", "-shm", "-journal")}
 
 
-def sqlite_target(home: Path) -> LedgerTarget:
-    return LedgerTarget("sqlite", home, child_env(DOWNTIME_HOME=str(home)))
+def new_target(backend: Backend, home: Path) -> LedgerTarget:
+    """A data folder at ``home`` with its ledger on ``backend`` (on PostgreSQL: a new, migrated
+    database of its own, named in the folder's site.toml)."""
+    return LedgerTarget(backend.name, backend.new_home(home), child_env(DOWNTIME_HOME=str(home)))
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -75,10 +77,11 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(name="ledger_target")
-def ledger_target_fixture(tmp_path: Path) -> LedgerTarget:
-    """The ledger under test: SQLite in a data folder of the test's own. (A module that uses
-    it imports it: ``from crashkit import ledger_target_fixture  # noqa: F401``.)"""
-    return sqlite_target(tmp_path / "home")
+def ledger_target_fixture(tmp_path: Path, backend: Backend) -> LedgerTarget:
+    """The ledger under test, in a data folder of the test's own: on the module's backend
+    (both, in a module marked ``pytest.mark.backends``; else SQLite). (A module that uses it
+    imports it: ``from crashkit import ledger_target_fixture  # noqa: F401``.)"""
+    return new_target(backend, tmp_path / "home")
 
 
 # --------------------------------------------------------------------------------------------

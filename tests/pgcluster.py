@@ -2,7 +2,9 @@
 
 ``initdb`` into a temporary folder, then ``pg_ctl start`` with the server listening only on a
 Unix socket in that folder (no TCP port), durability off (``fsync``, ``synchronous_commit``,
-``full_page_writes``: nothing here must survive a crash of the machine). ``initdb`` refuses to
+``full_page_writes``: nothing here must survive a crash of the machine). A benchmark that
+compares the ledger's speed with SQLite's (which syncs every commit) starts one with durability
+on instead (``start(durable=True)``, bench/stations.py). ``initdb`` refuses to
 run as root, and CI runs as root: then the cluster belongs to an unprivileged system user
 (:data:`SERVER_USER`, made with ``useradd --system`` if missing) and every server command runs
 as that user through ``runuser``. Each pytest process (each xdist worker) starts its own cluster
@@ -36,10 +38,11 @@ SERVER_USER = "downtime-pg"  # owns the cluster when the tests run as root
 SUPERUSER = "downtime"  # the cluster's database superuser (local connections are trusted)
 TEMPLATE = "ledger_template"  # migrated once; every test database is a copy of it
 SERVER_OPTIONS = (
-    "-c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-    "-c max_connections=200 -c shared_buffers=32MB -c max_locks_per_transaction=256 "
-    "-c max_pred_locks_per_transaction=256"
+    "-c listen_addresses='' -c max_connections=200 -c shared_buffers=32MB "
+    "-c max_locks_per_transaction=256 -c max_pred_locks_per_transaction=256"
 )
+NOT_DURABLE = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+DURABLE = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
 DEBIAN_BINARIES = Path("/usr/lib/postgresql")
 
 
@@ -145,8 +148,9 @@ def _server_user() -> tuple[list[str], int, int]:
     return ["runuser", "-u", SERVER_USER, "--"], entry.pw_uid, entry.pw_gid
 
 
-def start() -> Cluster:
-    """Start a cluster in a new temporary folder (see the module's doc)."""
+def start(*, durable: bool = False) -> Cluster:
+    """Start a cluster in a new temporary folder (see the module's doc); with ``durable``, every
+    commit reaches the disk before it returns, as PostgreSQL's defaults have it."""
     bindir = binaries()
     as_user, uid, gid = _server_user()
     base = Path(tempfile.mkdtemp(prefix="downtime-pg-"))
@@ -157,9 +161,9 @@ def start() -> Cluster:
         _run([*as_user, str(bindir / "initdb"), "-D", str(cluster.data), "-U", SUPERUSER,
               "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync",
               "--no-instructions"])  # fmt: skip
+        options = f"-k {base} {SERVER_OPTIONS} {DURABLE if durable else NOT_DURABLE}"
         _run([*as_user, str(bindir / "pg_ctl"), "-D", str(cluster.data), "-l",
-              str(base / "server.log"), "-w", "-t", "60", "-o",
-              f"-k {base} {SERVER_OPTIONS}", "start"])  # fmt: skip
+              str(base / "server.log"), "-w", "-t", "60", "-o", options, "start"])  # fmt: skip
         with cluster._admin() as conn:
             conn.execute(f'CREATE DATABASE "{TEMPLATE}" TEMPLATE template0')
         Ledger.open(cluster.url(TEMPLATE)).close()  # the migrations, once

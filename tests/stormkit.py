@@ -288,6 +288,7 @@ def _scan_task(spec: StormSpec) -> Run:
 
     home = Path(spec.home)
     forms = site_forms_for(resolve(home))
+    _open_once(home)
 
     def run(inputs: tuple[str, ...], report: Report) -> None:
         with workspace(home, keys="read") as (settings, keys, ledger):
@@ -307,6 +308,7 @@ def _reconcile_task(spec: StormSpec) -> Run:
     from downtime.app import reconcile_forms
 
     home = Path(spec.home)
+    _open_once(home)
 
     def run(_inputs: tuple[str, ...], report: Report) -> None:
         summary = reconcile_forms(
@@ -318,6 +320,17 @@ def _reconcile_task(spec: StormSpec) -> Run:
             raise SystemExit(7)
 
     return run
+
+
+def _open_once(home: Path) -> None:
+    """Open the data folder's ledger once in the storm's process, so that what opening it
+    imports (PostgreSQL's driver: a tenth of a second or more) is there in every forked worker,
+    as in a station's process that has run before, and each worker's short life is spent on
+    its run."""
+    from downtime.ledger import Ledger
+    from downtime.settings import resolve
+
+    Ledger.open(resolve(home).ledger_target).close()
 
 
 def _become_subreaper() -> None:

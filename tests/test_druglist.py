@@ -18,14 +18,15 @@ from typing import Any
 
 import pytest
 from conftest import PrintedPack
+from playwright.sync_api import Playwright
 from scankit import copy_home
-from stationkit import PASSWORD, add_user
+from stationkit import PASSWORD, add_user, chromium, log_in, playwright_fixture, serve  # noqa: F401
 from test_reconcile import form_entries, printed, scan_in, ticked  # noqa: F401 (printed)
 from test_review import as_user, items, of_type, reconcile, transcribed_by_two
 from werkzeug.test import Client
 
 from downtime.app.held import site_drugs
-from downtime.census.druglist import DrugList, load_drug_list, site_drug_list
+from downtime.census.druglist import DrugList, load_drug_list, matching, site_drug_list
 from downtime.errors import DrugListError
 from downtime.settings import NPL_ID, resolve
 from downtime.station.web import Station
@@ -343,3 +344,82 @@ def test_the_station_suggests_the_list_s_entries_beside_the_census_drug_names(
     assert {"Paracetamol 500 mg tablett", "Natriumklorid 9 mg/ml infusionsvätska"} <= set(offered)
     assert {"Alvedon (paracetamol)", "Furosemid"} <= set(offered)  # the census's own names
     assert offered == sorted(set(offered), key=str.casefold)
+
+
+def test_what_was_typed_matches_names_it_begins_then_a_word_it_begins_then_any_part() -> None:
+    names = ["Furosemid 40 mg", "Alvedon (paracetamol)", "Paracetamol 500 mg tablett",
+             "Apofri paracetamol", "Kodein-paracetamol", "Morfin"]  # fmt: skip
+    assert matching(names, "  PARA ", 10) == [
+        "Paracetamol 500 mg tablett",  # begins with it
+        "Alvedon (paracetamol)",  # a word begins with it
+        "Apofri paracetamol",
+        "Kodein-paracetamol",  # holds it
+    ]
+    assert matching(names, "para", 2) == ["Paracetamol 500 mg tablett", "Alvedon (paracetamol)"]
+    assert matching(names, "", 10) == [] and matching(names, "   ", 10) == []
+    assert matching(names, "insulin", 10) == []
+
+
+def big_list(home: Path, entries: int) -> None:
+    """The site's drug list grown to ``entries`` lines (a national list holds tens of
+    thousands), the three named ones among them."""
+    lines = [f"Testpreparat {n:05d},{n % 50 + 1} mg,tablett,2099{n:010d}" for n in range(entries)]
+    write(home, DRUGS + "\n".join(lines) + "\n")
+
+
+def logged_in(home: Path) -> Client:
+    station = Station(
+        home, hosts=["localhost"], lang="sv", timezone="Europe/Stockholm", drugs=site_drugs(home)
+    )
+    browser = Client(station)
+    login = browser.get("/login").text
+    [csrf] = set(re.findall(r'name="csrf" value="([^"]+)"', login))
+    answer = browser.post("/login", data={"csrf": csrf, "name": "clara", "password": PASSWORD})
+    assert answer.status_code == 303
+    return browser
+
+
+def test_a_long_list_is_not_sent_with_each_page_but_asked_for_as_the_name_is_typed(
+    listed: Listed, tmp_path: Path
+) -> None:
+    home = Path(shutil.copytree(listed.home, tmp_path / "home"))
+    big_list(home, 5000)
+    add_user(home, "clara", "clerk", PASSWORD)
+    browser = logged_in(home)
+
+    page = browser.get(f"/q/transcription/{listed.items[0, 'new1']}")
+    assert page.status_code == 200
+    assert re.search(r'<input name="drug"[^>]* list="drugs" data-suggest="/drugs"', page.text)
+    assert len(re.findall(r"<option ", page.text)) < 50  # the patient's own orders' drugs
+    assert len(page.data) < 30_000
+
+    answer = browser.get("/drugs?q=paraceta")
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    assert answer.json == {  # the list's entry first, then the census's name holding it
+        "q": "paraceta",
+        "drugs": ["Paracetamol 500 mg tablett", "Alvedon (paracetamol)"],
+    }
+    many = browser.get("/drugs?q=testpreparat 0").json["drugs"]
+    assert len(many) == 25 and many == sorted(many) and many[0] == "Testpreparat 00000 1 mg tablett"
+    assert browser.get("/drugs?q=").json["drugs"] == []
+
+    assert Client(browser.application).get("/drugs?q=para").status_code == 303  # not logged in
+
+
+def test_typing_a_drug_name_in_the_station_offers_the_matching_names(
+    playwright: Playwright, listed: Listed, tmp_path: Path
+) -> None:
+    home = Path(shutil.copytree(listed.home, tmp_path / "home"))
+    big_list(home, 5000)
+    add_user(home, "clara", "clerk", PASSWORD)
+    with serve(home) as station, chromium(playwright) as context:
+        tab = context.new_page()
+        log_in(tab, station, "clara")
+        tab.goto(f"{station.url}q/transcription/{listed.items[0, 'new1']}")
+        tab.locator("input[name=drug]").press_sequentially("natriumk", delay=30)
+        tab.wait_for_function(
+            "() => [...document.querySelectorAll('#drugs option')]"
+            ".some((o) => o.value === 'Natriumklorid 9 mg/ml infusionsvätska')"
+        )
+        offered = tab.eval_on_selector_all("#drugs option", "(os) => os.map((o) => o.value)")
+        assert offered == ["Natriumklorid 9 mg/ml", "Natriumklorid 9 mg/ml infusionsvätska"]

@@ -164,7 +164,9 @@ def test_init_db_writes_the_database_to_site_toml_and_opens_it(
 def test_a_write_that_conflicts_with_another_station_is_run_again(
     pg_cluster: pgcluster.Cluster,
 ) -> None:
-    """Two stations append to the audit chain at once: both read its last hash, the other
+    """Two stations read the audit chain's last hash and append to it at once, this one
+    without taking turns (``audited=False``: writers that append audit events through the
+    ledger's functions wait for their turn instead, tests/test_ledger_turns.py): the other
     commits first, and this write's transaction fails to serialise. It is run again from the
     start, so the chain stays one chain."""
     url = pg_cluster.create()
@@ -182,7 +184,7 @@ def test_a_write_that_conflicts_with_another_station_is_run_again(
                 " VALUES ('2026', 'a', 'a', 'test', 'mine', '', '')"
             )
 
-        mine.write(body)
+        mine.write(body, audited=False)
         assert calls == 2 and mine.retries == 1
         assert [r["detail"] for r in ledger_rows(url, "SELECT detail FROM audit_events")] == [
             "other",

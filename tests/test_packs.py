@@ -77,6 +77,10 @@ def test_a_late_import_supersedes_only_older_packs(home: Path, tmp_path: Path) -
     time.sleep(1.1)  # issue times are whole seconds
     newer = print_example_pack(home, tmp_path / "b")
     station = tmp_path / "station"
+    cli("init", "--scan-station", home=station)
+    pem = tmp_path / "keys.pem"
+    pem.write_text(cli("keys", "export-public", home=home).stdout)
+    cli("keys", "import-public", pem, home=station)
     cli("packs", "import", manifest_path(newer), home=station)
     cli("packs", "import", manifest_path(older), home=station)
     state = {
@@ -124,3 +128,53 @@ def test_a_manifest_whose_ward_holds_a_format_character_is_refused(
     assert result.exit_code != 0
     assert "ward contains U+202E RIGHT-TO-LEFT OVERRIDE at character 4" in result.stderr
     assert count(station, "pages") == 0
+
+
+def forged(pack: PrintedPack, folder: Path, change: str) -> Path:
+    """The pack's manifest changed after it was signed: ``patient`` (its first patient page
+    filed under another patient), ``unsigned`` (the signature removed)."""
+    doc = json.loads(manifest_path(pack).read_text(encoding="utf-8"))
+    if change == "patient":
+        page = next(p for p in doc["pages"] if p.get("patient"))
+        other = next(
+            p["patient"]
+            for p in doc["pages"]
+            if p.get("patient", page["patient"]) != page["patient"]
+        )
+        page["patient"] = other
+    else:
+        del doc["signature"]
+    path = folder / f"{change}.manifest.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"), [("patient", "bad-signature"), ("unsigned", "unsigned")]
+)
+def test_a_manifest_changed_after_it_was_signed_is_refused_and_the_others_imported(
+    station: Path, example_packs: dict[str, PrintedPack], tmp_path: Path, change: str, reason: str
+) -> None:
+    bad = forged(example_packs["MED42"], tmp_path, change)
+    good = manifest_path(example_packs["KIR7"])
+
+    result = cli("packs", "import", "--lang", "en", bad, good, home=station, ok=False)
+
+    assert result.exit_code == 3
+    assert f"[{reason}]" in result.stderr and bad.name in result.stderr
+    assert "KIR7" in result.stdout and "pages imported" in result.stdout
+    wards = {r["ward"] for r in rows(station, "SELECT ward FROM packs")}
+    assert wards == {"KIR7"}  # nothing of the changed manifest is believed
+    refused = rows(station, "SELECT detail FROM audit_events WHERE action = 'pack.import-refused'")
+    assert [r["detail"] for r in refused] == [f"{bad.name}: {reason}"]
+
+
+def test_a_station_without_the_print_host_s_keys_is_told_to_import_them(
+    example_packs: dict[str, PrintedPack], tmp_path: Path
+) -> None:
+    station = tmp_path / "bare"
+    cli("init", "--scan-station", home=station)
+    result = cli("packs", "import", manifest_path(example_packs["MED42"]), home=station, ok=False)
+    assert result.exit_code == 3
+    assert "[unknown-key]" in result.stderr and "keys import-public" in result.stderr
+    assert count(station, "packs") == 0

@@ -12,6 +12,9 @@ clean rerun of every input must leave each page once and nothing else.
 Reconciliation: `downtime reconcile` to the Medplum test server, killed at random moments
 mid-posting again and again, then run to its end: exactly one resource on the server per
 identifier the ledger says was posted, and the report counts every bundle posted.
+
+Both run on SQLite and on PostgreSQL (a database of the test's own; on PostgreSQL a killed
+process's session ends with it, and the server rolls back whatever it had begun).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ from test_reconcile import (
 from downtime import simulate
 from downtime.app import PackRequest, run_pack
 from downtime.record.fhir import ITEM_SYSTEM
+
+pytestmark = pytest.mark.backends  # each proof on SQLite and on PostgreSQL
 
 STORM_S = 20.0  # seconds of kills (issue 11: at least 20)
 KILL_MS = (20.0, 100.0)  # one worker killed every 20 to 100 ms

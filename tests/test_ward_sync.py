@@ -270,3 +270,34 @@ def test_a_manifest_carries_each_pages_code_and_bed_and_is_signed_whole(host: Ho
     assert document_verifies(manifest_payload(pretty), doc["signature"], keys)[0]
     moved = manifest_payload(doc | {"ward": "KIR7"})
     assert not document_verifies(moved, doc["signature"], keys)[0]
+
+
+def test_a_continuation_pack_in_the_host_s_folder_never_replaces_the_ward_s_pack(
+    host: Host, tmp_path: Path
+) -> None:
+    """Day two: the host prints the ward's next administration records into the folder it
+    shares. A ward station keeps the whole pack (its journals, its admission forms); a scan
+    station that imports the continuation's manifest learns it continues that pack."""
+    mine = copy_host(host, tmp_path)
+    station = make_station(tmp_path, mine)
+    assert outcomes(sync(station, mine.packs, "--ward", "MED42")) == {"MED42": "updated"}
+    full = manifest(mine.packs, "MED42")["pack_id"]
+    time.sleep(1.1)  # issue times are whole seconds
+    run_cli("pack", "--continue", "--ward", "MED42", "-o", mine.packs / "MED42-day2.pdf",
+            home=mine.home)  # fmt: skip
+    day2 = manifest(mine.packs, "MED42-day2")
+    assert day2["continues"]["pack_id"] == full and day2["continues"]["mar_hours"] == 24
+    assert datetime.fromisoformat(day2["continues"]["mar_from"]) > datetime.fromisoformat(
+        day2["issued_at"]
+    )
+
+    assert outcomes(sync(station, mine.packs)) == {"MED42": "current"}
+    assert held_pack(station) == full
+
+    scanning = make_station(tmp_path / "scan", mine)
+    run_cli("packs", "import", mine.packs / "MED42.manifest.json", home=scanning)
+    run_cli("packs", "import", mine.packs / "MED42-day2.manifest.json", home=scanning)
+    db = scanning / "ledger.sqlite3"
+    assert ledger_rows(db, "SELECT pack_id FROM pack_supersessions") == []
+    [link] = ledger_rows(db, "SELECT pack_id, continues FROM pack_continuations")
+    assert (link["pack_id"], link["continues"]) == (day2["pack_id"], full)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from downtime.app.workspace import workspace
-from downtime.census.druglist import drug_key, site_drug_list
+from downtime.census.druglist import drug_key, matching, site_drug_list
 from downtime.geometry import PX_PER_MM, box_px
 from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.decisions import CaptureInfo, capture_states, captures_of
@@ -65,14 +65,19 @@ def site_drugs(home: Path | None) -> tuple[str, ...]:
     return site_drug_list(resolve(home)).displays
 
 
-def drug_suggestions(home: Path | None, listed: Sequence[str]) -> list[str]:
-    """What the station suggests while a drug name is typed: the medication names of every
-    printed pack's census and the site drug list's entries (``listed``), each once (case and
-    spacing aside; the list's spelling kept), sorted."""
+def drug_suggestions(
+    home: Path | None, listed: Sequence[str], typed: str | None = None, limit: int = 25
+) -> list[str]:
+    """What the station suggests for a drug name: the medication names of every printed
+    pack's census and the site drug list's entries (``listed``), each once (case and spacing
+    aside; the list's spelling kept), sorted; with ``typed``, the first ``limit`` of them
+    that match what was typed so far (:func:`~downtime.census.druglist.matching`)."""
     with workspace(home, keys="read") as (_settings, _keys, ledger):
         census = drug_names(ledger)
     found = {drug_key(name): name for name in census}
     found.update((drug_key(name), name) for name in listed)
+    if typed is not None:
+        return matching(found.values(), typed, limit)
     return sorted(found.values(), key=str.casefold)
 
 

@@ -3,6 +3,7 @@ printed elsewhere, and the table of packs the ledger knows."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from downtime import files
 from downtime.app.forms import site_forms_for
 from downtime.app.workspace import workspace
 from downtime.errors import InputError, Said
-from downtime.ledger import AuditEvent, PackSummary
+from downtime.ledger import AuditEvent, PackSummary, write_audit
 from downtime.ledger.packs import has_pack, pack_summaries, record_pack
 from downtime.model import SkippedRow
 from downtime.pack import PackResult, make_packs, prepare_pack
@@ -122,25 +123,55 @@ def safe_name(ward: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", ward) or "ward"
 
 
+IMPORT_KEYS = (
+    "import the print host's public keys on this station (downtime keys import-public), "
+    "then import the manifest again"
+)
+
+
 @dataclass(frozen=True)
 class ManifestImport:
     manifest: Path
     ward: str
     pages: int
     known_before: bool  # the pack was in the ledger already: nothing added
+    refused: str = ""  # why it was not imported: PackRefused's reason (``bad-signature``…)
+    problem: str = ""  # … what is wrong, and what to do
+    hint: str | None = None
 
 
 def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestImport]:
     """Record packs printed elsewhere from their manifests, so this station's ledger knows
-    their pages (a scan station with a ledger of its own). Importing twice adds nothing."""
-    from downtime.pack.manifest import read_manifest, reserve_ids
+    their pages (a scan station with a ledger of its own). A manifest is believed only when
+    its signature and every page code in it verify with the public keys this station holds
+    (the pages' patients come from it); one that does not is refused, audited, and the others
+    are imported. Importing twice adds nothing."""
+    from downtime.pack.manifest import continuation_in, reserve_ids
+    from downtime.ward.verify import PackRefused, verify_manifest
 
     done = []
-    with workspace(home, keys="read") as (settings, _keys, ledger):
+    with workspace(home, keys="read") as (settings, keys, ledger):
+        public = keys.verification_keys()
         for path in paths:
-            record, pages = read_manifest(
-                path, issued_by=settings.operator, station=settings.station
-            )
+            try:
+                try:
+                    data = path.read_bytes()
+                except OSError as e:
+                    raise PackRefused("unreadable", f"{path.name}: {e.strerror}") from e
+                record, pages, _beds = verify_manifest(
+                    data, public, name=path.name,
+                    issued_by=settings.operator, station=settings.station,
+                )  # fmt: skip
+                try:
+                    continues = continuation_in(json.loads(data))
+                except InputError as e:
+                    raise PackRefused("not-a-manifest", f"{path.name}: {e.message}") from e
+            except PackRefused as e:
+                hint = IMPORT_KEYS if e.reason == "unknown-key" else e.hint
+                done.append(ManifestImport(path, "", 0, False, e.reason, e.message, hint))
+                event = AuditEvent("pack.import-refused", f"{path.name}: {e.reason}")
+                write_audit(ledger, [event], actor=settings.operator, station=settings.station)
+                continue
             if has_pack(ledger, record.pack_id):
                 done.append(ManifestImport(path, record.ward, len(pages), known_before=True))
                 continue
@@ -153,7 +184,7 @@ def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestI
             )
             record_pack(
                 ledger, record, pages, [], [], reserve_ids(pages), [event],
-                actor=settings.operator, station=settings.station,
+                actor=settings.operator, station=settings.station, continues=continues,
             )  # fmt: skip
             done.append(ManifestImport(path, record.ward, len(pages), known_before=False))
     return done

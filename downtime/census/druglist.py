@@ -22,6 +22,7 @@ import csv
 import io
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -80,6 +81,26 @@ def drug_key(text: str) -> str:
     """What two drug texts must share to be the same: NFC, case folded, words separated by
     one space (``"paracetamol  500 MG tablett "`` is ``Paracetamol 500 mg tablett``)."""
     return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
+
+
+def matching(names: Iterable[str], typed: str, limit: int) -> list[str]:
+    """The first ``limit`` of ``names`` that what was typed so far matches (case and spacing
+    aside): those it begins first, then those with a word it begins, then those holding it;
+    each group sorted."""
+    key = drug_key(typed)
+    if not key:
+        return []
+    groups: tuple[list[str], list[str], list[str]] = ([], [], [])
+    for name in names:
+        found = drug_key(name)
+        if found.startswith(key):
+            groups[0].append(name)
+        elif f" {key}" in f" {found}" or f"({key}" in found:
+            groups[1].append(name)
+        elif key in found:
+            groups[2].append(name)
+    ordered = [n for group in groups for n in sorted(group, key=str.casefold)]
+    return ordered[:limit]
 
 
 def site_drug_list(settings: Settings) -> DrugList:

@@ -25,6 +25,7 @@ from downtime.cli.common import (
 from downtime.cli.help import Group
 from downtime.cli.listing import PACKS, echo_document, json_option, local_time, site_timezone
 from downtime.cli.words import Words
+from downtime.errors import ExitCode
 from downtime.model import SkippedRow
 from downtime.report.safetext import visible, visible_tree
 
@@ -222,17 +223,27 @@ def packs_list(ctx: click.Context, as_json: bool, lang: str | None) -> None:
 def packs_import(ctx: click.Context, manifests: tuple[Path, ...], lang: str | None) -> None:
     """Record packs printed on the print host from their NAME.manifest.json files.
 
-    A scan station with a ledger of its own needs them to read the pages of those packs
-    (together with the print host's public keys: `downtime keys import-public`). Manifests
-    are not signed: import them only from the print host.
+    A scan station with a ledger of its own needs them to read the pages of those packs.
+    Import the print host's public keys first (`downtime keys import-public`): a manifest
+    is imported only when its signature and every page code in it verify with them. One
+    that does not is refused with the reason (and audited), the others are imported; exit
+    code 3 then.
     """
     from downtime.app import import_manifests
 
-    w = say(ctx, lang)
+    refused, w = False, say(ctx, lang)
     for done in import_manifests(data_home(ctx), manifests):
+        if done.refused:
+            refused = True
+            echo_err(w("pack_refused", problem=done.problem, code=done.refused))
+            if done.hint:
+                echo_err(f"  → {done.hint}")
+            continue
         imported = w("pack_imported", pages=w.n("pages_n", done.pages))
         what = w("pack_known") if done.known_before else imported
         click.echo(f"{done.manifest.name}\t{done.ward}\t{what}")
+    if refused:
+        ctx.exit(int(ExitCode.BAD_INPUT))
 
 
 def _continue(

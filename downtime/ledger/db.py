@@ -6,7 +6,10 @@
   drive.
 - **PostgreSQL** (several stations on one ledger: a ``postgresql://`` URL), through
   :mod:`~downtime.ledger.postgres`: writes in ``SERIALIZABLE`` transactions, run again when
-  the server reports a serialization failure or a deadlock (:meth:`Ledger.write`).
+  the server reports a serialization failure or a deadlock (:meth:`Ledger.write`). Writers
+  that append to a table read in id order (the audit trail's hash chain above all) take turns
+  at it, as SQLite's writers always do: every one of them reads the chain's head, so letting
+  them run side by side only has all but one fail and run again.
 
 The statements are the same on both, written in SQLite's dialect and translated where they
 differ (:mod:`~downtime.ledger.dialect`). Only the ledger's own modules run statements
@@ -22,7 +25,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -43,6 +46,7 @@ BEGIN = {SQLITE: "BEGIN IMMEDIATE", POSTGRESQL: "BEGIN ISOLATION LEVEL SERIALIZA
 MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
 # Taken while migrations run on PostgreSQL, so that stations starting at once apply each once.
 MIGRATION_LOCK = 0x646F776E74696D65  # "downtime"
+AUDIT_TABLE = "audit_events"  # hash-chained: each row names the hash of the one before
 
 
 class Row(Protocol):
@@ -189,22 +193,29 @@ class Ledger:
         finally:
             self._rollback()
 
-    def write(self, body: Callable[[Connection], T], *, in_order: Sequence[str] = ()) -> T:
+    def write(
+        self,
+        body: Callable[[Connection], T],
+        *,
+        in_order: Sequence[str] = (),
+        audited: bool = True,
+    ) -> T:
         """Run ``body`` in a write transaction and return what it returns. On PostgreSQL a
         serialization failure or a deadlock runs it again from the start (a bounded number of
         times): ``body`` must do nothing but its statements, and build its result anew.
 
         ``in_order``: tables whose readers take "every row after the last id I saw" as what is
-        new (:func:`~downtime.ledger.postings.held_changes`). On SQLite writers take turns, so
-        ids are given in the order rows are committed; on PostgreSQL such a table is locked
-        against other writers first (before anything is read), so that a row never commits
-        after a row with a higher id."""
+        new (:func:`~downtime.ledger.postings.held_changes`); ``audited`` (the default): the
+        body may append audit events, whose hash chain is such a table too. On SQLite writers
+        take turns, so ids are given in the order rows are committed. On PostgreSQL the writers
+        of such a table take turns at it (:func:`~downtime.ledger.postgres.turns`), so that a
+        row never commits after a row with a higher id and two writers never read the same
+        head of the audit chain."""
+        tables = sorted({*in_order, *([AUDIT_TABLE] if audited else [])})
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                with self.transaction() as conn:
-                    if self.dialect == POSTGRESQL:
-                        for table in in_order:
-                            conn.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE", ())
+                turns = postgres.turns(self._conn, tables) if self.dialect == POSTGRESQL else None
+                with turns or nullcontext(), self.transaction() as conn:
                     return body(conn)
             except Exception as e:
                 if not (self.dialect == POSTGRESQL and postgres.retryable(e)):
@@ -259,7 +270,7 @@ class Ledger:
             done = self._applied()
             for name, sql in MIGRATIONS:
                 if name not in done:
-                    self.write(functools.partial(self._apply, name=name, sql=sql))
+                    self.write(functools.partial(self._apply, name=name, sql=sql), audited=False)
 
     def _applied(self) -> set[str]:
         try:

@@ -9,7 +9,9 @@ The ledger's statements are written in the SQL both databases share (``?`` place
   64 bits in SQLite, ``REAL`` 8 bytes), ``INTEGER PRIMARY KEY AUTOINCREMENT`` an identity
   column, and text compares byte by byte (``COLLATE "C"``), as SQLite's does;
 - where translation is not enough, a migration has statements of its own for PostgreSQL
-  (:data:`POSTGRESQL_MIGRATIONS`).
+  (:data:`POSTGRESQL_MIGRATIONS`);
+- a batch of rows for one ``INSERT`` (``executemany``) becomes a few statements of many rows
+  each (:func:`multirow_insert`): sent row by row, a page's marks cost more than reading them.
 """
 
 from __future__ import annotations
@@ -104,6 +106,54 @@ def pyformat(sql: str) -> str:
         out.append("%s" if c == "?" else "%%" if c == "%" else c)
         i += 1
     return "".join(out)
+
+
+# PostgreSQL takes at most 65,535 parameters in one statement. A batch goes as statements of
+# 2**k rows (at most MAX_ROWS): few shapes of statement, so that the driver parses each shape
+# once and the server plans it once (prepared), however many rows each batch has.
+MAX_PARAMETERS = 65535
+MAX_ROWS = 512
+_ONE_ROW = re.compile(
+    r"^(?P<head>\s*INSERT\s+INTO\s.*?\bVALUES\s*)(?P<row>\(\s*\?(?:\s*,\s*\?)*\s*\))"
+    r"(?P<tail>.*)$",
+    re.DOTALL | re.IGNORECASE,
+)
+_PER_ROW_TAIL = re.compile(r"\bDO\s+UPDATE\b|\bRETURNING\b", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=512)
+def multirow_insert(sql: str, rows: int) -> str | None:
+    """``INSERT … VALUES (?, …) [ON CONFLICT … DO NOTHING]`` with ``rows`` rows of values, its
+    placeholders numbered as PostgreSQL's own (``$1``, ``$2``, …: the driver sends such a
+    statement as it is, where it would scan a long one for ``%s`` on every call). None for a
+    statement that must go row by row: not such an ``INSERT``, or one whose rows must each
+    see the ones before (``DO UPDATE`` may not change a row twice in one statement) or return
+    something."""
+    found = _ONE_ROW.match(sql)
+    if found is None or _PER_ROW_TAIL.search(found["tail"]):
+        return None
+    if "?" in found["head"] + found["tail"] or "$" in found["head"] + found["tail"]:
+        return None
+    width = found["row"].count("?")
+    values = (
+        "(" + ", ".join(f"${n * width + k}" for k in range(1, width + 1)) + ")" for n in range(rows)
+    )
+    return found["head"] + ", ".join(values) + found["tail"]
+
+
+def statement_sizes(rows: int, parameters_per_row: int) -> list[int]:
+    """How a batch of ``rows`` rows is cut into multi-row ``INSERT`` statements: powers of two,
+    largest first, none over MAX_ROWS rows or MAX_PARAMETERS parameters."""
+    largest = 1
+    while largest * 2 <= MAX_ROWS and largest * 2 * parameters_per_row <= MAX_PARAMETERS:
+        largest *= 2
+    sizes, size = [], largest
+    while rows:
+        while size > rows:
+            size //= 2
+        sizes.append(size)
+        rows -= size
+    return sizes
 
 
 def _closing_quote(sql: str, start: int) -> int:

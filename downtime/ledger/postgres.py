@@ -13,11 +13,14 @@ URL), never from the URL itself (:mod:`downtime.settings` refuses one that carri
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 from downtime.errors import LedgerError
-from downtime.ledger.dialect import pyformat, redacted
+from downtime.ledger.dialect import multirow_insert, pyformat, redacted, statement_sizes
 
 # SQLSTATEs after which a transaction may simply be run again: serialization_failure and
 # deadlock_detected.
@@ -82,10 +85,22 @@ class PgConnection:
         return self._raw.execute(pyformat(sql), tuple(parameters))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
-        cursor = self._raw.cursor()
+        """``sql`` once per row of ``parameters``: an ``INSERT`` as a few statements of many
+        rows each (:func:`~downtime.ledger.dialect.multirow_insert`), else row by row."""
         batch = [tuple(p) for p in parameters]
-        if batch:
-            cursor.executemany(pyformat(sql), batch)
+        if not batch or multirow_insert(sql, 1) is None:
+            cursor = self._raw.cursor()
+            if batch:
+                cursor.executemany(pyformat(sql), batch)
+            return cursor
+        import psycopg
+
+        cursor = psycopg.RawCursor(self._raw)  # placeholders numbered: sent as they are
+        start = 0
+        for size in statement_sizes(len(batch), len(batch[0])):
+            chunk = batch[start : start + size]
+            start += size
+            cursor.execute(str(multirow_insert(sql, size)), [v for row in chunk for v in row])
         return cursor
 
     def close(self) -> None:
@@ -99,8 +114,24 @@ class PgConnection:
         return not self._raw.closed and status == psycopg.pq.TransactionStatus.IDLE
 
 
+class _NotAfterAFailedBatch(logging.Filter):
+    """Drops psycopg's warning that ending a pipeline failed after a statement in it had
+    failed (a batch of ``executemany`` hit a serialization failure): that failure is raised as
+    it is, and the transaction run again, so the warning only repeats it on stderr."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+def _quiet_failed_batches() -> None:
+    driver_log = logging.getLogger("psycopg")
+    if not any(isinstance(f, _NotAfterAFailedBatch) for f in driver_log.filters):
+        driver_log.addFilter(_NotAfterAFailedBatch())
+
+
 def connect(url: str, *, readonly: bool = False) -> PgConnection:
     """A connection to the database ``url`` names, in autocommit (see the module's doc)."""
+    _quiet_failed_batches()
     try:
         import psycopg
     except ImportError as e:  # pragma: no cover - psycopg is a dependency
@@ -142,3 +173,44 @@ def is_error(error: BaseException) -> bool:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+class Statements(Protocol):
+    """A connection of the ledger's (:class:`PgConnection`, as the ledger holds it)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+
+def turn_lock(table: str) -> int:
+    """The advisory lock (a signed 64-bit key) that writers appending to ``table`` in id order
+    take turns by (:func:`turns`)."""
+    digest = hashlib.sha256(f"downtime.turn:{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def turns(conn: Statements, tables: Sequence[str]) -> Iterator[None]:
+    """Wait for this connection's turn at each of ``tables`` (in name order, so that two
+    writers never wait for each other), held until the transaction run inside has ended
+    (:meth:`~downtime.ledger.db.Ledger.write`).
+
+    The turns are advisory locks taken before ``BEGIN``: a ``SERIALIZABLE`` transaction sees
+    the ledger as it was at its first statement, so a lock taken inside it would come too late
+    (the rows the writer before committed stay unseen), and ``LOCK TABLE`` in a mode that keeps
+    writers out needs more than the station role's SELECT and INSERT (README: "Several
+    stations on one ledger"). A station that dies ends its session, and the server releases
+    its turns with it."""
+    taken: list[int] = []
+    try:
+        for table in sorted(tables):
+            key = turn_lock(table)
+            conn.execute("SELECT pg_advisory_lock(?)", (key,))
+            taken.append(key)
+        yield
+    finally:
+        for key in reversed(taken):
+            try:
+                conn.execute("SELECT pg_advisory_unlock(?)", (key,))
+            except Exception as e:  # the connection failed: its turns went with it
+                if not is_error(e):
+                    raise

@@ -71,7 +71,8 @@ def record_print_outcome(
             "INSERT INTO print_outcomes (print_id, outcome, job_id, detail, at)"
             " VALUES (?, ?, ?, ?, ?)",
             (print_id, outcome, job_id, detail, now()),
-        )
+        ),
+        audited=False,
     )
 
 

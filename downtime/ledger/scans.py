@@ -100,7 +100,8 @@ def start_run(ledger: Ledger, run_id: str, operator: str, station: str, at: date
         lambda conn: conn.execute(
             "INSERT INTO scan_runs (run_id, started_at, operator, station) VALUES (?, ?, ?, ?)",
             (run_id, at.isoformat(), operator, station),
-        )
+        ),
+        audited=False,
     )
 
 
@@ -118,7 +119,7 @@ def record_file(ledger: Ledger, run_id: str, item: ScannedFile, stored_as: str) 
             (run_id, item.sha256, item.source),
         )
 
-    ledger.write(body)
+    ledger.write(body, audited=False)
 
 
 def earlier_page(ledger: Ledger, file_sha256: str, source_page: int) -> EarlierPage | None:

@@ -172,7 +172,7 @@ def record_pack(
         station=settings.station,
         continues=prepared.continues,
     )
-    document = build_manifest(record, drawn.issued, drawn.codes, drawn.beds)
+    document = build_manifest(record, drawn.issued, drawn.codes, drawn.beds, prepared.continues)
     signed = sign_manifest(document, Ed25519PrivateKey.from_private_bytes(job.private_key))
     files.write_atomic(manifest_path, manifest_bytes(signed))
     files.commit(job.temp_pdf, out_pdf)

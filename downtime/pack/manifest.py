@@ -9,9 +9,11 @@ the page's top-left corner (and ``ref`` on data-bound fields).
 The print host signs the manifest as a whole (``signature``: Ed25519 with the key that signed
 the page codes, over :func:`manifest_payload`, under a context of its own): a ward station
 checks it, each page code and the PDF's SHA-256 with the public keys it holds before it keeps
-a pack (:mod:`downtime.ward`). ``code``, ``bed`` and ``signature`` were added to schema 1;
-manifests made before them have none. ``packs import`` reads manifests without checking them:
-import them only from the print host, as you import its public keys.
+a pack (:mod:`downtime.ward`), and so does ``packs import`` before its ledger believes which
+page is whose. ``code``, ``bed`` and ``signature`` were added to schema 1; manifests made
+before them have none. A continuation pack's manifest says what it continues
+(``continues``: ``pack_id``, ``mar_from``, ``mar_hours``; added to schema 1 too): it adds to
+that pack and replaces nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from downtime.codes import sign_document
 from downtime.errors import InputError
 from downtime.geometry import PAGE_MM
 from downtime.ledger import IssuedPage, PackRecord
+from downtime.ledger.packs import Continuation
 from downtime.model import FieldBox, Identifier, IdSystem
 
 SCHEMA = "downtime.pack-manifest/1"
@@ -39,8 +42,12 @@ def build_manifest(
     pages: Sequence[IssuedPage],
     codes: Sequence[str] = (),
     beds: Sequence[str] = (),
+    continues: Continuation | None = None,
 ) -> dict[str, Any]:
-    """The manifest document (unsigned); ``codes`` and ``beds``: each page's, in page order."""
+    """The manifest document (unsigned); ``codes`` and ``beds``: each page's, in page order;
+    ``continues``: what a continuation pack continues (then ``continues`` in the document:
+    the pack id and the administration record's window), which a ward station never takes
+    for the ward's pack."""
     as_of = record.data_as_of or record.issued_at
     extras = [{"code": code, "bed": bed} for code, bed in zip(codes, beds, strict=True)] or [
         {} for _ in pages
@@ -58,7 +65,31 @@ def build_manifest(
         "pdf": record.pdf_name,
         "pdf_sha256": record.pdf_sha256,
         "pages": [_page(p) | extra for p, extra in zip(pages, extras, strict=True)],
+    } | ({"continues": _continues(continues)} if continues is not None else {})
+
+
+def _continues(continues: Continuation) -> dict[str, Any]:
+    return {
+        "pack_id": continues.continues,
+        "mar_from": continues.mar_from.isoformat(),
+        "mar_hours": continues.mar_hours,
     }
+
+
+def continuation_in(doc: Mapping[str, Any]) -> Continuation | None:
+    """What a manifest's pack continues (None: a pack of its own); :class:`InputError` when
+    its ``continues`` cannot be read."""
+    found = doc.get("continues")
+    if found is None:
+        return None
+    try:
+        return Continuation(
+            str(found["pack_id"]),
+            datetime.fromisoformat(found["mar_from"]),
+            int(found["mar_hours"]),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"the manifest's continues is damaged ({e!r})") from e
 
 
 def manifest_payload(document: Mapping[str, Any]) -> bytes:

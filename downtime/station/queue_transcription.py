@@ -21,6 +21,7 @@ from downtime.station.queue_held import HeldQueue, skip_or
 from downtime.station.queues import CONFIRM, Desk
 
 ENTER, CONFIRMING, WAITING, AGAIN = "enter", "confirm", "wait", "again"
+INLINE_DRUGS = 300  # drug names a page carries at most; beyond, typing asks for matches
 
 
 def mode_of(desk: Desk, item: ReviewItem) -> str:
@@ -61,8 +62,18 @@ class TranscriptionQueue(HeldQueue):
         return {
             "mode": mode_of(desk, item),
             "inputs": inputs,
-            "drugs": drug_suggestions(desk.home, desk.drugs) if wants_drug else [],
+            "drugs": first_drugs(desk, item) if wants_drug else None,
         }
+
+
+def first_drugs(desk: Desk, item: ReviewItem) -> list[str]:
+    """The drug names a drug input offers before anything is typed: every name the station
+    knows when they are few, else the patient's own orders' (what is typed then asks the
+    station for the names that match: ``/drugs?q=``)."""
+    known = drug_suggestions(desk.home, desk.drugs)
+    if len(known) <= INLINE_DRUGS:
+        return known
+    return sorted({o.medication for o in item.form.orders.values()}, key=str.casefold)
 
 
 class UnknownPatientQueue(TranscriptionQueue):

@@ -12,6 +12,7 @@ and place, with a reference shown to the user.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 import traceback
@@ -27,6 +28,7 @@ from werkzeug.exceptions import Forbidden, HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from downtime.app.held import drug_suggestions
 from downtime.app.review import record_station_event
 from downtime.app.users import active_user
 from downtime.ledger import AuditEvent
@@ -51,10 +53,12 @@ QUEUES: tuple[Queue, ...] = (
 COOKIE = "downtime_session"
 STATIC = {"station.css": "text/css", "station.js": "text/javascript"}
 CSP = (
-    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 PUBLIC = {"login", "static"}
+SUGGESTED = 25  # drug names offered for what was typed so far
+MAX_TYPED = 100
 
 
 class CsrfRefused(Forbidden):
@@ -93,6 +97,7 @@ class Station:
                 Rule("/lang", endpoint="lang", methods=["POST"]),
                 Rule("/users", endpoint="users", methods=["GET", "POST"]),
                 Rule("/static/<name>", endpoint="static", methods=["GET"]),
+                Rule("/drugs", endpoint="drugs", methods=["GET"]),
                 Rule("/q/<slug>", endpoint="listing", methods=["GET"]),
                 Rule("/q/<slug>/<item>", endpoint="item", methods=["GET", "POST"]),
                 Rule("/q/<slug>/<item>/<part>", endpoint="part", methods=["GET"]),
@@ -137,6 +142,9 @@ class Station:
             return login.logout(self, session)
         if endpoint == "index":
             return self.index(desk)
+        if endpoint == "drugs":
+            self.require(desk, self.queues["transcription"].roles, "drugs")
+            return self.drug_matches(request.args.get("q", ""))
         if endpoint == "users":
             self.require(desk, admin.ROLES, "users")
             return admin.users_page(desk, request)
@@ -243,6 +251,12 @@ class Station:
     def index(self, desk: Desk) -> Response:
         counts = [(q, q.count(desk)) for q in QUEUES if q.allows(desk.role)]
         return desk.page("index.html", counts=counts)
+
+    def drug_matches(self, typed: str) -> Response:
+        """The drug names matching what was typed so far, as JSON (``station.js`` offers them
+        under a drug input): a list of thousands is not sent with every page."""
+        found = drug_suggestions(self.home, self.drugs, typed[:MAX_TYPED], SUGGESTED)
+        return Response(json.dumps({"q": typed, "drugs": found}), mimetype="application/json")
 
     def switch_lang(self, request: Request, session: Session) -> Response:
         chosen = request.form.get("lang", "")

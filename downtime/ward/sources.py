@@ -62,7 +62,8 @@ def newest_per_ward(offers: list[Offer]) -> tuple[Offer, ...]:
 
 def folder_catalogue(folder: Path) -> Catalogue:
     """The newest pack per ward among the manifests in ``folder`` (not below it); a manifest
-    that cannot be read is passed over (the ward's other packs may still be offered)."""
+    that cannot be read is passed over (the ward's other packs may still be offered), and so
+    is a continuation pack's: it adds pages to the ward's pack, and never replaces it."""
     if not folder.is_dir():
         raise SourceUnreachable(
             f"the pack folder {folder} is not there",
@@ -78,6 +79,8 @@ def folder_catalogue(folder: Path) -> Catalogue:
             ward, pack_id = str(doc["ward"]), str(doc["pack_id"])
             issued_at = datetime.fromisoformat(doc["issued_at"])
         except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if "continues" in doc:
             continue
         pdf = path.with_name(path.name.removesuffix(MANIFEST_SUFFIX) + ".pdf")
         offers.append(Offer(ward, pack_id, issued_at, path.name, _folder_fetch(manifest, pdf)))

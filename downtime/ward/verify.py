@@ -97,15 +97,9 @@ def verify_pack(
     station: str = "",
 ) -> VerifiedPack:
     """The pack, checked (see the module docstring); ``name`` names it in messages."""
-    try:
-        doc = load_manifest(manifest, name)
-        record, issued = parse_manifest(doc, name, issued_by=issued_by, station=station)
-    except InputError as e:
-        raise PackRefused("not-a-manifest", e.message, hint=e.hint) from e
-    if ward is not None and record.ward != ward:
-        raise PackRefused("wrong-ward", f"{name} is a pack for another ward, not {ward}")
-    _check_signature(doc, public_keys, name)
-    beds = _check_codes(doc.get("pages"), issued, public_keys, name)
+    record, issued, beds = verify_manifest(
+        manifest, public_keys, name=name, ward=ward, issued_by=issued_by, station=station
+    )
     digest = hashlib.sha256(pdf_bytes).hexdigest()
     if digest != record.pdf_sha256:
         raise PackRefused(
@@ -128,6 +122,29 @@ def verify_pack(
         for p, bed in zip(issued, beds, strict=True)
     )  # fmt: skip
     return VerifiedPack(record, tuple(issued), pages, manifest, pdf_bytes)
+
+
+def verify_manifest(
+    manifest: bytes,
+    public_keys: Sequence[Ed25519PublicKey],
+    *,
+    name: str,
+    ward: str | None = None,
+    issued_by: str = "",
+    station: str = "",
+) -> tuple[PackRecord, list[IssuedPage], list[str]]:
+    """A manifest alone checked (steps 1–3 of the module docstring): its pack, its pages and
+    each page's bed. What a station that records packs printed elsewhere (``downtime packs
+    import``) checks before its ledger believes which page is whose."""
+    try:
+        doc = load_manifest(manifest, name)
+        record, issued = parse_manifest(doc, name, issued_by=issued_by, station=station)
+    except InputError as e:
+        raise PackRefused("not-a-manifest", e.message, hint=e.hint) from e
+    if ward is not None and record.ward != ward:
+        raise PackRefused("wrong-ward", f"{name} is a pack for another ward, not {ward}")
+    _check_signature(doc, public_keys, name)
+    return record, issued, _check_codes(doc.get("pages"), issued, public_keys, name)
 
 
 def _check_signature(doc: dict[str, object], keys: Sequence[Ed25519PublicKey], name: str) -> None:

@@ -1,7 +1,8 @@
 // The review station's keyboard: Esc goes back to the queue, Alt+R to the reason (reject or
 // skip), Alt+P (or P outside a text box) shows the whole page. In a field's states, the key
 // of a state (M, E, W, B) sets it and moves on to the next field; Enter submits the decision.
-// On a page in conflict, 1 or 2 keeps that capture.
+// On a page in conflict, 1 or 2 keeps that capture. A drug input (data-suggest) offers the
+// drug names that match what is typed so far, asked of the station as the typing pauses.
 // Forms submit with Enter by themselves; the page puts the cursor where typing starts.
 "use strict";
 function togglePage() {
@@ -63,4 +64,27 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("[data-toggle-page]")) {
     button.addEventListener("click", togglePage);
   }
+});
+function suggestDrugs(input) {
+  const list = document.getElementById(input.getAttribute("list"));
+  let timer = null;
+  let asked = "";
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const typed = input.value.trim();
+      if (!typed || typed === asked) return;
+      asked = typed;
+      const answer = await fetch(`${input.dataset.suggest}?q=${encodeURIComponent(typed)}`, {
+        credentials: "same-origin",
+      });
+      if (!answer.ok || asked !== typed) return;
+      const found = await answer.json();
+      if (found.q !== asked) return; // typing went on meanwhile
+      list.replaceChildren(...found.drugs.map((name) => new Option("", name)));
+    }, 120);
+  });
+}
+document.addEventListener("DOMContentLoaded", () => {
+  for (const input of document.querySelectorAll("input[data-suggest]")) suggestDrugs(input);
 });
