@@ -81,7 +81,7 @@ def test_an_installed_wheel_finds_the_forms_and_the_example_census(tmp_path: Pat
     assert installed.is_relative_to(tmp_path / "venv"), installed  # the wheel's, not ours
     assert installed.parts[-3:] == ("downtime", "_bundled", "forms")
 
-    listed = run(str(downtime), "--home", str(work / "home"), "forms", "list")
+    listed = run(str(downtime), "--home", str(work / "home"), "forms", "list", "--lang", "en")
     ids = {line.split()[0] for line in listed.splitlines()}
     assert ids == {p.stem for p in builtin_forms_dir().glob("*.toml")}
     assert all("built-in" in line for line in listed.splitlines())
