@@ -60,11 +60,14 @@ CLERK = "bench-clerk"
 QUEUE = "marks"
 NOTE = (
     "How the station keeps a request short on a large ledger: one item is found by its id in an "
-    "indexed table and only its own form is read; which items are open, how many each queue "
-    "holds and which comes next are kept by the station process (downtime/review/index.py) "
-    "from the held rows and decisions added since it last looked (both tables only grow), so "
-    "a decision re-reads its own form only, whoever else writes to the ledger; a crop is cut "
-    "from the registered page before anything else is done to it, and sent at the page's "
+    "indexed table and only its own form and its patient's rows are read, once a request (the "
+    "item the station found is the one it decides and shows); which items are open, how many "
+    "each queue holds and which comes next are kept by the station process "
+    "(downtime/review/index.py) from the held rows and decisions added since it last looked "
+    "(both tables only grow), so a decision re-reads its own form only, whoever else writes to "
+    "the ledger; each of the station's threads keeps its ledger connection open (opening one, "
+    "and SQLite's checkpoint when the last one closes, cost more than the request); a crop is "
+    "cut from the registered page before anything else is done to it, and sent at the page's "
     "resolution (the browser fits it to its box). A queue's list shows its 200 oldest items."
 )
 SHOWN = (
@@ -285,8 +288,9 @@ def report(
         "",
         f"Target (p95 < {TARGET_MS:.0f} ms): {verdict} ({p95:.0f} ms).",
     ]
+    lines += ["", NOTE]
     if profile:
-        lines += ["", NOTE, "", *profile]
+        lines += ["", *profile]
     return "\n".join([*lines, ""])
 
 
