@@ -327,14 +327,7 @@ def test_the_station_suggests_the_list_s_entries_beside_the_census_drug_names(
 ) -> None:
     home = Path(shutil.copytree(listed.home, tmp_path / "home"))
     add_user(home, "clara", "clerk", PASSWORD)
-    station = Station(
-        home, hosts=["localhost"], lang="sv", timezone="Europe/Stockholm", drugs=site_drugs(home)
-    )
-    browser = Client(station)
-    login = browser.get("/login").text
-    [csrf] = set(re.findall(r'name="csrf" value="([^"]+)"', login))
-    answer = browser.post("/login", data={"csrf": csrf, "name": "clara", "password": PASSWORD})
-    assert answer.status_code == 303 and answer.headers["Location"] == "/"
+    browser = logged_in(home)
 
     page = browser.get(f"/q/transcription/{listed.items[0, 'new1']}")
 
@@ -375,7 +368,7 @@ def logged_in(home: Path) -> Client:
     login = browser.get("/login").text
     [csrf] = set(re.findall(r'name="csrf" value="([^"]+)"', login))
     answer = browser.post("/login", data={"csrf": csrf, "name": "clara", "password": PASSWORD})
-    assert answer.status_code == 303
+    assert answer.status_code == 303 and answer.headers["Location"] == "/"
     return browser
 
 
