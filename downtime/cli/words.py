@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from downtime import words as shared
-from downtime.errors import DowntimeError, ProblemsError
+from downtime.errors import DowntimeError, ProblemsError, Said
 from downtime.words import LANGS
 
 if TYPE_CHECKING:
@@ -73,13 +73,32 @@ class Words(shared.Words):
 
     def check(self, check: Check) -> tuple[str, str]:
         """What a ``doctor`` check found and what to do, in this language where the check
-        has words here (else as the check says them, in English)."""
-        said, table = check.said, catalogue()[self.lang]
-        if said is None or said.key not in table.get("checks", {}):
+        has words here (else as the check says them: in English, as ``--json`` does)."""
+        table = catalogue()[self.lang]
+        checks, fixes = table.get("checks", {}), table.get("fixes", {})
+        said, fixed = check.said, check.fixed or check.said
+        if self.lang == "en" or said is None or said.key not in checks:
             return check.what, check.fix
-        fix = table.get("fixes", {}).get(said.key)
-        what = str(table["checks"][said.key]).format(**said.values)
-        return what, fix.format(**said.values) if fix is not None else check.fix
+        what = self._said(checks, said)
+        if fixed is not None and fixed.key in fixes:
+            return what, self._said(fixes, fixed)
+        return what, check.fix
+
+    def _said(self, table: Mapping[str, Any], said: Said) -> str:
+        """``said`` in ``table``; a value that is itself said is said by its key in the
+        ``checks`` table, and so is each of a tuple of them (joined by "; ") or of a list
+        (joined by ", ")."""
+        values = {name: self._value(value) for name, value in said.values.items()}
+        return _counted(table[said.key], values).format(**values)
+
+    def _value(self, value: object) -> object:
+        checks = catalogue()[self.lang]["checks"]
+        if isinstance(value, Said):
+            return self._said(checks, value)
+        if isinstance(value, tuple | list):
+            said = [self._value(v) for v in value]
+            return ("; " if isinstance(value, tuple) else ", ").join(map(str, said))
+        return value
 
     def error(self, error: DowntimeError) -> str:
         """How an error is shown: in this language when the error has its words here (or the

@@ -91,12 +91,22 @@ def _integrity(ledger: Ledger) -> list[str]:
     return problems + _append_only(ledger)
 
 
+def integrity_facts(ledger: Ledger) -> tuple[bool, str | None]:
+    """What :func:`integrity_scope` says: is the audit trail append-only, and the PostgreSQL
+    server's data checksums (``None`` on SQLite)."""
+    guarded = APPEND_ONLY in ledger.migrations()
+    if ledger.dialect != POSTGRESQL:
+        return guarded, None
+    [(checksums,)] = rows(ledger, "SHOW data_checksums")
+    return guarded, str(checksums)
+
+
 def integrity_scope(ledger: Ledger) -> str:
     """What :func:`_integrity` checks on this ledger's database, for a person."""
-    guarded = "; the audit trail append-only" if APPEND_ONLY in ledger.migrations() else ""
-    if ledger.dialect != POSTGRESQL:
+    append_only, checksums = integrity_facts(ledger)
+    guarded = "; the audit trail append-only" if append_only else ""
+    if checksums is None:
         return f"SQLite's integrity check{guarded}"
-    [(checksums,)] = rows(ledger, "SHOW data_checksums")
     return (
         f"every table read whole, indexes and constraints valid{guarded}"
         f" (the server's data checksums: {checksums})"
