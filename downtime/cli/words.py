@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from downtime import words as shared
 from downtime.errors import DowntimeError, ProblemsError, Said
@@ -20,6 +20,20 @@ from downtime.words import LANGS
 
 if TYPE_CHECKING:
     from downtime.app.doctor_check import Check
+
+
+class Finding(Protocol):
+    """What ``ledger check`` and ``audit verify`` list (:mod:`downtime.ledger.check`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def where(self) -> str: ...
+    @property
+    def said(self) -> Said | None: ...
+    @property
+    def place(self) -> Said | None: ...
+
 
 FALLBACK = "en"  # when the site's language cannot be known: the library's own messages' language
 
@@ -81,22 +95,33 @@ class Words(shared.Words):
             return check.what, check.fix
         what = self._said(checks, said)
         if fixed is not None and fixed.key in fixes:
-            return what, self._said(fixes, fixed)
+            return what, self._said(fixes, fixed, checks)
         return what, check.fix
 
-    def _said(self, table: Mapping[str, Any], said: Said) -> str:
-        """``said`` in ``table``; a value that is itself said is said by its key in the
-        ``checks`` table, and so is each of a tuple of them (joined by "; ") or of a list
-        (joined by ", ")."""
-        values = {name: self._value(value) for name, value in said.values.items()}
+    def finding(self, finding: Finding) -> str:
+        """A finding of ``ledger check`` or ``audit verify``: its kind (a code, in either
+        language), where, and what is wrong, in this language where it has words here."""
+        table = catalogue()[self.lang]["findings"]
+        if self.lang == "en" or finding.said is None or finding.said.key not in table:
+            return f"{finding.kind}\t{finding}"
+        where = finding.where if finding.place is None else self._said(table, finding.place)
+        return f"{finding.kind}\t{where}: {self._said(table, finding.said)}"
+
+    def _said(
+        self, table: Mapping[str, Any], said: Said, inner: Mapping[str, Any] | None = None
+    ) -> str:
+        """``said`` in ``table``; a value that is itself said is said by its key in ``inner``
+        (else the same table), and so is each of a tuple of them (joined by "; ") or of a list
+        (by ", ")."""
+        inner = table if inner is None else inner
+        values = {name: self._value(inner, value) for name, value in said.values.items()}
         return _counted(table[said.key], values).format(**values)
 
-    def _value(self, value: object) -> object:
-        checks = catalogue()[self.lang]["checks"]
+    def _value(self, table: Mapping[str, Any], value: object) -> object:
         if isinstance(value, Said):
-            return self._said(checks, value)
+            return self._said(table, value)
         if isinstance(value, tuple | list):
-            said = [self._value(v) for v in value]
+            said = [self._value(table, v) for v in value]
             return ("; " if isinstance(value, tuple) else ", ").join(map(str, said))
         return value
 
