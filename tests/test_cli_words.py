@@ -21,7 +21,7 @@ from downtime.vocab import Reason, ScanStatus
 
 PACKAGE = Path(__file__).resolve().parent.parent / "downtime"
 TABLES = ("statuses", "exit", "errors", "hints", "key_statuses", "doctor_states", "outage_kinds",
-          "checks", "fixes", "findings")  # fmt: skip
+          "checks", "fixes", "findings", "refusals", "refusal_hints")  # fmt: skip
 
 
 def test_every_message_is_in_both_languages_with_the_same_placeholders() -> None:
@@ -52,6 +52,19 @@ def test_every_status_and_exit_code_has_words_and_every_error_key_is_in_the_cata
     assert said["checks"] | {"zxing-cpp_ok", "zbar_ok"} <= checks, said["checks"] - checks
     assert said["findings"] <= set(catalogue()["sv"]["findings"])
     assert set(catalogue()["sv"]["fixes"]) <= checks
+
+
+def test_every_reason_a_pack_is_refused_for_has_words() -> None:
+    reasons = {"unknown-key", "bad-page-code"}  # chosen by an expression
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "PackRefused"
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                reasons.add(node.args[0].value)
+    assert reasons == set(catalogue()["sv"]["refusals"])
 
 
 def test_a_quarantine_reason_is_its_code_in_english_and_words_with_the_code_in_swedish() -> None:

@@ -80,6 +80,25 @@ class Words(shared.Words):
         found = _reason_words()[self.lang].get(code)
         return f"{found[:1].lower()}{found[1:]} [{code}]" if found else code
 
+    def refusal(
+        self, name: str, code: str, problem: str, hint: str | None, said: Said | None
+    ) -> str:
+        """Why ``packs import`` refused the manifest ``name``: in English its problem and the
+        reason's code; in another language the reason's words and code, then the problem (in
+        English where it has no words here), then what to do."""
+        if self.lang == "en":
+            text = self("pack_refused", problem=problem, code=code)
+            return text + (f"\n  → {hint}" if hint else "")
+        table = catalogue()[self.lang]
+        reason = f"{name}: {self.of('refusals', code)}"
+        text = self("pack_refused", problem=reason, code=code)
+        if said is not None and said.key in table["errors"]:
+            text += f"\n  {self._said(table['errors'], said)}"
+        else:
+            text += f"\n  {self('in_english')}\n  {problem}"
+        hint = table["refusal_hints"].get(code, hint)
+        return text + (f"\n  → {hint}" if hint else "")
+
     def decimal(self, number: float, places: int = 1) -> str:
         """A number with a decimal comma in Swedish, a point in English."""
         text = f"{number:.{places}f}"
