@@ -118,6 +118,7 @@ def test_a_healthy_data_folder_passes_every_check_one_line_each(printed: Printed
     swedish = said(printed.home, "keys")
     assert f"signerar med {keys[0]['key_id']} (skapad " in swedish
     assert f"{pages} sidor signerade); verifierar med 1 nyckel (1 aktiv)" in swedish
+    assert ": sjukhus 'Doktorsjukhuset', blanketter på " in said(printed.home, "site-config")
     ledger = said(printed.home, "ledger")
     assert "integritet ok (SQLites integritetskontroll; loggkedjan kan bara läggas till)" in ledger
     english = said(printed.home, "keys", "--lang", "en")
@@ -145,6 +146,8 @@ def test_an_unknown_time_zone_fails_and_the_computers_checks_still_run(home: Pat
     assert checks["site-config"]["state"] == "failed"
     assert "unknown timezone 'Mars/Olympus_Mons'" in checks["site-config"]["what"]
     assert str(home / "site.toml") in checks["site-config"]["fix"]
+    swedish = said(home, "site-config", "--lang", "sv")  # site.toml unreadable: English else
+    assert f"→ rätta {home}/site.toml (eller ta bort inställningen" in swedish
     assert {"tesseract", "zxing-cpp", "zbar", "qr-encoder", "fonts"} <= set(checks)
 
 
