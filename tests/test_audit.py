@@ -121,6 +121,9 @@ def test_an_edited_event_is_named(audited: Path) -> None:
     assert text.exit_code == 1
     assert "edited\taudit event 3: its content does not give its hash" in text.stdout
     assert "NOT INTACT: 1 finding(s)" in text.stderr
+    swedish = run(home, "audit", "verify")
+    assert "edited\tlogghändelse 3: dess innehåll ger inte dess hash" in swedish.stdout
+    assert "INTE INTAKT: 1 avvikelse" in swedish.stderr
 
 
 def test_an_event_edited_with_its_hash_recomputed_is_named(audited: Path) -> None:
@@ -140,6 +143,12 @@ def test_deleted_events_are_named(audited: Path) -> None:
     [(seq, kind, what)] = [(f["seq"], f["kind"], f["what"]) for f in document["findings"]]
     assert (seq, kind) == (4, "missing")
     assert "events 2–3" in what
+    assert "missing\tlogghändelse 4: händelserna före den saknas (händelse 2–3)" in (
+        run(home, "audit", "verify").stdout
+    )
+    assert "missing\taudit event 4: the events before it are missing (events 2–3)" in (
+        run(home, "audit", "verify", "--lang", "en").stdout
+    )
 
 
 def test_events_swapped_are_out_of_order(audited: Path) -> None:
@@ -153,6 +162,12 @@ def test_events_swapped_are_out_of_order(audited: Path) -> None:
     found = findings(home)
     assert found == [(2, "out-of-order"), (3, "out-of-order"), (5, "out-of-order"),
                      (6, "out-of-order")]  # fmt: skip
+    swedish = run(home, "audit", "verify").stdout
+    assert "out-of-order\tlogghändelse 2: den följer händelse 4 i kedjan men är lagrad efter " \
+        "händelse 1" in swedish  # fmt: skip
+    english = run(home, "audit", "verify", "--lang", "en").stdout
+    assert "out-of-order\taudit event 2: it follows event 4 in the chain but is stored after " \
+        "event 1" in english  # fmt: skip
 
 
 def test_a_trail_rewritten_wholesale_is_caught_by_the_head_a_report_printed(
@@ -179,9 +194,17 @@ def test_a_trail_rewritten_wholesale_is_caught_by_the_head_a_report_printed(
         prev = digest
     assert verify(home, code=0)["intact"]
     assert findings(home, "--expect-head", printed) == [(None, "rewritten")]
+    swedish = run(home, "audit", "verify", "--expect-head", printed).stdout
+    assert f"rewritten\tloggkedjan: ingen händelse har den tidigare utskrivna senaste hashen " \
+        f"{printed}: kedjan har skrivits om" in swedish  # fmt: skip
+    english = run(home, "audit", "verify", "--expect-head", printed, "--lang", "en").stdout
+    assert f"rewritten\tthe audit trail: no event has the head {printed} printed before" in english
 
 
 def test_a_head_that_is_not_one_is_refused(audited: Path) -> None:
     home = audited
     [finding] = verify(home, "--expect-head", "abc", code=1)["findings"]
     assert finding["kind"] == "rewritten" and "16 or more hex digits" in finding["what"]
+    assert "16 eller fler hexadecimala siffror" in (
+        run(home, "audit", "verify", "--expect-head", "abc").stdout
+    )

@@ -21,7 +21,7 @@ from downtime.vocab import Reason, ScanStatus
 
 PACKAGE = Path(__file__).resolve().parent.parent / "downtime"
 TABLES = ("statuses", "exit", "errors", "hints", "key_statuses", "doctor_states", "outage_kinds",
-          "checks", "fixes")  # fmt: skip
+          "checks", "fixes", "findings", "refusals", "refusal_hints")  # fmt: skip
 
 
 def test_every_message_is_in_both_languages_with_the_same_placeholders() -> None:
@@ -35,20 +35,36 @@ def test_every_status_and_exit_code_has_words_and_every_error_key_is_in_the_cata
         assert set(catalogue()[lang]["key_statuses"]) == set(get_args(KeyStatus))
         assert set(catalogue()[lang]["doctor_states"]) == set(STATES)
         assert set(catalogue()[lang]["outage_kinds"]) == {"start", "end"}
-    said: dict[bool, set[str]] = {True: set(), False: set()}  # by: is it a doctor's check?
+    said: dict[str, set[str]] = {"errors": set(), "checks": set(), "findings": set()}
     for path in PACKAGE.rglob("*.py"):
+        table = ("checks" if path.name.startswith("doctor")
+                 else "findings" if path.parent.name == "ledger" else "errors")  # fmt: skip
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)
                 and getattr(node.func, "id", None) == "Said"
                 and isinstance(node.args[0], ast.Constant)
             ):
-                said[path.name.startswith("doctor")].add(node.args[0].value)
+                said[table].add(node.args[0].value)
     errors, checks = set(catalogue()["sv"]["errors"]), set(catalogue()["sv"]["checks"])
-    assert said[False] and said[True], "the library names some errors and checks by key"
-    assert said[False] <= errors, said[False] - errors
-    assert said[True] | {"zxing-cpp_ok", "zbar_ok"} <= checks, said[True] - checks
+    assert all(said.values()), "the library names some errors, checks and findings by key"
+    assert said["errors"] <= errors, said["errors"] - errors
+    assert said["checks"] | {"zxing-cpp_ok", "zbar_ok"} <= checks, said["checks"] - checks
+    assert said["findings"] <= set(catalogue()["sv"]["findings"])
     assert set(catalogue()["sv"]["fixes"]) <= checks
+
+
+def test_every_reason_a_pack_is_refused_for_has_words() -> None:
+    reasons = {"unknown-key", "bad-page-code"}  # chosen by an expression
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "PackRefused"
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                reasons.add(node.args[0].value)
+    assert reasons == set(catalogue()["sv"]["refusals"])
 
 
 def test_a_quarantine_reason_is_its_code_in_english_and_words_with_the_code_in_swedish() -> None:

@@ -24,6 +24,7 @@ from conftest import PrintedPack, print_example_pack, run_cli
 from fhirserver import FhirServer, fhir_request, fhir_server_fixture  # noqa: F401 (fhir_server)
 
 from downtime.app.doctor import diagnose
+from downtime.cli.words import words
 from downtime.record.capability import POSTED_TYPES, capability_problems
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,14 @@ def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     unsaid = [c["check"] for c in document["checks"] if c["state"] != "ok" and not c["fix"]]
     assert not unsaid, "every check that is not ok says what to do"
     return {c["check"]: c for c in document["checks"]}
+
+
+def said(home: Path, check: str, *lang: str) -> str:
+    """The line of ``check`` in ``downtime doctor``'s text, in the site's language (Swedish)
+    or ``--lang en``."""
+    text = run_cli("doctor", *lang, home=home, ok=False).stdout
+    (line,) = [x for x in text.splitlines() if x.split()[1] == check]
+    return line
 
 
 def downtime(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -106,6 +115,14 @@ def test_a_healthy_data_folder_passes_every_check_one_line_each(printed: Printed
     assert [line.split()[1] for line in lines] == CHECKS, "one line per check"
     assert all(line.split()[0] in ("ok", "warning") for line in lines)
     assert "0 FAILED" in text.stderr
+    swedish = said(printed.home, "keys")
+    assert f"signerar med {keys[0]['key_id']} (skapad " in swedish
+    assert f"{pages} sidor signerade); verifierar med 1 nyckel (1 aktiv)" in swedish
+    assert ": sjukhus 'Doktorsjukhuset', blanketter på " in said(printed.home, "site-config")
+    ledger = said(printed.home, "ledger")
+    assert "integritet ok (SQLites integritetskontroll; loggkedjan kan bara läggas till)" in ledger
+    english = said(printed.home, "keys", "--lang", "en")
+    assert checks["keys"]["what"] in english, "English says what --json says"
 
 
 def test_the_doctor_changes_nothing_and_reports_a_missing_data_folder(tmp_path: Path) -> None:
@@ -129,6 +146,8 @@ def test_an_unknown_time_zone_fails_and_the_computers_checks_still_run(home: Pat
     assert checks["site-config"]["state"] == "failed"
     assert "unknown timezone 'Mars/Olympus_Mons'" in checks["site-config"]["what"]
     assert str(home / "site.toml") in checks["site-config"]["fix"]
+    swedish = said(home, "site-config", "--lang", "sv")  # site.toml unreadable: English else
+    assert f"→ rätta {home}/site.toml (eller ta bort inställningen" in swedish
     assert {"tesseract", "zxing-cpp", "zbar", "qr-encoder", "fonts"} <= set(checks)
 
 
@@ -157,6 +176,12 @@ def test_files_and_folders_open_to_others_fail_and_are_named(home: Path) -> None
     text = run_cli("doctor", "--lang", "en", home=home, ok=False).stdout
     (line,) = [x for x in text.splitlines() if x.split()[1] == "permissions"]
     assert line.startswith("FAILED") and "→ chmod -R go-rwx" in line
+    line = said(home, "permissions")
+    assert (
+        line.startswith("FEL")
+        and " filer eller mappar är öppna för andra användare eller inte dina: " in line
+    )
+    assert "ledger.sqlite3 (0644)" in line and f"→ chmod -R go-rwx {home}; filer som inte" in line
 
 
 def test_a_damaged_audit_trail_and_a_missing_image_fail(home: Path) -> None:
@@ -181,6 +206,11 @@ def test_a_damaged_audit_trail_and_a_missing_image_fail(home: Path) -> None:
     assert "downtime audit verify" in checks["audit-chain"]["fix"]
     assert checks["ledger"]["state"] == "failed"
     assert "1 image(s) it names are not in the image store" in checks["ledger"]["what"]
+    ledger = said(home, "ledger")
+    assert "1 bild som den nämner finns inte i bildlagret" in ledger
+    assert "→ återställ bilderna från en säkerhetskopia" in ledger
+    assert "1 avvikelse i " in said(home, "audit-chain")
+    assert "1 image(s) it names are not" in said(home, "ledger", "--lang", "en")
 
 
 def test_a_ledger_written_by_a_newer_version_fails(home: Path) -> None:
@@ -196,6 +226,9 @@ def test_a_ledger_written_by_a_newer_version_fails(home: Path) -> None:
     check = by_name(document)["ledger"]
     assert result.exit_code == 1 and check["state"] == "failed"
     assert "newer version of downtime" in check["what"] and "9999_future" in check["what"]
+    assert "skriven av en nyare version av downtime (dess schema har 9999_future)" in (
+        said(home, "ledger")
+    )
 
 
 def test_a_scan_station_without_the_signing_key_of_its_pages_fails_the_keys_check(
@@ -211,6 +244,9 @@ def test_a_scan_station_without_the_signing_key_of_its_pages_fails_the_keys_chec
     check = by_name(document)["keys"]
     assert result.exit_code == 1 and check["state"] == "failed"
     assert "the key store holds no keys" in check["what"]
+    line = said(home, "keys")
+    assert "nyckellagret har inga nycklar → på en skanningsstation: downtime keys" in line
+    assert "the key store holds no keys → on a scan station" in said(home, "keys", "--lang", "en")
 
 
 def test_a_clock_behind_the_ledger_fails(printed: PrintedPack) -> None:
@@ -223,6 +259,9 @@ def test_a_clock_behind_the_ledger_fails(printed: PrintedPack) -> None:
     assert checks["clock"].state == "failed"
     assert "before the ledger's newest record" in checks["clock"].what
     assert "NTP" in checks["clock"].fix
+    what, fix = words("sv").check(checks["clock"])
+    assert "före liggarens senaste post" in what and fix.startswith("ställ datorns klocka")
+    assert words("en").check(checks["clock"]) == (checks["clock"].what, checks["clock"].fix)
 
 
 # --------------------------------------------------------------------------------------------

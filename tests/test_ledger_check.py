@@ -79,6 +79,11 @@ def test_a_lost_or_damaged_image_is_named_and_fails_the_check(scanned: Path) -> 
     text = run(scanned, "ledger", "check", "--lang", "en")
     assert text.exit_code == 1 and "NOT OK: 2 problem(s)" in text.stderr
     assert "restore it from a backup" in text.stdout
+    assert f"missing-file\t{gone}: named by the ledger but not in the image store" in text.stdout
+    swedish = run(scanned, "ledger", "check").stdout
+    assert f"missing-file\t{gone}: liggaren nämner den men den finns inte i bildlagret: " \
+        "återställ den från en säkerhetskopia" in swedish  # fmt: skip
+    assert f"corrupt-file\t{name}: innehållet är inte det som namnet säger" in swedish
 
 
 def test_a_file_no_row_names_is_listed_but_loses_nothing(scanned: Path) -> None:
@@ -93,11 +98,21 @@ def test_a_file_no_row_names_is_listed_but_loses_nothing(scanned: Path) -> None:
     assert findings(document) == [("unlinked-file", f"store/{sha[:2]}/{sha}.pdf")]
     assert document["findings"][0]["problem"] is False
     assert "scan its original again" in document["findings"][0]["what"]
+    assert "unlinked-file\tstore/" in run(scanned, "ledger", "check", "--lang", "en").stdout
+    assert "(lämnad av en skanning som stoppades): skanna originalet igen" in (
+        run(scanned, "ledger", "check").stdout
+    )
 
 
 def test_an_edited_audit_event_fails_the_check(scanned: Path) -> None:
     tamper(ledger_target(scanned), "UPDATE audit_events SET actor = 'someone else' WHERE seq = 1")
     assert findings(check(scanned, code=1)) == [("audit", "audit event 1")]
+    assert "audit\tlogghändelse 1: dess innehåll ger inte dess hash" in (
+        run(scanned, "ledger", "check").stdout
+    )
+    assert "audit\taudit event 1: its content does not give its hash" in (
+        run(scanned, "ledger", "check", "--lang", "en").stdout
+    )
 
 
 def test_images_go_to_a_store_of_its_own_and_are_read_from_there(

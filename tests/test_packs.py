@@ -167,6 +167,15 @@ def test_a_manifest_changed_after_it_was_signed_is_refused_and_the_others_import
     assert wards == {"KIR7"}  # nothing of the changed manifest is believed
     refused = rows(station, "SELECT detail FROM audit_events WHERE action = 'pack.import-refused'")
     assert [r["detail"] for r in refused] == [f"{bad.name}: {reason}"]
+    english = {"bad-signature": "the manifest's signature does not verify",
+               "unsigned": "carries no signature"}[reason]  # fmt: skip
+    assert f"refused: {bad.name}" in result.stderr and english in result.stderr
+    swedish = cli("packs", "import", bad, home=station, ok=False).stderr
+    words = {"bad-signature": "manifestets signatur stämmer inte",
+             "unsigned": "manifestet är inte signerat"}[reason]  # fmt: skip
+    assert f"avvisat: {bad.name}: {words} [{reason}]\n  Mer om felet (på engelska):" in swedish
+    assert english in swedish, "the problem itself, in English below"
+    assert "→ skriv ut avdelningens paket igen" in swedish or "→ använd inte det här" in swedish
 
 
 def test_a_station_without_the_print_host_s_keys_is_told_to_import_them(

@@ -26,7 +26,7 @@ from downtime.app.doctor_check import FAILED, OK, STATES, WARNING, Check, Diagno
 from downtime.app.doctor_fhir import fhir_check
 from downtime.app.doctor_folder import clock_check, folder_checks, timezone_check
 from downtime.app.doctor_system import dependency_checks
-from downtime.errors import DowntimeError
+from downtime.errors import DowntimeError, Said
 from downtime.settings import SITE_FILE, Settings, default_home, resolve
 
 __all__ = ["FAILED", "OK", "STATES", "WARNING", "Check", "Diagnosis", "diagnose"]
@@ -42,14 +42,23 @@ def diagnose(home: Path | None, *, now: datetime | None = None) -> Diagnosis:
         settings = None
         where = (home or default_home()).expanduser()
         fix = e.hint or f"correct {where / SITE_FILE} (or remove the option: its default applies)"
-        checks.append(Check("site-config", FAILED, f"{where}: {e.message}", fix))
+        said = Said("site_failed", {"where": where, "message": e.message, "file": SITE_FILE})
+        fixed = None if e.hint else said
+        checks.append(Check("site-config", FAILED, f"{where}: {e.message}", fix, said, fixed))
     if settings is not None:
         c = settings.config
         what = f"{settings.home}: site {c.site!r}, forms in {c.lang}"
-        if not (settings.home / SITE_FILE).is_file():
+        defaults = not (settings.home / SITE_FILE).is_file()
+        if defaults:
             what += f" (no {SITE_FILE}: the defaults)"
+        values = {
+            "home": settings.home,
+            "site": repr(c.site),
+            "lang": c.lang,
+            "defaults": Said("site_defaults", {"file": SITE_FILE}) if defaults else "",
+        }
         checks += [
-            Check("site-config", OK, what),
+            Check("site-config", OK, what, said=Said("site_ok", values)),
             timezone_check(settings, now),
             clock_check(settings, now),
         ]

@@ -20,6 +20,7 @@ class Check:
     what: str  # what was found, for a person
     fix: str = ""  # what to do about it; empty when nothing is to be done
     said: Said | None = None  # ``what`` (and ``fix``) by key in the CLI's words (``checks``)
+    fixed: Said | None = None  # ``fix`` by key in the CLI's ``fixes``, when not ``said``'s key
 
 
 @dataclass(frozen=True)

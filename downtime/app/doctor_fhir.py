@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from downtime.app.doctor_check import FAILED, OK, Check
 from downtime.app.login import fhir_client
-from downtime.errors import DowntimeError
+from downtime.errors import DowntimeError, Said
 from downtime.record.capability import POSTED_TYPES, capability_problems
 from downtime.settings import Settings
 
@@ -21,6 +21,7 @@ def fhir_check(settings: Settings, *, timeout_s: float = TIMEOUT_S) -> Check:
             "fhir",
             OK,
             "no FHIR server in site.toml ([fhir] url): reconcile writes bundles to the outbox",
+            said=Said("fhir_none"),
         )
     try:
         client = fhir_client(settings, url, None, timeout_s=timeout_s, attempts=1)
@@ -31,6 +32,8 @@ def fhir_check(settings: Settings, *, timeout_s: float = TIMEOUT_S) -> Check:
             FAILED,
             f"{url}: {e.message}",
             e.hint or "check the address ([fhir] url), the network and the server",
+            Said("fhir_failed", {"url": url, "message": e.message}),
+            None if e.hint else Said("fhir_failed"),
         )
     problems = capability_problems(statement)
     if problems:
@@ -40,12 +43,16 @@ def fhir_check(settings: Settings, *, timeout_s: float = TIMEOUT_S) -> Check:
             f"{url} answers, but {'; '.join(problems)}: reconcile cannot post there",
             "ask the record system's administrators; until then reconcile into the outbox "
             "(downtime reconcile --outbox DIR)",
+            Said("fhir_lacks", {"url": url, "problems": "; ".join(problems)}),
         )
     software = statement.get("software", {})
     name = software.get("name") if isinstance(software, dict) else None
+    version, types = statement.get("fhirVersion"), ", ".join(POSTED_TYPES)
     return Check(
         "fhir",
         OK,
-        f"{url} ({name or 'FHIR server'}, FHIR {statement.get('fhirVersion')}): transactions "
-        f"and conditional create of {', '.join(POSTED_TYPES)}",
-    )
+        f"{url} ({name or 'FHIR server'}, FHIR {version}): transactions "
+        f"and conditional create of {types}",
+        said=Said("fhir_ok", {"url": url, "name": name or "FHIR-server", "version": version,
+                              "types": types}),
+    )  # fmt: skip

@@ -17,9 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from downtime.app.doctor_check import FAILED, OK, WARNING, Check
-from downtime.codes.keyfiles import KEYRING
-from downtime.codes.keys import KeyStore
-from downtime.errors import KeyStoreError, LedgerError, Said
+from downtime.app.doctor_keys import keys_check
+from downtime.errors import LedgerError, Said
 from downtime.ledger import Ledger, driver_errors
 from downtime.ledger.chain import chain_head
 from downtime.ledger.check import (
@@ -28,6 +27,7 @@ from downtime.ledger.check import (
     MISSING,
     UNLINKED,
     check_ledger,
+    integrity_facts,
     integrity_scope,
 )
 from downtime.ledger.health import newest_recorded, schema_state
@@ -38,7 +38,6 @@ from downtime.settings import Settings
 GIB = 1024**3
 DISK_FAILED_BYTES = 1 * GIB  # about one large outage's scans (originals and registered pages)
 DISK_WARNING_BYTES = 5 * GIB
-KEY_AGE_WARNING_DAYS = 365  # a signing key this old: rotate it (old ones keep verifying)
 CLOCK_SLACK = timedelta(minutes=5)  # stations sharing a ledger may differ by this much
 EARLIEST_YEAR = 2025  # a clock before this has lost its setting (a flat CMOS battery)
 SHOWN = 5  # offenders named on the line; the rest counted
@@ -67,7 +66,8 @@ def clock_check(settings: Settings, now: datetime) -> Check:
     shown = now.astimezone(settings.tz).isoformat(timespec="seconds")
     fix = "set this computer's clock (NTP: timedatectl set-ntp true)"
     if now.year < EARLIEST_YEAR:
-        return Check("clock", FAILED, f"this computer's clock says {shown}", fix)
+        said = Said("clock_unset", {"now": shown})
+        return Check("clock", FAILED, f"this computer's clock says {shown}", fix, said)
     try:
         with _ledger(settings) as ledger:
             newest = newest_recorded(ledger) if ledger is not None else None
@@ -84,6 +84,7 @@ def clock_check(settings: Settings, now: datetime) -> Check:
             f"this computer's clock says {shown}, before the ledger's newest record "
             f"({newest_shown}): packs and records would carry wrong times",
             fix + "; on stations sharing a ledger, on every one",
+            Said("clock_behind", {"now": shown, "newest": newest_shown}),
         )
     said = Said("clock_ok", {"now": shown, "newest": newest_shown})
     return Check(
@@ -107,8 +108,8 @@ def folder_checks(settings: Settings, now: datetime) -> list[Check]:
                 checks += ledger_checks(settings, ledger)
                 checks.append(keys_check(settings, pages_per_key(ledger), now))
     except _ledger_errors() as e:
-        what = f"the ledger cannot be read ({e})"
-        checks.append(Check("ledger", FAILED, what, "restore it from a backup"))
+        what, said = f"the ledger cannot be read ({e})", Said("ledger_unreadable", {"error": e})
+        checks.append(Check("ledger", FAILED, what, "restore it from a backup", said))
     checks.append(disk_check(settings))
     return checks
 
@@ -139,6 +140,7 @@ def permissions_check(settings: Settings) -> Check:
     if not settings.store_dir.is_relative_to(settings.home) and settings.store_dir.is_dir():
         roots.append((settings.store_dir, "image store "))
     offenders: list[str] = []
+    said: list[Said] = []  # the offenders again, in the CLI's words
     count = 0
     for root, label in roots:
         for path, problem in _offenders(root):
@@ -146,19 +148,30 @@ def permissions_check(settings: Settings) -> Check:
             if len(offenders) < SHOWN:
                 name = path.relative_to(root).as_posix() if path != root else "."
                 offenders.append(f"{label}{name} ({problem})")
+                shown = Said(_PROBLEMS[problem]) if problem in _PROBLEMS else problem
+                place = Said("in_store", {"name": name}) if label else name
+                said.append(Said("offender", {"name": place, "problem": shown}))
     if not count:
         what = "folders 0700, files 0600, all yours"
         return Check("permissions", OK, what, said=Said("permissions_ok"))
     more = f", and {count - SHOWN} more" if count > SHOWN else ""
+    store = " (and the image store)" if len(roots) > 1 else ""
+    values = {"n": count, "offenders": said, "home": settings.home,
+              "more": Said("and_more", {"n": count - SHOWN}) if more else "",
+              "store": Said("and_store") if store else ""}  # fmt: skip
     return Check(
         "permissions",
         FAILED,
         f"{count} file(s) or folder(s) open to other users or not yours: "
         f"{', '.join(offenders)}{more}",
-        f"chmod -R go-rwx {settings.home}"
-        + (" (and the image store)" if len(roots) > 1 else "")
-        + "; files not yours: chown them to the user that runs the kit",
+        f"chmod -R go-rwx {settings.home}{store}"
+        "; files not yours: chown them to the user that runs the kit",
+        Said("permissions_failed", values),
     )
+
+
+# an offender's problem in words (else its mode), and their keys in the CLI's words
+_PROBLEMS = {"cannot be read": "unreadable", "another user's": "not_yours"}
 
 
 def _offenders(root: Path) -> Iterator[tuple[Path, str]]:
@@ -206,34 +219,44 @@ def ledger_checks(settings: Settings, ledger: Ledger) -> list[Check]:
                 f"written by a newer version of downtime (its schema has "
                 f"{', '.join(schema.newer)}): this version does not open it",
                 "use the newer version, or restore a backup this version made",
+                Said("ledger_newer", {"migrations": ", ".join(schema.newer)}),
             )
         ]
     summary = check_ledger(ledger, Store(settings.home, settings.store_dir), hashes=False)
     kinds = [f.kind for f in summary.findings]
     parts, state, fix = [], OK, ""
+    said: list[Said] = []  # the parts again, in the CLI's words
     integrity = [f for f in summary.findings if f.kind == INTEGRITY]
     if integrity:
         state, fix = FAILED, "restore the ledger from a backup"
         parts.append(f"its integrity check fails ({integrity[0].what})")
+        said.append(Said("ledger_integrity", {"what": integrity[0].what}))
     if kinds.count(MISSING):
         state = FAILED
         fix = fix or "restore the images from a backup (`downtime ledger check` lists them)"
         parts.append(f"{kinds.count(MISSING)} image(s) it names are not in the image store")
+        said.append(Said("ledger_missing", {"n": kinds.count(MISSING)}))
     if kinds.count(UNLINKED):
         state = state if state == FAILED else WARNING
         fix = fix or "scan their originals again (`downtime ledger check` lists them)"
         parts.append(f"{kinds.count(UNLINKED)} file(s) in the image store no row names")
+        said.append(Said("ledger_unlinked", {"n": kinds.count(UNLINKED)}))
+    fixed = said[0] if said else None
     if not parts:
-        named = summary.files_named
-        checked = f"integrity ok ({integrity_scope(ledger)})"
+        named, scope = summary.files_named, integrity_scope(ledger)
+        checked = f"integrity ok ({scope})"
         parts.append(
             f"{checked}; the {named} image(s) it names are in the store"
             if named
             else f"{checked}; it names no images yet"
         )
+        key = "ledger_ok" if named else "ledger_ok_empty"
+        said.append(Said(key, {"scope": _scope(ledger), "n": named}))
     if schema.pending:
         parts.append(f"{len(schema.pending)} migration(s) to apply, at the next command")
-    checks = [Check("ledger", state, "; ".join(parts), fix)]
+        said.append(Said("ledger_pending", {"n": len(schema.pending)}))
+    found = Said("ledger_found", {"parts": tuple(said)})
+    checks = [Check("ledger", state, "; ".join(parts), fix, found, fixed)]
     head = chain_head(ledger)
     audit = [f for f in summary.findings if f.kind == AUDIT]
     if audit:
@@ -243,80 +266,26 @@ def ledger_checks(settings: Settings, ledger: Ledger) -> list[Check]:
                 FAILED,
                 f"{len(audit)} finding(s) in {head.events} events, the first: {audit[0]}",
                 "`downtime audit verify` names each; compare with a chain head printed before",
+                Said(
+                    "audit_chain_broken",
+                    {"n": len(audit), "events": head.events, "first": audit[0]},
+                ),
             )
         )
     else:
         what = f"{head.events} events intact, head {head.short}"
-        said = Said("audit_chain_ok", {"events": head.events, "head": head.short})
-        checks.append(Check("audit-chain", OK, what, said=said))
+        intact = Said("audit_chain_ok", {"events": head.events, "head": head.short})
+        checks.append(Check("audit-chain", OK, what, said=intact))
     return checks
 
 
-# --- keys ---------------------------------------------------------------------------------------
-
-
-def keys_check(settings: Settings, signed: dict[str, int], now: datetime) -> Check:
-    """Which key signs (and that its private key is there and matches), which only verify,
-    how old the signing key is, and that every key that signed a page the ledger knows is
-    here to verify it."""
-    if not (settings.keys_dir / KEYRING).is_file():
-        return Check(
-            "keys",
-            FAILED,
-            "no key store: packs cannot be signed, page codes cannot be verified",
-            "downtime init on the print host; on a scan station downtime init --scan-station, "
-            "then downtime keys import-public",
-        )
-    try:
-        store = KeyStore.open(settings.keys_dir)
-        keys = store.public_keys()
-        if any(k.status == "active" for k in keys):
-            store.signing_key()  # the private key is there, readable, and the active key's
-    except KeyStoreError as e:
-        return Check("keys", FAILED, e.message, e.hint or "restore keys/ from a backup")
-    if not keys:
-        return Check(
-            "keys",
-            FAILED,
-            "the key store holds no keys",
-            "on a scan station: downtime keys import-public (from the print host)",
-        )
-    active = next((k for k in keys if k.status == "active"), None)
-    statuses = ", ".join(
-        f"{sum(k.status == s for k in keys)} {s}"
-        for s in ("active", "retired", "verify-only")
-        if any(k.status == s for k in keys)
-    )
-    verifies = f"verifies with {len(keys)} key(s) ({statuses})"
-    if active is None:
-        signs = "signs with none (a scan station)"
-        age = 0
-    else:
-        age = (now - active.created_at).days
-        made = active.created_at.astimezone(settings.tz).date().isoformat()
-        signs = (
-            f"signs with {active.key_id} (made {made}, {age} day(s) old, "
-            f"{signed.get(active.key_id, 0)} page(s) signed)"
-        )
-    what = f"{signs}; {verifies}"
-    held = {k.key_id for k in keys}
-    unknown = sorted(k for k in signed if k not in held)
-    if unknown:
-        return Check(
-            "keys",
-            FAILED,
-            f"{what}; the ledger has pages signed by key(s) {', '.join(unknown)}, which this "
-            "station does not hold: those pages would be set aside as unknown-key",
-            "downtime keys export-public on the print host, downtime keys import-public here",
-        )
-    if active is not None and age > KEY_AGE_WARNING_DAYS:
-        return Check(
-            "keys",
-            WARNING,
-            f"{what}; the signing key is over {KEY_AGE_WARNING_DAYS} days old",
-            "downtime keys rotate, then give the scan stations the new public key",
-        )
-    return Check("keys", OK, what)
+def _scope(ledger: Ledger) -> Said:
+    """:func:`~downtime.ledger.check.integrity_scope` in the CLI's words."""
+    append_only, checksums = integrity_facts(ledger)
+    guarded = Said("scope_guarded") if append_only else ""
+    if checksums is None:
+        return Said("scope_sqlite", {"guarded": guarded})
+    return Said("scope_postgresql", {"guarded": guarded, "checksums": checksums})
 
 
 # --- disk ---------------------------------------------------------------------------------------
@@ -333,6 +302,7 @@ def disk_check(settings: Settings) -> Check:
             FAILED,
             f"the image store {where} (image_store in site.toml) is not there",
             "mount the shared folder, or correct image_store in site.toml",
+            Said("disk_missing", {"where": where}),
         )
     if where.is_dir() and not os.access(where, os.W_OK | os.X_OK):
         return Check(
@@ -340,6 +310,7 @@ def disk_check(settings: Settings) -> Check:
             FAILED,
             f"the image store {where} is not writable",
             "give the user that runs the kit write access to it",
+            Said("disk_unwritable", {"where": where}),
         )
     probe = where
     while not probe.exists() and probe != probe.parent:
@@ -347,9 +318,12 @@ def disk_check(settings: Settings) -> Check:
     free = shutil.disk_usage(probe).free
     what = f"{free / GIB:.1f} GiB free for the image store ({where})"
     fix = "free disk space, or move the image store (image_store in site.toml) to a larger disk"
+    values = {"free": f"{free / GIB:.1f}", "where": where}
     if free < DISK_FAILED_BYTES:
-        return Check("disk", FAILED, f"{what}: a large outage's scans will not fit", fix)
+        said = Said("disk_full", values)
+        return Check("disk", FAILED, f"{what}: a large outage's scans will not fit", fix, said)
     if free < DISK_WARNING_BYTES:
-        return Check("disk", WARNING, f"{what}: a few large outages' scans at most", fix)
-    said = Said("disk_ok", {"free": f"{free / GIB:.1f}", "where": where})
+        said = Said("disk_low", values)
+        return Check("disk", WARNING, f"{what}: a few large outages' scans at most", fix, said)
+    said = Said("disk_ok", values)
     return Check("disk", OK, what, said=said)

@@ -58,6 +58,14 @@ def tesseract_check() -> Check:
             f"{where} has no language data {', '.join(lacking)} (it has: "
             f"{', '.join(found.languages) or 'none'})",
             f"{APT} {packages}",
+            Said(
+                "tesseract_lacks",
+                {
+                    "where": where,
+                    "lacking": ", ".join(lacking),
+                    "has": ", ".join(found.languages) or "–",
+                },
+            ),
         )
     languages = ", ".join(LANGUAGES)
     said = Said("tesseract_ok", {"where": where, "languages": languages})
@@ -83,12 +91,15 @@ def reader_check(reader: str, probe: Image | None) -> Check:
     title, without, fix = READERS[reader]
     problem = reader_problem(reader)
     if problem is not None:
-        return Check(name, FAILED, f"{title} cannot be loaded ({problem}): {without}", fix)
+        said = Said(f"{name}_unloaded", {"problem": problem})
+        return Check(name, FAILED, f"{title} cannot be loaded ({problem}): {without}", fix, said)
     if probe is None:
-        return Check(name, OK, f"{title} loads (no QR encoder to make a code for it to read)")
+        what = f"{title} loads (no QR encoder to make a code for it to read)"
+        return Check(name, OK, what, said=Said(f"{name}_untried"))
     read = read_zxing(probe) if reader == "zxing-cpp" else read_zbar(probe)
     if [s.text for s in read] != [PROBE_TEXT]:
-        return Check(name, FAILED, f"{title} loads but cannot read a code: {without}", fix)
+        what, said = f"{title} loads but cannot read a code: {without}", Said(f"{name}_unread")
+        return Check(name, FAILED, what, fix, said)
     return Check(name, OK, f"{title} reads a page code", said=Said(f"{name}_ok"))
 
 
@@ -97,7 +108,8 @@ def encoder_check(name: str) -> Check:
         used = encoder_name(name)
     except DowntimeError as e:
         fix = e.hint or "qr_encoder = 'auto' in site.toml (or zxing-cpp or qrcode)"
-        return Check("qr-encoder", FAILED, f"{e.message}: packs cannot be printed", fix)
+        said = Said("encoder_failed", {"message": e.message})
+        return Check("qr-encoder", FAILED, f"{e.message}: packs cannot be printed", fix, said)
     chosen = f"qr_encoder = {name!r} in site.toml" if name != "auto" else "auto"
     what = f"{used} ({chosen})"
     fastest = next(iter(ENCODERS))
@@ -108,6 +120,7 @@ def encoder_check(name: str) -> Check:
             f"{what}: each page code takes 15-20 ms to make, not 0.5 ms as with {fastest}: "
             "packs print several times slower",
             f"pip install {fastest}" if name == "auto" else "qr_encoder = 'auto' in site.toml",
+            Said("encoder_slow", {"what": what, "fastest": fastest}),
         )
     return Check("qr-encoder", OK, what)
 
@@ -120,6 +133,7 @@ def fonts_check() -> Check:
             FAILED,
             f"{'; '.join(problems)}: packs cannot be printed",
             "reinstall the kit (its fonts ship in the package)",
+            Said("fonts_failed", {"problems": "; ".join(problems)}),
         )
     what = "DejaVu Sans (regular, bold) and DejaVu Sans Mono Bold print"
     return Check("fonts", OK, what, said=Said("fonts_ok"))

@@ -138,6 +138,7 @@ class ManifestImport:
     refused: str = ""  # why it was not imported: PackRefused's reason (``bad-signature``…)
     problem: str = ""  # … what is wrong, and what to do
     hint: str | None = None
+    said: Said | None = None  # ``problem`` by its key in the CLI's words (some refusals)
 
 
 def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestImport]:
@@ -168,7 +169,7 @@ def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestI
                     raise PackRefused("not-a-manifest", f"{path.name}: {e.message}") from e
             except PackRefused as e:
                 hint = IMPORT_KEYS if e.reason == "unknown-key" else e.hint
-                done.append(ManifestImport(path, "", 0, False, e.reason, e.message, hint))
+                done.append(ManifestImport(path, "", 0, False, e.reason, e.message, hint, e.said))
                 event = AuditEvent("pack.import-refused", f"{path.name}: {e.reason}")
                 write_audit(ledger, [event], actor=settings.operator, station=settings.station)
                 continue

@@ -52,9 +52,9 @@ def audit_verify(
         }
         click.echo(json.dumps(document, indent=2))
     else:
-        for finding in findings:
-            click.echo(f"{finding.kind}\t{finding}")
         w = say(ctx, lang)
+        for finding in findings:
+            click.echo(w.finding(finding))
         if findings:
             state = w.n("audit_broken", len(findings), events=head.events, head=head.short)
         else:

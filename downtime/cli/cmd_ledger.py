@@ -53,9 +53,10 @@ def ledger_check(ctx: click.Context, quick: bool, as_json: bool, lang: str | Non
         }
         click.echo(json.dumps(document, indent=2))
     else:
+        w = say(ctx, lang)
         for finding in summary.findings:
-            click.echo(f"{finding.kind}\t{finding}")
-        w, named, stored = say(ctx, lang), summary.files_named, summary.files_stored
+            click.echo(w.finding(finding))
+        named, stored = summary.files_named, summary.files_stored
         if summary.problems:
             state = w.n("ledger_bad", len(summary.problems), named=named, stored=stored)
         else:

@@ -235,9 +235,8 @@ def packs_import(ctx: click.Context, manifests: tuple[Path, ...], lang: str | No
     for done in import_manifests(data_home(ctx), manifests):
         if done.refused:
             refused = True
-            echo_err(w("pack_refused", problem=done.problem, code=done.refused))
-            if done.hint:
-                echo_err(f"  → {done.hint}")
+            echo_err(w.refusal(done.manifest.name, done.refused, done.problem, done.hint,
+                               done.said))  # fmt: skip
             continue
         imported = w("pack_imported", pages=w.n("pages_n", done.pages))
         what = w("pack_known") if done.known_before else imported

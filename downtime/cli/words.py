@@ -12,14 +12,28 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from downtime import words as shared
-from downtime.errors import DowntimeError, ProblemsError
+from downtime.errors import DowntimeError, ProblemsError, Said
 from downtime.words import LANGS
 
 if TYPE_CHECKING:
     from downtime.app.doctor_check import Check
+
+
+class Finding(Protocol):
+    """What ``ledger check`` and ``audit verify`` list (:mod:`downtime.ledger.check`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def where(self) -> str: ...
+    @property
+    def said(self) -> Said | None: ...
+    @property
+    def place(self) -> Said | None: ...
+
 
 FALLBACK = "en"  # when the site's language cannot be known: the library's own messages' language
 
@@ -66,6 +80,25 @@ class Words(shared.Words):
         found = _reason_words()[self.lang].get(code)
         return f"{found[:1].lower()}{found[1:]} [{code}]" if found else code
 
+    def refusal(
+        self, name: str, code: str, problem: str, hint: str | None, said: Said | None
+    ) -> str:
+        """Why ``packs import`` refused the manifest ``name``: in English its problem and the
+        reason's code; in another language the reason's words and code, then the problem (in
+        English where it has no words here), then what to do."""
+        if self.lang == "en":
+            text = self("pack_refused", problem=problem, code=code)
+            return text + (f"\n  → {hint}" if hint else "")
+        table = catalogue()[self.lang]
+        reason = f"{name}: {self.of('refusals', code)}"
+        text = self("pack_refused", problem=reason, code=code)
+        if said is not None and said.key in table["errors"]:
+            text += f"\n  {self._said(table['errors'], said)}"
+        else:
+            text += f"\n  {self('in_english')}\n  {problem}"
+        hint = table["refusal_hints"].get(code, hint)
+        return text + (f"\n  → {hint}" if hint else "")
+
     def decimal(self, number: float, places: int = 1) -> str:
         """A number with a decimal comma in Swedish, a point in English."""
         text = f"{number:.{places}f}"
@@ -73,13 +106,43 @@ class Words(shared.Words):
 
     def check(self, check: Check) -> tuple[str, str]:
         """What a ``doctor`` check found and what to do, in this language where the check
-        has words here (else as the check says them, in English)."""
-        said, table = check.said, catalogue()[self.lang]
-        if said is None or said.key not in table.get("checks", {}):
+        has words here (else as the check says them: in English, as ``--json`` does)."""
+        table = catalogue()[self.lang]
+        checks, fixes = table.get("checks", {}), table.get("fixes", {})
+        said, fixed = check.said, check.fixed or check.said
+        if self.lang == "en" or said is None or said.key not in checks:
             return check.what, check.fix
-        fix = table.get("fixes", {}).get(said.key)
-        what = str(table["checks"][said.key]).format(**said.values)
-        return what, fix.format(**said.values) if fix is not None else check.fix
+        what = self._said(checks, said)
+        if fixed is not None and fixed.key in fixes:
+            return what, self._said(fixes, fixed, checks)
+        return what, check.fix
+
+    def finding(self, finding: Finding) -> str:
+        """A finding of ``ledger check`` or ``audit verify``: its kind (a code, in either
+        language), where, and what is wrong, in this language where it has words here."""
+        table = catalogue()[self.lang]["findings"]
+        if self.lang == "en" or finding.said is None or finding.said.key not in table:
+            return f"{finding.kind}\t{finding}"
+        where = finding.where if finding.place is None else self._said(table, finding.place)
+        return f"{finding.kind}\t{where}: {self._said(table, finding.said)}"
+
+    def _said(
+        self, table: Mapping[str, Any], said: Said, inner: Mapping[str, Any] | None = None
+    ) -> str:
+        """``said`` in ``table``; a value that is itself said is said by its key in ``inner``
+        (else the same table), and so is each of a tuple of them (joined by "; ") or of a list
+        (by ", ")."""
+        inner = table if inner is None else inner
+        values = {name: self._value(inner, value) for name, value in said.values.items()}
+        return _counted(table[said.key], values).format(**values)
+
+    def _value(self, table: Mapping[str, Any], value: object) -> object:
+        if isinstance(value, Said):
+            return self._said(table, value)
+        if isinstance(value, tuple | list):
+            said = [self._value(table, v) for v in value]
+            return ("; " if isinstance(value, tuple) else ", ").join(map(str, said))
+        return value
 
     def error(self, error: DowntimeError) -> str:
         """How an error is shown: in this language when the error has its words here (or the

@@ -16,9 +16,10 @@ Each row stores the previous row's hash (``prev_hash``) and its own (``hash``, o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from downtime.errors import Said
 from downtime.ledger.audit import GENESIS, chain_hash
 from downtime.ledger.db import Ledger, rows
 
@@ -44,10 +45,19 @@ class ChainFinding:
     seq: int | None
     kind: str  # edited | missing | out-of-order | rewritten
     what: str  # for a person: what is wrong there
+    said: Said | None = field(default=None, compare=False)  # ``what`` in the CLI's findings
+
+    @property
+    def where(self) -> str:
+        return f"audit event {self.seq}" if self.seq is not None else "the audit trail"
+
+    @property
+    def place(self) -> Said:
+        """``where`` in the CLI's findings."""
+        return Said("audit_event", {"seq": self.seq}) if self.seq else Said("audit_trail")
 
     def __str__(self) -> str:
-        where = f"audit event {self.seq}" if self.seq is not None else "the audit trail"
-        return f"{where}: {self.what}"
+        return f"{self.where}: {self.what}"
 
 
 @dataclass(frozen=True)
@@ -83,16 +93,16 @@ def check_chain(ledger: Ledger, *, expect_head: str | None = None) -> list[Chain
     for r in stored:
         seq = int(r["seq"])
         if r["hash"] != chain_hash(r["prev_hash"], _values(r)):
-            findings.append(ChainFinding(seq, EDITED, "its content does not give its hash"))
+            what = "its content does not give its hash"
+            findings.append(ChainFinding(seq, EDITED, what, Said("chain_edited")))
         if r["prev_hash"] != before_hash:
             findings.append(_link(seq, r["prev_hash"], before_seq, by_hash))
         before_hash, before_seq = r["hash"], seq
     if expect_head is not None:
         wanted = expect_head.strip().lower()
         if len(wanted) < 16 or not all(c in "0123456789abcdef" for c in wanted):
-            findings.append(
-                ChainFinding(None, REWRITTEN, "the expected head is not 16 or more hex digits")
-            )
+            what = "the expected head is not 16 or more hex digits"
+            findings.append(ChainFinding(None, REWRITTEN, what, Said("chain_bad_head")))
         elif not any(h.startswith(wanted) for h in by_hash) and GENESIS[: len(wanted)] != wanted:
             findings.append(
                 ChainFinding(
@@ -100,6 +110,7 @@ def check_chain(ledger: Ledger, *, expect_head: str | None = None) -> list[Chain
                     REWRITTEN,
                     f"no event has the head {wanted[:16]} printed before: the chain was"
                     " rewritten from some point on, or its last events were removed",
+                    Said("chain_rewritten", {"head": wanted[:16]}),
                 )
             )
     return findings
@@ -109,22 +120,24 @@ def _link(seq: int, prev_hash: str, before: int | None, by_hash: dict[str, Any])
     """Why the row ``seq`` does not follow the row stored before it (``before``)."""
     after = by_hash.get(prev_hash)
     stored_after = f"event {before}" if before is not None else "the start"
+    said_after = Said("event", {"seq": before}) if before is not None else Said("start")
     if after is not None:
         return ChainFinding(
             seq,
             OUT_OF_ORDER,
             f"it follows event {after} in the chain but is stored after {stored_after}",
+            Said("chain_follows", {"after": after, "stored_after": said_after}),
         )
     if prev_hash == GENESIS:
-        return ChainFinding(
-            seq, OUT_OF_ORDER, f"it starts the chain but is stored after {stored_after}"
-        )
+        what = f"it starts the chain but is stored after {stored_after}"
+        said = Said("chain_starts", {"stored_after": said_after})
+        return ChainFinding(seq, OUT_OF_ORDER, what, said)
     if before is not None and before == seq - 1:  # nothing between them: the one before changed
-        return ChainFinding(
-            before, EDITED, f"its content and hash were changed: event {seq} no longer follows it"
-        )
+        what = f"its content and hash were changed: event {seq} no longer follows it"
+        return ChainFinding(before, EDITED, what, Said("chain_changed", {"seq": seq}))
     gone = f"{before + 1}–{seq - 1}" if before is not None else f"1–{seq - 1}"
-    return ChainFinding(seq, MISSING, f"the events before it are missing (events {gone})")
+    what = f"the events before it are missing (events {gone})"
+    return ChainFinding(seq, MISSING, what, Said("chain_missing", {"gone": gone}))
 
 
 def _rows(ledger: Ledger) -> Iterator[Any]:

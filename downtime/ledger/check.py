@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from downtime.errors import Said
 from downtime.ledger.chain import check_chain
 from downtime.ledger.db import Ledger, driver_errors, rows
 from downtime.ledger.dialect import POSTGRESQL, SQLITE
@@ -34,6 +35,8 @@ class CheckFinding:
     kind: str  # integrity | audit | missing-file | corrupt-file | unlinked-file
     where: str  # a store name (store/ab/…), an audit event, or the database
     what: str  # for a person: what is wrong and what to do
+    said: Said | None = field(default=None, compare=False)  # ``what`` in the CLI's findings
+    place: Said | None = field(default=None, compare=False)  # ``where`` there (else as it is)
 
     @property
     def problem(self) -> bool:
@@ -57,23 +60,25 @@ class CheckSummary:
 def check_ledger(ledger: Ledger, store: Store, *, hashes: bool = True) -> CheckSummary:
     """Everything :mod:`this module <downtime.ledger.check>` checks; ``hashes=False`` checks
     that each named file is there without reading it."""
-    findings = [CheckFinding(INTEGRITY, "the ledger", m) for m in _integrity(ledger)]
-    findings += [CheckFinding(AUDIT, f"audit event {f.seq}" if f.seq else "audit trail", f.what)
-                 for f in check_chain(ledger)]  # fmt: skip
+    findings = [CheckFinding(INTEGRITY, "the ledger", m, Said("integrity", {"what": m}),
+                             Said("the_ledger")) for m in _integrity(ledger)]  # fmt: skip
+    findings += [CheckFinding(AUDIT, f"audit event {f.seq}" if f.seq else "audit trail", f.what,
+                              f.said, f.place) for f in check_chain(ledger)]  # fmt: skip
     named = named_files(ledger)
     for name in sorted(named):
         path = store.path(name)
         if not path.is_file():
             what = "named by the ledger but not in the image store: restore it from a backup"
-            findings.append(CheckFinding(MISSING, name, what))
+            findings.append(CheckFinding(MISSING, name, what, Said("file_missing")))
         elif hashes and _sha256(path) != Path(name).stem:
             what = "its content is not what its name says: restore it from a backup"
-            findings.append(CheckFinding(CORRUPT, name, what))
+            findings.append(CheckFinding(CORRUPT, name, what, Said("file_corrupt")))
     stored = list(_stored(store))
     for name in stored:
         if name not in named:
             what = "no ledger row names it (left by a scan that was stopped): scan its original"
-            findings.append(CheckFinding(UNLINKED, name, f"{what} again to file it"))
+            said = Said("file_unlinked")
+            findings.append(CheckFinding(UNLINKED, name, f"{what} again to file it", said))
     return CheckSummary(len(named), len(stored), tuple(findings))
 
 
@@ -91,12 +96,22 @@ def _integrity(ledger: Ledger) -> list[str]:
     return problems + _append_only(ledger)
 
 
+def integrity_facts(ledger: Ledger) -> tuple[bool, str | None]:
+    """What :func:`integrity_scope` says: is the audit trail append-only, and the PostgreSQL
+    server's data checksums (``None`` on SQLite)."""
+    guarded = APPEND_ONLY in ledger.migrations()
+    if ledger.dialect != POSTGRESQL:
+        return guarded, None
+    [(checksums,)] = rows(ledger, "SHOW data_checksums")
+    return guarded, str(checksums)
+
+
 def integrity_scope(ledger: Ledger) -> str:
     """What :func:`_integrity` checks on this ledger's database, for a person."""
-    guarded = "; the audit trail append-only" if APPEND_ONLY in ledger.migrations() else ""
-    if ledger.dialect != POSTGRESQL:
+    append_only, checksums = integrity_facts(ledger)
+    guarded = "; the audit trail append-only" if append_only else ""
+    if checksums is None:
         return f"SQLite's integrity check{guarded}"
-    [(checksums,)] = rows(ledger, "SHOW data_checksums")
     return (
         f"every table read whole, indexes and constraints valid{guarded}"
         f" (the server's data checksums: {checksums})"
