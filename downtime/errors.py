@@ -97,6 +97,10 @@ class FormDefinitionError(ProblemsError):
     """A form definition file is invalid."""
 
 
+class SerialsRefused(ProblemsError):
+    """Serials typed for pages a command cannot act on, each with why: nothing was done."""
+
+
 class InputError(DowntimeError):
     """Something the user named does not exist or does not fit (a ward, a form, a file)."""
 

@@ -13,6 +13,7 @@ from conftest import PrintedPack, print_example_pack, run_cli
 from test_cli_words import stray_page
 
 from downtime.cli import main
+from downtime.codes.serials import serial_for_page
 from downtime.simulate import drill as simulated
 
 PASSWORD = "rätt häst batteri häftklammer"
@@ -108,6 +109,23 @@ def test_outage_void_and_report_in_swedish_and_in_english(printed: PrintedPack) 
     assert again == f"already voided\t{serial}\tMED42\tadmission page 1 of 1\n"
     nopack = run_cli("void", "--pack", "NOPACK", "--reason", "x", "--yes", home=home, ok=False)
     assert nopack.stderr.startswith("fel: det finns inget paket NOPACK\n")
+    nobody = serial_for_page("ab" * 16)
+    unknown = run_cli("void", nobody, "--reason", "x", home=home, ok=False)
+    assert unknown.stderr == (
+        "fel: inget makulerades: 1 blankettnummer kan inte makuleras\n"
+        "  Mer om felet (på engelska):\n"
+        f"  {nobody}: no issued page has this serial\n"
+    )
+    unknown = run_cli("void", nobody, "--reason", "x", "--lang", "en", home=home, ok=False)
+    assert unknown.stderr == (
+        "error: nothing voided: 1 serial cannot be voided\n"
+        f"  {nobody}: no issued page has this serial\n"
+    )
+    typo = serial[:-1] + ("A" if serial[-1] != "A" else "B")
+    misread = run_cli("void", serial, typo, "--reason", "x", home=home, ok=False)
+    assert misread.stderr.startswith("fel: inget makulerades: 1 blankettnummer är felläst\n")
+    assert "  serial 2 of 2: " in misread.stderr
+    assert misread.stderr.endswith("  → läs blankettnumren igen längst ned på sidorna\n")
 
     report = run_cli("report", "--ward", "NOPE", home=home, ok=False)
     assert report.stderr == (

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pypdfium2 as pdfium
 import pytest
@@ -84,6 +86,14 @@ def test_a_ward_pack_is_printed_whole_on_a4_and_the_print_recorded(
 
     listed = json.loads(run_cli("print", "--list", "--json", home=station).stdout)
     assert [p["job_id"] for p in listed["prints"]] == [row["job_id"]]
+    local = datetime.fromisoformat(row["printed_at"]).astimezone(ZoneInfo("Europe/Stockholm"))
+    sv = run_cli("print", "--list", home=station).stdout.splitlines()
+    assert sv[0].split("\t")[:4] == ["utskrivet", "avdelning", "paket", "sidor"]
+    assert sv[1].split("\t")[0] == local.isoformat(timespec="seconds")  # the site's time
+    assert sv[1].split("\t")[-1] == "hela paketet" and sv[1].split("\t")[6] == row["job_id"]
+    en = run_cli("print", "--list", "--lang", "en", home=station).stdout.splitlines()
+    assert en[0].split("\t")[:4] == ["printed_at", "ward", "pack", "pages"]
+    assert en[1].split("\t")[-1] == "whole pack"
     status = run_cli("station", "status", "--lang", "en", home=station).stdout
     assert f"printed today: 1 time(s), {len(pages)} page(s)" in status
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from downtime.app.workspace import workspace
 from downtime.codes.serials import parse_serial
-from downtime.errors import InputError, Said, SerialError
+from downtime.errors import InputError, Problem, Said, SerialError, SerialsRefused
 from downtime.ledger.outage import (
     Outage,
     OutageEvent,
@@ -102,26 +102,33 @@ def void_pages(home: Path | None, serial_texts: Sequence[str], reason: str) -> l
     if not reason:
         raise InputError("give the reason the pages will never come back (--reason)")
     serials: list[str] = []
-    typos: list[str] = []
+    typos: list[Problem] = []
     for n, text in enumerate(serial_texts, start=1):
         try:
             serials.append(parse_serial(text))
         except SerialError as e:
-            typos.append(f"serial {n} of {len(serial_texts)}: {e.message}")
+            typos.append(Problem(f"serial {n} of {len(serial_texts)}", e.message))
     if typos:
-        raise SerialError("\n".join(typos), hint="read the serials again from the page footers")
+        raise SerialsRefused(
+            "nothing voided: serials misread",
+            typos,
+            hint="read the serials again from the page footers",
+            said=Said("void_misread", {"n": len(typos)}),
+        )
     serials = list(dict.fromkeys(serials))
     with workspace(home, keys="read") as (settings, _keys, ledger):
         found = pages_by_serial(ledger, serials)
-        problems = [f"no issued page has the serial {s}" for s in serials if s not in found]
+        problems = [Problem(s, "no issued page has this serial") for s in serials if s not in found]
         problems += [
-            f"{s} ({found[s][0].form} page {found[s][0].page_no}) was returned: a returned page "
-            "is never voided"
+            Problem(s, f"{found[s][0].form} page {found[s][0].page_no} was returned: a returned "
+                    "page is never voided")
             for s in serials
             if s in found and found[s][1]
-        ]
+        ]  # fmt: skip
         if problems:
-            raise InputError("nothing voided:\n  " + "\n  ".join(problems))
+            raise SerialsRefused(
+                "nothing voided:", problems, said=Said("void_refused", {"n": len(problems)})
+            )
         pages = [found[s][0] for s in serials]
         done = set(
             record_voids(ledger, pages, reason, actor=settings.operator, station=settings.station)

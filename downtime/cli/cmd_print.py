@@ -19,7 +19,8 @@ from downtime.cli.common import (
     speaks_site_language,
 )
 from downtime.cli.help import Group
-from downtime.cli.listing import site_timezone
+from downtime.cli.listing import local_time, site_timezone
+from downtime.cli.words import Words
 from downtime.errors import ExitCode
 
 LIST_SCHEMA = "downtime.print-list/1"
@@ -77,7 +78,7 @@ def print_cmd(
     downtime print --list [--ward MED42] [--json]
     """
     if listing:
-        _list(ctx, ward, as_json)
+        _list(ctx, ward, as_json, say(ctx, lang))
         return
     if not ward:
         raise click.UsageError("give --ward W (or --list)")
@@ -95,7 +96,7 @@ def print_cmd(
                  printer=r.printer, job=r.job_id, copies=r.copies))  # fmt: skip
 
 
-def _list(ctx: click.Context, ward: str | None, as_json: bool) -> None:
+def _list(ctx: click.Context, ward: str | None, as_json: bool, w: Words) -> None:
     from downtime.app.printing import print_list
 
     found = print_list(data_home(ctx), ward=ward, limit=1000)
@@ -113,13 +114,13 @@ def _list(ctx: click.Context, ward: str | None, as_json: bool) -> None:
         }  # fmt: skip
         click.echo(json.dumps(doc, ensure_ascii=False, indent=1))
         return
-    click.echo("\t".join(("printed_at", "ward", "pack", "pages", "copies", "printer", "job",
-                          "by", "station", "outcome", "selection")))  # fmt: skip
+    tz = site_timezone(ctx)
+    click.echo(w("prints_heading"))
     for p in found:
         click.echo(
             "\t".join(
                 (
-                    p.printed_at.isoformat(),
+                    local_time(p.printed_at, tz) or "",
                     p.ward,
                     p.pack_id,
                     str(len(p.page_uids)),
@@ -128,8 +129,8 @@ def _list(ctx: click.Context, ward: str | None, as_json: bool) -> None:
                     p.job_id or "-",
                     p.printed_by,
                     p.station,
-                    p.outcome or "unknown",
-                    p.selection or "whole pack",
+                    p.outcome or w("print_outcome_unknown"),
+                    p.selection or w("print_whole_pack"),
                 )
             )
         )
