@@ -14,11 +14,11 @@ from downtime import files
 from downtime.app.forms import site_forms_for
 from downtime.app.workspace import workspace
 from downtime.errors import InputError, Said
-from downtime.ledger import AuditEvent, PackSummary, write_audit
-from downtime.ledger.packs import has_pack, pack_summaries, record_pack
+from downtime.ledger import AuditEvent, IssuedPage, Ledger, PackRecord, PackSummary, write_audit
+from downtime.ledger.packs import Continuation, has_pack, pack_summaries, record_pack
 from downtime.model import SkippedRow
 from downtime.pack import PackResult, make_packs, prepare_pack
-from downtime.settings import resolve
+from downtime.settings import Settings, resolve
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestI
     its signature and every page code in it verify with the public keys this station holds
     (the pages' patients come from it); one that does not is refused, audited, and the others
     are imported. Importing twice adds nothing."""
-    from downtime.pack.manifest import continuation_in, reserve_ids
+    from downtime.pack.manifest import continuation_in
     from downtime.ward.verify import PackRefused, verify_manifest
 
     done = []
@@ -176,19 +176,32 @@ def import_manifests(home: Path | None, paths: Sequence[Path]) -> list[ManifestI
             if has_pack(ledger, record.pack_id):
                 done.append(ManifestImport(path, record.ward, len(pages), known_before=True))
                 continue
-            event = AuditEvent(
-                "pack.import",
-                f"{path.name}: {len(pages)} pages",
-                care_unit=record.ward,
-                object_type="pack",
-                object_id=record.pack_id,
-            )
-            record_pack(
-                ledger, record, pages, [], [], reserve_ids(pages), [event],
-                actor=settings.operator, station=settings.station, continues=continues,
-            )  # fmt: skip
+            what = f"{path.name}: {len(pages)} pages"
+            record_learned(ledger, settings, record, pages, "pack.import", what, continues)
             done.append(ManifestImport(path, record.ward, len(pages), known_before=False))
     return done
+
+
+def record_learned(
+    ledger: Ledger,
+    settings: Settings,
+    record: PackRecord,
+    pages: Sequence[IssuedPage],
+    action: str,
+    detail: str,
+    continues: Continuation | None = None,
+) -> None:
+    """Record a pack printed elsewhere, learned from its checked manifest (``packs import``,
+    a ward station's sync): its pages and reserve numbers, no census rows, audited."""
+    from downtime.pack.manifest import reserve_ids
+
+    event = AuditEvent(
+        action, detail, care_unit=record.ward, object_type="pack", object_id=record.pack_id
+    )
+    record_pack(
+        ledger, record, pages, [], [], reserve_ids(pages), [event],
+        actor=settings.operator, station=settings.station, continues=continues,
+    )  # fmt: skip
 
 
 def pack_table(home: Path | None) -> list[PackSummary]:

@@ -12,14 +12,14 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from downtime import files
+from downtime.app.packs import record_learned
 from downtime.app.workspace import Log, workspace
 from downtime.codes import fingerprint_of
 from downtime.codes.keys import KeyStore
 from downtime.errors import InputError, Said
 from downtime.ledger import AuditEvent, Ledger, write_audit
-from downtime.ledger.packs import pack_pdf_sha256, record_pack
+from downtime.ledger.packs import pack_pdf_sha256
 from downtime.ledger.prints import PrintRecord, print_records
-from downtime.pack.manifest import reserve_ids
 from downtime.settings import Settings
 from downtime.ward import (
     Catalogue,
@@ -153,15 +153,8 @@ def record_held(ledger: Ledger, settings: Settings, checked: VerifiedPack, *, so
             )
         return
     record = replace(checked.record, issued_by=settings.operator, station=settings.station)
-    event = AuditEvent(
-        "station.sync",
-        f"{len(checked.issued)} pages from {source}",
-        care_unit=checked.ward,
-        object_type="pack",
-        object_id=checked.pack_id,
-    )
-    record_pack(ledger, record, checked.issued, [], [], reserve_ids(checked.issued), [event],
-                actor=settings.operator, station=settings.station)  # fmt: skip
+    what = f"{len(checked.issued)} pages from {source}"
+    record_learned(ledger, settings, record, checked.issued, "station.sync", what)
 
 
 def held_pack(settings: Settings, keys: KeyStore, ward: str) -> VerifiedPack:
