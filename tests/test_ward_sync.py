@@ -276,8 +276,9 @@ def test_a_continuation_pack_in_the_host_s_folder_never_replaces_the_ward_s_pack
     host: Host, tmp_path: Path
 ) -> None:
     """Day two: the host prints the ward's next administration records into the folder it
-    shares. A ward station keeps the whole pack (its journals, its admission forms); a scan
-    station that imports the continuation's manifest learns it continues that pack."""
+    shares. A ward station keeps the whole pack (its journals, its admission forms), with the
+    continuation beside it; a scan station that imports the continuation's manifest learns it
+    continues that pack."""
     mine = copy_host(host, tmp_path)
     station = make_station(tmp_path, mine)
     assert outcomes(sync(station, mine.packs, "--ward", "MED42")) == {"MED42": "updated"}
@@ -291,7 +292,8 @@ def test_a_continuation_pack_in_the_host_s_folder_never_replaces_the_ward_s_pack
         day2["issued_at"]
     )
 
-    assert outcomes(sync(station, mine.packs)) == {"MED42": "current"}
+    again = sync(station, mine.packs).stdout.splitlines()
+    assert [line.split("\t")[1] for line in again] == ["current", "continuation-added"]
     assert held_pack(station) == full
 
     scanning = make_station(tmp_path / "scan", mine)

@@ -9,15 +9,16 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from downtime import files
-from downtime.app.station import held_pack, record_held
+from downtime.app.held_continuations import choose_held
+from downtime.app.station import record_held
 from downtime.app.workspace import workspace
 from downtime.errors import InputError, Said
-from downtime.ledger import AuditEvent
+from downtime.ledger import AuditEvent, Ledger
 from downtime.ledger.packs import has_pack
 from downtime.ledger.prints import (
     PrintRecord,
@@ -29,7 +30,9 @@ from downtime.ledger.prints import (
     record_print_outcome,
 )
 from downtime.model import Identifier
+from downtime.pack.manifest import continuation_in, load_manifest
 from downtime.ward import VerifiedPack, folder_catalogue, folder_of, verify_pack
+from downtime.ward.holding import MANIFEST_SUFFIX
 from downtime.ward.select import choose_pages, selection_text
 
 EXPORT_SCHEMA = "downtime.prints/1"
@@ -44,6 +47,9 @@ class PrintRequest:
     printer: str | None = None  # None: the CUPS default printer
     copies: int = 1
     packs: Path | None = None  # a pack folder (the print host's) instead of the station's copy
+    pack_id: str | None = None  # one pack held: the ward's or one of its continuations
+    continuation: bool = False  # the next continuation held that was not printed here
+    to_file: Path | None = None  # written to this PDF instead of sent to CUPS
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Printed:
     issued_at: datetime  # the pack's
     valid_until: datetime  # the pack's
     pages_in_pack: int
+    window: tuple[datetime, datetime] | None = None  # a continuation's administration record
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,8 @@ class PrintsImport:
 
 
 def print_pack(home: Path | None, request: PrintRequest) -> Printed:
-    """Print the ward's newest pack (the chosen pages), record it, and send it to CUPS."""
+    """Print the ward's pack (the chosen pages), record it, and send it to CUPS (or write it
+    to ``request.to_file``: pages written out are recorded as printed, since they may be)."""
     from downtime.ward import cups
     from downtime.ward.pdf import subset
 
@@ -71,10 +79,14 @@ def print_pack(home: Path | None, request: PrintRequest) -> Printed:
         if request.packs is not None:
             checked = _from_folder(request.packs, request.ward, keys.verification_keys())
         else:
-            checked = held_pack(settings, keys, request.ward)
+            checked = choose_held(settings, keys, ledger, request.ward, pack_id=request.pack_id,
+                                  continuation=request.continuation)  # fmt: skip
         record_held(ledger, settings, checked, source="the station's copy")
         chosen = choose_pages(checked.pages, forms=request.forms, beds=request.beds)
-        printer = request.printer or cups.default_printer()
+        if request.to_file is not None:
+            printer = "file"
+        else:
+            printer = request.printer or cups.default_printer()
         whole = len(chosen) == len(checked.pages)
         data = checked.pdf if whole else subset(checked.pdf, [p.pdf_page - 1 for p in chosen])
         record = PrintRecord(
@@ -91,20 +103,50 @@ def print_pack(home: Path | None, request: PrintRequest) -> Printed:
         )
         record_print(ledger, record, _audit(record, checked, chosen),
                      actor=settings.operator, station=settings.station)  # fmt: skip
-        folder = files.private_folder(folder_of(settings.home))
-        temp = files.new_temp(folder / f"print-{record.print_id}.pdf")
-        try:
-            temp.write_bytes(data)
-            job = cups.send(temp, printer=printer, copies=request.copies,
-                            title=f"downtime {checked.ward} {checked.pack_id}")  # fmt: skip
-        except cups.PrintFailed as e:
-            record_print_outcome(ledger, record.print_id, "failed", detail=e.message[:500])
-            raise
-        finally:
-            temp.unlink(missing_ok=True)
-        record_print_outcome(ledger, record.print_id, "sent", job_id=job.job_id)
-        done = replace(record, outcome="sent", job_id=job.job_id)
-        return Printed(done, checked.issued_at, checked.record.valid_until, len(checked.pages))
+        if request.to_file is not None:
+            job_id = _write_out(request.to_file, data, checked if whole else None)
+        else:
+            job_id = _send(settings.home, record, data, checked, ledger)
+        record_print_outcome(ledger, record.print_id, "sent", job_id=job_id)
+        done = replace(record, outcome="sent", job_id=job_id)
+        return Printed(done, checked.issued_at, checked.record.valid_until, len(checked.pages),
+                       _window(checked))  # fmt: skip
+
+
+def _send(home: Path, record: PrintRecord, data: bytes, checked: VerifiedPack,
+          ledger: Ledger) -> str:  # fmt: skip
+    """Send the pages to CUPS; the job's id (a refusal is recorded as a failed print)."""
+    from downtime.ward import cups
+
+    folder = files.private_folder(folder_of(home))
+    temp = files.new_temp(folder / f"print-{record.print_id}.pdf")
+    try:
+        temp.write_bytes(data)
+        job = cups.send(temp, printer=record.printer, copies=record.copies,
+                        title=f"downtime {checked.ward} {checked.pack_id}")  # fmt: skip
+    except cups.PrintFailed as e:
+        record_print_outcome(ledger, record.print_id, "failed", detail=e.message[:500])
+        raise
+    finally:
+        temp.unlink(missing_ok=True)
+    return job.job_id
+
+
+def _write_out(path: Path, data: bytes, whole: VerifiedPack | None) -> str:
+    """The pages as a PDF at ``path`` (0600), with the pack's manifest beside it when it is
+    the whole pack; the file's name, as the print's job."""
+    files.write_atomic(path, data)
+    if whole is not None:
+        files.write_atomic(path.with_name(path.stem + MANIFEST_SUFFIX), whole.manifest)
+    return path.name
+
+
+def _window(checked: VerifiedPack) -> tuple[datetime, datetime] | None:
+    """A continuation pack's administration record window (None: a ward's pack)."""
+    continued = continuation_in(load_manifest(checked.manifest, checked.pack_id))
+    if continued is None:
+        return None
+    return continued.mar_from, continued.mar_from + timedelta(hours=continued.mar_hours)
 
 
 def _from_folder(folder: Path, ward: str, keys: Sequence[Any]) -> VerifiedPack:

@@ -12,19 +12,22 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from downtime import files
+from downtime.app.held_continuations import HeldContinuation, continuations_held
 from downtime.app.packs import record_learned
 from downtime.app.workspace import Log, workspace
 from downtime.codes import fingerprint_of
 from downtime.codes.keys import KeyStore
-from downtime.errors import InputError, Said
+from downtime.errors import InputError
 from downtime.ledger import AuditEvent, Ledger, write_audit
 from downtime.ledger.packs import pack_pdf_sha256
 from downtime.ledger.prints import PrintRecord, print_records
+from downtime.pack.manifest import continuation_in, load_manifest
 from downtime.settings import Settings
 from downtime.ward import (
     Catalogue,
     Held,
     HostKey,
+    Offer,
     PackRefused,
     SourceUnreachable,
     VerifiedPack,
@@ -33,7 +36,6 @@ from downtime.ward import (
     folder_of,
     held_packs,
     read_sync,
-    verify_pack,
     write_sync,
 )
 from downtime.ward.serve import ServeConfig, ServedPack, make_server, read_token
@@ -48,6 +50,7 @@ class WardStatus:
     held: Held | None
     last_sync: WardSync | None
     prints_today: tuple[PrintRecord, ...]  # newest first
+    continuations: tuple[HeldContinuation, ...] = ()  # of the pack held, by window
 
 
 @dataclass(frozen=True)
@@ -110,17 +113,20 @@ def _sync(
         now=now or datetime.now(UTC),
         tz=settings.tz,
     )
-    for checked in result.installed:
+    for checked in (*result.installed, *result.continued):
         record_held(ledger, settings, checked, source=catalogue.description)
+    refused = [(o.ward, o.pack_id, o.detail, reason) for o, reason in result.refused] + [
+        (c.ward, c.pack_id, c.detail, c.reason) for c in result.continuations if c.reason
+    ]
     refusals = [
         AuditEvent(
             "station.sync-refused",
-            f"{reason}: {o.detail}"[:500],
-            care_unit=o.ward,
+            f"{reason}: {detail}"[:500],
+            care_unit=ward,
             object_type="pack",
-            object_id=o.pack_id,
+            object_id=pack_id,
         )
-        for o, reason in result.refused
+        for ward, pack_id, detail, reason in refused
     ]
     write_audit(ledger, refusals, actor=settings.operator, station=settings.station)
     write_sync(folder, list(result.outcomes))
@@ -154,25 +160,8 @@ def record_held(ledger: Ledger, settings: Settings, checked: VerifiedPack, *, so
         return
     record = replace(checked.record, issued_by=settings.operator, station=settings.station)
     what = f"{len(checked.issued)} pages from {source}"
-    record_learned(ledger, settings, record, checked.issued, "station.sync", what)
-
-
-def held_pack(settings: Settings, keys: KeyStore, ward: str) -> VerifiedPack:
-    """The pack this station holds for ``ward``, checked again before it is used."""
-    held = held_packs(folder_of(settings.home)).get(ward)
-    if held is None:
-        raise InputError(
-            f"this station holds no pack for {ward}",
-            hint="fetch it with downtime station sync SOURCE --ward " + ward,
-            said=Said("no_pack_held", {"ward": ward}),
-        )
-    return verify_pack(
-        held.manifest.read_bytes(),
-        held.pdf.read_bytes(),
-        keys.verification_keys(),
-        name=held.manifest.name,
-        ward=ward,
-    )
+    continues = continuation_in(load_manifest(checked.manifest, checked.pack_id))
+    record_learned(ledger, settings, record, checked.issued, "station.sync", what, continues)
 
 
 def station_status(home: Path | None, *, now: datetime | None = None) -> StationStatus:
@@ -188,7 +177,9 @@ def station_status(home: Path | None, *, now: datetime | None = None) -> Station
                 for p in print_records(ledger, ward=ward, limit=200)
                 if p.printed_at.astimezone(settings.tz).date() == today and p.outcome != "failed"
             )
-            wards.append(WardStatus(ward, held.get(ward), synced.get(ward), prints))
+            base = held.get(ward)
+            continued = tuple(continuations_held(settings, ledger, base)) if base else ()
+            wards.append(WardStatus(ward, base, synced.get(ward), prints, continued))
         return StationStatus(settings.config.lang, settings.config.timezone, now, tuple(wards))
 
 
@@ -231,8 +222,19 @@ def open_pack_service(
 
 
 def _served(folder: Path, recorded: Callable[[str], str | None]) -> list[ServedPack]:
-    newest: dict[str, ServedPack] = {}
-    for offer in folder_catalogue(folder).offers:
+    """Each ward's newest pack in ``folder`` and the continuations of those packs, as far as
+    this host printed them with those very PDFs."""
+    catalogue = folder_catalogue(folder)
+    newest = _recorded(folder, catalogue.offers, recorded)
+    offers = [o for p in newest for o in catalogue.continuations_of(p.ward, p.pack_id)]
+    return newest + _recorded(folder, offers, recorded)
+
+
+def _recorded(
+    folder: Path, offers: Sequence[Offer], recorded: Callable[[str], str | None]
+) -> list[ServedPack]:
+    served_packs = []
+    for offer in offers:
         manifest = folder / offer.name
         try:
             doc = json.loads(manifest.read_text(encoding="utf-8"))
@@ -245,13 +247,14 @@ def _served(folder: Path, recorded: Callable[[str], str | None]) -> list[ServedP
                 pdf_sha256=str(doc["pdf_sha256"]),
                 manifest=manifest,
                 pdf=manifest.with_name(manifest.name.removesuffix(".manifest.json") + ".pdf"),
+                continues=offer.continues,
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue
         # a pack this host printed, its PDF as printed
         if recorded(served.pack_id) == served.pdf_sha256 == _digest(served.pdf):
-            newest[served.ward] = served
-    return [newest[w] for w in sorted(newest)]
+            served_packs.append(served)
+    return sorted(served_packs, key=lambda p: (p.ward, p.issued_at, p.pack_id))
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, mtime, size) → SHA-256, while serving

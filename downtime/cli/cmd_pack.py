@@ -257,12 +257,40 @@ def _continue(
     admission_forms: int | None,
 ) -> None:
     from downtime.app.continuation import continue_pack
+    from downtime.app.held_continuations import holds_pack
 
     if census is not None or example or fhir_url is not None:
         raise click.UsageError("--continue prints from the ledger's census: give no census")
     if not ward:
         raise click.UsageError("--continue needs --ward W")
     forms = [f.strip() for f in form_list.split(",") if f.strip()] if form_list else None
+    if holds_pack(data_home(ctx), ward):
+        _continue_held(ctx, ward, output, forms, lang, admission_forms)
+        return
     r = continue_pack(data_home(ctx), ward=ward, output=output, issued_at=datetime.now(UTC),
                       forms=forms, admission_forms=admission_forms, lang=lang)  # fmt: skip
     click.echo(pack_line(say(ctx, lang), r))
+
+
+def _continue_held(
+    ctx: click.Context,
+    ward: str,
+    output: Path,
+    forms: list[str] | None,
+    lang: str | None,
+    admission_forms: int | None,
+) -> None:
+    """On a ward station: the next continuation it holds (made ahead on the print host, signed
+    there), written to ``output`` and recorded as printed."""
+    from downtime.app.packs import safe_name
+    from downtime.app.printing import PrintRequest, print_pack
+    from downtime.cli.cmd_print import echo_printed
+
+    if admission_forms is not None:
+        raise click.UsageError(
+            "a ward station prints the continuations the print host made: --admission-forms "
+            "goes with --continue on the print host"
+        )
+    pdf = output / f"{safe_name(ward)}-continued.pdf" if output.is_dir() else output
+    request = PrintRequest(ward, tuple(forms or ()), continuation=True, to_file=pdf)
+    echo_printed(ctx, print_pack(data_home(ctx), request), say(ctx, lang))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +23,9 @@ from downtime.cli.help import Group
 from downtime.cli.listing import local_time, site_timezone
 from downtime.cli.words import Words
 from downtime.errors import ExitCode
+
+if TYPE_CHECKING:
+    from downtime.app.printing import Printed
 
 LIST_SCHEMA = "downtime.print-list/1"
 
@@ -44,6 +48,14 @@ def _split(text: str | None) -> tuple[str, ...]:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A pack folder (the print host's -o DIR) instead of this station's copy.",
 )
+@click.option(
+    "--continue",
+    "continuation",
+    is_flag=True,
+    help="The next continuation pack held (the next day's administration records) not yet "
+    "printed here.",
+)
+@click.option("--pack", "pack_id", metavar="ID", help="A pack held: the ward's or a continuation.")
 @click.option("--list", "listing", is_flag=True, help="List the prints recorded here instead.")
 @click.option("--json", "as_json", is_flag=True, help=f"With --list: JSON ({LIST_SCHEMA}).")
 @LANG_OPTION
@@ -58,6 +70,8 @@ def print_cmd(
     printer: str | None,
     copies: int,
     packs: Path | None,
+    continuation: bool,
+    pack_id: str | None,
     listing: bool,
     as_json: bool,
     lang: str | None,
@@ -71,8 +85,14 @@ def print_cmd(
     which pages, which printer, the CUPS job — and audited per patient; once a pack has print
     records, the report counts only its printed pages as issued.
 
+    --continue prints the next continuation pack this station holds for the ward and has not
+    printed yet: the next day's administration records and journal pages, made ahead on the
+    print host with the pack (signed there) and synced with it. --pack ID prints one pack held
+    again (the ward's, or a continuation; `downtime station status` lists them).
+
     \b
     downtime print --ward MED42
+    downtime print --ward MED42 --continue                 # day two; again on day three
     downtime print --ward MED42 --forms mar,journal --printer ward-42
     downtime print --ward MED42 --beds 3 --copies 2
     downtime print --list [--ward MED42] [--json]
@@ -84,16 +104,31 @@ def print_cmd(
         raise click.UsageError("give --ward W (or --list)")
     from downtime.app.printing import PrintRequest, print_pack
 
-    request = PrintRequest(ward, _split(forms), _split(beds), printer, copies, packs)
-    done = print_pack(data_home(ctx), request)
-    r, w = done.record, say(ctx, lang)
+    if packs is not None and (continuation or pack_id):
+        raise click.UsageError(
+            "--continue and --pack choose among the packs this station holds, not --from"
+        )
+    if continuation and pack_id:
+        raise click.UsageError("give --continue (the next continuation) or --pack ID, not both")
+    request = PrintRequest(ward, _split(forms), _split(beds), printer, copies, packs, pack_id,
+                           continuation)  # fmt: skip
+    echo_printed(ctx, print_pack(data_home(ctx), request), say(ctx, lang))
+
+
+def echo_printed(ctx: click.Context, done: Printed, w: Words) -> None:
+    """What was printed (or written out), and whether the pack was still valid."""
+    r, tz = done.record, site_timezone(ctx)
     if done.valid_until <= r.printed_at:
-        until = done.valid_until.astimezone(site_timezone(ctx))
+        until = done.valid_until.astimezone(tz)
         echo_err(w("print_expired", ward=r.ward, until=f"{until:%Y-%m-%d %H:%M}"))
     selection = f" ({r.selection})" if r.selection else ""
     click.echo(w("print_line", ward=r.ward, printed=len(r.page_uids),
                  pages=w.n("pages_n", done.pages_in_pack), selection=selection, pack=r.pack_id,
                  printer=r.printer, job=r.job_id, copies=r.copies))  # fmt: skip
+    if done.window is not None:
+        start, end = (t.astimezone(tz) for t in done.window)
+        click.echo(w("print_window", ward=r.ward, start=f"{start:%Y-%m-%d %H:%M}",
+                     end=f"{end:%Y-%m-%d %H:%M}"))  # fmt: skip
 
 
 def _list(ctx: click.Context, ward: str | None, as_json: bool, w: Words) -> None:

@@ -85,6 +85,8 @@ def station_sync(
     )
     for o in result.outcomes:
         click.echo(f"{o.ward}\t{o.outcome}\t{o.detail}")
+    for c in result.continuations:
+        click.echo(f"{c.ward}\tcontinuation-{c.outcome}\t{c.detail}")
     w = say(ctx, lang)
     for key in result.keys_not_held:
         echo_err(w("key_not_held", key=key.key_id, status=key.status, fingerprint=key.fingerprint))
@@ -102,7 +104,8 @@ def station_sync(
 @speaks_site_language
 def station_status_cmd(ctx: click.Context, as_json: bool, lang: str | None) -> None:
     """Which pack this station holds for each ward, how old its data is, until when it is
-    valid, the latest sync, and what was printed here today."""
+    valid, the latest sync, what was printed here today, and the continuation packs held (the
+    next days' administration records), each printed here or not."""
     from downtime.app.station import station_status
 
     status = station_status(data_home(ctx))
@@ -140,6 +143,14 @@ def station_status_cmd(ctx: click.Context, as_json: bool, lang: str | None) -> N
             )
         elif w.held is not None:
             click.echo("  " + word(lang, "never_printed"))
+        for n, c in enumerate(w.continuations, start=1):
+            start, end = c.window or (c.held.issued_at, c.held.valid_until)
+            state = "continuation_printed" if c.printed else "continuation_waiting"
+            click.echo("  " + word(lang, "continuation", n=n, start=when(start, now, tz, lang),
+                                   end=when(end, now, tz, lang),
+                                   state=word(lang, state, ward=w.ward)))  # fmt: skip
+        if w.held is not None and not w.continuations:
+            click.echo("  " + word(lang, "no_continuation"))
 
 
 _OUTCOMES = ("updated", "current", "kept", "refused", "absent", "unreachable")
@@ -172,6 +183,16 @@ def _status_json(status: Any) -> dict[str, Any]:
                     "detail": w.last_sync.detail,
                     "pack_id": w.last_sync.pack_id or None,
                 },
+                "continuations": [
+                    {
+                        "pack_id": c.held.pack_id,
+                        "mar_from": iso(c.held.mar_from),
+                        "mar_hours": c.held.mar_hours,
+                        "valid_until": iso(c.held.valid_until),
+                        "printed": c.printed,
+                    }
+                    for c in w.continuations
+                ],
                 "prints_today": [
                     {
                         "print_id": p.print_id,

@@ -77,7 +77,7 @@ class _Host:
 
 
 def https_catalogue(url: str, token: bytes, ca_file: Path | None = None) -> Catalogue:
-    """The newest pack per ward the host offers, and its keys."""
+    """The newest pack per ward the host offers, their continuations, and its keys."""
     host = _Host(url, token, ca_file)
     try:
         doc = json.loads(host.get("/v1/index", MAX_MANIFEST_BYTES).decode("utf-8"))
@@ -87,19 +87,23 @@ def https_catalogue(url: str, token: bytes, ca_file: Path | None = None) -> Cata
             HostKey(str(k["key_id"]), str(k["fingerprint_sha256"]), str(k["status"]))
             for k in doc["keys"]
         )
-        offers = [
-            Offer(
-                ward=str(p["ward"]),
-                pack_id=str(p["pack_id"]),
-                issued_at=datetime.fromisoformat(p["issued_at"]),
-                name=f"pack {p['pack_id']} of {p['ward']}",
-                fetch=_fetch(host, str(p["manifest"]), str(p["pdf"])),
-            )
-            for p in doc["packs"]
-        ]
+        offers = [_offer(host, p) for p in doc["packs"]]
+        continuations = tuple(_offer(host, p) for p in doc.get("continuations", ()))
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SourceUnreachable(f"the print host's index cannot be read ({e})") from None
-    return Catalogue(host.base, newest_per_ward(offers), keys)
+    return Catalogue(host.base, newest_per_ward(offers), keys, continuations)
+
+
+def _offer(host: _Host, p: dict[str, object]) -> Offer:
+    continues = str(p.get("continues") or "")
+    return Offer(
+        ward=str(p["ward"]),
+        pack_id=str(p["pack_id"]),
+        issued_at=datetime.fromisoformat(str(p["issued_at"])),
+        name=f"{'continuation' if continues else 'pack'} {p['pack_id']} of {p['ward']}",
+        fetch=_fetch(host, str(p["manifest"]), str(p["pdf"])),
+        continues=continues,
+    )
 
 
 def _fetch(host: _Host, manifest: str, pdf: str) -> Callable[[], tuple[bytes, bytes]]:

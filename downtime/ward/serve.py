@@ -5,7 +5,9 @@ certificate and key from files)::
 
     GET /v1/index                    downtime.station-index/1: the site, the host's public
                                      keys (id, SHA-256 fingerprint, status) and, per ward,
-                                     its newest pack (id, times, PDF SHA-256, where to get it)
+                                     its newest pack (id, times, PDF SHA-256, where to get it);
+                                     under "continuations", the continuation packs of those
+                                     packs (the same, and the pack each continues)
     GET /v1/packs/<pack_id>/manifest the pack's manifest, as written
     GET /v1/packs/<pack_id>/pdf      the pack's PDF, as written (and as the index hashes it)
 
@@ -48,6 +50,7 @@ class ServedPack:
     pdf_sha256: str
     manifest: Path
     pdf: Path
+    continues: str = ""  # a continuation pack: the pack it continues
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class ServeConfig:
     token: bytes
     site: str
     keys: tuple[HostKey, ...]
-    catalogue: Callable[[], list[ServedPack]]  # the newest pack per ward, read anew each time
+    catalogue: Callable[[], list[ServedPack]]  # the newest pack per ward and its continuations
     read_pdf: Callable[[ServedPack], bytes | None]  # its bytes, None if no longer that PDF
     log: Callable[[str], None]
 
@@ -105,6 +108,18 @@ def make_server(config: ServeConfig) -> ThreadingHTTPServer:
 
 
 def index_document(config: ServeConfig, packs: list[ServedPack]) -> dict[str, Any]:
+    def entry(p: ServedPack) -> dict[str, Any]:
+        return {
+            "ward": p.ward,
+            "pack_id": p.pack_id,
+            "issued_at": p.issued_at.isoformat(),
+            "data_as_of": p.data_as_of.isoformat(),
+            "valid_until": p.valid_until.isoformat(),
+            "pdf_sha256": p.pdf_sha256,
+            "manifest": f"/v1/packs/{p.pack_id}/manifest",
+            "pdf": f"/v1/packs/{p.pack_id}/pdf",
+        } | ({"continues": p.continues} if p.continues else {})
+
     return {
         "schema": INDEX_SCHEMA,
         "site": config.site,
@@ -113,19 +128,8 @@ def index_document(config: ServeConfig, packs: list[ServedPack]) -> dict[str, An
             {"key_id": k.key_id, "fingerprint_sha256": k.fingerprint, "status": k.status}
             for k in config.keys
         ],
-        "packs": [
-            {
-                "ward": p.ward,
-                "pack_id": p.pack_id,
-                "issued_at": p.issued_at.isoformat(),
-                "data_as_of": p.data_as_of.isoformat(),
-                "valid_until": p.valid_until.isoformat(),
-                "pdf_sha256": p.pdf_sha256,
-                "manifest": f"/v1/packs/{p.pack_id}/manifest",
-                "pdf": f"/v1/packs/{p.pack_id}/pdf",
-            }
-            for p in packs
-        ],
+        "packs": [entry(p) for p in packs if not p.continues],
+        "continuations": [entry(p) for p in packs if p.continues],
     }
 
 

@@ -4,6 +4,11 @@ checked and kept — only when it is newer than the pack held, and only when eve
 
 Which wards: those asked for; else those the station holds already; else (a first sync with
 no ward named) every ward the source offers.
+
+Then the continuation packs the source has for the pack the ward now holds (made ahead on the
+print host, so that the ward can print the next days' administration records without the
+network) are fetched, checked the same way, and kept beside it; one is kept only when its
+signed manifest says it continues that very pack.
 """
 
 from __future__ import annotations
@@ -17,10 +22,22 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from downtime.codes import fingerprint_of
-from downtime.errors import DowntimeError
-from downtime.ward.holding import Held, WardSync, held_packs, install
-from downtime.ward.sources import Catalogue, HostKey, SourceUnreachable
+from downtime.errors import DowntimeError, InputError
+from downtime.pack.manifest import continuation_in, load_manifest
+from downtime.ward.holding import Held, WardSync, held_continuations, held_packs, install
+from downtime.ward.sources import Catalogue, HostKey, Offer, SourceUnreachable
 from downtime.ward.verify import PackRefused, VerifiedPack, verify_pack
+
+
+@dataclass(frozen=True)
+class ContinuationSync:
+    """A continuation pack this sync fetched: ``added``, ``refused`` or ``unreachable``."""
+
+    ward: str
+    pack_id: str
+    outcome: str
+    detail: str
+    reason: str = ""  # why refused (PackRefused's reason)
 
 
 @dataclass(frozen=True)
@@ -30,14 +47,18 @@ class SyncResult:
     installed: tuple[VerifiedPack, ...]  # packs kept in this sync (to record in the ledger)
     refused: tuple[tuple[WardSync, str], ...]  # (outcome, reason code) of each refused pack
     keys_not_held: tuple[HostKey, ...]  # keys the host lists that this station does not hold
+    continuations: tuple[ContinuationSync, ...] = ()
+    continued: tuple[VerifiedPack, ...] = ()  # continuation packs kept in this sync
 
     @property
     def any_refused(self) -> bool:
-        return any(o.outcome == "refused" for o in self.outcomes)
+        done = [o.outcome for o in self.outcomes] + [c.outcome for c in self.continuations]
+        return "refused" in done
 
     @property
     def any_unreachable(self) -> bool:
-        return any(o.outcome == "unreachable" for o in self.outcomes)
+        done = [o.outcome for o in self.outcomes] + [c.outcome for c in self.continuations]
+        return "unreachable" in done
 
 
 def sync_wards(
@@ -92,10 +113,66 @@ def sync_wards(
             continue
         installed.append(checked)
         outcome("updated", f"pack from {_local(checked.issued_at, tz)} kept", checked.pack_id)
+    added: list[ContinuationSync] = []
+    continued: list[VerifiedPack] = []
+    for ward, base in held_packs(folder).items():
+        if ward in wanted:
+            for offer in _not_held(catalogue, folder, base):
+                if offer.continues not in _held_ids(folder, base):
+                    continue  # what it continues was not kept: the next sync tries again
+                done, checked_continuation = _continuation(offer, base, folder, keys, tz)
+                added.append(done)
+                if checked_continuation is not None:
+                    continued.append(checked_continuation)
     held_keys = {fingerprint_of(k) for k in keys}
     missing = tuple(k for k in catalogue.host_keys if k.fingerprint not in held_keys)
     return SyncResult(catalogue.description, tuple(outcomes), tuple(installed),
-                      tuple(refused), missing)  # fmt: skip
+                      tuple(refused), missing, tuple(added), tuple(continued))  # fmt: skip
+
+
+def _not_held(catalogue: Catalogue, folder: Path, base: Held) -> list[Offer]:
+    have = {h.pack_id for h in held_continuations(folder, base)}
+    return [o for o in catalogue.continuations_of(base.ward, base.pack_id) if o.pack_id not in have]
+
+
+def _held_ids(folder: Path, base: Held) -> set[str]:
+    return {base.pack_id} | {h.pack_id for h in held_continuations(folder, base)}
+
+
+def _continuation(
+    offer: Offer, base: Held, folder: Path, keys: Sequence[Ed25519PublicKey], tz: ZoneInfo
+) -> tuple[ContinuationSync, VerifiedPack | None]:
+    """Fetch, check and keep one continuation of the pack held (``base``)."""
+
+    def done(what: str, detail: str, reason: str = "") -> ContinuationSync:
+        return ContinuationSync(base.ward, offer.pack_id, what, detail, reason)
+
+    try:
+        manifest, pdf = offer.fetch()
+        checked = verify_pack(manifest, pdf, keys, name=offer.name, ward=base.ward)
+        try:
+            continued = continuation_in(load_manifest(checked.manifest, offer.name))
+        except InputError as e:
+            raise PackRefused("not-a-manifest", f"{offer.name}: {e.message}") from e
+        if continued is None or continued.continues != offer.continues:
+            raise PackRefused(
+                "not-a-continuation",
+                f"{offer.name} is offered as a continuation of pack {offer.continues}, but its "
+                "signed manifest says otherwise",
+                hint="tell IT: the print host's folder or index is not what it should be",
+            )
+    except SourceUnreachable as e:
+        return done("unreachable", e.message), None
+    except PackRefused as e:
+        said = f"{e.message} → {e.hint}" if e.hint else e.message
+        return done("refused", said, e.reason), None
+    try:
+        install(folder, base.ward, checked.pack_id, checked.manifest, checked.pdf,
+                continues=offer.continues)  # fmt: skip
+    except (OSError, DowntimeError) as e:
+        return done("unreachable", f"the pack could not be written here ({e})"), None
+    window = _local(continued.mar_from, tz)
+    return done("added", f"continuation kept: administration record from {window}"), checked
 
 
 def _not_newer(offered: datetime, mine: Held, tz: ZoneInfo) -> str:

@@ -31,6 +31,10 @@ WORDS: dict[str, dict[str, str]] = {
         "printed": "printed {when}: {times} time(s), {pages} page(s); last {at} by {who} on "
         "{printer}",
         "never_printed": "not printed here yet",
+        "continuation": "continuation {n}: administration record {start} – {end}, {state}",
+        "continuation_printed": "printed here",
+        "continuation_waiting": "not printed yet (downtime print --ward {ward} --continue)",
+        "no_continuation": "no continuation held (the print host makes them ahead with its packs)",
     },
     "sv": {
         "held": "{ward}: paket från {issued}, uppgifter {age} gamla, gäller till {until}",
@@ -54,6 +58,11 @@ WORDS: dict[str, dict[str, str]] = {
         "printed": "utskrivet {when}: {times} gång(er), {pages} sida/sidor; senast {at} av "
         "{who} på {printer}",
         "never_printed": "inte utskrivet här ännu",
+        "continuation": "fortsättning {n}: administreringslista {start} – {end}, {state}",
+        "continuation_printed": "utskriven här",
+        "continuation_waiting": "inte utskriven ännu (downtime print --ward {ward} --continue)",
+        "no_continuation": "inget fortsättningspaket finns här (utskriftsdatorn gör dem i "
+        "förväg med sina paket)",
     },
 }
 
