@@ -66,6 +66,9 @@ class SiteConfig:
     admission_forms: int = 4  # blank admission forms (with reserve numbers) per ward pack
     validity_hours: int = 12  # a pack is valid this long after it is issued
     mar_hours: int = 24  # the administration record covers this many hours from issue
+    # continuation packs made ahead with each ward pack (`pack --ahead N`), 0–3: a ward station
+    # prints them during an outage without the network or a signing key
+    continuations_ahead: int = 0
     patient_forms: tuple[str, ...] = DEFAULT_PATIENT_FORMS  # printed for every patient, in order
     qr_encoder: str = "auto"  # auto | zxing-cpp | qrcode
     # The record system's own identifier system of the census encounter ids, for a census that
@@ -260,6 +263,8 @@ def _validated(config: SiteConfig, where: str) -> SiteConfig:
         raise ConfigError(f"{where}: validity_hours must be between 1 and 168")
     if not 1 <= config.mar_hours <= 24:
         raise ConfigError(f"{where}: mar_hours must be between 1 and 24")
+    if not 0 <= config.continuations_ahead <= 3:
+        raise ConfigError(f"{where}: continuations_ahead must be between 0 and 3")
     for name in ("encounter_system", "drug_list_system"):
         system = getattr(config, name)
         if system != system.strip() or any(c in system for c in "|?&# "):
@@ -292,6 +297,9 @@ timezone = {_toml_string(config.timezone)}  # times on paper are local wall-cloc
 admission_forms = {config.admission_forms}               # blank admission forms per ward pack
 validity_hours = {config.validity_hours}               # a pack is valid this long after issue
 mar_hours = {config.mar_hours}                    # hours the administration record covers
+# Continuation packs (the next administration records and journal pages) made ahead with each
+# ward pack, 0-3: a ward station prints them during an outage, without network or signing key.
+continuations_ahead = {config.continuations_ahead}
 patient_forms = [{forms}]
 qr_encoder = {_toml_string(config.qr_encoder)}                # auto | zxing-cpp | qrcode
 # The record's identifier system of a CSV census's encounter_id (e.g. "urn:oid:…"): reconcile

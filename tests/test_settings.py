@@ -76,6 +76,10 @@ BAD_SITE = {
     "invalid-toml": ('site = "unterminated\n', "site.toml cannot be read"),
     "wrong-type": ("admission_forms = true\n", "admission_forms must be"),
     "out-of-range": ("validity_hours = 0\n", "validity_hours must be between 1 and 168"),
+    "ahead-out-of-range": (
+        "continuations_ahead = -1\n",
+        "continuations_ahead must be between 0 and 3",
+    ),
     "forms-not-a-list": ('patient_forms = "journal"\n', "patient_forms must be a list"),
     "drug-system": ('drug_list_system = "urn:oid:1.2 3"\n', "drug_list_system must be a system"),
     "no-drug-system": ('drug_list_system = ""\n', "drug_list_system is empty"),
@@ -211,8 +215,8 @@ def test_init_again_keeps_an_edited_site_toml_and_adds_only_the_missing_options(
     assert after.endswith("\n# the record system\n" + fhir), "the table stays last, as it was"
     new_keys = {line.split(" = ")[0] for line in added if not line.startswith(("#", "["))}
     assert new_keys == {
-        "validity_hours", "mar_hours", "qr_encoder", "encounter_system", "drug_list",
-        "drug_list_system", "database",
+        "validity_hours", "mar_hours", "continuations_ahead", "qr_encoder", "encounter_system",
+        "drug_list", "drug_list_system", "database",
     }  # fmt: skip
     assert "# its code. Empty: no list." in after, "an added option comes with its comment"
     config = load_site_config(path)

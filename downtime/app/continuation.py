@@ -3,19 +3,24 @@ ward needs the next administration records and more journal pages without the ne
 continuation is printed from the census the ward's newest pack was printed from (as the ledger
 holds it), for the time window after the one that pack's administration record covers, with new
 page codes. It supersedes nothing: the sheets printed before stay in use and are handed in too.
+
+Continuations made ahead with the pack (``pack --ahead N``, :mod:`downtime.app.ahead`) that
+this ledger holds no print of (and no page of back on paper) may never be printed: the window
+after them is not the one needed, so they are left out of the chain the next window follows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
+from downtime.app.ahead import CONTINUED_FORMS, pack_window, window_end
 from downtime.app.forms import site_forms_for
 from downtime.app.packs import safe_name
 from downtime.app.workspace import workspace
 from downtime.errors import InputError
-from downtime.ledger import Ledger
+from downtime.ledger import Ledger, PackSummary
 from downtime.ledger.packs import (
     Continuation,
     continuation_of,
@@ -27,8 +32,6 @@ from downtime.ledger.packs import (
 from downtime.model import Census
 from downtime.pack import PackResult, make_packs, prepare_pack
 from downtime.settings import Settings
-
-CONTINUED_FORMS = ("mar", "journal")  # what runs out first: the next day's record, more notes
 
 
 def continue_pack(
@@ -51,9 +54,7 @@ def continue_pack(
         keys,
         ledger,
     ):
-        newest = next((p for p in pack_summaries(ledger) if p.ward == ward), None)
-        while newest is not None and (later := continued_by(ledger, newest.pack_id)):
-            newest = next(p for p in pack_summaries(ledger) if p.pack_id == later)
+        newest = _chain_end(ledger, ward)
         if newest is None:
             raise InputError(
                 f"ward '{ward}' has no pack to continue",
@@ -81,6 +82,23 @@ def continue_pack(
         return result
 
 
+def _chain_end(ledger: Ledger, ward: str) -> PackSummary | None:
+    """The last pack of the chain of ``ward``'s newest pack and its continuations, each the
+    one continuing the pack before with the latest window; continuations made ahead that may
+    never have been printed are left out. None: the ward has no pack."""
+    packs = {p.pack_id: p for p in pack_summaries(ledger)}
+    newest = next((p for p in packs.values() if p.ward == ward), None)  # newest first
+    while newest is not None and (earlier := continuation_of(ledger, newest.pack_id)):
+        if earlier.continues not in packs:
+            break
+        newest = packs[earlier.continues]  # up to the pack the chain starts from
+    while newest is not None and (
+        later := continued_by(ledger, newest.pack_id, unprinted_ahead=False)
+    ):
+        newest = packs[later]
+    return newest
+
+
 def _next_window(
     ledger: Ledger, settings: Settings, pack_id: str, pack_issued: datetime, now: datetime
 ) -> datetime:
@@ -90,8 +108,6 @@ def _next_window(
     if earlier is not None:
         start, hours = earlier.mar_from, earlier.mar_hours
     else:
-        start = pack_issued.astimezone(settings.tz).replace(minute=0, second=0, microsecond=0)
-        hours = settings.config.mar_hours
-    end = (start + timedelta(hours=hours)).astimezone(settings.tz)
+        start, hours = pack_window(settings, pack_issued)
     this_hour = now.astimezone(settings.tz).replace(minute=0, second=0, microsecond=0)
-    return max(end, this_hour)
+    return max(window_end(settings, start, hours), this_hour)

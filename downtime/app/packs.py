@@ -11,13 +11,14 @@ from datetime import date, datetime
 from pathlib import Path
 
 from downtime import files
+from downtime.app.ahead import prepare_ahead
 from downtime.app.forms import site_forms_for
 from downtime.app.workspace import workspace
 from downtime.errors import InputError, Said
 from downtime.ledger import AuditEvent, IssuedPage, Ledger, PackRecord, PackSummary, write_audit
 from downtime.ledger.packs import Continuation, has_pack, pack_summaries, record_pack
 from downtime.model import SkippedRow
-from downtime.pack import PackResult, make_packs, prepare_pack
+from downtime.pack import PackResult, PreparedPack, make_packs, prepare_pack
 from downtime.settings import Settings, resolve
 
 
@@ -41,10 +42,12 @@ def run_pack(
     home: Path | None,
     lang: str | None = None,
     admission_forms: int | None = None,
+    ahead: int | None = None,
     skipped: Callable[[SkippedRow], None] = lambda _: None,
 ) -> list[PackResult]:
     """Print the packs ``request`` asks for; ``skipped`` hears of each census row left out
-    (with ``skip_invalid``)."""
+    (with ``skip_invalid``). Each ward pack comes with ``ahead`` continuations made ahead
+    (default: the site's ``continuations_ahead``), right after it in the list."""
     from downtime.census import load_census
 
     if request.ward is None and request.output.exists() and not request.output.is_dir():
@@ -61,7 +64,11 @@ def run_pack(
     )
     for row in census.skipped:
         skipped(row)
-    with workspace(home, lang=lang, admission_forms=admission_forms) as (settings, keys, ledger):
+    with workspace(home, lang=lang, admission_forms=admission_forms, continuations_ahead=ahead) as (
+        settings,
+        keys,
+        ledger,
+    ):
         forms = site_forms_for(settings)
         if request.ward is not None:
             if request.ward not in census.wards():
@@ -79,21 +86,14 @@ def run_pack(
         else:
             targets = [(w, request.output / f"{safe_name(w)}.pdf") for w in census.wards()]
         taken: set[str] = set()
-        prepared = [
-            prepare_pack(
-                census,
-                ward,
-                pdf,
-                settings=settings,
-                forms=forms,
-                keys=keys,
-                ledger=ledger,
-                issued_at=request.issued_at,
-                skip_invalid=request.skip_invalid,
-                taken_serials=taken,
-            )
-            for ward, pdf in targets
-        ]
+        prepared: list[PreparedPack] = []
+        for ward, pdf in targets:  # each pack, then its continuations: recorded in this order
+            pack = prepare_pack(census, ward, pdf, settings=settings, forms=forms, keys=keys,
+                                ledger=ledger, issued_at=request.issued_at,
+                                skip_invalid=request.skip_invalid, taken_serials=taken)  # fmt: skip
+            ahead_of = prepare_ahead(census, pack, settings=settings, forms=forms, keys=keys,
+                                     ledger=ledger, taken_serials=taken)  # fmt: skip
+            prepared.extend((pack, *ahead_of))
         results = make_packs(prepared, settings=settings, ledger=ledger, jobs=request.jobs)
         for result in results:
             for row in result.skipped[len(census.skipped) :]:

@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 @click.option(
     "--admission-forms", type=click.IntRange(0, 50), help="Blank admission forms per ward."
 )
-@jobs_option("Draw this many ward packs at once (with --all-wards)")
+@jobs_option("Draw this many packs at once (with --all-wards or --ahead)")
 @click.option(
     "--skip-invalid",
     is_flag=True,
@@ -81,6 +81,13 @@ if TYPE_CHECKING:
     "form_list",
     metavar="IDS",
     help="With --continue: the forms every patient gets, comma-separated (default: mar,journal).",
+)
+@click.option(
+    "--ahead",
+    type=click.IntRange(0, 3),
+    metavar="N",
+    help="Also make the next N continuation packs of each ward pack (default: "
+    "continuations_ahead in site.toml, else 0): FILE.ahead-1.pdf, FILE.ahead-2.pdf, ….",
 )
 @click.pass_context
 @handles_errors
@@ -101,6 +108,7 @@ def pack(
     skip_invalid: bool,
     continuation: bool,
     form_list: str | None,
+    ahead: int | None,
 ) -> None:
     """Print downtime packs: pre-filled, signed forms for every patient of a ward.
 
@@ -114,14 +122,24 @@ def pack(
     patients, from the census its newest pack was printed from, for the time window after the
     one that pack covers; new page codes; earlier packs stay in use (nothing is superseded).
 
+    With --ahead N: each ward pack comes with its next N continuation packs, made now (the
+    administration records of the N windows after the pack's, and journal pages), so that a
+    ward station can print them during an outage without the network or a signing key. Of
+    one, the report counts as issued only the pages printed (or back on paper).
+
     \b
     downtime pack --example --ward MED42 -o MED42.pdf
     downtime pack patients.csv --medications meds.csv --all-wards -o /srv/downtime/packs
+    downtime pack patients.csv --medications meds.csv --all-wards --ahead 2 -o /srv/downtime/packs
     downtime pack --continue --ward MED42 -o MED42-day2.pdf
     downtime pack --continue --ward MED42 --forms mar -o MED42-day3.pdf
     """
     from downtime.app import PackRequest, run_pack
 
+    if continuation and ahead is not None:
+        raise click.UsageError(
+            "--ahead goes with a ward's pack, not with --continue (it continues that pack)"
+        )
     if continuation:
         _continue(ctx, census, example, fhir_url, ward, output, form_list, lang, admission_forms)
         return
@@ -154,11 +172,15 @@ def pack(
     def skipped(row: SkippedRow) -> None:
         echo_err(w("skipped_row", line=row.line, what=row.what))
 
-    results = run_pack(
-        request, home=data_home(ctx), lang=lang, admission_forms=admission_forms, skipped=skipped
-    )
+    results = run_pack(request, home=data_home(ctx), lang=lang, admission_forms=admission_forms,
+                       ahead=ahead, skipped=skipped)  # fmt: skip
+    made: dict[str, int] = {}
     for r in results:
         click.echo(pack_line(w, r))
+        if r.ahead:
+            made[r.ward] = made.get(r.ward, 0) + 1
+    for ward_made, n in made.items():
+        click.echo(w("ahead_line", ward=ward_made, made=w.n("ahead_n", n)))
 
 
 def pack_line(w: Words, r: PackResult) -> str:

@@ -100,4 +100,13 @@ LATER: tuple[tuple[str, str], ...] = (
         END;
         """,
     ),
+    (
+        "0014_ahead_continuations",
+        """
+        -- A continuation made ahead (`downtime pack --ahead N`): made with its pack, for a
+        -- ward station to print during an outage if it is needed. It counts as issued only as
+        -- far as it was printed (print records) or came back on paper. 1: made ahead.
+        ALTER TABLE pack_continuations ADD COLUMN ahead INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 )

@@ -72,10 +72,11 @@ def record_pack(
         )
         if continues is not None:
             conn.execute(
-                "INSERT INTO pack_continuations (pack_id, continues, mar_from, mar_hours)"
-                " VALUES (?, ?, ?, ?)",
-                (pack.pack_id, continues.continues, iso(continues.mar_from), continues.mar_hours),
-            )
+                "INSERT INTO pack_continuations (pack_id, continues, mar_from, mar_hours, ahead)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (pack.pack_id, continues.continues, iso(continues.mar_from), continues.mar_hours,
+                 int(continues.ahead)),
+            )  # fmt: skip
         _insert_patients(conn, pack.pack_id, patients, orders)
         _insert_pages(conn, pages)
         conn.executemany(
@@ -239,6 +240,9 @@ class Continuation:
     continues: str  # the pack id
     mar_from: datetime
     mar_hours: int
+    # made ahead with the pack it continues (`pack --ahead N`), for a ward station to print if
+    # it is needed: it counts as issued only as far as it was printed or came back on paper
+    ahead: bool = False
 
 
 def continuation_of(ledger: Ledger, pack_id: str) -> Continuation | None:
@@ -246,7 +250,23 @@ def continuation_of(ledger: Ledger, pack_id: str) -> Continuation | None:
     if not found:
         return None
     r = found[0]
-    return Continuation(r["continues"], datetime.fromisoformat(r["mar_from"]), int(r["mar_hours"]))
+    return Continuation(r["continues"], datetime.fromisoformat(r["mar_from"]), int(r["mar_hours"]),
+                        bool(r["ahead"]))  # fmt: skip
+
+
+def ahead_continuations(ledger: Ledger, pack_ids: Sequence[str]) -> set[str]:
+    """Those of ``pack_ids`` that are continuations made ahead."""
+    found: set[str] = set()
+    for chunk, marks in chunks(list(pack_ids)):
+        found.update(
+            r["pack_id"]
+            for r in rows(
+                ledger,
+                f"SELECT pack_id FROM pack_continuations WHERE pack_id IN ({marks}) AND ahead = 1",
+                chunk,
+            )
+        )
+    return found
 
 
 def pack_census(
@@ -310,15 +330,28 @@ def pack_origin(ledger: Ledger, pack_id: str) -> tuple[str, datetime | None]:
     ] else None
 
 
-def continued_by(ledger: Ledger, pack_id: str) -> str | None:
-    """The newest continuation pack that continues ``pack_id``, if any."""
+def continued_by(ledger: Ledger, pack_id: str, *, unprinted_ahead: bool = True) -> str | None:
+    """The continuation pack that continues ``pack_id`` with the latest window (of two with
+    the same, the newest), if any. ``unprinted_ahead=False`` leaves out continuations made
+    ahead that may never have been printed: no print of them that did not fail, and none of
+    their pages back on paper."""
+    printed = "" if unprinted_ahead else f" AND (c.ahead = 0 OR {_PRINTED} OR {_RETURNED})"
     found = rows(
         ledger,
         "SELECT c.pack_id FROM pack_continuations c JOIN packs k USING (pack_id)"
-        " WHERE c.continues = ? ORDER BY k.issued_at DESC, c.mar_from DESC LIMIT 1",
+        f" WHERE c.continues = ?{printed} ORDER BY c.mar_from DESC, k.issued_at DESC LIMIT 1",
         (pack_id,),
     )
     return str(found[0]["pack_id"]) if found else None
+
+
+_PRINTED = (
+    "EXISTS (SELECT 1 FROM prints p LEFT JOIN print_outcomes o USING (print_id)"
+    " WHERE p.pack_id = c.pack_id AND (o.outcome IS NULL OR o.outcome != 'failed'))"
+)
+_RETURNED = (
+    "EXISTS (SELECT 1 FROM captures r JOIN pages g USING (page_uid) WHERE g.pack_id = c.pack_id)"
+)
 
 
 def pack_pdf_sha256(ledger: Ledger, pack_id: str) -> str | None:

@@ -186,6 +186,7 @@ def record_pack(
         admission_forms=len(plan.reserve_ids),
         superseded=tuple(superseded),
         skipped=plan.skipped,
+        ahead=prepared.continues is not None and prepared.continues.ahead,
     )
 
 

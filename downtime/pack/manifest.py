@@ -13,7 +13,9 @@ a pack (:mod:`downtime.ward`), and so does ``packs import`` before its ledger be
 page is whose. ``code``, ``bed`` and ``signature`` were added to schema 1; manifests made
 before them have none. A continuation pack's manifest says what it continues
 (``continues``: ``pack_id``, ``mar_from``, ``mar_hours``; added to schema 1 too): it adds to
-that pack and replaces nothing.
+that pack and replaces nothing. One made ahead with its pack (``pack --ahead N``), for a ward
+station to print if it is needed, says so too (``"ahead": true`` in ``continues``, only then;
+added to schema 1 too): it counts as issued only as far as it was printed or came back.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def _continues(continues: Continuation) -> dict[str, Any]:
         "pack_id": continues.continues,
         "mar_from": continues.mar_from.isoformat(),
         "mar_hours": continues.mar_hours,
-    }
+    } | ({"ahead": True} if continues.ahead else {})
 
 
 def continuation_in(doc: Mapping[str, Any]) -> Continuation | None:
@@ -83,12 +85,16 @@ def continuation_in(doc: Mapping[str, Any]) -> Continuation | None:
     if found is None:
         return None
     try:
+        ahead = found.get("ahead", False)
+        if not isinstance(ahead, bool):
+            raise ValueError(f"ahead is {ahead!r}, not true or false")
         return Continuation(
             str(found["pack_id"]),
             datetime.fromisoformat(found["mar_from"]),
             int(found["mar_hours"]),
+            ahead,
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
         raise InputError(f"the manifest's continues is damaged ({e!r})") from e
 
 

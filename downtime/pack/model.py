@@ -42,6 +42,7 @@ class PackResult:
     admission_forms: int
     superseded: tuple[str, ...]
     skipped: tuple[SkippedRow, ...] = field(default=())
+    ahead: bool = False  # a continuation made ahead with its pack (`pack --ahead N`)
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,18 @@ and :func:`to_json` render it (CSV, also a row per pending item:
 :mod:`downtime.report.csvtables`; HTML: :mod:`downtime.report.htmlpage`).
 
 Scope: the packs in use during the latest outage — for each ward the newest pack issued at or
-before the outage start, every pack issued during the outage (until its end, or now while it
-lasts), every pack printed from on demand during it (``downtime print``), and every pack any
-page was returned from. With no outage recorded: each ward's current (not superseded) pack and
-every pack with returned pages. ``all_packs``: every pack.
+before the outage start (with the continuations made ahead with it), every pack issued during
+the outage (until its end, or now while it lasts), every pack printed from on demand during it
+(``downtime print``), and every pack any page was returned from. With no outage recorded:
+each ward's current (not superseded) pack and every pack with returned pages. ``all_packs``:
+every pack.
 
 What counts as issued: every page a pack was made with — unless the pack has print records
 (it was printed on demand at a ward station, ``downtime print``): then only the pages printed
 from it (and any page of it that came back), so that a page generated but never printed never
-counts as missing (``printed_pages`` of the pack in scope: how many; null without records).
+counts as missing (``printed_pages`` of the pack in scope: how many; null without records). A
+continuation made ahead with its pack (``pack --ahead N``) counts so always: with no print
+record, only its pages that came back (``printed_pages`` 0).
 
 Counts, per form as issued to one patient in one pack (a two-page journal is one form): pages
 ``issued``, ``returned`` (scanned back), ``missing`` (issued, neither returned nor voided),

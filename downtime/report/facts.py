@@ -9,7 +9,7 @@ from datetime import datetime
 from downtime.ledger import Ledger
 from downtime.ledger.chain import ChainHead, chain_head
 from downtime.ledger.outage import latest_outage, outage_events
-from downtime.ledger.packs import pack_summaries, returned_pack_ids
+from downtime.ledger.packs import ahead_continuations, pack_summaries, returned_pack_ids
 from downtime.ledger.pages import serials_of_packs
 from downtime.ledger.postings import OpenHeld, bundle_outcomes, open_held_items
 from downtime.ledger.prints import printed_between, printed_pages
@@ -53,6 +53,8 @@ def read_facts(
     scope = choose_scope(packs, returned, outage, all_packs=all_packs, now=now, printed=during)
     ids = [s.pack.pack_id for s in scope.packs]
     printed = printed_pages(ledger, ids)
+    for pack_id in ahead_continuations(ledger, ids) - set(printed):
+        printed[pack_id] = frozenset()  # made ahead, never printed (yet): only what came back
     scope = replace(
         scope,
         packs=tuple(
@@ -89,7 +91,8 @@ def read_facts(
 
 
 def printed_only(form: IssuedForm, printed: frozenset[str] | None) -> IssuedForm | None:
-    """The form as far as it was issued: of a pack with print records, its pages printed or
+    """The form as far as it was issued: of a pack with print records (or a continuation made
+    ahead, printed or not: ``printed`` is then empty without any), its pages printed or
     returned (a page back on paper was printed, recorded or not); None if none of them. A page
     generated but never printed never counts as missing. Without print records: as made."""
     if printed is None:

@@ -35,8 +35,10 @@ def choose_scope(
                 add(p, "all-packs")
         elif outage is not None:
             before = [p for p in ward_packs if p.issued_at <= outage.start]
-            if before:
-                add(max(before, key=lambda p: p.issued_at), "newest-at-outage-start")
+            newest = max((p.issued_at for p in before), default=None)
+            for p in before:  # a pack and the continuations made ahead with it: issued at once
+                if p.issued_at == newest:
+                    add(p, "newest-at-outage-start")
             for p in ward_packs:
                 if p.issued_at > outage.start and outage.covers(p.issued_at, now):
                     add(p, "issued-during-outage")
