@@ -237,3 +237,42 @@ def test_continuations_come_over_https_and_go_with_their_pack(host: Host, tmp_pa
     new_pack = manifest(own.packs, "MED42")["pack_id"]
     assert status(station)["pack_id"] == new_pack and status(station)["continuations"] == []
     assert held_files(station) == [f"MED42.{new_pack}.manifest.json", f"MED42.{new_pack}.pdf"]
+
+
+def test_continuations_made_ahead_count_once_a_station_printed_them(
+    tmp_path: Path, cups: Cups, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The print host makes two continuations with the pack (`--ahead 2`); the ward station
+    prints the first on day two; the central report counts its pages from the station's print
+    records, and never the second's, which nobody printed."""
+    monkeypatch.setenv("CUPS_SERVER", cups.server)
+    home, packs = tmp_path / "host", tmp_path / "packs"
+    run_cli("pack", EXAMPLE / "patients.csv", "--medications", EXAMPLE / "medications.csv",
+            "--ward", "MED42", "--ahead", "2", "-o", packs / "MED42.pdf", home=home)  # fmt: skip
+    keys = tmp_path / "host-keys.pem"
+    keys.write_text(run_cli("keys", "export-public", home=home).stdout)
+    first, second = manifest(packs, "MED42.ahead-1"), manifest(packs, "MED42.ahead-2")
+    assert first["continues"]["ahead"] is True and second["continues"]["ahead"] is True
+
+    station = make_station(tmp_path, Host(home, packs, keys))
+    done = sync(station, packs, "--ward", "MED42")
+    assert [line[1] for line in lines(done)] == ["updated", "continuation-added",
+                                                "continuation-added"]  # fmt: skip
+    held = status(station)["continuations"]
+    assert [c["pack_id"] for c in held] == [first["pack_id"], second["pack_id"]]  # by window
+
+    def missing() -> set[str]:
+        report = json.loads(run_cli("report", "--format", "json", home=home).stdout)
+        return {m["serial"] for m in report["missing"]}
+
+    serials = {p["form_serial"] for p in first["pages"]}
+    later = {p["form_serial"] for p in second["pages"]}
+    assert not (serials | later) & missing()  # made ahead, printed nowhere yet
+    printed = run_cli("print", "--ward", "MED42", "--continue", "--printer", cups.printer,
+                      "--lang", "en", home=station).stdout  # fmt: skip
+    assert f"pack {first['pack_id']}" in printed
+    export = tmp_path / "prints.json"
+    run_cli("prints", "export", "-o", export, home=station)
+    run_cli("prints", "import", export, home=home)
+    now_missing = missing()
+    assert serials <= now_missing and not later & now_missing
