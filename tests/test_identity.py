@@ -16,6 +16,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from conftest import PrintedPack, print_example_pack
@@ -38,11 +39,14 @@ from scankit import (
 )
 
 from downtime import simulate
-from downtime.model import Identifier
+from downtime.geometry import PAGE_MM, PX_PER_MM, SERIAL_FOOTER_MM
+from downtime.model import Identifier, IdSystem
 from downtime.scan import decode, register
 from downtime.scan.identity import check_identity
 
 DPI = 200
+RESOURCES = Path(__file__).resolve().parent / "resources"
+REGISTERED_SHAPE = (round(PAGE_MM[1] * PX_PER_MM), round(PAGE_MM[0] * PX_PER_MM))  # rows, columns
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +300,22 @@ def test_a_fold_or_a_scanner_streak_across_the_identity_is_the_papers_not_a_pen(
     struck[226:229, 110:500] = 40  # a pen stroke through the name, stopping near its ends
 
     assert check_identity(struck, entry["form_serial"], patient).problem is not None
+
+
+def test_another_serial_is_told_apart_where_its_text_matches_best_off_its_place() -> None:
+    """The expected text of another page's serial can match a printed serial best a few pixels
+    off its place, where every cell looks like no glyph (unreadable): the line must still be
+    seen as another page's. The cells are read where the line was found and where it was
+    printed, and the place that explains more of them counts."""
+    footer = cv2.imread(str(RESOURCES / "footer-74R6-3WT9-EJWY.png"), cv2.IMREAD_GRAYSCALE)
+    page = np.full(REGISTERED_SHAPE, 255, np.uint8)
+    x, y, _, _ = SERIAL_FOOTER_MM
+    top, left = round((y - 3) * PX_PER_MM), round((x - 3) * PX_PER_MM)
+    page[top : top + footer.shape[0], left : left + footer.shape[1]] = footer
+    patient = Identifier(IdSystem.PERSONNUMMER, "191212121212")
+
+    own = check_identity(page, "74R6-3WT9-EJWY", patient).serial
+    assert (own.mismatched, own.unreadable) == (0, 0)
+    other = check_identity(page, "3T7Y-YCWC-YTJC", patient)
+    assert other.serial.mismatched >= 12 and other.serial.unreadable == 0
+    assert other.problem is not None and "serial" in other.problem

@@ -234,21 +234,52 @@ def _read_line(registered: Image, ink: _Ink, line: _Line, s: IdentitySettings) -
     x0, baseline = line.origin_px()
     top = round(baseline - CELL_ABOVE_EM * line.em_px)
     lefts = [round(x0 + i * g.advance) - round(x0) for i in range(len(line.text))]
-    index = [GLYPHS.find(c) for c in line.text]
     # 1. the line: the expected text, shifted within LINE_SEARCH_MM
     expected = np.full((rows, lefts[-1] + cols), 255, np.float32)
-    for left, k in zip(lefts, index, strict=True):
-        if k >= 0:
+    for left, char in zip(lefts, line.text, strict=True):
+        if (k := GLYPHS.find(char)) >= 0:
             expected[:, left : left + cols] = g.cells[k]
     r = GLYPH_SEARCH_PX
-    steps = 2 * r + 1
     reach = round(LINE_SEARCH_MM * PX_PER_MM)
     margin = reach + r  # the glyphs of a line found at the edge of its reach have room
     grown = (rows + 2 * margin, expected.shape[1] + 2 * margin)
     area = _crop(registered, round(x0) - margin, top - margin, grown)
     inner = area[r : grown[0] - r, r : grown[1] - r]
-    _, _, _, (bx, by) = cv2.minMaxLoc(cv2.matchTemplate(inner, expected, cv2.TM_CCOEFF_NORMED))
-    # 2. every cell against every glyph, each shifted within GLYPH_SEARCH_PX of its place
+    _, _, _, (fx, fy) = cv2.minMaxLoc(cv2.matchTemplate(inner, expected, cv2.TM_CCOEFF_NORMED))
+    # 2. every cell against every glyph, each shifted within GLYPH_SEARCH_PX of its place: where
+    # the line was found, and where it was printed. Another page's line may match its expected
+    # text best a few pixels off, where its cells look like no glyph at all; in its printed place
+    # they look like the glyphs they are. The place that explains more cells is kept.
+    index = [GLYPHS.find(c) for c in line.text]
+    readings = [_score_cells(area, at, g, lefts, index, s) for at in ((fx, fy), (reach, reach))]
+    (bx, by), scores, mismatched, unreadable, worst = min(readings, key=lambda k: k[3])
+    steps = 2 * r + 1
+    known = np.asarray(index) >= 0
+    placed = np.full_like(expected, 255)
+    for cell in np.flatnonzero(known):
+        k = index[cell]
+        oy, ox = divmod(int(scores[cell, :, k].argmax()), steps)
+        _place(placed, g.cells[k], lefts[cell] + ox - r, oy - r)
+    dx, dy = bx - reach, by - reach
+    _keep_line_ink(ink, line, placed, (round(x0) + dx, top + dy))
+    return LineReading(len(line.text), mismatched, unreadable, (dx, dy), round(worst, 3))
+
+
+def _score_cells(
+    area: Floats,
+    at: tuple[int, int],
+    g: _Glyphs,
+    lefts: list[int],
+    index: list[int],
+    s: IdentitySettings,
+) -> tuple[tuple[int, int], Floats, int, int, float]:
+    """The line's cells placed from ``at`` (its top left in ``area``, less the glyph search):
+    each cell's best score for every glyph within the search, and how many cells mismatch or
+    are unreadable, and the worst margin."""
+    rows, cols = g.shape
+    r = GLYPH_SEARCH_PX
+    steps = 2 * r + 1
+    bx, by = at
     views = np.lib.stride_tricks.sliding_window_view(area[by : by + rows + 2 * r], (rows, cols))
     columns = np.add.outer(np.asarray(lefts) + bx, np.arange(steps))  # (cell, dx)
     cells = views[:, columns]  # (dy, cell, dx, rows, cols)
@@ -266,14 +297,7 @@ def _read_line(registered: Image, ink: _Ink, line: _Line, s: IdentitySettings) -
     mismatched = int(((other - own > s.mismatch_margin) & (other >= s.glyph_floor)).sum())
     unreadable = int((np.maximum(own, other) < s.glyph_floor).sum())
     worst = float((other - own).max()) if other.size else -1.0
-    placed = np.full_like(expected, 255)
-    for cell in np.flatnonzero(known):
-        k = index[cell]
-        oy, ox = divmod(int(scores[cell, :, k].argmax()), steps)
-        _place(placed, g.cells[k], lefts[cell] + ox - r, oy - r)
-    dx, dy = bx - reach, by - reach
-    _keep_line_ink(ink, line, placed, (round(x0) + dx, top + dy))
-    return LineReading(len(line.text), mismatched, unreadable, (dx, dy), round(worst, 3))
+    return (int(bx), int(by)), scores, mismatched, unreadable, worst
 
 
 def _crop(image: Image, left: int, top: int, shape: tuple[int, int]) -> Floats:
