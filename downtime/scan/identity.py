@@ -249,10 +249,14 @@ def _read_line(registered: Image, ink: _Ink, line: _Line, s: IdentitySettings) -
     # 2. every cell against every glyph, each shifted within GLYPH_SEARCH_PX of its place: where
     # the line was found, and where it was printed. Another page's line may match its expected
     # text best a few pixels off, where its cells look like no glyph at all; in its printed place
-    # they look like the glyphs they are. The place that explains more cells is kept.
+    # they look like the glyphs they are. The place that explains more cells is kept (the
+    # printed place is tried only when some cell is unexplained where the line was found).
     index = [GLYPHS.find(c) for c in line.text]
-    readings = [_score_cells(area, at, g, lefts, index, s) for at in ((fx, fy), (reach, reach))]
-    (bx, by), scores, mismatched, unreadable, worst = min(readings, key=lambda k: k[3])
+    reading = _score_cells(area, (fx, fy), g, lefts, index, s)
+    if reading[3] and (fx, fy) != (reach, reach):  # cells unexplained where it was found
+        reading = min(reading, _score_cells(area, (reach, reach), g, lefts, index, s),
+                      key=lambda k: k[3])  # fmt: skip
+    (bx, by), scores, mismatched, unreadable, worst = reading
     steps = 2 * r + 1
     known = np.asarray(index) >= 0
     placed = np.full_like(expected, 255)
