@@ -99,6 +99,7 @@ class Reason(StrEnum):
     UNKNOWN_PAGE = "unknown-page"
     LEDGER_MISMATCH = "ledger-mismatch"
     IDENTITY_MISMATCH = "identity-mismatch"  # the printed identity is not the code's
+    IDENTITY_UNCONFIRMED = "identity-unconfirmed"  # placed by its codes alone, identity unread
     REGISTRATION_FAILED = "registration-failed"
     TOO_SMALL = "too-small"
     WORKER_CRASH = "worker-crash"
@@ -138,6 +139,7 @@ ASSIGNABLE = frozenset(
         Reason.WORKER_CRASH,
         Reason.WORKER_ERROR,
         Reason.IDENTITY_MISMATCH,
+        Reason.IDENTITY_UNCONFIRMED,
     }
 )
 """Reasons a clerk may resolve by typing the printed serial (of an identity mismatch: after

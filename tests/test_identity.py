@@ -36,10 +36,11 @@ from scankit import (
     save_png,
     save_tiff_g4,
     scan,
+    without_marks,
 )
 
 from downtime import simulate
-from downtime.geometry import PAGE_MM, PX_PER_MM, SERIAL_FOOTER_MM
+from downtime.geometry import ID_TEXT_MM, PAGE_MM, PX_PER_MM, SERIAL_FOOTER_MM
 from downtime.model import Identifier, IdSystem
 from downtime.scan import decode, register
 from downtime.scan.identity import check_identity
@@ -129,6 +130,57 @@ def test_neither_the_page_the_codes_name_nor_the_page_shown_counts_as_returned(
     missing = {m["serial"] for m in report["missing"]}
     assert {pages["a"]["form_serial"], pages["b"]["form_serial"]} <= missing
     assert report["complete"] is False
+
+
+def unalignable(sheet: Gray) -> Gray:
+    """The sheet with a stain over one code and its corner's mark, and every other mark gone:
+    it can be placed only from its other code."""
+    stained = simulate.degrade(sheet, DPI, "stain-corner", np.random.default_rng(2)).image
+    out = without_marks(stained, DPI)
+    require(len(code_texts(out)) == 1, "one code still reads")
+    return out
+
+
+def test_pasted_codes_on_a_page_that_cannot_be_aligned_are_still_caught(
+    printed: PrintedPack, tmp_path: Path
+) -> None:
+    """A's codes pasted onto B's sheet, whose marks are stained or torn away: the sheet is
+    placed from A's code alone, and its printed identity is still compared with the code's.
+    It is set aside, never filed under A with every field for review."""
+    home = copy_home(printed, tmp_path / "home")
+    a, b = two_patients(printed, "referral")
+    pasted = simulate.paste_codes(
+        render(printed, a, DPI), filled(printed, b, "b"), DPI, np.random.default_rng(1)
+    ).image
+    (record,) = scan(home, save_png(tmp_path / "pasted.png", unalignable(pasted), DPI))
+
+    assert (record["status"], record["reason"]) == ("quarantined", "identity-mismatch")
+    assert record["page_uid"] == a["page_uid"] and count(home, "captures") == 0
+
+
+def test_an_unalignable_page_whose_identity_cannot_be_read_goes_to_a_person(
+    printed: PrintedPack, tmp_path: Path
+) -> None:
+    """Placed from one code, with a blot over its printed identifier: nothing on the sheet
+    confirms whose it is, so it is set aside (`identity-unconfirmed`); a clerk who has checked
+    the sheet assigns it, and it is filed with every field for review."""
+    home = copy_home(printed, tmp_path / "home")
+    entry = patient_pages(printed, "referral")[0]
+    sheet = unalignable(filled(printed, entry, "u"))
+    px = DPI / 25.4
+    x, y, w, h = ID_TEXT_MM
+    sheet[round((y - 1) * px) : round((y + h) * px), round(x * px) : round((x + w / 2) * px)] = 40
+    (record,) = scan(home, save_png(tmp_path / "blotted.png", sheet, DPI))
+
+    assert (record["status"], record["reason"]) == ("quarantined", "identity-unconfirmed")
+    assert "could not be aligned" in record["message"] and "quarantine assign" in record["message"]
+    assert count(home, "captures") == 0
+    item = _item(home, "blotted.png")
+    cli("quarantine", "assign", str(item["item_id"]), entry["form_serial"], home=home)
+    (capture,) = rows(home, "SELECT page_uid, via FROM captures")
+    assert (capture["page_uid"], capture["via"]) == (entry["page_uid"], "assigned")
+    states = {r["state"] for r in rows(home, "SELECT state FROM marks")}
+    assert states == {"uncertain"}
 
 
 def test_page_with_the_name_crossed_out_and_another_written_in_is_set_aside(

@@ -38,7 +38,6 @@ from conftest import PrintedPack, print_example_pack
 from PIL import Image
 from scankit import (
     DPI,
-    MM_PER_INCH,
     STATES,
     STATUSES,
     Gray,
@@ -58,6 +57,7 @@ from scankit import (
     save_tiff_g4,
     scan,
     text_boxes_mm,
+    without_marks,
 )
 
 from downtime import files, simulate
@@ -775,16 +775,6 @@ def test_page_with_one_code_and_the_mark_beside_it_stained_is_identified_and_rea
         assert not wrong, f"{entry['form']}: false-confident readings {wrong}"
         certain = sum(r["state"] != "uncertain" for r in fields.values())
         assert certain / len(fields) >= 0.85, degraded.note
-
-
-def without_marks(image: Gray, dpi: float) -> Gray:
-    """The page with every registration mark (and 2 mm round it) whited out."""
-    out = image.copy()
-    px = dpi / MM_PER_INCH
-    for x, y, w, h in FIDUCIALS_MM.values():
-        rows_ = slice(round((y - 2) * px), round((y + h + 2) * px))
-        out[rows_, round((x - 2) * px) : round((x + w + 2) * px)] = 255
-    return out
 
 
 def test_genuine_page_that_cannot_be_aligned_is_returned_with_every_field_for_review(

@@ -97,6 +97,10 @@ class IdentitySettings:
     blot_px: int = 9  # ink thicker than this (1.1 mm) every way is a blot or a stain, not a pen
     extra_ink_px: int = 80  # more ink than this outside the printed glyphs is handwriting
     strike_mm: float = 18.0  # a piece of ink this wide in a name line is a stroke through it
+    rough_search_mm: float = 1.5  # a page placed from its codes alone: its lines looked for wider
+    rough_unreadable_cells: int = 2  # … and its identifier confirmed only with at most this many
+    # unreadable cells (placed by one code, a genuine page's lines were 0.6 mm off, its
+    # identifier wholly read; its footer, furthest from that code, up to 9 cells unreadable)
 
 
 @dataclass(frozen=True)
@@ -120,10 +124,17 @@ class IdentityCheck:
     serial: LineReading
     extra_ink_px: int
     widest_stroke_mm: float
+    unconfirmed: bool = False  # placed roughly, and its identifier could not be read
 
     @property
     def message(self) -> str:
         """What a clerk reads in `downtime quarantine list` (no patient data)."""
+        if self.unconfirmed:
+            return (
+                f"{self.problem}: the sheet could not be aligned to its form, so whose page it "
+                "is rests on its printed identity. Check the sheet, then assign it with "
+                "`downtime quarantine assign` by the serial printed in its footer"
+            )
         return (
             f"{self.problem}: the page code may have been pasted onto another patient's page, "
             "or the name changed by hand. Check the sheet, then assign it with `downtime "
@@ -161,6 +172,36 @@ def check_identity(
     elif extra > s.extra_ink_px:
         problem = "handwriting over the printed identity"
     return IdentityCheck(problem, id_read, serial_read, extra, round(widest, 1))
+
+
+def check_identity_placed_roughly(
+    registered: Image,
+    serial: str,
+    patient: Identifier,
+    settings: IdentitySettings | None = None,
+) -> IdentityCheck:
+    """The same comparison for a page placed from its codes alone (its registration marks
+    stained or torn away): its lines are looked for further from their places, and only the
+    glyphs judge (ink beside the lines means nothing on a page aligned this loosely). Another
+    identifier or serial sets it aside as before; so does an identifier that cannot be read:
+    nothing else on such a page says it is the code's patient's."""
+    s = settings or IdentitySettings()
+    ink = _Ink(registered, s)
+    search = s.rough_search_mm
+    id_read = _read_line(registered, ink, _Line(patient.display(), ID_TEXT_MM, ID_TEXT_PT), s,
+                         search_mm=search)  # fmt: skip
+    serial_read = _read_line(registered, ink, _Line(serial, SERIAL_FOOTER_MM, SERIAL_FOOTER_PT),
+                             s, search_mm=search)  # fmt: skip
+    lines = {"identifier": id_read, "serial": serial_read}
+    wrong = [name for name, read in lines.items() if read.mismatched >= s.mismatched_cells]
+    problem, unconfirmed = None, False
+    if wrong:
+        problem = " and ".join(f"the printed {name}" for name in wrong)
+        problem += " differ" if len(wrong) > 1 else " differs"
+        problem += " from the page code's"
+    elif id_read.unreadable > s.rough_unreadable_cells or id_read.mismatched:
+        problem, unconfirmed = "the printed identifier cannot be read", True
+    return IdentityCheck(problem, id_read, serial_read, 0, 0.0, unconfirmed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,7 +268,14 @@ def _unit(vectors: Floats) -> Floats:
     return np.asarray(centred / np.maximum(norm, 1e-6), dtype=np.float32)
 
 
-def _read_line(registered: Image, ink: _Ink, line: _Line, s: IdentitySettings) -> LineReading:
+def _read_line(
+    registered: Image,
+    ink: _Ink,
+    line: _Line,
+    s: IdentitySettings,
+    *,
+    search_mm: float = LINE_SEARCH_MM,
+) -> LineReading:
     """Find the line and score every cell; keep the ink round it beyond its glyphs."""
     g = _glyphs(line.em_px)
     rows, cols = g.shape
@@ -240,7 +288,7 @@ def _read_line(registered: Image, ink: _Ink, line: _Line, s: IdentitySettings) -
         if (k := GLYPHS.find(char)) >= 0:
             expected[:, left : left + cols] = g.cells[k]
     r = GLYPH_SEARCH_PX
-    reach = round(LINE_SEARCH_MM * PX_PER_MM)
+    reach = round(search_mm * PX_PER_MM)
     margin = reach + r  # the glyphs of a line found at the edge of its reach have room
     grown = (rows + 2 * margin, expected.shape[1] + 2 * margin)
     area = _crop(registered, round(x0) - margin, top - margin, grown)

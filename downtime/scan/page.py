@@ -19,7 +19,9 @@ Order for each page, and why:
    come back: it is placed roughly from its codes and returned, never set aside as missing.
 3. **check whose page it shows** — the printed identifier and serial against the code's (see
    :mod:`downtime.scan.identity`); another patient's, or ink over them, sets the page aside.
-   A page placed from its codes alone is not aligned well enough to compare: not checked.
+   A page placed from its codes alone is checked too: its codes place the header and footer
+   closely enough (a code pasted onto a sheet that also cannot be aligned must not file the
+   sheet under the code's patient); where they do not, the page goes to a person.
 4. **read** — every field of the page's layout from the ledger: tick boxes and writing areas.
    A page that registers poorly is read, but every field is ``uncertain`` (flagged
    ``registration``; ``unregistered`` when it was placed from its codes alone).
@@ -264,12 +266,19 @@ def _read(
             task, Reason.LEDGER_MISMATCH, "the page code and the ledger disagree about this page"
         )
     registered = register.warp(image, reg)
-    # A clerk who assigned the page saw the sheet; a page placed from its codes alone is not
-    # aligned well enough to compare glyphs (all its fields go to a person anyway).
-    if via != "assigned" and page.patient is not None and reg.method != register.ROUGH:
-        shown = identity.check_identity(registered, page.serial, page.patient)
+    # A clerk who assigned the page saw the sheet. A page placed from its codes alone is
+    # checked too: its codes place its header and footer well enough to compare the glyphs, and
+    # where they do not, the lines do not read as its own and the page goes to a person.
+    if via != "assigned" and page.patient is not None:
+        check = (
+            identity.check_identity_placed_roughly
+            if reg.method == register.ROUGH
+            else identity.check_identity
+        )
+        shown = check(registered, page.serial, page.patient)
         if shown.problem is not None:
-            return _set_aside(task, Reason.IDENTITY_MISMATCH, shown.message, code=code)
+            why = Reason.IDENTITY_UNCONFIRMED if shown.unconfirmed else Reason.IDENTITY_MISMATCH
+            return _set_aside(task, why, shown.message, code=code)
     fields = list(page.fields)
     readings = marks.read_fields(registered, fields, config.mark_settings)
     if not reg.clean:
@@ -388,9 +397,16 @@ def read_assigned(
     ledger: Ledger,
 ) -> PageOutcome:
     """A set-aside page a clerk has attached to ``page_uid`` by its serial: register it from
-    its registration marks and read it like any other page."""
+    its registration marks (else from the codes on it, roughly: every field then uncertain)
+    and read it like any other page."""
     image, dpi = square_pixels(image, dpi)
-    reg = register.register_with_marks(image, decode.estimate_px_per_mm(image.shape, dpi))
+    px_per_mm = decode.estimate_px_per_mm(image.shape, dpi)
+    reg = register.register_with_marks(image, px_per_mm)
+    if reg is None:  # marks stained or torn away: where its codes place it
+        symbols, _ = decode.find_page_codes(image, px_per_mm=px_per_mm)
+        reg = register.register_with_codes(image, symbols) or register.register_roughly(
+            image, symbols
+        )
     if reg is None:
         return _set_aside(
             task,
