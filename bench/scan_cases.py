@@ -80,6 +80,18 @@ CASES: tuple[Case, ...] = (
     # the sheet shows another identity than its codes name (issue 8, item 4)
     Case("code-pasted", ("scan-200",), "pdf", 300, None, "identity-mismatch", pasted=True),
     Case("name-crossed", ("name-crossed", "scan-200"), "pdf", 300, None, "identity-mismatch"),
+    # placed from one code alone (a corner stained or torn, the other marks gone): returned with
+    # every field for review once its printed identity reads as the code's; pasted codes caught
+    Case("unalignable", ("stain-corner", "marks-gone", "scan-200"), "pdf", 300, None),
+    Case(
+        "code-pasted, unalignable",
+        ("stain-corner", "marks-gone", "scan-200"),
+        "pdf",
+        300,
+        None,
+        "identity-mismatch",
+        pasted=True,
+    ),
     # realistic combinations
     Case("skew+jpeg", ("skew", "jpeg"), "png"),
     Case("rot90+noise", ("rot90", "noise"), "png"),

@@ -24,7 +24,6 @@ from conftest import PrintedPack, ledger_rows, run_cli
 from PIL import Image
 
 from downtime import simulate
-from downtime.geometry import FIDUCIALS_MM
 
 Gray = npt.NDArray[np.uint8]
 
@@ -58,12 +57,7 @@ def page_entry(pack: PrintedPack, form: str) -> dict[str, Any]:
 def without_marks(image: Gray, dpi: float) -> Gray:
     """The page with every registration mark (and 2 mm round it) whited out: it can be placed
     from its codes alone."""
-    out = image.copy()
-    px = dpi / MM_PER_INCH
-    for x, y, w, h in FIDUCIALS_MM.values():
-        rows_ = slice(round((y - 2) * px), round((y + h + 2) * px))
-        out[rows_, round((x - 2) * px) : round((x + w + 2) * px)] = 255
-    return out
+    return simulate.degrade(image, dpi, "marks-gone", np.random.default_rng(0)).image
 
 
 def render(pack: PrintedPack, entry: dict[str, Any], dpi: int = DPI) -> Gray:

@@ -313,6 +313,12 @@ def test_degradation_shape_dpi_rotation(
         if kind == "duplex-back":  # faint and mirrored: upright once flipped back
             assert is_upright(np.fliplr(turned), result.dpi_x, result.dpi_y)
             assert not is_upright(turned, result.dpi_x, result.dpi_y)
+        elif kind == "marks-gone":  # every mark whited out: only the codes can place the page
+            px = DPI / 25.4
+            for x, y, w, h in FIDUCIALS_MM.values():
+                where = (slice(round(y * px), round((y + h) * px)),
+                         slice(round(x * px), round((x + w) * px)))  # fmt: skip
+                assert image[where].min() < 100 and turned[where].min() == 255
         else:
             dpi_x, dpi_y = (
                 (result.dpi_y, result.dpi_x)

@@ -52,9 +52,9 @@ them with :func:`then` (``then(degrade(img, 200, "skew", g), "jpeg", g)``).
   not counted: they are in ``note``.
 * ``note`` records what was done (angles, scales, offsets, corner moves) for debugging.
 
-``forged``, ``stain-code``, ``stain-corner``, ``codes-destroyed``, ``duplex-back`` and
-``name-crossed`` work on the page as printed (upright, square pixels, at the dpi given): apply
-them first in a chain.
+``forged``, ``stain-code``, ``stain-corner``, ``marks-gone``, ``codes-destroyed``,
+``duplex-back`` and ``name-crossed`` work on the page as printed (upright, square pixels, at
+the dpi given): apply them first in a chain.
 
 The degradations (random parameters drawn uniformly from the ranges given):
 
@@ -90,6 +90,9 @@ The degradations (random parameters drawn uniformly from the ranges given):
     opaque, mottled grey stain (95–140, darker rim), or the corner torn away to the paper's
     edges, showing the scanner's white lid or a dark background (20–60). The other code (with
     3 mm round it), the other three marks and the printed serial (with 1.5 mm) are left alone.
+``marks-gone``
+    every registration mark with 2 mm round it whited out (cut margins, correction fluid, a
+    label): the page can be placed only from its codes.
 ``codes-destroyed``
     both codes (found by reading them, else where a 57-module code is printed) and 1–4 mm
     round them torn away (white, or dark 20–60) or inked over (5–40), with jagged edges; the

@@ -1,6 +1,8 @@
 """``stain-corner``: a stain or a tear that takes one page code *and* the registration mark
 beside it (code 1 hangs under the top-right mark, code 2 stands on the bottom-left one), leaving
-the other code, the other three marks and the printed serial as they were."""
+the other code, the other three marks and the printed serial as they were. ``marks-gone``:
+every registration mark whited out (cut margins, correction fluid, labels over them), so that
+the page can be placed only from its codes."""
 
 from __future__ import annotations
 
@@ -104,3 +106,15 @@ def _ragged(
     x0, y0 = max(0, math.floor(left)), max(0, math.floor(top))
     layer[y0 : max(0, math.ceil(bottom)), x0 : max(0, math.ceil(right))] = 1
     return layer.astype(bool)
+
+
+MARK_MARGIN_MM = 2.0  # ``marks-gone`` whites out each mark with this much paper round it
+
+
+def marks_gone(image: Image, dpi_x: float, dpi_y: float, _g: np.random.Generator) -> Degraded:
+    ppm = page_ppm(image, dpi_x, dpi_y, "marks-gone")
+    out = image.copy()
+    for box in FIDUCIALS_MM.values():
+        left, top, right, bottom = mm_box_px(box, ppm, MARK_MARGIN_MM)
+        out[max(top, 0) : bottom, max(left, 0) : right] = 255
+    return Degraded(out, dpi_x, dpi_y, 0, "marks-gone: every registration mark whited out")

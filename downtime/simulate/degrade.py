@@ -12,7 +12,7 @@ from downtime import codes
 from downtime.codes import base45, qr
 from downtime.geometry import QR_MODULE_MM, code_boxes_mm
 from downtime.simulate.codes import code_boxes_px, frame_boxes, page_ppm, read_codes
-from downtime.simulate.corner import stain_corner
+from downtime.simulate.corner import marks_gone, stain_corner
 from downtime.simulate.degraded import Degradation, Degraded, Rng
 from downtime.simulate.draw import MM_PER_INCH, ONE, SHIFT, Image
 from downtime.simulate.paper import BITONAL
@@ -351,6 +351,7 @@ _DEGRADATIONS: dict[str, Degradation] = {
     "phone": _phone,
     "stain-code": _stain_code,
     "stain-corner": stain_corner,
+    "marks-gone": marks_gone,
     "codes-destroyed": _codes_destroyed,
     "forged": _forged,
     "duplex-back": _duplex_back,
