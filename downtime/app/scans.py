@@ -21,7 +21,7 @@ from downtime.ledger.quarantine import (
     record_rejection,
 )
 from downtime.ledger.store import Store
-from downtime.scan.page import PageOutcome
+from downtime.scan.outcome import PageOutcome
 from downtime.scan.run import PageRecord, ScanOptions, ScanSummary, log_event, run_scan
 from downtime.settings import Settings
 from downtime.vocab import ASSIGNABLE, ScanStatus
@@ -150,7 +150,8 @@ def _assigned_outcome(
     settings: Settings, keys: KeyStore, ledger: Ledger, item: QuarantineItem, page_uid: str
 ) -> PageOutcome:
     from downtime.scan import images
-    from downtime.scan.page import PageTask, WorkerConfig, read_assigned
+    from downtime.scan.outcome import PageTask, WorkerConfig
+    from downtime.scan.page import read_assigned
 
     stored = Store(settings.home, settings.store_dir).path(item.stored_as)
     found = images.find_inputs([stored])[0]

@@ -29,7 +29,7 @@ from downtime.ledger import scans as scan_ledger
 from downtime.ledger.store import Store
 from downtime.model import Identifier
 from downtime.scan import images
-from downtime.scan.page import PageOutcome, PageTask, WorkerConfig
+from downtime.scan.outcome import PageOutcome, PageTask, WorkerConfig
 from downtime.scan.workers import outcomes as read_pages
 from downtime.settings import Settings
 from downtime.vocab import Reason, ScanStatus

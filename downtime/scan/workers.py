@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from downtime.files import process_running
 from downtime.ledger import Ledger
 from downtime.scan import images
-from downtime.scan.page import PageOutcome, PageTask, WorkerConfig, scan_image
+from downtime.scan.outcome import PageOutcome, PageTask, WorkerConfig
+from downtime.scan.page import scan_image
 from downtime.vocab import Reason, ScanStatus
 
 # --------------------------------------------------------------------------------------------
