@@ -916,9 +916,17 @@ def test_page_whose_reading_raises_is_set_aside_as_worker_error_and_the_run_goes
     assert "page_uid" not in records[1]
     assert "ZeroDivisionError" in records[1]["message"]
     assert "division" not in records[1]["message"]  # the type only, never the message
-    (item_row,) = rows(station, "SELECT reason, message FROM quarantine")
+    (item_row,) = rows(station, "SELECT item_id, reason, message FROM quarantine")
     assert item_row["reason"] == "worker-error"
     assert item_row["message"] == records[1]["message"]
+    if jobs == 1:  # assigning it reads the same page again: one line, the item as it was
+        assigned = cli("quarantine", "assign", str(item_row["item_id"]), entries[1]["form_serial"],
+                       "--lang", "en", home=station, ok=False)  # fmt: skip
+        assert assigned.exit_code == 3 and "Traceback" not in assigned.stderr
+        assert "reading the page failed (ZeroDivisionError); it stays in quarantine" in (
+            assigned.stderr
+        )
+        assert count(station, "assignments") == 0 and count(station, "captures") == 2
 
 
 REPO = Path(__file__).resolve().parent.parent

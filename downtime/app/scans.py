@@ -152,6 +152,7 @@ def _assigned_outcome(
     from downtime.scan import images
     from downtime.scan.outcome import PageTask, WorkerConfig
     from downtime.scan.page import read_assigned
+    from downtime.scan.workers import error_name
 
     stored = Store(settings.home, settings.store_dir).path(item.stored_as)
     found = images.find_inputs([stored])[0]
@@ -163,4 +164,12 @@ def _assigned_outcome(
     if isinstance(page, images.PageProblem):
         raise InputError(f"quarantine item {item.item_id}: {page.message}")
     config = WorkerConfig(settings.home, settings.ledger_target, settings.store_dir, ())
-    return read_assigned(page.image, page.dpi, task, page_uid, config, ledger)
+    try:
+        return read_assigned(page.image, page.dpi, task, page_uid, config, ledger)
+    except Exception as exc:  # a reader's error: the item stays as it was, said in one line
+        raise InputError(
+            f"quarantine item {item.item_id}: reading the page failed ({error_name(exc)}); it "
+            "stays in quarantine",
+            hint="scan the paper again (a new scan file), or reject the item with a reason; "
+            "if it happens again, report it",
+        ) from None

@@ -102,17 +102,21 @@ def process(task: PageTask) -> PageOutcome:
     return replace(outcome, seconds=time.perf_counter() - start)
 
 
-def reader_error(task: PageTask, exc: Exception) -> PageOutcome:
-    """A page whose reading raised: set aside as ``worker-error``, naming the type only."""
+def error_name(exc: Exception) -> str:
+    """An exception's type, to name it (its message may hold what was read from the page)."""
     kind = type(exc)
     name = kind.__qualname__
-    if kind.__module__ != "builtins":
-        name = f"{kind.__module__}.{name}"
+    return name if kind.__module__ == "builtins" else f"{kind.__module__}.{name}"
+
+
+def reader_error(task: PageTask, exc: Exception) -> PageOutcome:
+    """A page whose reading raised: set aside as ``worker-error``, naming the type only."""
     return _set_aside(
         task,
         Reason.WORKER_ERROR,
-        f"reading this page failed ({name}); the page is set aside and the rest of the batch "
-        "went on. Rescan it, or assign it by its serial; if it happens again, report it",
+        f"reading this page failed ({error_name(exc)}); the page is set aside and the rest of "
+        "the batch went on. Rescan it, or assign it by its serial; if it happens again, report "
+        "it",
     )
 
 
