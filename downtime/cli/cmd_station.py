@@ -37,6 +37,7 @@ def station() -> None:
                        downtime station sync /mnt/downtime/packs --ward MED42
                        downtime station sync https://printhost:8443 --token-file F --ca-file C
                        downtime station status
+                       downtime print --ward MED42 [--continue]   (day two, three)
     On the print host: downtime station serve --packs DIR --cert C --key K --token-file F
     """
 
