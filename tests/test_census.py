@@ -384,7 +384,10 @@ def test_data_as_of_is_the_file_modification_time(tmp_path: Path) -> None:
         (b"", "the file is empty"),
         (b"\xef\xbb\xbf \n\n", "the file is empty"),
         (",".join(PATIENT_COLUMNS).encode() + b"\n", "no patient rows after the header"),
-        (",".join(PATIENT_COLUMNS).encode() + b"\nTolvan\xe5\n", "line 2 is not UTF-8 text"),
+        (
+            ",".join(PATIENT_COLUMNS).encode() + b"\nTolvan\xe5\n",
+            "line 2 is not UTF-8 text: save the file as UTF-8",
+        ),
     ],
 )
 def test_unreadable_files(tmp_path: Path, content: bytes, what: str) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from downtime.census.findings import Invalid
+from downtime.census.textfiles import NOT_THERE, read_text
 from downtime.census.values import clean_text
 from downtime.errors import DrugListError, Problem
 from downtime.settings import NPL_ID, Settings
@@ -183,7 +184,7 @@ def _cell(column: str, raw: str, system: str) -> str:
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line, cells) of every data row, in the header's order of :data:`DRUG_COLUMNS`; blank
     rows skipped. A short row keeps its length (reported by the caller)."""
-    reader = csv.reader(io.StringIO(_text(path), newline=""))
+    reader = csv.reader(io.StringIO(read_text(path, _unreadable), newline=""))
     try:
         header = [cell.strip() for cell in next(reader)]
         _check_header(path.name, header)
@@ -223,26 +224,9 @@ def _check_header(where: str, header: list[str]) -> None:
         )
 
 
-def _text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise _unreadable(path, f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise _unreadable(path, f"is a folder, not a file: {path}") from None
-    except OSError as e:
-        raise _unreadable(path, f"cannot be read ({e.strerror})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise _unreadable(path, f"line {line} is not UTF-8 text: save the file as UTF-8") from None
-    if not text.strip():
-        raise _unreadable(path, "the file is empty")
-    return text
-
-
 def _unreadable(path: Path, what: str) -> DrugListError:
+    if what in NOT_THERE:  # the list is named relative to the data folder: say where
+        what = f"{what}: {path}"
     return DrugListError(
         f"drug list {path.name}: cannot be read",
         [Problem(path.name, what)],

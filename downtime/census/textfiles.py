@@ -3,13 +3,16 @@ be read is a :class:`~downtime.errors.CensusError` naming why."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from downtime.errors import CensusError, Problem, Said
+from downtime.errors import CensusError, DowntimeError, Problem, Said
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+Unreadable = Callable[["Path", str], DowntimeError]  # the error for a file and what is wrong
 
 _READ_HINT = "export the census again as UTF-8 CSV with a header row, or as a FHIR R4 Bundle"
 
@@ -23,29 +26,33 @@ def unreadable(path: Path, what: str) -> CensusError:
     )
 
 
-def _read_bytes(path: Path) -> bytes:
+NOT_THERE = ("no such file", "is a folder, not a file")
+
+
+def _read_bytes(path: Path, fail: Unreadable) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise unreadable(path, "no such file") from None
+        raise fail(path, NOT_THERE[0]) from None
     except IsADirectoryError:
-        raise unreadable(path, "is a folder, not a file") from None
+        raise fail(path, NOT_THERE[1]) from None
     except PermissionError:
-        raise unreadable(path, "permission denied") from None
+        raise fail(path, "permission denied") from None
     except OSError as exc:
-        raise unreadable(path, f"cannot be read ({exc.strerror})") from None
+        raise fail(path, f"cannot be read ({exc.strerror})") from None
 
 
-def read_text(path: Path) -> str:
-    """The file's text: UTF-8, a byte order mark tolerated; an empty file is an error."""
-    data = _read_bytes(path)
+def read_text(path: Path, fail: Unreadable = unreadable) -> str:
+    """The file's text: UTF-8, a byte order mark tolerated; an empty file is an error, made
+    by ``fail`` (a census file's by default) from the file and what is wrong with it."""
+    data = _read_bytes(path, fail)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise unreadable(path, f"line {line} is not UTF-8 text") from None
+        raise fail(path, f"line {line} is not UTF-8 text: save the file as UTF-8") from None
     if not text.strip():
-        raise unreadable(path, "the file is empty")
+        raise fail(path, "the file is empty")
     return text
 
 
