@@ -8,6 +8,9 @@ PostgreSQL (``--backends``; :mod:`backends`); elsewhere the ledger is the SQLite
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,8 @@ from click.testing import CliRunner, Result
 
 from downtime.bundled import example_census
 from downtime.cli import main
+
+CHECKOUT = Path(__file__).resolve().parent.parent  # this repository
 
 EXAMPLE = example_census()
 
@@ -73,6 +78,24 @@ def _drop_test_databases(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     for url in pgcluster.made() - before:
         pgcluster.shared().drop(url)
+
+
+def python_m_downtime(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python -m downtime ARGS`` in a process of its own, this checkout first on the path."""
+    environment = {**os.environ, **(env or {})}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "downtime", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def run_cli(*args: str | Path, home: Path, ok: bool = True) -> Result:

@@ -3,13 +3,11 @@ same command; shell completion scripts come out of it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import click
 from click.testing import CliRunner
+from conftest import python_m_downtime
 
 from downtime import __version__
 from downtime.cli import main
@@ -28,23 +26,6 @@ def every_command(group: click.Group = main, prefix: str = "") -> dict[str, clic
         else:
             found[prefix + name] = command
     return found
-
-
-def python_m_downtime(
-    *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **(env or {})}
-    environment["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "downtime", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_help_lists_every_command_with_its_whole_summary_on_one_line() -> None:

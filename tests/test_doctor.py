@@ -8,7 +8,6 @@ tests/badfhir.py in front of it for a server that answers HTML.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from backends import tamper
 from click.testing import Result
-from conftest import PrintedPack, print_example_pack, run_cli
+from conftest import PrintedPack, print_example_pack, python_m_downtime, run_cli
 from fhirserver import FhirServer, fhir_request, fhir_server_fixture  # noqa: F401 (fhir_server)
 
 from downtime.app.doctor import diagnose
@@ -67,22 +66,6 @@ def said(home: Path, check: str, *lang: str) -> str:
     text = run_cli("doctor", *lang, home=home, ok=False).stdout
     (line,) = [x for x in text.splitlines() if x.split()[1] == check]
     return line
-
-
-def downtime(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m downtime ARGS`` in a process of its own, this checkout first on the path."""
-    environment = {**os.environ, **(env or {})}
-    environment["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "downtime", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,7 +257,7 @@ def test_without_tesseract_on_path_the_doctor_fails_and_says_what_to_install(
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
 
-    done = downtime(
+    done = python_m_downtime(
         "--home", str(printed.home), "doctor", "--lang", "en", env={"PATH": str(empty_bin)}
     )
 
@@ -290,7 +273,7 @@ def test_tesseract_without_its_language_data_fails(printed: PrintedPack, tmp_pat
     no_data = tmp_path / "tessdata"
     no_data.mkdir()
 
-    done = downtime(
+    done = python_m_downtime(
         "--home", str(printed.home), "doctor", "--json", env={"TESSDATA_PREFIX": str(no_data)}
     )
 
