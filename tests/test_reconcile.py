@@ -44,7 +44,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import cv2
-import pypdfium2 as pdfium
 import pytest
 from backends import SQLITE_BACKEND, Backend, add_site_lines, open_ledger, write_site
 from backends import copy_home as copy_data_folder
@@ -77,6 +76,7 @@ from downtime.record.fhir import ITEM_SYSTEM
 from downtime.record.reconciliation import Summary, Target, reconcile
 from downtime.settings import SiteConfig
 from downtime.vocab import REVIEW_FLAGS
+from downtime.ward.pdf import page_count
 
 RESOURCE_TYPES = (
     "Patient",
@@ -1198,14 +1198,6 @@ def attachment_pdf(document: dict[str, Any]) -> bytes:
     return base64.b64decode(document["content"][0]["attachment"]["data"])
 
 
-def pdf_pages(data: bytes) -> int:
-    pdf = pdfium.PdfDocument(data)
-    try:
-        return len(pdf)
-    finally:
-        pdf.close()
-
-
 def test_a_page_returned_late_updates_the_document_with_if_match(
     journal_first_page_posted: tuple[Path, list[dict[str, Any]], dict[str, Any]],
     printed: PrintedPack,
@@ -1236,7 +1228,7 @@ def test_a_page_returned_late_updates_the_document_with_if_match(
         document["meta"]["versionId"],
     ]
     pdf = attachment_pdf(revised)
-    assert pdf_pages(pdf) == 2 and pdf_pages(attachment_pdf(document)) == 1
+    assert page_count(pdf) == 2 and page_count(attachment_pdf(document)) == 1
     for r in rows(home, "SELECT registered_as FROM captures"):
         assert (home / r["registered_as"]).read_bytes() in pdf  # the stored JPEGs, as they are
     assert revised["content"][0]["attachment"]["title"].startswith("journal, pages 1–2 of 2")
@@ -1263,7 +1255,7 @@ def test_a_revision_never_overwrites_a_change_made_in_the_record(
     assert (last["outcome"], last["http_status"]) == ("failed", 412)
     [kept] = server_state(server)["DocumentReference"].values()
     assert kept["description"] == "Checked by ward clerk."
-    assert pdf_pages(attachment_pdf(kept)) == 1
+    assert page_count(attachment_pdf(kept)) == 1
 
 
 def test_a_revision_in_the_outbox_is_never_a_silent_overwrite(

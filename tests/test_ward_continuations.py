@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pytest
 from click.testing import Result
 from conftest import EXAMPLE, ledger_rows, run_cli
@@ -28,6 +27,8 @@ from wardkit import (
     own_cups,
     serving,
 )
+
+from downtime.ward.pdf import page_count
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +59,6 @@ def lines(result: Result) -> list[list[str]]:
 def status(station: Path) -> dict[str, object]:
     doc = json.loads(run_cli("station", "status", "--json", home=station).stdout)
     return dict(next(w for w in doc["wards"] if w["ward"] == "MED42"))
-
-
-def pdf_pages(data: bytes) -> int:
-    document = pdfium.PdfDocument(data)
-    try:
-        return len(document)
-    finally:
-        document.close()
 
 
 def test_a_station_keeps_the_continuations_of_its_pack_and_prints_them_in_turn(
@@ -107,7 +100,7 @@ def test_a_station_keeps_the_continuations_of_its_pack_and_prints_them_in_turn(
         f"pack {day2['pack_id']}" in first and "continuation: administration record from" in first
     )
     cups.wait_done()
-    assert pdf_pages(cups.out.read_bytes()) == len(day2["pages"])
+    assert page_count(cups.out.read_bytes()) == len(day2["pages"])
     second = run_cli("print", "--ward", "MED42", "--continue", "--printer", cups.printer,
                      "--lang", "en", home=station).stdout  # fmt: skip
     assert f"pack {day3['pack_id']}" in second
