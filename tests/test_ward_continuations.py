@@ -147,6 +147,14 @@ def test_pack_continue_on_a_ward_station_writes_the_next_one_and_the_report_coun
     refused = run_cli("pack", "--continue", "--ward", "MED42", "-o", out.parent,
                       "--admission-forms", "2", home=station, ok=False)  # fmt: skip
     assert refused.exit_code == 2 and "--admission-forms" in refused.stderr
+    day3 = out / "day3.pdf"  # in a "folder" that is a file
+    nowhere = run_cli("pack", "--continue", "--ward", "MED42", "-o", day3, "--lang", "en",
+                      home=station, ok=False)  # fmt: skip
+    assert nowhere.exit_code == 3 and "cannot be written" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr
+    outcomes_here = ledger_rows(station / "ledger.sqlite3",
+                                "SELECT outcome FROM print_outcomes ORDER BY at")  # fmt: skip
+    assert [r["outcome"] for r in outcomes_here] == ["sent", "failed"]
 
     export = tmp_path / "prints.json"
     run_cli("prints", "export", "-o", export, home=station)

@@ -104,7 +104,7 @@ def print_pack(home: Path | None, request: PrintRequest) -> Printed:
         record_print(ledger, record, _audit(record, checked, chosen),
                      actor=settings.operator, station=settings.station)  # fmt: skip
         if request.to_file is not None:
-            job_id = _write_out(request.to_file, data, checked if whole else None)
+            job_id = _write_out(request.to_file, data, checked if whole else None, ledger, record)
         else:
             job_id = _send(settings.home, record, data, checked, ledger)
         record_print_outcome(ledger, record.print_id, "sent", job_id=job_id)
@@ -132,12 +132,23 @@ def _send(home: Path, record: PrintRecord, data: bytes, checked: VerifiedPack,
     return job.job_id
 
 
-def _write_out(path: Path, data: bytes, whole: VerifiedPack | None) -> str:
-    """The pages as a PDF at ``path`` (0600), with the pack's manifest beside it when it is
-    the whole pack; the file's name, as the print's job."""
-    files.write_atomic(path, data)
-    if whole is not None:
-        files.write_atomic(path.with_name(path.stem + MANIFEST_SUFFIX), whole.manifest)
+def _write_out(
+    path: Path, data: bytes, whole: VerifiedPack | None, ledger: Ledger, record: PrintRecord
+) -> str:
+    """The pages as a PDF at ``path`` (0600; its folder made if missing), with the pack's
+    manifest beside it when it is the whole pack; the file's name, as the print's job. A file
+    that cannot be written is recorded as a failed print."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_atomic(path, data)
+        if whole is not None:
+            files.write_atomic(path.with_name(path.stem + MANIFEST_SUFFIX), whole.manifest)
+    except OSError as e:
+        record_print_outcome(ledger, record.print_id, "failed", detail=str(e.strerror)[:500])
+        raise InputError(
+            f"{path} cannot be written ({e.strerror}); nothing counts as printed",
+            hint="give -o a file in a folder this user may write to",
+        ) from None
     return path.name
 
 

@@ -116,27 +116,21 @@ def sync_wards(
     added: list[ContinuationSync] = []
     continued: list[VerifiedPack] = []
     for ward, base in held_packs(folder).items():
-        if ward in wanted:
-            for offer in _not_held(catalogue, folder, base):
-                if offer.continues not in _held_ids(folder, base):
-                    continue  # what it continues was not kept: the next sync tries again
-                done, checked_continuation = _continuation(offer, base, folder, keys, tz)
-                added.append(done)
-                if checked_continuation is not None:
-                    continued.append(checked_continuation)
+        if ward not in wanted:
+            continue
+        have = {base.pack_id} | {h.pack_id for h in held_continuations(folder, base)}
+        for offer in catalogue.continuations_of(ward, base.pack_id):
+            if offer.pack_id in have or offer.continues not in have:
+                continue  # held already; or what it continues was not kept (tried next time)
+            done, checked_continuation = _continuation(offer, base, folder, keys, tz)
+            added.append(done)
+            if checked_continuation is not None:
+                continued.append(checked_continuation)
+                have.add(checked_continuation.pack_id)
     held_keys = {fingerprint_of(k) for k in keys}
     missing = tuple(k for k in catalogue.host_keys if k.fingerprint not in held_keys)
     return SyncResult(catalogue.description, tuple(outcomes), tuple(installed),
                       tuple(refused), missing, tuple(added), tuple(continued))  # fmt: skip
-
-
-def _not_held(catalogue: Catalogue, folder: Path, base: Held) -> list[Offer]:
-    have = {h.pack_id for h in held_continuations(folder, base)}
-    return [o for o in catalogue.continuations_of(base.ward, base.pack_id) if o.pack_id not in have]
-
-
-def _held_ids(folder: Path, base: Held) -> set[str]:
-    return {base.pack_id} | {h.pack_id for h in held_continuations(folder, base)}
 
 
 def _continuation(
