@@ -61,12 +61,13 @@ from scankit import (
 )
 
 from downtime import files, simulate
-from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, box_px
+from downtime.geometry import FIDUCIALS_MM, HOLLOW_FIDUCIAL, PX_PER_MM, SERIAL_FOOTER_MM, box_px
 from downtime.ledger import verify_audit_chain
-from downtime.scan import decode, images
+from downtime.scan import decode, images, ocr
 from downtime.scan.overlay import PRIVATE_MM
 
 pytestmark = pytest.mark.backends
+RESOURCES = Path(__file__).resolve().parent / "resources"
 REGISTERED_SHAPE = (round(297 * PX_PER_MM), round(210 * PX_PER_MM))  # rows, columns
 
 
@@ -697,6 +698,23 @@ def test_duplicate_of_same_bytes_in_one_run_carries_the_page_uid_of_its_first_co
 
 # --------------------------------------------------------------------------------------------
 # 8. The printed serial when both codes are destroyed
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract (tesseract-ocr) missing")
+def test_a_serial_tesseract_misreads_at_one_scale_is_read_at_another() -> None:
+    """A real registered footer whose serial Tesseract reads as EK4F-3J37D-CTRD when the crop
+    is enlarged 2× (a doubled glyph: the check characters refuse it); at 3× it reads right.
+    Every preparation's reading must pass the check characters, so none can name another
+    page."""
+    footer = cv2.imread(str(RESOURCES / "footer-EK4F-3J7D-CTRD.png"), cv2.IMREAD_GRAYSCALE)
+    page = np.full(REGISTERED_SHAPE, 255, np.uint8)
+    x, y, _, _ = SERIAL_FOOTER_MM
+    top, left = round((y - 3) * PX_PER_MM), round((x - 3) * PX_PER_MM)
+    page[top : top + footer.shape[0], left : left + footer.shape[1]] = footer
+
+    assert ocr.read_serial(page) == "EK4F-3J7D-CTRD"
+    blank = np.full(REGISTERED_SHAPE, 255, np.uint8)
+    assert ocr.read_serial(blank) is None  # nothing printed: no reading, at any scale
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract (tesseract-ocr) missing")

@@ -24,7 +24,12 @@ from downtime.geometry import SERIAL_FOOTER_MM, box_px
 
 Image = npt.NDArray[np.uint8]
 TIMEOUT_S = 30.0  # one line of text takes ~0.1 s; a busy machine (every core scanning) more
-UPSCALE = 2.0  # Tesseract reads 16 pt mono best at ~30 px cap height
+# How the serial's crop is prepared for Tesseract, tried in turn until a reading passes the
+# check characters: enlarged 2× and binarised (Otsu) reads 98.5 % of serials on pages with both
+# codes torn away at 150 dpi; each of the rest, in a measured 600, read right at 3× binarised or
+# at 1.5× in grey (Tesseract drops or doubles a glyph at one scale, not at another). A reading
+# that fails the check characters is no reading, so trying again never names another page.
+PREPARATIONS = ((2.0, True), (3.0, True), (1.5, False), (3.0, False))
 SERIAL_WIDTH_MM = 52.0  # "XXXX-XXXX-XXXX" in 16 pt DejaVu Sans Mono Bold
 # Tesseract's language data the serial is read with (Debian: tesseract-ocr-eng, which
 # tesseract-ocr brings): the serial's alphabet is Latin capitals and digits.
@@ -80,9 +85,18 @@ def read_serial(registered: Image) -> str | None:
     x, y, _, h = SERIAL_FOOTER_MM
     x0, y0, x1, y1 = box_px((x - 1.5, y - 0.2, SERIAL_WIDTH_MM + 3.0, h + 1.0))
     crop = registered[max(y0, 0) : y1, max(x0, 0) : x1]
-    big = cv2.resize(crop, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
-    _, binary = cv2.threshold(big, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    ok, png = cv2.imencode(".png", np.asarray(binary, dtype=np.uint8))
+    for scale, binarise in PREPARATIONS:
+        serial = _read_once(exe, crop, scale, binarise)
+        if serial is not None:
+            return serial
+    return None
+
+
+def _read_once(exe: str, crop: Image, scale: float, binarise: bool) -> str | None:
+    big = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    if binarise:
+        _, big = cv2.threshold(big, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    ok, png = cv2.imencode(".png", np.asarray(big, dtype=np.uint8))
     if not ok:
         return None
     allowed = "".join(sorted(set(ALPHABET))) + "-"
