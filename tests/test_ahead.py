@@ -223,3 +223,28 @@ def test_a_bad_ahead_is_refused(home: Path, tmp_path: Path, args: tuple[str, ...
     result = run_cli("pack", *args, "-o", tmp_path / "x.pdf", home=home, ok=False)
     assert result.exit_code == 2 and says in result.output
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_packs_list_says_what_each_continuation_continues_and_which_were_made_ahead(
+    made: PrintedPack, tmp_path: Path
+) -> None:
+    pack_id = made.manifest["pack_id"]
+    doc = json.loads(run_cli("packs", "list", "--json", home=made.home).stdout)
+    listed = {p["pack_id"]: p for p in doc["packs"]}
+    aheads = [p for p in listed.values() if p["continues"] is not None]
+    assert len(aheads) == 2 and all(p["continues"] == pack_id and p["made_ahead"] for p in aheads)
+    assert (listed[pack_id]["continues"], listed[pack_id]["made_ahead"]) == (None, False)
+    later = tmp_path / "later.pdf"
+    run_cli("pack", "--continue", "--ward", "MED42", "-o", later, home=made.home)
+    made_now = json.loads(later.with_name("later.manifest.json").read_text())["pack_id"]
+    again = json.loads(run_cli("packs", "list", "--json", home=made.home).stdout)
+    now = next(p for p in again["packs"] if p["pack_id"] == made_now)
+    assert now["continues"] == pack_id and now["made_ahead"] is False
+
+    text = run_cli("packs", "list", "--lang", "en", home=made.home).stdout.splitlines()
+    states = {line.split("\t")[0]: line.split("\t")[-1] for line in text[1:]}
+    assert all(states[p["pack_id"]] == f"current; continues {pack_id}, made ahead" for p in aheads)
+    assert states[made_now] == f"current; continues {pack_id}"
+    assert states[pack_id] == "current"
+    swedish = run_cli("packs", "list", home=made.home).stdout
+    assert f"fortsätter {pack_id}, gjort i förväg" in swedish

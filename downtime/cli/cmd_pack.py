@@ -202,7 +202,9 @@ def packs() -> None:
 @handles_errors
 @speaks_site_language
 def packs_list(ctx: click.Context, as_json: bool, lang: str | None) -> None:
-    """Every pack: ward, when issued, pages, and whether a later pack superseded it.
+    """Every pack: ward, when issued, pages, whether a later pack superseded it, and for a
+    continuation pack the pack it continues (and whether it was made ahead with it: such a
+    pack counts only as far as it was printed).
 
     Newest first; times in the site's time zone.
     """
@@ -221,6 +223,8 @@ def packs_list(ctx: click.Context, as_json: bool, lang: str | None) -> None:
                 "census_source": p.census_source,
                 "current": p.superseded_by is None,
                 "superseded_by": p.superseded_by,
+                "continues": p.continues,
+                "made_ahead": p.ahead,
             }
             for p in rows
         ]
@@ -231,6 +235,9 @@ def packs_list(ctx: click.Context, as_json: bool, lang: str | None) -> None:
     for p in rows:
         superseded = p.superseded_by
         state = w("pack_superseded", pack=superseded) if superseded else w("pack_current")
+        if p.continues:
+            state += "; " + w("pack_continues_ahead" if p.ahead else "pack_continues",
+                              pack=p.continues)  # fmt: skip
         cells = (p.pack_id, p.ward, local_time(p.issued_at, tz) or "-", str(p.page_count),
                  p.census_source, state)  # fmt: skip
         click.echo("\t".join(visible(c) for c in cells))

@@ -105,8 +105,9 @@ def pack_summaries(ledger: Ledger) -> list[PackSummary]:
     found = rows(
         ledger,
         "SELECT k.pack_id, k.site, k.ward, k.issued_at, k.page_count, k.census_source,"
-        " s.superseded_by FROM packs k LEFT JOIN pack_supersessions s USING (pack_id)"
-        " ORDER BY k.issued_at DESC",
+        " s.superseded_by, c.continues, c.ahead FROM packs k"
+        " LEFT JOIN pack_supersessions s USING (pack_id)"
+        " LEFT JOIN pack_continuations c USING (pack_id) ORDER BY k.issued_at DESC",
     )
     return [
         PackSummary(
@@ -117,6 +118,8 @@ def pack_summaries(ledger: Ledger) -> list[PackSummary]:
             page_count=int(r["page_count"]),
             census_source=r["census_source"],
             superseded_by=r["superseded_by"],
+            continues=r["continues"],
+            ahead=bool(r["ahead"]),
         )
         for r in found
     ]

@@ -58,6 +58,8 @@ class PackSummary:
     page_count: int
     census_source: str
     superseded_by: str | None
+    continues: str | None = None  # a continuation pack: the pack it continues
+    ahead: bool = False  # … made ahead with that pack (counts only as far as printed)
 
 
 @dataclass(frozen=True)
